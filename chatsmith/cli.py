@@ -1,0 +1,41 @@
+"""The `chatsmith` command line: one parser, one sub-command module per area."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from chatsmith.commands import registered_command_modules
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="chatsmith",
+        description="Train small recurrent language models on chat channels and serve them as a bot.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debugging detail")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for module in registered_command_modules():
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    # TensorFlow's C++ start-up chatter hides the output people came for.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from chatsmith.errors import run_reporting_errors
+
+    return run_reporting_errors(lambda: args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
