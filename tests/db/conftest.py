@@ -1,0 +1,101 @@
+"""Fixtures for the db tests: a fresh database per test, on SQLite and (when configured) PostgreSQL.
+
+PostgreSQL tests need `CHATSMITH_TEST_POSTGRES_URL` (a role allowed to create databases); `.ci/run` starts
+a server and sets it. Each test gets a database of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import NullPool
+
+from db.engine import create_database_engine, session_factory
+from db.models import Channel
+from db.schema import upgrade
+from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+
+POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database that exists for this test only."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'chatsmith.db'}"
+        return
+    admin_url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set in CI: .ci/run must start PostgreSQL and set it")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}; .ci/run starts a server and sets it")
+    name = f"chatsmith_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a database migrated to the newest schema."""
+    engine = create_database_engine(database_url, busy_timeout_ms=2000)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    """A session for arranging and checking; tests commit it themselves where other connections look."""
+    with session_factory(engine)() as session:
+        yield session
+
+
+@pytest.fixture
+def make_channel(session: Session) -> Callable[..., Channel]:
+    """Create (and commit) a channel with collection on, in workspace `workspace` of `platform`."""
+
+    def make(
+        external_id: str = "general",
+        workspace: str = "W1",
+        *,
+        platform: str = "console",
+        collecting: bool = True,
+    ) -> Channel:
+        ws = get_or_create_workspace(session, platform, workspace, name=f"workspace {workspace}")
+        channel = get_or_create_channel(session, ws, external_id, name=external_id)
+        channel.collecting = collecting
+        session.commit()
+        return channel
+
+    return make
+
+
+@pytest.fixture
+def make_scopes(session: Session) -> Callable[[int], list[Scope]]:
+    """Create `n` workspaces (committed) and return their workspace scopes."""
+
+    def make(n: int) -> list[Scope]:
+        workspaces = [get_or_create_workspace(session, "console", f"scope-{i}") for i in range(n)]
+        session.commit()
+        return [Scope.of(ws) for ws in workspaces]
+
+    return make
