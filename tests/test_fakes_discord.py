@@ -122,6 +122,12 @@ def test_login_gateway_and_command_sync() -> None:
                 assert guild.me is not None
                 assert {c["name"] for c in fake.global_commands} == {"ask", "slow", "boom"}
                 assert fake.calls_to("PUT", f"/applications/{fake.application_id}/commands")
+                synced = await client.tree.sync(guild=guild)
+                assert synced == [] and fake.guild_commands[fake.guild.id] == []
+                client.tree.copy_global_to(guild=guild)
+                synced = await client.tree.sync(guild=guild)
+                assert sorted(c.name for c in synced) == ["ask", "boom", "slow"]
+                assert all(c["guild_id"] == fake.guild.id for c in fake.guild_commands[fake.guild.id])
                 # heartbeat answered, identify seen
                 assert any(frame.get("op") == 2 for frame in fake.gateway_frames)
 

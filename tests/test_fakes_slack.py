@@ -211,7 +211,7 @@ def test_conversations_history_pages_by_cursor() -> None:
     run(scenario)
 
 
-def test_file_upload_v2_and_tokens() -> None:
+def test_uploads_ephemeral_tokens_and_failures() -> None:
     async def scenario() -> None:
         async with FakeSlack() as fake:
             client = AsyncWebClient(token=FakeSlack.BOT_TOKEN, base_url=fake.api_base_url)
@@ -222,6 +222,17 @@ def test_file_upload_v2_and_tokens() -> None:
             assert upload["data"] == b"sample text" and upload["title"] == "Sample"
             shared = fake.messages_in(fake.general.id)[-1]
             assert shared["files"][0]["name"] == "sample.txt"
+
+            with pytest.warns(UserWarning, match="files_upload_v2"):
+                legacy = await client.files_upload(
+                    channels=fake.random.id, content="old way", filename="old.txt"
+                )
+            assert fake.uploads[legacy["file"]["id"]]["data"] == b"old way"
+            assert fake.messages_in(fake.random.id)[-1]["files"][0]["name"] == "old.txt"
+
+            await client.chat_postEphemeral(channel=fake.general.id, user=fake.alice.id, text="only you")
+            assert fake.calls_to("chat.postEphemeral")[0].params["user"] == fake.alice.id
+            assert fake.messages_in(fake.general.id)[-1]["text"] != "only you"
 
             wrong = AsyncWebClient(token="xoxb-wrong", base_url=fake.api_base_url)
             with pytest.raises(SlackApiError) as caught:

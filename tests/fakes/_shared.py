@@ -8,6 +8,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
+from aiohttp import BodyPartReader, web
+
 T = TypeVar("T")
 
 
@@ -82,3 +84,22 @@ class EventLog(Generic[T]):
             changed = self._changed
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), remaining)
+
+
+async def read_multipart(request: web.Request) -> tuple[dict[str, bytes], list[UploadedFile]]:
+    """Split a multipart body into plain fields (name -> bytes) and file parts (those with a filename)."""
+    fields: dict[str, bytes] = {}
+    files: list[UploadedFile] = []
+    reader = await request.multipart()
+    async for part in reader:
+        # Nested multipart bodies do not occur on these APIs; skip rather than guess.
+        if not isinstance(part, BodyPartReader):
+            continue
+        data = await part.read(decode=True)
+        if part.filename is not None:
+            files.append(
+                UploadedFile(part.name or "", part.filename, part.headers.get("Content-Type"), bytes(data))
+            )
+        else:
+            fields[part.name or ""] = bytes(data)
+    return fields, files

@@ -36,7 +36,7 @@ from typing import Any
 import yarl
 from aiohttp import WSMsgType, web
 
-from tests.fakes._shared import EventLog, UploadedFile
+from tests.fakes._shared import EventLog, UploadedFile, read_multipart
 
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
@@ -878,7 +878,7 @@ class FakeDiscord:
         return ws
 
     async def _handle_gateway_frame(self, session: _GatewaySession, payload: dict[str, Any]) -> None:
-        op, data = payload.get("op"), payload.get("d")
+        op, data = payload.get("op"), payload.get("d") or {}
         if op == 1:  # heartbeat
             await session.ws.send_json({"op": 11, "d": None, "s": None, "t": None})
         elif op == 2:  # identify
@@ -1295,21 +1295,10 @@ async def _read_body(request: web.Request) -> tuple[Any, list[UploadedFile]]:
         return None, []
     content_type = request.content_type
     if content_type.startswith("multipart/"):
-        body: Any = {}
-        files: list[UploadedFile] = []
-        reader = await request.multipart()
-        async for part in reader:
-            if part is None or not hasattr(part, "read"):
-                continue
-            data = await part.read(decode=True)
-            if part.filename is not None:
-                files.append(
-                    UploadedFile(part.name or "", part.filename, part.headers.get("Content-Type"), data)
-                )
-            elif part.name == "payload_json":
-                body = json.loads(data)
-            else:
-                body[part.name or ""] = data.decode()
+        fields, files = await read_multipart(request)
+        payload_json = fields.pop("payload_json", None)
+        body: Any = json.loads(payload_json) if payload_json is not None else {}
+        body.update({name: value.decode() for name, value in fields.items()})
         return body, files
     raw = await request.read()
     if content_type == "application/json":

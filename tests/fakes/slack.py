@@ -38,7 +38,7 @@ from urllib.parse import urlencode
 import aiohttp
 from aiohttp import WSMsgType, web
 
-from tests.fakes._shared import EventLog, UploadedFile
+from tests.fakes._shared import EventLog, UploadedFile, read_multipart
 
 # Slack refuses a request whose timestamp is more than five minutes from now.
 STALE_AFTER_S = 60 * 5
@@ -291,7 +291,7 @@ class FakeSlack:
     ) -> dict[str, Any]:
         """Store a message in a channel's history (thread replies, with `thread_ts`, go to the thread)."""
         channel = self.channels[channel_id]
-        author = self.users[user or self.alice.id]
+        author = self.users[user or self._default_user_id()]
         message: dict[str, Any] = {
             "type": "message",
             "user": author.id,
@@ -419,7 +419,9 @@ class FakeSlack:
         """A `message` event with subtype `message_changed`; edits the stored message if there is one."""
         stored = self._find(channel, ts)
         previous = (
-            dict(stored) if stored else {"type": "message", "user": self.alice.id, "text": "", "ts": ts}
+            dict(stored)
+            if stored
+            else {"type": "message", "user": self._default_user_id(), "text": "", "ts": ts}
         )
         event_ts = self.new_ts()
         edited = {**previous, "text": new_text, "edited": {"user": previous.get("user"), "ts": event_ts}}
@@ -467,8 +469,8 @@ class FakeSlack:
         response_url: str | None = None,
     ) -> dict[str, str]:
         """The form fields of a slash command, with a fresh fake-hosted `response_url`."""
-        channel_id = channel or self.general.id
-        user_id = user or self.alice.id
+        channel_id = channel or self._default_channel_id()
+        user_id = user or self._default_user_id()
         return {
             "token": "fake-verification-token",
             "team_id": self.TEAM_ID,
@@ -485,15 +487,28 @@ class FakeSlack:
             "trigger_id": f"{next(self._ids)}.{uuid.uuid4().int % 10**12}.{uuid.uuid4().hex[:16]}",
         }
 
+    def _default_user_id(self) -> str:
+        # The first human user: alice when seeded.
+        for user in self.users.values():
+            if not user.is_bot:
+                return user.id
+        raise ValueError("Received no user, expected one: add a user or pass user=")
+
+    def _default_channel_id(self) -> str:
+        # The first channel: #general when seeded.
+        for channel_id in self.channels:
+            return channel_id
+        raise ValueError("Received no channel, expected one: add a channel or pass channel=")
+
     def _message_fields(
         self, text: str, user: str | None, channel: str | None, ts: str | None, thread_ts: str | None
     ) -> dict[str, Any]:
         message_ts = ts or self.new_ts()
         event: dict[str, Any] = {
-            "user": user or self.alice.id,
+            "user": user or self._default_user_id(),
             "text": text,
             "ts": message_ts,
-            "channel": channel or self.general.id,
+            "channel": channel or self._default_channel_id(),
             "event_ts": message_ts,
             "team": self.TEAM_ID,
         }
@@ -985,17 +1000,8 @@ async def _read_params(request: web.Request) -> tuple[dict[str, Any], list[Uploa
         return params, files
     content_type = request.content_type
     if content_type.startswith("multipart/"):
-        reader = await request.multipart()
-        async for part in reader:
-            if part is None or not hasattr(part, "read"):
-                continue
-            data = await part.read(decode=True)
-            if part.filename is not None:
-                files.append(
-                    UploadedFile(part.name or "", part.filename, part.headers.get("Content-Type"), data)
-                )
-            else:
-                params[part.name or ""] = data.decode()
+        fields, files = await read_multipart(request)
+        params.update({name: value.decode() for name, value in fields.items()})
     elif content_type == "application/json":
         raw = await request.read()
         params.update(json.loads(raw) if raw else {})
