@@ -63,6 +63,15 @@ def engine(database_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture
+def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database, for tests about SQLite's own locking."""
+    engine = create_database_engine(f"sqlite:///{tmp_path / 'sqlite' / 'chatsmith.db'}", busy_timeout_ms=2000)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
 def session(engine: Engine) -> Iterator[Session]:
     """A session for arranging and checking; tests commit it themselves where other connections look."""
     with session_factory(engine)() as session:

@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
+from sqlalchemy.exc import IntegrityError
 
 from chatsmith.commands import db_commands
 from db.engine import create_database_engine
@@ -105,10 +106,8 @@ def test_sqlite_engine_creates_its_directory_and_sets_pragmas(tmp_path: Path) ->
     engine.dispose()
 
 
-def test_sqlite_foreign_keys_are_enforced(engine: Engine) -> None:
-    if engine.dialect.name != "sqlite":
-        pytest.skip("SQLite-only: PostgreSQL always enforces foreign keys")
-    with pytest.raises(Exception, match="FOREIGN KEY"), engine.begin() as connection:
+def test_sqlite_foreign_keys_are_enforced(sqlite_engine: Engine) -> None:
+    with pytest.raises(IntegrityError, match="FOREIGN KEY"), sqlite_engine.begin() as connection:
         connection.exec_driver_sql(
             "INSERT INTO channels (workspace_id, external_id, name, collecting, created_at) "
             "VALUES (999, 'x', 'x', 0, '2026-01-01 00:00:00')"

@@ -1,0 +1,181 @@
+"""Collecting messages, consent, forgetting a user, and building a scope's corpus."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db.messages import (
+    corpus_for_scope,
+    count_messages_since,
+    delete_message,
+    edit_message,
+    forget_user,
+    is_opted_out,
+    record_message,
+    remove_opt_out,
+    set_collection,
+)
+from db.models import Channel, Message, UserOptOut
+from db.scopes import Scope
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+
+
+def _say(
+    session: Session, channel: Channel, message_id: str, text: str, minute: int, **kwargs: object
+) -> None:
+    author = str(kwargs.pop("author", "alice"))
+    record_message(session, channel, message_id, author, text, T0 + timedelta(minutes=minute), **kwargs)  # type: ignore[arg-type]
+
+
+def test_record_is_idempotent_by_platform_id(session: Session, make_channel: Callable) -> None:
+    channel = make_channel()
+    first = record_message(session, channel, "m1", "alice", "hello", T0)
+    again = record_message(session, channel, "m1", "alice", "hello (redelivered)", T0)
+    session.commit()
+
+    assert first is not None and again is first
+    assert session.scalar(select(func.count(Message.id))) == 1
+    assert first.created_at == T0
+    # The same platform id in another channel is another message.
+    assert record_message(session, make_channel("random"), "m1", "bob", "hi", T0) is not None
+
+
+def test_nothing_is_recorded_without_consent(session: Session, make_channel: Callable) -> None:
+    closed = make_channel("closed", collecting=False)
+    open_channel = make_channel("open")
+    session.add(UserOptOut(workspace_id=open_channel.workspace_id, user_id="carol"))
+    session.flush()
+
+    assert record_message(session, closed, "m1", "alice", "not collected", T0) is None
+    assert record_message(session, open_channel, "m2", "carol", "opted out", T0) is None
+    assert session.scalar(select(func.count(Message.id))) == 0
+
+
+def test_edits_and_deletes_are_applied_and_deletes_stick(session: Session, make_channel: Callable) -> None:
+    channel = make_channel()
+    _say(session, channel, "m1", "helo wrld", 0)
+
+    assert edit_message(session, channel, "m1", "hello world", T0 + timedelta(minutes=1))
+    assert corpus_for_scope(session, Scope.of(channel)) == ["hello world"]
+    assert delete_message(session, channel, "m1")
+    assert not delete_message(session, channel, "m1")
+    assert not edit_message(session, channel, "m1", "edited after delete")
+    assert not edit_message(session, channel, "unknown", "x")
+    # A late redelivery of the original message does not bring it back.
+    record_message(session, channel, "m1", "alice", "helo wrld", T0)
+
+    stored = session.scalars(select(Message)).one()
+    assert (stored.deleted, stored.text) == (True, "")
+    assert corpus_for_scope(session, Scope.of(channel)) == []
+
+
+def test_corpus_keeps_only_consented_human_conversation(session: Session, make_channel: Callable) -> None:
+    general = make_channel("general")
+    random = make_channel("random")
+    closed = make_channel("closed", collecting=False)
+    _say(session, general, "g3", "third, mail me at a@b.io", 3)
+    _say(session, general, "g1", "first from <@42>", 1)  # recorded out of order: the corpus sorts by time
+    _say(session, general, "bot", "I am the bot's own output", 2, author="B0T", author_is_bot=True)
+    _say(session, general, "cmd", "/generate seed text", 4)
+    _say(session, general, "cmd2", "   /train", 5)
+    _say(session, general, "bang", "!generate please", 6)
+    _say(session, general, "gone", "deleted later", 7)
+    delete_message(session, general, "gone")
+    _say(session, general, "dave", "dave talks", 8, author="dave")
+    _say(session, general, "blank", "   ", 9)
+    _say(session, random, "r1", "second, in random: https://example.com", 2)
+    set_collection(session, closed, True, by="admin")
+    _say(session, closed, "c1", "said while collection was on", 1)
+    set_collection(session, closed, False, by="admin")
+    # Dave opts out after his message was stored: the corpus must still leave it out.
+    session.add(UserOptOut(workspace_id=general.workspace_id, user_id="dave"))
+    session.commit()
+
+    workspace = Scope(general.workspace_id)
+    assert corpus_for_scope(session, workspace, command_prefixes=("/", "!")) == [
+        "first from @user",
+        "second, in random: <url>",
+        "third, mail me at <email>",
+    ]
+    assert corpus_for_scope(session, Scope.of(general)) == [
+        "first from @user",
+        "third, mail me at <email>",
+        "!generate please",
+    ]
+    assert corpus_for_scope(session, Scope.of(random), scrub=False) == [
+        "second, in random: https://example.com"
+    ]
+    assert corpus_for_scope(session, Scope.of(closed)) == []
+
+
+def test_count_messages_since(session: Session, make_channel: Callable) -> None:
+    general = make_channel("general")
+    other_workspace = make_channel("general", workspace="W2")
+    for minute in range(5):
+        _say(session, general, f"m{minute}", f"message {minute}", minute)
+    _say(session, general, "bot", "bot", 10, author="bot", author_is_bot=True)
+    _say(session, general, "cmd", "/train", 11)
+    _say(session, other_workspace, "x", "elsewhere", 12)
+    session.commit()
+
+    scope = Scope.of(general)
+    assert count_messages_since(session, scope, None) == 5
+    assert count_messages_since(session, scope, T0 + timedelta(minutes=2)) == 2
+    assert count_messages_since(session, Scope(general.workspace_id), T0 + timedelta(minutes=4)) == 0
+
+
+def test_forget_user_deletes_their_messages_in_that_workspace_only(
+    session: Session, make_channel: Callable
+) -> None:
+    general = make_channel("general")
+    random = make_channel("random")
+    quiet = make_channel("quiet")
+    elsewhere = make_channel("general", workspace="W2")
+    _say(session, general, "1", "mine", 1, author="erin")
+    _say(session, random, "2", "mine too", 2, author="erin")
+    _say(session, quiet, "3", "not mine", 3, author="frank")
+    _say(session, elsewhere, "4", "erin in another workspace", 4, author="erin")
+    session.commit()
+
+    result = forget_user(session, general.workspace_id, "erin")
+    session.commit()
+
+    assert result.deleted_messages == 2
+    assert result.affected_scopes == [
+        Scope(general.workspace_id),
+        Scope.of(general),
+        Scope.of(random),
+    ]
+    assert is_opted_out(session, general.workspace_id, "erin")
+    assert not is_opted_out(session, elsewhere.workspace_id, "erin")
+    assert corpus_for_scope(session, Scope(general.workspace_id)) == ["not mine"]
+    assert corpus_for_scope(session, Scope.of(elsewhere)) == ["erin in another workspace"]
+    assert record_message(session, general, "5", "erin", "after forgetting", T0) is None
+    # Forgetting again is harmless.
+    assert forget_user(session, general.workspace_id, "erin") == type(result)(0, [])
+    assert session.scalar(select(func.count(UserOptOut.id))) == 1
+    # Opting back in allows new messages, not the forgotten ones.
+    assert remove_opt_out(session, general.workspace_id, "erin")
+    assert record_message(session, general, "6", "erin", "back again", T0 + timedelta(hours=1)) is not None
+    assert corpus_for_scope(session, Scope.of(general)) == ["back again"]
+
+
+def test_set_collection_records_who_and_when(session: Session, make_channel: Callable) -> None:
+    channel = make_channel(collecting=False)
+
+    set_collection(session, channel, True, by="admin-1", now=T0)
+    set_collection(session, channel, True, by="admin-2", now=T0 + timedelta(days=1))
+    session.commit()
+
+    assert (channel.collecting, channel.collection_enabled_by, channel.collection_enabled_at) == (
+        True,
+        "admin-1",
+        T0,
+    )
+    set_collection(session, channel, False, by="admin-2")
+    assert not channel.collecting
