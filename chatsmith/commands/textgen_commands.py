@@ -1,0 +1,265 @@
+"""`chatsmith train | generate | eval | demo`: textgen from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import sys
+import time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from textgen.corpus import FORMATS
+from textgen.errors import TextgenError
+from textgen.spec import ARCHITECTURES, ModelSpec, TrainConfig
+from textgen.tokenizers import TOKENIZER_KINDS
+
+_DEFAULT_SPEC = ModelSpec()
+_DEFAULT_CONFIG = TrainConfig()
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    train = subparsers.add_parser("train", help="train a model on a corpus file and save a bundle")
+    train.add_argument("--corpus", required=True, type=Path, help="training text")
+    train.add_argument("--out", required=True, type=Path, help="bundle directory to write")
+    _add_format(train)
+    train.add_argument("--arch", choices=ARCHITECTURES, default=_DEFAULT_SPEC.arch)
+    train.add_argument("--tokenizer", choices=list(TOKENIZER_KINDS), default="byte")
+    train.add_argument("--num-words", type=int, default=10000, help="vocabulary of the word tokenizer")
+    train.add_argument("--layers", type=int, default=_DEFAULT_SPEC.layers)
+    train.add_argument("--units", type=int, default=_DEFAULT_SPEC.units)
+    train.add_argument("--embedding", type=int, default=_DEFAULT_SPEC.embedding)
+    train.add_argument("--dropout", type=float, default=_DEFAULT_SPEC.dropout)
+    train.add_argument("--seq-len", type=int, default=_DEFAULT_SPEC.seq_len)
+    train.add_argument("--batch-size", type=int, default=_DEFAULT_CONFIG.batch_size)
+    train.add_argument("--learning-rate", type=float, default=_DEFAULT_CONFIG.learning_rate)
+    train.add_argument("--grad-accum", type=int, default=_DEFAULT_CONFIG.grad_accum)
+    train.add_argument("--epochs", type=int, default=_DEFAULT_CONFIG.epochs)
+    train.add_argument(
+        "--time-budget", type=float, default=None, help="wall-clock seconds, data preparation included"
+    )
+    validation = train.add_mutually_exclusive_group()
+    validation.add_argument("--val-fraction", type=float, default=_DEFAULT_CONFIG.val_fraction)
+    validation.add_argument("--val-corpus", type=Path, help="separate validation text (same --format)")
+    train.add_argument("--patience", type=int, default=_DEFAULT_CONFIG.patience, help="early-stopping epochs")
+    train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
+    train.add_argument("--precision", default="auto", help="auto, float32 or mixed_bfloat16")
+    train.add_argument("--seed", type=int, default=_DEFAULT_CONFIG.seed)
+    train.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
+    train.set_defaults(handler=run_train)
+
+    generate = subparsers.add_parser("generate", help="generate text with a bundle")
+    generate.add_argument("--model", type=Path, help="bundle directory")
+    _add_sampling(generate)
+    generate.add_argument("--n", type=int, default=1, help="number of samples")
+    generate.add_argument("--json", action="store_true")
+    generate.set_defaults(handler=run_generate, scope=None)
+
+    evaluate = subparsers.add_parser("eval", help="nats per character of a bundle on a corpus")
+    evaluate.add_argument("--model", required=True, type=Path)
+    evaluate.add_argument("--corpus", required=True, type=Path)
+    _add_format(evaluate)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.set_defaults(handler=run_eval)
+
+    demo = subparsers.add_parser(
+        "demo", help="train on the bundled Shakespeare for about two minutes, then write"
+    )
+    demo.add_argument("--out", type=Path, default=Path("data/demo-model"), help="where to save the bundle")
+    demo.add_argument("--time-budget", type=float, default=90.0)
+    demo.set_defaults(handler=run_demo)
+
+
+def _add_format(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--format",
+        default="auto",
+        help=f"corpus format: auto, {', '.join(FORMATS)} (default: auto, which says its guess)",
+    )
+
+
+def _add_sampling(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--prompt", default="", help="text to continue")
+    parser.add_argument("--max-tokens", type=int, default=200)
+    parser.add_argument("--temperature", type=float, default=0.8, help="0 is greedy")
+    parser.add_argument("--top-k", type=int, default=None)
+    parser.add_argument("--top-p", type=float, default=None)
+    parser.add_argument("--repetition-penalty", type=float, default=1.0)
+    parser.add_argument("--seed", type=int, default=None)
+
+
+def _load(path: Path, fmt: str) -> list[str]:
+    from textgen.corpus import load_corpus
+
+    corpus = load_corpus(path, fmt)
+    if corpus.guessed:
+        print(
+            f"corpus {path}: guessed format {corpus.format!r} ({len(corpus.messages)} messages, "
+            f"{corpus.chars} characters); pass --format to override",
+            file=sys.stderr,
+        )
+    return corpus.messages
+
+
+def run_train(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    spec = ModelSpec(
+        arch=args.arch,
+        layers=args.layers,
+        units=args.units,
+        embedding=args.embedding,
+        dropout=args.dropout,
+        seq_len=args.seq_len,
+    )
+    config = TrainConfig(
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        epochs=args.epochs,
+        time_budget=args.time_budget,
+        grad_accum=args.grad_accum,
+        val_fraction=0.0 if args.val_corpus else args.val_fraction,
+        patience=args.patience,
+        seed=args.seed,
+    )
+    if args.num_words < 1:
+        raise TextgenError(f"--num-words must be at least 1, received {args.num_words}")
+    messages = _load(args.corpus, args.format)
+    val_messages = _load(args.val_corpus, args.format) if args.val_corpus else None
+    metrics = _train(messages, args.out, spec, config, args, val_messages, started)
+    if args.json:
+        print(json.dumps(metrics))
+    return 0
+
+
+def _train(messages, out, spec, config, args, val_messages, started) -> dict[str, Any]:
+    from chatsmith.progress import ProgressBar
+    from textgen.training import train_model
+
+    bar = ProgressBar()
+    try:
+        result = train_model(
+            messages,
+            out,
+            spec=spec,
+            config=config,
+            tokenizer=args.tokenizer,
+            num_words=getattr(args, "num_words", 10000),
+            val_messages=val_messages,
+            base=getattr(args, "base", None),
+            progress=bar,
+            started=started,
+            precision=getattr(args, "precision", "auto"),
+        )
+    finally:
+        bar.close()
+    metrics = {**result.metrics, "bundle": str(result.bundle)}
+    print(_summary(metrics), file=sys.stderr)
+    return metrics
+
+
+def _summary(metrics: dict[str, Any]) -> str:
+    parts = [f"saved {metrics['bundle']}", f"{metrics['params']:,} parameters", f"{metrics['epochs']} epochs"]
+    if metrics.get("val_nats_per_char") is not None:
+        parts.append(f"held-out {metrics['val_nats_per_char']:.3f} nats/char")
+    parts.append(f"{metrics['train_tokens_per_sec']:,.0f} tokens/s")
+    parts.append(f"{metrics['seconds']:.0f} s ({metrics['stopped']})")
+    return ", ".join(parts)
+
+
+def _check_sampling(args: argparse.Namespace) -> None:
+    from textgen.sampling import SamplingParams
+
+    SamplingParams(
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+    )
+    if getattr(args, "n", 1) < 1:
+        raise TextgenError(f"--n must be at least 1, received {args.n}")
+
+
+def run_generate(args: argparse.Namespace) -> int:
+    _check_sampling(args)
+    model_path = args.model
+    if model_path is None:
+        raise TextgenError("no model given; pass --model DIR (a bundle written by `chatsmith train`)")
+    from textgen.generator import Generator
+
+    generator = Generator.from_bundle(model_path)
+    samples = generator.generate(
+        args.prompt,
+        max_tokens=args.max_tokens,
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        seed=args.seed,
+        n=args.n,
+        repetition_penalty=args.repetition_penalty,
+    )
+    if args.json:
+        print(json.dumps({"samples": samples, "model": str(model_path)}, ensure_ascii=False))
+    else:
+        for index, sample in enumerate(samples):
+            if len(samples) > 1:
+                print(f"--- sample {index + 1}")
+            print(sample)
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from textgen.bundle import load_bundle
+    from textgen.evaluate import evaluate_messages
+
+    bundle = load_bundle(args.model)
+    messages = _load(args.corpus, args.format)
+    evaluation = evaluate_messages(bundle, messages)
+    if args.json:
+        print(json.dumps(evaluation.to_dict()))
+    else:
+        print(
+            f"{evaluation.nats_per_char:.4f} nats/char over {evaluation.chars} characters ({evaluation.tokens} tokens)"
+        )
+    return 0
+
+
+def demo_corpus() -> str:
+    """The public-domain text shipped with chatsmith (Tiny Shakespeare)."""
+    data = resources.files("chatsmith").joinpath("data/tinyshakespeare.txt.gz").read_bytes()
+    return gzip.decompress(data).decode("utf-8")
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    text = demo_corpus()
+    print(
+        f"chatsmith demo: training a {_DEFAULT_SPEC.arch.upper()} language model on Tiny Shakespeare "
+        f"({len(text):,} characters, shipped with chatsmith) for about {args.time_budget:.0f} seconds.",
+        file=sys.stderr,
+    )
+    print(
+        "The last 10% of the text is held out to measure how well the model predicts unseen text.",
+        file=sys.stderr,
+    )
+    config = TrainConfig(time_budget=args.time_budget, val_fraction=0.1)
+    demo_args = argparse.Namespace(tokenizer="byte")
+    metrics = _train([text], args.out, _DEFAULT_SPEC, config, demo_args, None, started)
+    print(
+        f"\nheld-out loss: {metrics['val_nats_per_char']:.3f} nats per character "
+        f"(a uniform guess over bytes would be 5.5; a good character model reaches about 1.5)"
+    )
+    from textgen.generator import Generator
+
+    generator = Generator.from_bundle(metrics["bundle"])
+    for prompt in ("ROMEO:\n", "First Citizen:\n", "KING HENRY VI:\n"):
+        [sample] = generator.generate(prompt, max_tokens=240, temperature=0.7, seed=7)
+        print("\n" + sample.rstrip())
+    print(
+        f"\nbundle saved to {metrics['bundle']}; try:\n"
+        f"  chatsmith generate --model {metrics['bundle']} --prompt 'JULIET:' --temperature 0.8"
+    )
+    return 0

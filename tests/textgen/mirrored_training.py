@@ -1,0 +1,69 @@
+"""Run by test_training.py in its own process: logical CPU devices must be set before TensorFlow starts.
+
+Trains the same model three ways on the same data and prints one JSON line comparing the weights:
+one device; MirroredStrategy over two CPUs; and MirroredStrategy with the batch split into two
+accumulated micro-batches. All three compute the same mean gradient, so the weights must agree.
+"""
+
+import json
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import tensorflow as tf  # noqa: E402
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+import numpy as np  # noqa: E402
+
+from textgen.bundle import load_bundle  # noqa: E402
+from textgen.spec import ModelSpec, TrainConfig  # noqa: E402
+from textgen.training import train_model  # noqa: E402
+
+out = Path(sys.argv[1])
+text = "the quick brown fox jumps over the lazy dog. " * 200
+spec = ModelSpec(arch="lstm", units=16, embedding=8, seq_len=16)
+runs = {
+    "one": (
+        tf.distribute.OneDeviceStrategy("/cpu:0"),
+        TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5),
+    ),
+    "mirrored": (
+        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+        TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5),
+    ),
+    "mirrored_accum": (
+        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
+        TrainConfig(epochs=1, batch_size=4, grad_accum=2, steps_per_epoch=5),
+    ),
+}
+weights, replicas = {}, {}
+for name, (strategy, config) in runs.items():
+    result = train_model([text], out / name, spec=spec, config=config, strategy=strategy)
+    weights[name] = load_bundle(result.bundle).model.get_weights()
+    replicas[name] = result.metrics["replicas"]
+
+import keras  # noqa: E402
+
+from textgen.model import build_model  # noqa: E402
+
+keras.utils.set_random_seed(0)
+initial = build_model(spec, 260).get_weights()
+
+
+def max_diff(a, b):
+    return max(float(np.abs(x - y).max()) for x, y in zip(a, b, strict=True))
+
+
+print(
+    json.dumps(
+        {
+            "replicas": replicas,
+            "max_diff_mirrored": max_diff(weights["one"], weights["mirrored"]),
+            "max_diff_mirrored_accum": max_diff(weights["one"], weights["mirrored_accum"]),
+            "moved": max_diff(weights["one"], initial),
+        }
+    )
+)

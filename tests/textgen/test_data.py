@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+
+from textgen.data import num_batches, window_starts, windows_dataset
+from textgen.errors import TextgenError
+
+
+def test_causal_windows_predict_the_next_token_at_every_position():
+    tokens = np.arange(1000, dtype=np.int32)
+    batches = list(windows_dataset(tokens, seq_len=16, batch_size=4, causal=True, seed=1))
+    assert (
+        len(batches) == num_batches(1000, 16, 4, causal=True)
+        or len(batches) == num_batches(1000, 16, 4, True) - 1
+    )
+    for inputs, labels in batches:
+        inputs, labels = inputs.numpy(), labels.numpy()
+        assert inputs.shape == (4, 16) and labels.shape == (4, 16)
+        # windows are slices of the stream: consecutive ids, labels shifted by one
+        np.testing.assert_array_equal(np.diff(inputs, axis=1), 1)
+        np.testing.assert_array_equal(labels, inputs + 1)
+
+
+def test_causal_epoch_covers_the_stream_without_overlap():
+    starts = window_starts(10_000, 50, causal=True, rng=np.random.default_rng(3))
+    ordered = np.sort(starts)
+    assert np.all(np.diff(ordered) == 50)
+    assert len(starts) >= 10_000 // 50 - 1
+
+
+def test_bilstm_windows_label_the_token_after_the_window():
+    tokens = np.arange(200, dtype=np.int32)
+    inputs, labels = next(iter(windows_dataset(tokens, seq_len=8, batch_size=5, causal=False, seed=0)))
+    np.testing.assert_array_equal(labels.numpy(), inputs.numpy()[:, -1] + 1)
+
+
+def test_epochs_shuffle_differently_but_repeat_with_the_seed():
+    tokens = np.arange(5000, dtype=np.int32)
+
+    def first_batch(seed, epoch):
+        return next(iter(windows_dataset(tokens, 10, 8, True, seed=seed, epoch=epoch)))[0].numpy()
+
+    np.testing.assert_array_equal(first_batch(1, 1), first_batch(1, 1))
+    assert not np.array_equal(first_batch(1, 1), first_batch(1, 2))
+
+
+def test_gradient_accumulation_stacks_micro_batches_after_the_batch_axis():
+    tokens = np.arange(3000, dtype=np.int32)
+    inputs, labels = next(iter(windows_dataset(tokens, 10, 4, True, seed=0, grad_accum=3)))
+    assert inputs.shape == (4, 3, 10) and labels.shape == (4, 3, 10)
+
+
+def test_windows_are_gathered_per_batch_not_materialised():
+    # 4M tokens: padded n-grams with one-hot labels would need terabytes; the dataset holds the stream once.
+    tokens = np.zeros(4_000_000, dtype=np.int32)
+    dataset = windows_dataset(tokens, seq_len=128, batch_size=32, causal=False, seed=0)
+    inputs, labels = next(iter(dataset))
+    assert inputs.shape == (32, 128) and labels.shape == (32,)
+
+
+def test_corpus_shorter_than_a_window_is_a_clear_error():
+    with pytest.raises(TextgenError, match="fewer than one window"):
+        window_starts(10, 64, causal=True, rng=None)

@@ -1,0 +1,168 @@
+"""The decoding engine against the Keras forward pass, and sampling behaviour."""
+
+import keras
+import numpy as np
+import pytest
+
+from textgen.bundle import Bundle
+from textgen.engine import make_stepper
+from textgen.generator import Generator
+from textgen.model import build_model
+from textgen.sampling import SamplingParams, sample_token
+from textgen.spec import ModelSpec
+from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ByteTokenizer
+
+VOCAB = ByteTokenizer().vocab_size
+
+
+def random_model(spec: ModelSpec, seed: int = 0) -> keras.Model:
+    keras.utils.set_random_seed(seed)
+    model = build_model(spec, VOCAB)
+    # Larger-than-initial weights so every gate matters and mistakes show.
+    rng = np.random.default_rng(seed)
+    model.set_weights([w + rng.normal(0, 0.3, w.shape).astype(np.float32) for w in model.get_weights()])
+    return model
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ModelSpec(arch="simplernn", units=24, embedding=8, seq_len=12),
+        ModelSpec(arch="lstm", units=24, embedding=8, seq_len=12),
+        ModelSpec(arch="gru", units=24, embedding=8, seq_len=12),
+        ModelSpec(arch="lstm", layers=2, units=16, embedding=8, seq_len=12),
+        ModelSpec(arch="gru", layers=3, units=16, embedding=8, seq_len=12),
+        ModelSpec(arch="simplernn", layers=2, units=16, embedding=8, seq_len=12),
+    ],
+    ids=lambda spec: f"{spec.arch}x{spec.layers}",
+)
+def test_causal_engine_logits_match_keras_at_every_position(spec):
+    model = random_model(spec)
+    tokens = np.random.default_rng(1).integers(0, VOCAB, size=(3, 20)).astype(np.int32)
+    expected = model(tokens).numpy()
+    stepper = make_stepper(model, spec)
+    state = stepper.initial_state(3)
+    for position in range(tokens.shape[1]):
+        logits, state = stepper.step(tokens[:, position], state)
+        np.testing.assert_allclose(logits, expected[:, position], rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_bilstm_engine_logits_match_keras(layers):
+    spec = ModelSpec(arch="bilstm", layers=layers, units=12, embedding=8, seq_len=6)
+    model = random_model(spec)
+    stepper = make_stepper(model, spec)
+    state = stepper.initial_state(2)
+    tokens = np.random.default_rng(2).integers(4, VOCAB, size=(2, 9)).astype(np.int32)
+    for position in range(tokens.shape[1]):
+        logits, state = stepper.step(tokens[:, position], state)
+        window = np.full((2, 6), PAD_ID, dtype=np.int32)
+        seen = tokens[:, max(0, position - 5) : position + 1]
+        window[:, 6 - seen.shape[1] :] = seen
+        np.testing.assert_allclose(logits, model(window).numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def generator() -> Generator:
+    spec = ModelSpec(arch="gru", units=32, embedding=8, seq_len=16)
+    return Generator(
+        Bundle(path=None, spec=spec, tokenizer=ByteTokenizer(), model=random_model(spec, seed=5))
+    )
+
+
+def test_a_seed_gives_the_same_text_every_time(generator):
+    first = generator.generate("hello", max_tokens=40, temperature=1.0, seed=42, n=3)
+    again = generator.generate("hello", max_tokens=40, temperature=1.0, seed=42, n=3)
+    assert first == again
+    assert len(set(first)) > 1, "samples of one call use different seeds"
+    assert all(sample.startswith("hello") for sample in first)
+
+
+def test_batched_requests_equal_the_same_requests_run_alone(generator):
+    prompts = ["a", "longer prompt here", "", "zz"]
+    params = [
+        SamplingParams(max_tokens=length, temperature=t, top_k=k, seed=s)
+        for length, t, k, s in [(5, 1.0, None, 1), (30, 0.5, 20, 2), (1, 0.0, None, 3), (17, 1.3, 5, 4)]
+    ]
+    batched = generator.generate_many(prompts, params)
+    alone = [generator.generate_many([p], [q])[0] for p, q in zip(prompts, params, strict=True)]
+    assert batched == alone
+    tokens = generator.generate_tokens([generator.tokenizer.encode(p) for p in prompts], params)
+    assert all(1 <= len(ids) <= q.max_tokens for ids, q in zip(tokens, params, strict=True))
+    assert len(tokens[2]) == 1
+
+
+def test_generation_stops_at_end_of_message():
+    spec = ModelSpec(arch="gru", units=8, embedding=4, seq_len=8)
+    model = random_model(spec)
+    # Make end-of-message overwhelmingly likely: the logits bias decides.
+    kernel, bias = model.get_layer("logits").get_weights()
+    bias[:] = -10
+    bias[EOS_ID] = 50
+    model.get_layer("logits").set_weights([kernel * 0, bias])
+    generator = Generator(Bundle(None, spec, ByteTokenizer(), model))
+    assert generator.generate("hi", max_tokens=50, temperature=1.0, seed=0) == ["hi"]
+    [tokens] = generator.generate_tokens([[70]], [SamplingParams(max_tokens=10, stop_at_end=False, seed=0)])
+    assert len(tokens) == 10 and EOS_ID not in tokens
+
+
+def logits_for(probabilities):
+    return np.log(np.asarray(probabilities, dtype=np.float64))
+
+
+def test_temperature_zero_is_greedy():
+    logits = np.full(10, -5.0)
+    logits[7] = 3.0
+    logits[BOS_ID] = 100.0  # never sampled, however likely
+    assert all(
+        sample_token(logits, SamplingParams(temperature=0), np.random.default_rng(s)) == 7 for s in range(5)
+    )
+
+
+def test_top_k_larger_than_the_vocabulary_keeps_everything():
+    logits = np.zeros(8)
+    rng = np.random.default_rng(0)
+    drawn = {sample_token(logits, SamplingParams(temperature=1.0, top_k=1000), rng) for _ in range(400)}
+    assert drawn == set(range(8)) - {PAD_ID, BOS_ID, UNK_ID}
+
+
+def test_top_k_one_is_greedy_and_top_k_two_keeps_two():
+    logits = np.array([0, 0, 0, 0, 1.0, 2.0, 3.0, 0.5])
+    rng = np.random.default_rng(0)
+    assert {sample_token(logits, SamplingParams(temperature=5.0, top_k=1), rng) for _ in range(50)} == {6}
+    assert {sample_token(logits, SamplingParams(temperature=5.0, top_k=2), rng) for _ in range(200)} == {5, 6}
+
+
+def test_top_p_one_keeps_everything_and_small_p_keeps_the_head():
+    probabilities = np.array([1e-9, 1e-9, 0.05, 1e-9, 0.6, 0.25, 0.1])
+    logits = logits_for(probabilities)
+    rng = np.random.default_rng(1)
+    everything = {sample_token(logits, SamplingParams(temperature=1.0, top_p=1.0), rng) for _ in range(2000)}
+    assert {2, 4, 5, 6} <= everything
+    head = {sample_token(logits, SamplingParams(temperature=1.0, top_p=0.8), rng) for _ in range(500)}
+    assert head == {4, 5}
+    assert {sample_token(logits, SamplingParams(temperature=1.0, top_p=0.01), rng) for _ in range(50)} == {4}
+
+
+def test_repetition_penalty_discourages_tokens_already_used():
+    logits = np.array([0, 0, 0, 0, 2.0, 1.9])
+    seen = np.array([False, False, False, False, True, False])
+    params = SamplingParams(temperature=0, repetition_penalty=1.5)
+    assert sample_token(logits, params, np.random.default_rng(0), seen) == 5
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"temperature": -1}, "temperature"),
+        ({"top_k": 0}, "top-k"),
+        ({"top_p": 0}, "top-p"),
+        ({"top_p": 1.5}, "top-p"),
+        ({"max_tokens": 0}, "max tokens"),
+    ],
+)
+def test_nonsensical_sampling_settings_are_refused(kwargs, message):
+    from textgen.errors import TextgenError
+
+    with pytest.raises(TextgenError, match=message):
+        SamplingParams(**kwargs)

@@ -1,0 +1,97 @@
+"""Training windows cut on the fly from one token array (architecture decision 2).
+
+The corpus lives in memory once, as int32 token ids. Each batch gathers its windows from random
+offsets inside the `tf.data` pipeline, so memory grows with the corpus and never with
+corpus x window x vocabulary as padded n-grams with one-hot labels would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from textgen.errors import TextgenError
+
+
+def window_starts(num_tokens: int, seq_len: int, causal: bool, rng: np.random.Generator | None) -> np.ndarray:
+    """Offsets of the windows of one epoch.
+
+    Causal models learn from every position of a window, so an epoch tiles the stream with
+    non-overlapping windows (shifted by a random phase each epoch). A BiLSTM learns one next token per
+    window, so its epoch has a window ending at every position.
+    """
+    span = seq_len + 1  # inputs plus the label(s) one step ahead
+    last_start = num_tokens - span
+    if last_start < 0:
+        raise TextgenError(
+            f"corpus has {num_tokens} tokens, fewer than one window of {span}; "
+            f"add text or lower --seq-len below {max(1, num_tokens - 1)}"
+        )
+    if causal:
+        phase = int(rng.integers(0, seq_len)) if rng is not None else 0
+        phase = min(phase, last_start)
+        starts = np.arange(phase, last_start + 1, seq_len, dtype=np.int64)
+    else:
+        starts = np.arange(0, last_start + 1, dtype=np.int64)
+    if rng is not None:
+        rng.shuffle(starts)
+    return starts
+
+
+def windows_dataset(
+    tokens: np.ndarray,
+    seq_len: int,
+    batch_size: int,
+    causal: bool,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    grad_accum: int = 1,
+    drop_remainder: bool = True,
+) -> tf.data.Dataset:
+    """Batches of `(inputs, labels)` for one epoch.
+
+    Causal: inputs `(B, L)`, labels `(B, L)` (the next token at each position). BiLSTM: inputs `(B, L)`,
+    labels `(B,)`. With `grad_accum > 1` each element stacks that many micro-batches on axis 1,
+    `(B, k, L)`, so a distribution strategy still splits the batch axis across replicas.
+
+    Args:
+        tokens: the whole token stream, int32.
+        seed: with `epoch`, fixes the order; None gives the in-order windows (validation).
+    """
+    rng = np.random.default_rng([seed, epoch]) if seed is not None else None
+    starts = window_starts(len(tokens), seq_len, causal, rng)
+    table = tf.constant(tokens, dtype=tf.int32)
+    offsets = tf.range(seq_len + 1, dtype=tf.int64)
+
+    def gather(batch_starts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        windows = tf.gather(table, batch_starts[:, None] + offsets[None, :])
+        inputs = windows[:, :-1]
+        labels = windows[:, 1:] if causal else windows[:, -1]
+        return inputs, labels
+
+    dataset = tf.data.Dataset.from_tensor_slices(starts)
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    dataset = dataset.map(gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if grad_accum > 1:
+        dataset = dataset.batch(grad_accum, drop_remainder=True)
+        dataset = dataset.map(_micro_batches_second)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def _micro_batches_second(inputs: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    # (k, B, ...) -> (B, k, ...): the strategy splits axis 0, so the batch axis must come first.
+    def swap(tensor: tf.Tensor) -> tf.Tensor:
+        rank = len(tensor.shape)
+        return tf.transpose(tensor, [1, 0] + list(range(2, rank)))
+
+    return swap(inputs), swap(labels)
+
+
+def num_batches(num_tokens: int, seq_len: int, batch_size: int, causal: bool, grad_accum: int = 1) -> int:
+    """Optimizer steps in one epoch of `windows_dataset` (drop_remainder)."""
+    if causal:
+        windows = (num_tokens - seq_len - 1) // seq_len + 1 if num_tokens > seq_len else 0
+    else:
+        windows = max(0, num_tokens - seq_len)
+    return windows // (batch_size * grad_accum)

@@ -1,0 +1,117 @@
+"""Text generation from a bundle: prompts in, texts out, many requests decoded as one batch."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from textgen.bundle import Bundle, load_bundle
+from textgen.engine import make_stepper
+from textgen.sampling import SamplingParams, sample_token
+from textgen.tokenizers import BOS_ID, EOS_ID
+
+
+@dataclass
+class _Row:
+    """One request being decoded."""
+
+    request: int
+    pending: list[int]  # prompt tokens not fed yet
+    params: SamplingParams
+    rng: np.random.Generator
+    seen: np.ndarray
+    generated: list[int] = field(default_factory=list)
+
+
+class Generator:
+    """Generates text with a trained model.
+
+    Requests are decoded together: each step runs one batched recurrent step for every unfinished
+    request, and a request that reaches its end leaves the batch at once.
+    """
+
+    def __init__(self, bundle: Bundle) -> None:
+        self.bundle = bundle
+        self.tokenizer = bundle.tokenizer
+        self.stepper = make_stepper(bundle.model, bundle.spec)
+
+    @classmethod
+    def from_bundle(cls, path: Path | str) -> Generator:
+        return cls(load_bundle(path))
+
+    def generate(
+        self,
+        prompt: str = "",
+        max_tokens: int = 200,
+        temperature: float = 0.8,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        n: int = 1,
+        repetition_penalty: float = 1.0,
+    ) -> list[str]:
+        """`n` continuations of `prompt`, each returned with the prompt in front.
+
+        Sample `i` uses seed `seed + i`, so a seed gives the same texts every time.
+        """
+        params = [
+            SamplingParams(
+                max_tokens=max_tokens,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                repetition_penalty=repetition_penalty,
+                seed=None if seed is None else seed + index,
+            )
+            for index in range(n)
+        ]
+        continuations = self.generate_many([prompt] * n, params)
+        return [prompt + text for text in continuations]
+
+    def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
+        """The continuation (without the prompt) of each prompt, decoded as one batch."""
+        tokens = self.generate_tokens([self.tokenizer.encode(p) for p in prompts], params)
+        return [self.tokenizer.decode(ids) for ids in tokens]
+
+    def generate_tokens(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[list[int]]:
+        """Generated token ids per request; end-of-message is not included."""
+        if len(prompts) != len(params):
+            raise ValueError("one SamplingParams per prompt")
+        vocab = self.stepper.vocab_size
+        rows = []
+        for index, (prompt, request_params) in enumerate(zip(prompts, params, strict=True)):
+            seen = np.zeros(vocab, dtype=bool)
+            seen[[t for t in prompt if t < vocab]] = True
+            rows.append(
+                _Row(
+                    index, [BOS_ID, *prompt], request_params, np.random.default_rng(request_params.seed), seen
+                )
+            )
+        results: list[list[int]] = [[] for _ in prompts]
+        state = self.stepper.initial_state(len(rows))
+        while rows:
+            inputs = np.array(
+                [row.pending[0] if row.pending else row.generated[-1] for row in rows], dtype=np.int64
+            )
+            logits, state = self.stepper.step(inputs, state)
+            keep = []
+            for position, row in enumerate(rows):
+                if row.pending:
+                    row.pending.pop(0)
+                    if row.pending:  # still reading the prompt: nothing to sample yet
+                        keep.append(position)
+                        continue
+                token = sample_token(logits[position], row.params, row.rng, row.seen)
+                if token != EOS_ID:
+                    row.generated.append(token)
+                    row.seen[token] = True
+                if token == EOS_ID or len(row.generated) >= row.params.max_tokens:
+                    results[row.request] = row.generated
+                else:
+                    keep.append(position)
+            if len(keep) != len(rows):
+                rows = [rows[position] for position in keep]
+                state = self.stepper.select(state, np.array(keep, dtype=np.int64))
+        return results

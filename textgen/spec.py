@@ -1,0 +1,108 @@
+"""What a model is (`ModelSpec`) and how it is trained (`TrainConfig`): plain, validated dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from textgen.errors import TextgenError
+
+ARCHITECTURES = ("simplernn", "lstm", "gru", "bilstm")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """The shape of a recurrent language model.
+
+    Args:
+        arch: `simplernn`, `lstm`, `gru` (causal: predict every next token) or `bilstm` (encode a
+            window of past tokens, predict the one after it).
+        layers: stacked recurrent layers.
+        units: units per recurrent layer (per direction for `bilstm`).
+        embedding: size of the token embedding.
+        dropout: dropout after each recurrent layer while training.
+        seq_len: window length in tokens used for training (and the context a BiLSTM sees).
+    """
+
+    arch: str = "gru"
+    layers: int = 1
+    units: int = 512
+    embedding: int = 64
+    dropout: float = 0.0
+    seq_len: int = 128
+
+    def __post_init__(self) -> None:
+        if self.arch not in ARCHITECTURES:
+            raise TextgenError(f"unknown architecture {self.arch!r}; use one of: {', '.join(ARCHITECTURES)}")
+        for name in ("layers", "units", "embedding", "seq_len"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise TextgenError(f"{name} must be a positive whole number, received {value!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise TextgenError(f"dropout must be in [0, 1), received {self.dropout!r}")
+
+    @property
+    def causal(self) -> bool:
+        return self.arch != "bilstm"
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelSpec:
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in known})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train.
+
+    Args:
+        batch_size: windows per micro-batch (global, across replicas).
+        learning_rate: peak learning rate of Adam (warm-up then cosine decay).
+        epochs: passes over the training tokens (the time budget may stop earlier).
+        time_budget: wall-clock seconds for everything from reading the corpus to the last step;
+            None for no limit.
+        grad_accum: micro-batches whose gradients are summed before one optimizer step.
+        val_fraction: share of the corpus, taken from its end, held out for validation.
+        clipnorm: global gradient-norm clip.
+        patience: epochs without validation improvement before early stopping.
+        seed: seed for weights, data order and dropout, for repeatable runs.
+        steps_per_epoch: cap on optimizer steps per epoch (None: one pass over the data).
+    """
+
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+    epochs: int = 20
+    time_budget: float | None = None
+    grad_accum: int = 1
+    val_fraction: float = 0.1
+    clipnorm: float = 1.0
+    patience: int = 3
+    seed: int = 0
+    steps_per_epoch: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "epochs", "grad_accum"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise TextgenError(f"{name} must be a positive whole number, received {value!r}")
+        if not self.learning_rate > 0:
+            raise TextgenError(f"learning rate must be positive, received {self.learning_rate!r}")
+        if self.time_budget is not None and not self.time_budget > 0:
+            raise TextgenError(
+                f"time budget must be a positive number of seconds, received {self.time_budget!r}"
+            )
+        if not 0.0 <= self.val_fraction < 0.5:
+            raise TextgenError(f"val fraction must be in [0, 0.5), received {self.val_fraction!r}")
+        if not self.clipnorm > 0:
+            raise TextgenError(f"clipnorm must be positive, received {self.clipnorm!r}")
+        if self.patience < 1:
+            raise TextgenError(f"patience must be at least 1, received {self.patience!r}")
+        if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
+            raise TextgenError(f"steps per epoch must be positive, received {self.steps_per_epoch!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

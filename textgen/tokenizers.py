@@ -1,0 +1,211 @@
+"""Tokenizers: text <-> token ids, each saved to and loaded from JSON.
+
+Every tokenizer reserves the same four ids so that datasets, models and the generation engine never
+special-case one: 0 padding, 1 begin-of-message, 2 end-of-message, 3 unknown. A message is encoded as
+`BOS text EOS`; a corpus is the concatenation of its messages.
+
+- `ByteTokenizer` (the default): UTF-8 bytes. The vocabulary never depends on the corpus, so a model
+  trained on one channel can be fine-tuned on another (architecture decision 1), and any text
+  (emoji, accents, zero-width and right-to-left characters) round-trips exactly.
+- `CharTokenizer`: one id per character seen in the corpus, unknown characters map to UNK.
+- `WordTokenizer`: the seed project's word-level scheme (lowercase, punctuation filter, `num_words`,
+  an out-of-vocabulary token). Lossy: decoding joins words with spaces.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+
+from textgen.errors import TextgenError
+
+PAD_ID = 0
+BOS_ID = 1
+EOS_ID = 2
+UNK_ID = 3
+NUM_SPECIAL = 4
+SPECIAL_NAMES = ("<pad>", "<bos>", "<eos>", "<unk>")
+
+
+class Tokenizer:
+    """Base class: the shared special ids, message framing and JSON persistence."""
+
+    kind: ClassVar[str] = ""
+    pad_id = PAD_ID
+    bos_id = BOS_ID
+    eos_id = EOS_ID
+    unk_id = UNK_ID
+
+    @property
+    def vocab_size(self) -> int:
+        raise NotImplementedError
+
+    def encode(self, text: str) -> list[int]:
+        """Token ids of `text`, without message framing."""
+        raise NotImplementedError
+
+    def decode(self, ids: Iterable[int]) -> str:
+        """Text of `ids`; special tokens are dropped."""
+        raise NotImplementedError
+
+    def get_config(self) -> dict[str, Any]:
+        return {}
+
+    def encode_messages(self, messages: Iterable[str]) -> np.ndarray:
+        """One int32 token stream: `BOS m1 EOS BOS m2 EOS ...`."""
+        stream: list[int] = []
+        for message in messages:
+            stream.append(BOS_ID)
+            stream.extend(self.encode(message))
+            stream.append(EOS_ID)
+        return np.asarray(stream, dtype=np.int32)
+
+    def to_json(self) -> str:
+        return json.dumps({"kind": self.kind, "config": self.get_config()}, ensure_ascii=False)
+
+    def save(self, path: Path) -> None:
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+
+class ByteTokenizer(Tokenizer):
+    """UTF-8 bytes shifted past the special ids: a fixed vocabulary of 260 tokens."""
+
+    kind = "byte"
+
+    @property
+    def vocab_size(self) -> int:
+        return NUM_SPECIAL + 256
+
+    def encode(self, text: str) -> list[int]:
+        return [byte + NUM_SPECIAL for byte in text.encode("utf-8")]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        data = bytes(i - NUM_SPECIAL for i in ids if NUM_SPECIAL <= i < NUM_SPECIAL + 256)
+        # A sample can stop in the middle of a multi-byte character; show a replacement mark there.
+        return data.decode("utf-8", errors="replace")
+
+
+class CharTokenizer(Tokenizer):
+    """One id per character of a vocabulary built from a corpus."""
+
+    kind = "char"
+
+    def __init__(self, chars: Sequence[str]) -> None:
+        self.chars = list(chars)
+        self._ids = {char: index + NUM_SPECIAL for index, char in enumerate(self.chars)}
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], max_chars: int | None = None) -> CharTokenizer:
+        counts: collections.Counter[str] = collections.Counter()
+        for text in texts:
+            counts.update(text)
+        most_common = counts.most_common(max_chars)
+        return cls(sorted(char for char, _ in most_common))
+
+    @property
+    def vocab_size(self) -> int:
+        return NUM_SPECIAL + len(self.chars)
+
+    def encode(self, text: str) -> list[int]:
+        ids = self._ids
+        return [ids.get(char, UNK_ID) for char in text]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        chars = self.chars
+        return "".join(chars[i - NUM_SPECIAL] for i in ids if NUM_SPECIAL <= i < self.vocab_size)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"chars": self.chars}
+
+
+# The punctuation Keras' legacy `Tokenizer` filtered by default, as the seed project used it.
+SEED_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
+
+
+class WordTokenizer(Tokenizer):
+    """The seed's word-level tokenizer: lowercase, strip punctuation, keep the `num_words` most frequent."""
+
+    kind = "word"
+
+    def __init__(self, words: Sequence[str], filters: str = SEED_FILTERS, lower: bool = True) -> None:
+        self.words = list(words)
+        self.filters = filters
+        self.lower = lower
+        self._ids = {word: index + NUM_SPECIAL for index, word in enumerate(self.words)}
+        self._table = str.maketrans({char: " " for char in filters})
+
+    def split(self, text: str) -> list[str]:
+        if self.lower:
+            text = text.lower()
+        return text.translate(self._table).split()
+
+    @classmethod
+    def fit(cls, texts: Iterable[str], num_words: int = 10000, filters: str = SEED_FILTERS) -> WordTokenizer:
+        if num_words < 1:
+            raise TextgenError(f"num_words must be at least 1, received {num_words}; pass a positive number")
+        splitter = cls([], filters=filters)
+        counts: collections.Counter[str] = collections.Counter()
+        for text in texts:
+            counts.update(splitter.split(text))
+        # Ties broken alphabetically so that the same corpus always gives the same ids.
+        ranked = sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:num_words]
+        return cls([word for word, _ in ranked], filters=filters)
+
+    @property
+    def vocab_size(self) -> int:
+        return NUM_SPECIAL + len(self.words)
+
+    def encode(self, text: str) -> list[int]:
+        ids = self._ids
+        return [ids.get(word, UNK_ID) for word in self.split(text)]
+
+    def decode(self, ids: Iterable[int]) -> str:
+        words = []
+        for i in ids:
+            if i == UNK_ID:
+                words.append("<unk>")
+            elif NUM_SPECIAL <= i < self.vocab_size:
+                words.append(self.words[i - NUM_SPECIAL])
+        return " ".join(words)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"words": self.words, "filters": self.filters, "lower": self.lower}
+
+
+TOKENIZER_KINDS: dict[str, type[Tokenizer]] = {
+    "byte": ByteTokenizer,
+    "char": CharTokenizer,
+    "word": WordTokenizer,
+}
+
+
+def build_tokenizer(kind: str, texts: Sequence[str], num_words: int = 10000) -> Tokenizer:
+    """A tokenizer of `kind` ("byte", "char" or "word"), fitted on `texts` where the kind needs it."""
+    if kind == "byte":
+        return ByteTokenizer()
+    if kind == "char":
+        return CharTokenizer.fit(texts)
+    if kind == "word":
+        return WordTokenizer.fit(texts, num_words=num_words)
+    raise TextgenError(f"unknown tokenizer {kind!r}; use one of: {', '.join(TOKENIZER_KINDS)}")
+
+
+def tokenizer_from_json(text: str) -> Tokenizer:
+    """Rebuild a tokenizer saved with `Tokenizer.to_json()`."""
+    data = json.loads(text)
+    kind = data.get("kind")
+    if kind not in TOKENIZER_KINDS:
+        raise TextgenError(
+            f"unknown tokenizer kind {kind!r} in saved tokenizer; expected one of {list(TOKENIZER_KINDS)}"
+        )
+    cls = TOKENIZER_KINDS[kind]
+    return cls(**data.get("config", {}))
+
+
+def load_tokenizer(path: Path) -> Tokenizer:
+    return tokenizer_from_json(Path(path).read_text(encoding="utf-8"))
