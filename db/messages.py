@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import ColumnElement, and_, delete, exists, func, not_, select
+from sqlalchemy import ColumnElement, CursorResult, Result, and_, delete, exists, func, not_, select, true
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -147,7 +148,7 @@ def forget_user(
     channel_ids = select(Channel.id).where(Channel.workspace_id == workspace_id)
     of_user = and_(Message.channel_id.in_(channel_ids), Message.author_id == user_id)
     touched = sorted(set(session.scalars(select(Message.channel_id).where(of_user, not_(Message.deleted)))))
-    deleted = session.execute(delete(Message).where(of_user)).rowcount
+    deleted = _rowcount(session.execute(delete(Message).where(of_user)))
     if not is_opted_out(session, workspace_id, user_id):
         session.add(UserOptOut(workspace_id=workspace_id, user_id=user_id, opted_out_at=now or utcnow()))
     session.flush()
@@ -156,12 +157,17 @@ def forget_user(
     return ForgetResult(deleted_messages=deleted, affected_scopes=scopes)
 
 
+def _rowcount(result: Result[Any]) -> int:
+    # Bulk DELETE always returns a cursor result; the ORM's signature is wider than that.
+    return cast(CursorResult[Any], result).rowcount
+
+
 def remove_opt_out(session: Session, workspace_id: int, user_id: str) -> bool:
     """Let a user who opted out be collected again (from now on). Returns whether they had opted out."""
     result = session.execute(
         delete(UserOptOut).where(UserOptOut.workspace_id == workspace_id, UserOptOut.user_id == user_id)
     )
-    return result.rowcount > 0
+    return _rowcount(result) > 0
 
 
 def set_collection(
@@ -183,7 +189,7 @@ def _training_messages(scope: Scope, command_prefixes: Sequence[str]) -> list[Co
     """Conditions for messages (joined with their channel) that may be trained on in `scope`."""
     conditions: list[ColumnElement[bool]] = [
         Channel.workspace_id == scope.workspace_id,
-        Channel.collecting,
+        Channel.collecting == true(),
         not_(Message.author_is_bot),
         not_(Message.deleted),
         ~exists().where(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 
@@ -24,7 +25,15 @@ def register(subparsers: Any) -> None:
     current.set_defaults(handler=run_current)
 
 
+def _quiet_alembic(args: argparse.Namespace) -> None:
+    # Alembic narrates every plugin it loads at INFO; the command prints the outcome itself.
+    if not getattr(args, "verbose", False):
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
 def run_upgrade(args: argparse.Namespace) -> int:
+    """Apply migrations and print the revisions before and after."""
+    _quiet_alembic(args)  # before the imports: alembic logs as it loads
     from chatsmith.settings import load_settings
     from db.engine import create_database_engine
     from db.errors import mask_url
@@ -45,6 +54,8 @@ def run_upgrade(args: argparse.Namespace) -> int:
 
 
 def run_current(args: argparse.Namespace) -> int:
+    """Print the database's revision and the code's; exit 1 when they differ."""
+    _quiet_alembic(args)
     from chatsmith.settings import load_settings
     from db.engine import create_database_engine
     from db.errors import mask_url

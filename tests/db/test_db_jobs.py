@@ -184,20 +184,32 @@ def test_threads_claim_each_job_exactly_once(engine: Engine, make_scopes: Callab
 
 WORKER_PROCESS = textwrap.dedent(
     """
-    import os, sys, threading, time
+    import glob, os, sys, threading, time
     from db.engine import create_database_engine
     from db.jobs import claim_next_job
 
-    url, name, go = sys.argv[1], sys.argv[2], sys.argv[3]
+    url, name, rendezvous, processes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     engine = create_database_engine(url)
     print("ready", flush=True)
-    while not os.path.exists(go):
+    while not os.path.exists(os.path.join(rendezvous, "go")):
         time.sleep(0.01)
     claimed = []
 
+    def wait_for_every_process():
+        # After its first claim a process waits until every process has claimed once, so that on a busy
+        # machine one process cannot drain the queue before the other starts: the rest is a real race.
+        open(os.path.join(rendezvous, "claimed-" + name), "w").close()
+        deadline = time.monotonic() + 30
+        while len(glob.glob(os.path.join(rendezvous, "claimed-*"))) < processes and time.monotonic() < deadline:
+            time.sleep(0.005)
+
     def work(worker):
+        first = True
         while (job := claim_next_job(engine, worker)) is not None:
             claimed.append(job.id)
+            if first:
+                first = False
+                wait_for_every_process()
 
     threads = [threading.Thread(target=work, args=(f"{name}-{i}",)) for i in range(3)]
     for thread in threads:
@@ -213,10 +225,9 @@ def test_two_processes_claim_each_job_exactly_once(
     engine: Engine, database_url: str, make_scopes: Callable, tmp_path: Path
 ) -> None:
     expected = _seed_queue(engine, make_scopes, 60)
-    go = tmp_path / "go"
     processes = [
         subprocess.Popen(
-            [sys.executable, "-c", WORKER_PROCESS, database_url, f"p{i}", str(go)],
+            [sys.executable, "-c", WORKER_PROCESS, database_url, f"p{i}", str(tmp_path), "2"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -225,13 +236,13 @@ def test_two_processes_claim_each_job_exactly_once(
     ]
     for process in processes:
         assert process.stdout.readline().strip() == "ready", process.stderr.read()
-    go.touch()
+    (tmp_path / "go").touch()
     outputs = [process.communicate(timeout=60) for process in processes]
 
     claimed = [int(i) for out, _ in outputs for i in out.split()]
     assert all(process.returncode == 0 for process in processes), [err for _, err in outputs]
     assert sorted(claimed) == sorted(expected)
-    assert all(out.split() for out, _ in outputs), "one process claimed nothing; the race was not exercised"
+    assert all(out.split() for out, _ in outputs), "a process claimed nothing; the race was not exercised"
 
 
 def test_heartbeat_records_progress_only_for_the_holder(engine: Engine, make_scopes: Callable) -> None:
