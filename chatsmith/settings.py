@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Literal
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -24,6 +25,85 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None, description="Where model bundles live; defaults to <data_dir>/models."
     )
+
+    # ------------------------------------------------------------------ bots (bot/)
+    # Tokens also answer to the names the platforms' own docs use (DISCORD_TOKEN, SLACK_BOT_TOKEN, ...):
+    # env names are matched case-insensitively, so each alias covers both spellings.
+    discord_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("discord_token", "chatsmith_discord_token"),
+        description="Discord bot token (DISCORD_TOKEN or CHATSMITH_DISCORD_TOKEN).",
+    )
+    discord_sharded: bool = Field(
+        default=False, description="Run the Discord bot as an AutoShardedClient (many servers)."
+    )
+    discord_shard_count: int | None = Field(
+        default=None, ge=1, description="Shards for the sharded client; default: Discord's recommendation."
+    )
+    slack_bot_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("slack_bot_token", "chatsmith_slack_bot_token"),
+        description="Slack bot token, xoxb-... (SLACK_BOT_TOKEN).",
+    )
+    slack_app_token: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("slack_app_token", "chatsmith_slack_app_token"),
+        description="Slack app-level token for Socket Mode, xapp-... (SLACK_APP_TOKEN).",
+    )
+    slack_signing_secret: SecretStr | None = Field(
+        default=None,
+        validation_alias=AliasChoices("slack_signing_secret", "chatsmith_slack_signing_secret"),
+        description="Slack signing secret, needed in HTTP mode (SLACK_SIGNING_SECRET).",
+    )
+    slack_mode: Literal["socket", "http"] = Field(
+        default="socket", description="socket: Socket Mode (no public URL); http: Events API over HTTP."
+    )
+    slack_http_host: str = Field(default="0.0.0.0", description="Address the HTTP-mode server binds.")
+    slack_http_port: int = Field(default=3000, ge=1, le=65535, description="Port of the HTTP-mode server.")
+    slack_http_path: str = Field(default="/slack/events", description="Request URL path in HTTP mode.")
+    slack_api_url: str = Field(
+        default="https://slack.com/api/", description="Slack Web API base URL (ends with /api/)."
+    )
+    admin_roles: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated Discord role names whose members may run admin commands.",
+    )
+    admin_user_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated platform user ids (Discord or Slack) allowed to run admin commands.",
+    )
+    generate_user_cooldown: float = Field(
+        default=5.0, ge=0, description="Seconds between a user's /generate."
+    )
+    generate_channel_cooldown: float = Field(
+        default=1.0, ge=0, description="Seconds between /generate calls in one channel."
+    )
+    train_user_cooldown: float = Field(default=60.0, ge=0, description="Seconds between a user's /train.")
+    train_channel_cooldown: float = Field(
+        default=30.0, ge=0, description="Seconds between /train calls in one channel."
+    )
+    generation_workers: int = Field(default=2, ge=1, description="Threads decoding generate requests.")
+    generation_max_batch: int = Field(
+        default=32, ge=1, description="Most generate requests decoded together in one batch."
+    )
+    model_cache_size: int = Field(default=4, ge=1, description="Model bundles kept loaded by a bot.")
+    generate_default_length: int = Field(default=160, ge=1, description="Tokens /generate writes by default.")
+    generate_max_length: int = Field(default=600, ge=1, description="Most tokens one /generate may ask for.")
+    generate_temperature: float = Field(default=0.8, ge=0, description="Default sampling temperature.")
+    generate_top_p: float = Field(default=0.95, gt=0, le=1, description="Nucleus sampling share.")
+    backfill_max: int = Field(default=5000, ge=0, description="Most past messages one /train backfill reads.")
+    base_model_path: Path | None = Field(
+        default=None,
+        description="Bundle that answers where no channel or workspace model is active yet.",
+    )
+
+    @field_validator("admin_roles", "admin_user_ids", mode="before")
+    @classmethod
+    def _split_commas(cls, value: object) -> object:
+        # "a, b" from the environment; lists pass through from code.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @property
     def effective_database_url(self) -> str:
