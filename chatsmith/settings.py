@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -24,6 +24,35 @@ class Settings(BaseSettings):
     )
     model_dir: Path | None = Field(
         default=None, description="Where model bundles live; defaults to <data_dir>/models."
+    )
+    # Trainer (trainer/config.py turns these into a TrainerConfig). The base model a scope's first model is
+    # fine-tuned from is `base_model_path` below, shared with the bots; "none" there means from scratch.
+    trainer_schedule: str = Field(
+        default="0 3 * * *", description="Cron expression (crontab's five fields) for per-scope retrains."
+    )
+    trainer_poll_seconds: float = Field(default=5.0, gt=0, description="How often the queue is polled.")
+    trainer_heartbeat_seconds: float = Field(default=10.0, gt=0, description="Heartbeat interval of a job.")
+    trainer_stale_after_seconds: float = Field(
+        default=120.0, gt=0, description="A running job silent this long is requeued (its worker died)."
+    )
+    trainer_max_attempts: int = Field(default=3, ge=1, description="Claims a job gets before it is failed.")
+    trainer_time_budget: float = Field(
+        default=900.0, gt=0, description="Wall-clock seconds one training job may take, corpus included."
+    )
+    trainer_min_messages: int = Field(
+        default=200, ge=2, description="Trainable messages a scope needs before it is trained."
+    )
+    trainer_holdout_fraction: float = Field(
+        default=0.1, gt=0, lt=0.5, description="Share of the newest messages held out for the promotion gate."
+    )
+    trainer_keep_versions: int = Field(default=5, ge=1, description="Model versions kept per scope.")
+    trainer_spec: dict[str, Any] = Field(
+        default_factory=dict,
+        description='JSON ModelSpec fields for models trained from scratch, e.g. {"arch": "lstm", "units": 256}.',
+    )
+    trainer_train_config: dict[str, Any] = Field(
+        default_factory=dict,
+        description='JSON TrainConfig fields, e.g. {"epochs": 5, "batch_size": 64, "steps_per_epoch": 200}.',
     )
 
     # ------------------------------------------------------------------ bots (bot/)
