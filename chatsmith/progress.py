@@ -19,11 +19,11 @@ def _clock(seconds: float | None) -> str:
 class ProgressBar:
     """Redraws one line at most a few times a second; plain lines when stderr is not a terminal."""
 
-    def __init__(self, stream: TextIO = sys.stderr, width: int = 28, interval: float = 0.25) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None, width: int = 28, interval: float = 0.25) -> None:
+        self.stream = stream if stream is not None else sys.stderr
         self.width = width
         self.interval = interval
-        self.interactive = stream.isatty()
+        self.interactive = self.stream.isatty()
         self._last = 0.0
         self._last_epoch = 0
 

@@ -96,6 +96,17 @@ def save_bundle(
     return out_dir
 
 
+def check_bundle_destination(out_dir: Path) -> None:
+    """Refuse to replace a directory that holds something other than a bundle (checked before training)."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and (
+        not out_dir.is_dir() or (not (out_dir / MANIFEST).exists() and any(out_dir.iterdir()))
+    ):
+        raise TextgenError(
+            f"{out_dir} exists and is not a model bundle; choose an empty or new --out directory"
+        )
+
+
 def _fsync_dir(path: Path) -> None:
     for child in path.iterdir() if path.is_dir() else []:
         if child.is_file():

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from textgen.bundle import load_bundle, save_bundle
+from textgen.bundle import Bundle, check_bundle_destination, load_bundle, save_bundle
 from textgen.data import num_batches, windows_dataset
 from textgen.errors import TextgenError
 from textgen.evaluate import evaluate_messages
@@ -238,6 +238,7 @@ def train_model(
     """
     started = time.monotonic() if started is None else started
     config = config or TrainConfig()
+    check_bundle_destination(Path(out_dir))
     keras.utils.set_random_seed(config.seed)
 
     base_bundle = load_bundle(base) if base is not None else None
@@ -288,8 +289,6 @@ def train_model(
     # The final figures come from a float32 copy: what the generation engine will serve.
     float_model = build_model(spec, tok.vocab_size)
     float_model.set_weights([np.asarray(w, dtype=np.float32) for w in model.get_weights()])
-    from textgen.bundle import Bundle
-
     metrics: dict[str, Any] = {
         "params": int(float_model.count_params()),
         "tokenizer": tok.kind,

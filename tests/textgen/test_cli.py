@@ -1,0 +1,167 @@
+"""The command line as users meet it: JSON outputs, one-line errors with exit code 2, nothing half-written."""
+
+import json
+import shutil
+
+import pytest
+
+from chatsmith.cli import main
+
+TINY = ["--units", "16", "--embedding", "8", "--seq-len", "16", "--batch-size", "8", "--epochs", "1"]
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory, shakespeare):
+    path = tmp_path_factory.mktemp("corpus") / "plays.txt"
+    path.write_text(shakespeare[:12_000], encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory, corpus_file):
+    out = tmp_path_factory.mktemp("models") / "tiny"
+    assert main(["train", "--corpus", str(corpus_file), "--out", str(out), *TINY]) == 0
+    return out
+
+
+def last_json_line(capsys):
+    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+
+
+def test_train_json_reports_the_metrics_users_compare(tmp_path, corpus_file, capsys):
+    out = tmp_path / "model"
+    assert main(["train", "--corpus", str(corpus_file), "--out", str(out), *TINY, "--json"]) == 0
+    captured = capsys.readouterr()
+    metrics = json.loads(captured.out.strip().splitlines()[-1])
+    for key in ("val_loss", "val_nats_per_char", "train_tokens_per_sec", "params", "seconds", "bundle"):
+        assert key in metrics
+    assert metrics["bundle"] == str(out.absolute())
+    assert "guessed format 'text'" in captured.err
+
+
+def test_generate_json_gives_samples(bundle, capsys):
+    args = [
+        "generate",
+        "--model",
+        str(bundle),
+        "--prompt",
+        "KING:",
+        "--n",
+        "2",
+        "--seed",
+        "1",
+        "--max-tokens",
+        "20",
+    ]
+    assert main([*args, "--json"]) == 0
+    samples = last_json_line(capsys)["samples"]
+    assert len(samples) == 2 and all(s.startswith("KING:") for s in samples)
+    assert main([*args, "--json"]) == 0
+    assert last_json_line(capsys)["samples"] == samples
+
+
+def test_eval_json(bundle, corpus_file, capsys):
+    assert (
+        main(["eval", "--model", str(bundle), "--corpus", str(corpus_file), "--format", "text", "--json"])
+        == 0
+    )
+    result = last_json_line(capsys)
+    assert result["chars"] == 12_000 and result["tokens"] > 12_000 and 0 < result["nats_per_char"] < 6
+
+
+def test_fine_tune_from_base(tmp_path, bundle, corpus_file, capsys):
+    out = tmp_path / "tuned"
+    assert (
+        main(
+            ["train", "--corpus", str(corpus_file), "--out", str(out), "--base", str(bundle), *TINY, "--json"]
+        )
+        == 0
+    )
+    assert last_json_line(capsys)["params"] > 0
+
+
+def run_error(capsys, argv):
+    code = main(argv)
+    err = capsys.readouterr().err.strip().splitlines()
+    return code, err[-1] if err else ""
+
+
+@pytest.mark.parametrize(
+    ("content", "extra", "message"),
+    [
+        (None, [], "does not exist"),
+        ("", [], "is empty"),
+        (b"\xff\xfe latin", [], "not UTF-8"),
+        ("short", [], "fewer than one batch"),
+        ("some text " * 200, ["--format", "xml"], "unknown corpus format 'xml'"),
+        ("some text " * 200, ["--units", "0"], "units must be a positive whole number"),
+        ("some text " * 200, ["--dropout", "1.5"], "dropout must be in [0, 1)"),
+        ("some text " * 200, ["--learning-rate", "-1"], "learning rate must be positive"),
+    ],
+)
+def test_bad_training_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, content, extra, message):
+    corpus = tmp_path / "corpus.txt"
+    if isinstance(content, bytes):
+        corpus.write_bytes(content)
+    elif content is not None:
+        corpus.write_text(content)
+    out = tmp_path / "out"
+    code, line = run_error(capsys, ["train", "--corpus", str(corpus), "--out", str(out), *TINY, *extra])
+    assert code == 2
+    assert line.startswith("error: ") and message in line
+    assert not out.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")] == []
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--temperature", "-0.5"], "temperature must be 0 or more"),
+        (["--top-k", "0"], "top-k must be at least 1"),
+        (["--top-p", "2"], "top-p must be in (0, 1]"),
+        (["--max-tokens", "0"], "max tokens must be a positive"),
+    ],
+)
+def test_nonsensical_generation_settings(bundle, capsys, extra, message):
+    code, line = run_error(capsys, ["generate", "--model", str(bundle), *extra])
+    assert code == 2 and message in line
+
+
+def test_missing_half_written_and_foreign_bundles(tmp_path, bundle, capsys):
+    code, line = run_error(capsys, ["generate", "--model", str(tmp_path / "nope")])
+    assert code == 2 and "does not exist" in line
+
+    half = tmp_path / "half"
+    shutil.copytree(bundle, half)
+    (half / "model.weights.h5").unlink()
+    code, line = run_error(capsys, ["generate", "--model", str(half)])
+    assert code == 2 and "missing model.weights.h5" in line
+
+    no_manifest = tmp_path / "no-manifest"
+    shutil.copytree(bundle, no_manifest)
+    (no_manifest / "bundle.json").unlink()
+    code, line = run_error(capsys, ["generate", "--model", str(no_manifest)])
+    assert code == 2 and "not a model bundle or was not fully written" in line
+
+    future = tmp_path / "future"
+    shutil.copytree(bundle, future)
+    manifest = json.loads((future / "bundle.json").read_text())
+    manifest["format_version"] = 99
+    (future / "bundle.json").write_text(json.dumps(manifest))
+    code, line = run_error(capsys, ["generate", "--model", str(future)])
+    assert code == 2 and "format version 99" in line
+
+    damaged = tmp_path / "damaged"
+    shutil.copytree(bundle, damaged)
+    (damaged / "model.weights.h5").write_bytes(b"not hdf5")
+    code, line = run_error(capsys, ["generate", "--model", str(damaged)])
+    assert code == 2 and "weights do not load" in line
+
+
+def test_training_into_a_non_bundle_directory_is_refused(tmp_path, corpus_file, capsys):
+    out = tmp_path / "precious"
+    out.mkdir()
+    (out / "notes.txt").write_text("keep me")
+    code, line = run_error(capsys, ["train", "--corpus", str(corpus_file), "--out", str(out), *TINY])
+    assert code == 2 and "is not a model bundle" in line
+    assert (out / "notes.txt").read_text() == "keep me"
