@@ -52,6 +52,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     generate = subparsers.add_parser("generate", help="generate text with a bundle")
     generate.add_argument("--model", type=Path, help="bundle directory")
+    generate.add_argument(
+        "--scope",
+        nargs="+",
+        metavar=("WORKSPACE", "CHANNEL"),
+        help="use the model serving this workspace [channel] instead of --model (see `chatsmith models list`)",
+    )
+    generate.add_argument("--platform", default="console", help="platform of --scope (default: console)")
     _add_sampling(generate)
     generate.add_argument("--n", type=int, default=1, help="number of samples")
     generate.add_argument("--json", action="store_true")
@@ -186,6 +193,10 @@ def _check_sampling(args: argparse.Namespace) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     _check_sampling(args)
     model_path = args.model
+    if args.scope is not None:
+        from chatsmith.commands.trainer_commands import scope_bundle
+
+        model_path = scope_bundle(args)
     if model_path is None:
         raise TextgenError("no model given; pass --model DIR (a bundle written by `chatsmith train`)")
     from textgen.generator import Generator

@@ -1,0 +1,332 @@
+"""`chatsmith trainer | import | train-scope | models`: the trainer process and its operator commands.
+
+Each command reads the settings once, opens the database (refusing an out-of-date schema), and hands
+the work to `trainer/` or `db/`; this module only parses arguments and prints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import Any
+
+from db.models import JOB_REASONS, PLATFORMS
+
+
+def register(subparsers: Any) -> None:
+    """Add `trainer`, `import`, `train-scope` and `models`."""
+    trainer = subparsers.add_parser(
+        "trainer",
+        help="run the trainer: retrain schedules and the training queue",
+        description="Run the trainer process: per-scope retrain schedules (CHATSMITH_TRAINER_SCHEDULE) and a "
+        "poll of the training queue. Stops cleanly on SIGTERM or Ctrl-C, putting an unfinished job back in the "
+        "queue. With --once: run every queued job, then exit (0: all jobs finished, promoted or rejected; "
+        "1: a job failed).",
+    )
+    trainer.add_argument("--once", action="store_true", help="process the queue once and exit")
+    trainer.add_argument("--worker-id", help="this trainer's name in the queue (default: host-pid)")
+    trainer.set_defaults(handler=run_trainer)
+
+    importer = subparsers.add_parser(
+        "import",
+        help="import a chat log into a channel's messages (and turn collection on there)",
+        description="Store the messages of FILE in a channel, creating it when new and turning its collection "
+        "on. Importing the same file again adds nothing.",
+    )
+    importer.add_argument("file", type=Path, metavar="FILE")
+    importer.add_argument("--platform", choices=PLATFORMS, default="console")
+    importer.add_argument("--workspace", required=True, help="workspace (server, team) id")
+    importer.add_argument("--channel", required=True, help="channel id")
+    importer.add_argument("--format", default="auto", help="auto, irc, jsonl, lines or text (default: auto)")
+    importer.set_defaults(handler=run_import)
+
+    train_scope = subparsers.add_parser(
+        "train-scope",
+        help="queue a training job for a workspace or channel",
+        description="Queue a training job for WORKSPACE (all its collecting channels) or one CHANNEL of it; "
+        "`chatsmith trainer` runs it.",
+    )
+    _add_scope_arguments(train_scope)
+    train_scope.add_argument("--reason", choices=JOB_REASONS, default="cli")
+    train_scope.add_argument("--requested-by", default="cli", help="who asked (stored on the job)")
+    train_scope.set_defaults(handler=run_train_scope)
+
+    models = subparsers.add_parser("models", help="list, activate or roll back model versions")
+    commands = models.add_subparsers(dest="models_command", metavar="MODELS_COMMAND", required=True)
+    listing = commands.add_parser("list", help="model versions, newest first (all scopes, or one)")
+    _add_scope_arguments(listing, optional=True)
+    listing.set_defaults(handler=run_models_list)
+    activate = commands.add_parser("activate", help="make a version its scope's active model")
+    activate.add_argument(
+        "version_id", type=int, metavar="VERSION_ID", help="id from `chatsmith models list`"
+    )
+    activate.set_defaults(handler=run_models_activate)
+    rollback = commands.add_parser("rollback", help="serve the scope's previous good version again")
+    _add_scope_arguments(rollback)
+    rollback.set_defaults(handler=run_models_rollback)
+
+
+def _add_scope_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
+    parser.add_argument("--platform", choices=PLATFORMS, default="console")
+    parser.add_argument("workspace", nargs="?" if optional else None, metavar="WORKSPACE")
+    parser.add_argument("channel", nargs="?", metavar="CHANNEL")
+
+
+# ---------------------------------------------------------------------------------------------- set-up
+
+
+def _open() -> tuple[Any, Any]:
+    """The settings and a database engine whose schema is current."""
+    import logging
+
+    # Alembic narrates its schema check at INFO; the commands print their own outcome.
+    if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+        logging.getLogger("alembic").setLevel(logging.WARNING)
+    from chatsmith.settings import load_settings
+    from db.schema import open_database
+
+    settings = load_settings()
+    return settings, open_database(settings.effective_database_url)
+
+
+def _store(settings: Any) -> Any:
+    from chatsmith.model_store import LocalModelStore
+
+    return LocalModelStore(settings.effective_model_dir)
+
+
+def _find_scope(engine: Any, platform: str, workspace: str, channel: str | None) -> Any:
+    from sqlalchemy.orm import Session
+
+    from db.scopes import find_scope
+    from trainer.errors import ScopeNotFound
+
+    with Session(engine) as session:
+        scope = find_scope(session, platform, workspace, channel)
+    if scope is None:
+        where = f"{platform}:{workspace}" + (f" #{channel}" if channel else "")
+        raise ScopeNotFound(
+            f"{where} is not in the database; import messages first with `chatsmith import --platform {platform} "
+            f"--workspace {workspace} --channel CHANNEL FILE`, or check the ids with `chatsmith models list`"
+        )
+    return scope
+
+
+# ---------------------------------------------------------------------------------------------- trainer
+
+
+def run_trainer(args: argparse.Namespace) -> int:
+    """Run the trainer, or with --once process the queue and return 1 if a job failed."""
+    from trainer.config import TrainerConfig
+    from trainer.service import StopOnSignal, TrainerService
+
+    settings, engine = _open()
+    try:
+        config = TrainerConfig.from_settings(settings)
+        worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
+        service = TrainerService(engine, config, _store(settings), worker_id)
+        with StopOnSignal(service.stop) as stopper:
+            if not args.once:
+                service.serve()
+                return 0
+            outcomes = service.run_once()
+        for outcome in outcomes:
+            print(f"job {outcome.job_id} {outcome.status}: {outcome.message}")
+        if not outcomes:
+            print("no queued jobs")
+        if stopper.signum is not None:
+            return 128 + stopper.signum
+        return 1 if any(outcome.status == "failed" for outcome in outcomes) else 0
+    finally:
+        engine.dispose()
+
+
+# ---------------------------------------------------------------------------------------------- import
+
+
+def run_import(args: argparse.Namespace) -> int:
+    """Import a chat log file into a channel and print what was added."""
+    from textgen.corpus import load_corpus
+    from trainer.importing import import_corpus
+
+    corpus = load_corpus(args.file, args.format)
+    settings, engine = _open()
+    try:
+        result = import_corpus(
+            engine,
+            corpus,
+            platform=args.platform,
+            workspace=args.workspace,
+            channel=args.channel,
+            source_name=args.file.name,
+        )
+    finally:
+        engine.dispose()
+    guessed = " (guessed; pass --format to override)" if corpus.guessed else ""
+    print(
+        f"imported {result.added} of {result.messages} messages ({corpus.format} format{guessed}) into "
+        f"{args.platform}:{args.workspace} #{args.channel}; {result.already_stored} were already stored, "
+        f"{result.opted_out} from opted-out users skipped; collection is on"
+    )
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- train-scope
+
+
+def run_train_scope(args: argparse.Namespace) -> int:
+    """Queue a training job and print its id and place in the queue."""
+    from sqlalchemy.orm import Session
+
+    from db.jobs import queue_position, request_training
+
+    _settings, engine = _open()
+    try:
+        scope = _find_scope(engine, args.platform, args.workspace, args.channel)
+        enqueued = request_training(engine, scope, args.reason, args.requested_by)
+        with Session(engine) as session:
+            position = queue_position(session, scope)
+    finally:
+        engine.dispose()
+    where = f"{args.platform}:{args.workspace}" + (f" #{args.channel}" if args.channel else "")
+    state = "queued" if enqueued.created else f"already {enqueued.job.status}"
+    place = "running now" if position == 0 else f"position {position} in the queue"
+    print(f"job {enqueued.job.id} {state} for {where} ({place}); run `chatsmith trainer --once` to train it")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+
+def run_models_list(args: argparse.Namespace) -> int:
+    """Print the model versions of one scope, or of every scope."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from db.models import ModelVersion
+    from db.scopes import Scope, describe_scope
+
+    settings, engine = _open()
+    try:
+        query = select(ModelVersion).order_by(ModelVersion.scope_key, ModelVersion.version.desc())
+        if args.workspace is not None:
+            scope = _find_scope(engine, args.platform, args.workspace, args.channel)
+            query = query.where(ModelVersion.scope_key == scope.scope_key)
+        with Session(engine) as session:
+            versions = list(session.scalars(query))
+            names = {
+                v.scope_key: describe_scope(session, Scope(v.workspace_id, v.channel_id)) for v in versions
+            }
+    finally:
+        engine.dispose()
+    if not versions:
+        print("no model versions yet; queue one with `chatsmith train-scope WORKSPACE [CHANNEL]`")
+        return 0
+    print(f"{'id':>5}  {'scope':<36} {'ver':>4}  {'status':<9} {'nats/char':>9}  {'created (UTC)':<16}  note")
+    for v in versions:
+        score = (v.metrics or {}).get("holdout_nats_per_char")
+        score_text = f"{score:.4f}" if isinstance(score, int | float) else "-"
+        note = (v.note or "").replace("\n", " ")
+        print(
+            f"{v.id:>5}  {names[v.scope_key][:36]:<36} {'v' + str(v.version):>4}  {v.status:<9} {score_text:>9}  "
+            f"{v.created_at:%Y-%m-%d %H:%M}  {note[:120]}"
+        )
+    return 0
+
+
+def run_models_activate(args: argparse.Namespace) -> int:
+    """Make a version active, after checking its bundle is still there."""
+    from sqlalchemy.orm import Session
+
+    from db.engine import immediate
+    from db.errors import DatabaseError
+    from db.registry import get_version, promote
+    from db.retry import retry_on_lock
+
+    settings, engine = _open()
+    store = _store(settings)
+
+    def activate() -> tuple[int, int | None]:
+        with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
+            version = get_version(session, args.version_id)
+            if version.bundle_path and not store.exists(version.bundle_path):
+                raise DatabaseError(
+                    f"model version {version.id} has no bundle at {version.bundle_path} any more; pick another "
+                    "version from `chatsmith models list` or retrain"
+                )
+            previous = promote(session, version)
+            return version.version, previous.version if previous is not None else None
+
+    try:
+        number, previous = retry_on_lock(activate)
+    finally:
+        engine.dispose()
+    replaced = f" (was v{previous})" if previous is not None else ""
+    print(f"model version {args.version_id} (v{number}) is now active{replaced}")
+    return 0
+
+
+def run_models_rollback(args: argparse.Namespace) -> int:
+    """Serve the scope's previous good version again."""
+    from sqlalchemy.orm import Session
+
+    from db.engine import immediate
+    from db.registry import rollback
+    from db.retry import retry_on_lock
+
+    settings, engine = _open()
+    store = _store(settings)
+    try:
+        scope = _find_scope(engine, args.platform, args.workspace, args.channel)
+
+        def roll_back() -> tuple[int, int]:
+            with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
+                version = rollback(session, scope, bundle_exists=store.exists)
+                return version.id, version.version
+
+        version_id, number = retry_on_lock(roll_back)
+    finally:
+        engine.dispose()
+    print(f"rolled back: model version {version_id} (v{number}) is active again")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------- generate --scope
+
+
+def scope_bundle(args: argparse.Namespace) -> Path:
+    """The bundle `chatsmith generate --scope WORKSPACE [CHANNEL]` uses: what serves there now.
+
+    Called by `textgen_commands.run_generate`; says on stderr which model it picked.
+
+    Raises:
+        TrainerError: Bad --scope arguments, or nothing serves there.
+    """
+    from trainer.base_model import find_base_model
+    from trainer.errors import TrainerError
+    from trainer.serving import resolve_serving_model
+
+    if args.model is not None:
+        raise TrainerError("pass either --model DIR or --scope WORKSPACE [CHANNEL], not both")
+    if not 1 <= len(args.scope) <= 2:
+        raise TrainerError(f"--scope takes WORKSPACE [CHANNEL], received {len(args.scope)} values")
+    workspace, channel = args.scope[0], (args.scope[1] if len(args.scope) == 2 else None)
+    platform = getattr(args, "platform", None) or "console"
+    settings, engine = _open()
+    try:
+        model = resolve_serving_model(
+            engine,
+            platform,
+            workspace,
+            channel,
+            store=_store(settings),
+            base_model=find_base_model(settings.base_model_path),
+        )
+    finally:
+        engine.dispose()
+    which = "the base model" if model.source == "base" else f"the {model.source} model v{model.version}"
+    print(f"using {which} ({model.path})", file=sys.stderr)
+    return model.path

@@ -1,0 +1,138 @@
+"""The trainer's configuration: one typed object, built from the settings once at the top of a command."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from trainer.errors import TrainerError
+
+# The held-out set of the promotion gate never exceeds this many messages: evaluating two models on it
+# must stay quick next to training, and a few thousand messages already rank them reliably.
+MAX_HOLDOUT_MESSAGES = 2000
+
+
+@dataclass(frozen=True)
+class TrainerConfig:
+    """How the trainer schedules, claims, trains and judges.
+
+    Args:
+        schedule: Cron expression (five crontab fields) of the per-scope retrain schedule.
+        poll_seconds: Interval of the queue poll.
+        heartbeat_seconds: Interval of a running job's heartbeat.
+        stale_after_seconds: A running job without a heartbeat for this long is requeued.
+        max_attempts: Claims a job gets before a dead worker's job is failed instead of requeued.
+        time_budget: Wall-clock seconds a training job may take, corpus loading included.
+        min_messages: Trainable messages a scope needs; fewer fails the job saying so.
+        holdout_fraction: Share of the newest messages kept out of training for the promotion gate.
+        keep_versions: Model versions kept per scope (the active one included); older ones are retired.
+        spec: `ModelSpec` fields for a model trained from scratch (no base model).
+        train_config: `TrainConfig` fields (epochs, batch size, learning rate, steps per epoch, ...).
+        base_model: The bundle a scope's first model is fine-tuned from; None: from scratch.
+        model_dir: Where published bundles live.
+    """
+
+    schedule: str = "0 3 * * *"
+    poll_seconds: float = 5.0
+    heartbeat_seconds: float = 10.0
+    stale_after_seconds: float = 120.0
+    max_attempts: int = 3
+    time_budget: float = 900.0
+    min_messages: int = 200
+    holdout_fraction: float = 0.1
+    keep_versions: int = 5
+    spec: dict[str, Any] = field(default_factory=dict)
+    train_config: dict[str, Any] = field(default_factory=dict)
+    base_model: Path | None = None
+    model_dir: Path = Path("data/models")
+
+    def model_spec(self) -> Any:
+        """The `textgen.spec.ModelSpec` for training from scratch.
+
+        Raises:
+            TrainerError: `CHATSMITH_TRAINER_SPEC` names a field ModelSpec does not have.
+        """
+        from textgen.spec import ModelSpec
+
+        _check_fields(ModelSpec, self.spec, "CHATSMITH_TRAINER_SPEC")
+        return ModelSpec(**self.spec)
+
+    def textgen_train_config(self) -> Any:
+        """The `textgen.spec.TrainConfig` of a job: `train_config` with this config's time budget.
+
+        Raises:
+            TrainerError: `CHATSMITH_TRAINER_TRAIN_CONFIG` names a field TrainConfig does not have.
+        """
+        from textgen.spec import TrainConfig
+
+        _check_fields(TrainConfig, self.train_config, "CHATSMITH_TRAINER_TRAIN_CONFIG")
+        return TrainConfig(**{**self.train_config, "time_budget": self.time_budget})
+
+    def validate(self) -> TrainerConfig:
+        """Build the spec, train config and cron trigger once, so a bad setting fails at start-up.
+
+        Returns:
+            This config.
+
+        Raises:
+            TrainerError or TextgenError: A setting is not valid; the message names it.
+        """
+        self.model_spec()
+        self.textgen_train_config()
+        cron_trigger(self.schedule)
+        if self.stale_after_seconds <= 2 * self.heartbeat_seconds:
+            raise TrainerError(
+                f"stale-after ({self.stale_after_seconds:g}s) must be more than twice the heartbeat interval "
+                f"({self.heartbeat_seconds:g}s), or live jobs get requeued; raise "
+                "CHATSMITH_TRAINER_STALE_AFTER_SECONDS"
+            )
+        return self
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> TrainerConfig:
+        """The trainer's part of `chatsmith.settings.Settings`, validated."""
+        from trainer.base_model import find_base_model
+
+        return cls(
+            schedule=settings.trainer_schedule,
+            poll_seconds=settings.trainer_poll_seconds,
+            heartbeat_seconds=settings.trainer_heartbeat_seconds,
+            stale_after_seconds=settings.trainer_stale_after_seconds,
+            max_attempts=settings.trainer_max_attempts,
+            time_budget=settings.trainer_time_budget,
+            min_messages=settings.trainer_min_messages,
+            holdout_fraction=settings.trainer_holdout_fraction,
+            keep_versions=settings.trainer_keep_versions,
+            spec=dict(settings.trainer_spec),
+            train_config=dict(settings.trainer_train_config),
+            base_model=find_base_model(settings.base_model_path),
+            model_dir=Path(settings.effective_model_dir),
+        ).validate()
+
+
+def _check_fields(kind: type, values: dict[str, Any], variable: str) -> None:
+    known = {item.name for item in dataclasses.fields(kind)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainerError(
+            f"{variable} has unknown field(s) {', '.join(unknown)}; expected some of {', '.join(sorted(known))}"
+        )
+
+
+def cron_trigger(expression: str) -> Any:
+    """The APScheduler `CronTrigger` (UTC) of a five-field crontab expression.
+
+    Raises:
+        TrainerError: The expression is not valid crontab.
+    """
+    from apscheduler.triggers.cron import CronTrigger
+
+    try:
+        return CronTrigger.from_crontab(expression, timezone="UTC")
+    except ValueError as error:
+        raise TrainerError(
+            f"CHATSMITH_TRAINER_SCHEDULE {expression!r} is not a crontab expression ({error}); "
+            "use five fields, e.g. '0 3 * * *' for 03:00 UTC nightly"
+        ) from None

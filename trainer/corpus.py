@@ -1,0 +1,78 @@
+"""The corpus of a scope: its trainable messages from the database, split into training and held-out text.
+
+The held-out messages are the newest ones. The promotion gate compares models on them, so a model is
+judged on how well it predicts what the channel says now, on text neither model trained on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from db.messages import corpus_for_scope
+from db.scopes import Scope
+from trainer.config import MAX_HOLDOUT_MESSAGES
+from trainer.errors import CorpusTooSmall
+
+
+@dataclass(frozen=True)
+class ScopeCorpus:
+    """A scope's training text and held-out text, each one string per message, oldest first."""
+
+    train: list[str]
+    holdout: list[str]
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Message and character counts, stored with the model version."""
+        return {
+            "messages": len(self.train) + len(self.holdout),
+            "train_messages": len(self.train),
+            "holdout_messages": len(self.holdout),
+            "train_chars": sum(len(text) for text in self.train),
+            "holdout_chars": sum(len(text) for text in self.holdout),
+        }
+
+
+def split_recent(
+    messages: list[str], holdout_fraction: float, max_holdout: int = MAX_HOLDOUT_MESSAGES
+) -> ScopeCorpus:
+    """Hold out the newest `holdout_fraction` of the messages (at least one, at most `max_holdout`).
+
+    Args:
+        messages: Oldest first, at least two.
+        holdout_fraction: Share of the messages to hold out, in (0, 0.5).
+        max_holdout: The most messages held out.
+    """
+    count = min(max_holdout, max(1, round(len(messages) * holdout_fraction)), len(messages) - 1)
+    return ScopeCorpus(train=messages[:-count], holdout=messages[-count:])
+
+
+def load_scope_corpus(
+    session: Session, scope: Scope, *, min_messages: int, holdout_fraction: float, scope_name: str = ""
+) -> ScopeCorpus:
+    """The scope's scrubbed trainable messages, split into training and newest held-out messages.
+
+    `db.messages.corpus_for_scope` leaves out bot messages, commands, deleted messages, opted-out users
+    and channels with collection off, and replaces mentions, emails and URLs with placeholders.
+
+    Args:
+        session: Any session.
+        scope: The workspace or channel.
+        min_messages: Fewest trainable messages to train on.
+        holdout_fraction: Share of the newest messages held out.
+        scope_name: How to name the scope in the error message.
+
+    Raises:
+        CorpusTooSmall: Fewer than `min_messages` trainable messages; the message says how many are needed.
+    """
+    messages = corpus_for_scope(session, scope, scrub=True)
+    if len(messages) < max(2, min_messages):
+        name = scope_name or f"scope {scope.scope_key}"
+        raise CorpusTooSmall(
+            f"{name} has {len(messages)} trainable messages, training needs at least {min_messages}; "
+            "collect or import more, or lower CHATSMITH_TRAINER_MIN_MESSAGES"
+        )
+    return split_recent(messages, holdout_fraction)

@@ -1,0 +1,189 @@
+"""The trainer process: APScheduler with the retrain schedules, a queue poll, and a clean shutdown.
+
+`TrainerService.serve()` (what `chatsmith trainer` runs) starts a `BackgroundScheduler` with two job
+stores: the persistent one (`SQLAlchemyJobStore`, table `trainer_schedules` of the same database) holds
+the per-scope cron retrains; the in-memory one holds the queue poll (every `poll_seconds`: requeue stale
+jobs, then claim and run queued jobs one at a time) and a periodic re-sync of the schedules with the
+scopes in the database. `run_once()` (`chatsmith trainer --once`) does one poll in the calling thread.
+
+SIGTERM or SIGINT sets the stop event: a job in training is released back to the queue at its next step
+(a finished model still gets published), the scheduler shuts down, and the process exits.
+
+Several trainers may share a queue: claims are atomic. Each also runs the cron schedules of the shared
+store; two trainers firing the same schedule enqueue one job, because a scope has one open job at most.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime
+from types import FrameType
+from typing import Any
+
+from sqlalchemy import Engine
+
+from chatsmith.model_store import ModelStore
+from db.engine import immediate
+from trainer.config import TrainerConfig, cron_trigger
+from trainer.schedules import set_schedule_context, sync_schedules
+from trainer.worker import JobOutcome, Worker
+
+logger = logging.getLogger(__name__)
+
+SCHEDULE_TABLE = "trainer_schedules"
+POLL_JOB_ID = "queue-poll"
+# New channels opted in by a bot get their schedule within this many seconds.
+SCHEDULE_SYNC_SECONDS = 300.0
+
+
+class _SkipBusyPoll(logging.Filter):
+    """Drops APScheduler's warning that the poll is still running: it is, training a job, by design."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (
+            POLL_JOB_ID in record.getMessage()
+            and "maximum number of running instances" in record.getMessage()
+        )
+
+
+class TrainerService:
+    """A trainer: one worker, the queue poll and the retrain schedules.
+
+    Args:
+        engine: The database, schema already checked (`db.schema.open_database`).
+        config: Trainer configuration.
+        store: Where bundles are published.
+        worker_id: This trainer's name in the queue.
+    """
+
+    def __init__(self, engine: Engine, config: TrainerConfig, store: ModelStore, worker_id: str) -> None:
+        self.engine = engine
+        self.config = config
+        self.stop = threading.Event()
+        self.worker = Worker(engine, config, store, worker_id, stop=self.stop)
+        self._scheduler: Any = None
+
+    def run_once(self) -> list[JobOutcome]:
+        """Requeue stale jobs, then run every queued job (including ones queued meanwhile), then return."""
+        self.worker.requeue_stale()
+        return self.worker.process_queue()
+
+    def poll(self) -> None:
+        """One poll of the queue; errors are logged so the scheduler keeps polling (e.g. database down)."""
+        if self.stop.is_set():
+            return
+        try:
+            self.run_once()
+        except Exception:
+            logger.exception("queue poll failed; trying again in %.0fs", self.config.poll_seconds)
+
+    def build_scheduler(self) -> Any:
+        """A `BackgroundScheduler` with the persistent schedule store and the in-memory poll jobs."""
+        from apscheduler.executors.pool import ThreadPoolExecutor
+        from apscheduler.jobstores.memory import MemoryJobStore
+        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        scheduler = BackgroundScheduler(
+            jobstores={
+                # Immediate transactions: APScheduler reads then writes, which SQLite would refuse as
+                # "database is locked" if another writer committed in between.
+                "default": SQLAlchemyJobStore(engine=immediate(self.engine), tablename=SCHEDULE_TABLE),
+                "memory": MemoryJobStore(),
+            },
+            # One thread trains (the poll); the other keeps cron retrains enqueueing meanwhile.
+            executors={"default": ThreadPoolExecutor(max_workers=2)},
+            timezone=UTC,
+        )
+        now = datetime.now(UTC)
+        scheduler.add_job(
+            self.poll,
+            "interval",
+            seconds=self.config.poll_seconds,
+            id=POLL_JOB_ID,
+            name="poll the training queue",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=now,
+        )
+        scheduler.add_job(
+            self.sync_schedules,
+            "interval",
+            seconds=SCHEDULE_SYNC_SECONDS,
+            id="schedule-sync",
+            name="sync retrain schedules with the scopes",
+            jobstore="memory",
+            max_instances=1,
+            coalesce=True,
+        )
+        return scheduler
+
+    def sync_schedules(self, scheduler: Any | None = None) -> None:
+        """Give every collecting scope its retrain schedule (and drop those of scopes no longer collecting)."""
+        scheduler = scheduler or self._scheduler
+        try:
+            sync_schedules(scheduler, self.engine, self.config.schedule, cron_trigger(self.config.schedule))
+        except Exception:
+            logger.exception("could not sync the retrain schedules; trying again later")
+
+    def serve(self) -> None:
+        """Run until `stop` is set (by a signal handler or a test), then shut down cleanly."""
+        logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyPoll())
+        set_schedule_context(self.engine, self.config.min_messages)
+        self._scheduler = scheduler = self.build_scheduler()
+        scheduler.start()
+        self.sync_schedules(scheduler)
+        logger.info(
+            "trainer %s up: polling every %gs, retrain schedule '%s' UTC",
+            self.worker.worker_id,
+            self.config.poll_seconds,
+            self.config.schedule,
+        )
+        try:
+            # A timed wait keeps the main thread responsive to signals on every platform.
+            while not self.stop.wait(1.0):
+                pass
+        finally:
+            logger.info("trainer %s stopping: finishing or releasing its job", self.worker.worker_id)
+            scheduler.shutdown(wait=True)
+            set_schedule_context(None)
+
+
+class StopOnSignal:
+    """While in use, SIGTERM and SIGINT set `stop` instead of killing the process; call from the main thread.
+
+    The first signal asks for a clean stop and puts the previous handlers back, so a second one acts as
+    usual (Ctrl-C twice still kills).
+
+    Attributes:
+        stop: The event set on a signal.
+        signum: The signal received, or None.
+    """
+
+    def __init__(self, stop: threading.Event) -> None:
+        self.stop = stop
+        self.signum: int | None = None
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, _frame: FrameType | None) -> None:
+        logger.warning("received %s; stopping after the current training step", signal.Signals(signum).name)
+        self.signum = signum
+        self.stop.set()
+        self._restore()
+
+    def _restore(self) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        self._previous.clear()
+
+    def __enter__(self) -> StopOnSignal:
+        for number in (signal.SIGTERM, signal.SIGINT):
+            self._previous[number] = signal.getsignal(number)
+            signal.signal(number, self._handle)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._restore()

@@ -1,0 +1,508 @@
+"""One training job, from claim to finish: corpus, parent, fine-tuning, promotion gate, publishing.
+
+The order of a job is what keeps serving safe (architecture decisions 4 and 8):
+
+1. Versions of the scope still marked `training` belong to an attempt whose worker died (a scope runs one
+   job at a time); they are marked failed and whatever they left on disk is removed.
+2. The corpus is read; too few messages fails the job before anything is created.
+3. The parent is what serves the scope now (its active model, the workspace's, or the base model); a
+   `training` version row is created that points at no bundle.
+4. The model trains into a staging directory while a heartbeat thread reports progress.
+5. Candidate and incumbent are evaluated on the same newest held-out messages.
+6. The bundle is moved into place in the model store, and only then, in one transaction that also checks
+   the job is still this worker's, the row gets its location and becomes active or rejected.
+
+A failure anywhere before step 6 commits leaves the previous active model serving and no row pointing at a
+half-written bundle; the job fails with a one-line error and the version is marked failed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlalchemy.orm import Session
+
+from chatsmith.model_store import ModelStore
+from db.engine import immediate
+from db.errors import DatabaseError
+from db.jobs import JobProgress, StaleJobs, claim_next_job, finish_job, requeue_stale_jobs
+from db.models import ModelVersion, TrainingJob
+from db.registry import create_version, mark_candidate, mark_failed, promote, reject, retire_old_versions
+from db.retry import retry_on_lock
+from db.scopes import Scope, describe_scope
+from textgen.errors import TextgenError
+from trainer.config import TrainerConfig
+from trainer.corpus import ScopeCorpus, load_scope_corpus
+from trainer.heartbeat import Heartbeat
+from trainer.serving import ServingModel, serving_model_for_scope
+
+logger = logging.getLogger(__name__)
+
+# Longest error text stored on a job: the bots show it in chat.
+MAX_ERROR_CHARS = 500
+
+
+@dataclass(frozen=True)
+class JobOutcome:
+    """How one claimed job ended in this worker.
+
+    Attributes:
+        job_id: The job.
+        scope_key: Its scope.
+        status: "succeeded" (a model was promoted or rejected by the gate), "failed", "released" (the
+            trainer was stopped; the job is queued again) or "lost" (cancelled or taken over meanwhile).
+        message: One line for logs and the command line.
+        model_version_id: The version this attempt created, if any.
+        promoted: Whether that version became active.
+    """
+
+    job_id: int
+    scope_key: str
+    status: str
+    message: str
+    model_version_id: int | None = None
+    promoted: bool = False
+
+
+class _StopRequested(Exception):
+    """The trainer is shutting down; the job goes back to the queue."""
+
+
+class _JobLost(Exception):
+    """The job is no longer this worker's: cancelled, or requeued because the worker seemed dead."""
+
+
+@dataclass
+class _Attempt:
+    """What one attempt has created so far, so that a failure can undo exactly that."""
+
+    job: TrainingJob
+    started: float
+    version_id: int | None = None
+    staging: Path | None = None
+    published: str | None = None
+    registered: bool = False
+
+
+class Worker:
+    """Claims jobs from the queue and runs them, one at a time.
+
+    Args:
+        engine: The database (schema already checked).
+        config: Trainer configuration.
+        store: Where bundles are published.
+        worker_id: This worker's name in the queue (unique among running trainers).
+        stop: Set to stop: a job in training is released back to the queue at its next step.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        config: TrainerConfig,
+        store: ModelStore,
+        worker_id: str,
+        *,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.engine = engine
+        self.config = config
+        self.store = store
+        self.worker_id = worker_id
+        self.stop = stop or threading.Event()
+
+    def requeue_stale(self) -> StaleJobs:
+        """Requeue running jobs whose worker stopped sending heartbeats (or fail them after max attempts)."""
+        result = requeue_stale_jobs(
+            self.engine,
+            stale_after=timedelta(seconds=self.config.stale_after_seconds),
+            max_attempts=self.config.max_attempts,
+        )
+        if result.requeued:
+            logger.warning("requeued jobs %s: their worker stopped sending heartbeats", result.requeued)
+        if result.failed:
+            logger.error(
+                "failed jobs %s: their workers died %d times", result.failed, self.config.max_attempts
+            )
+        return result
+
+    def process_queue(self) -> list[JobOutcome]:
+        """Claim and run queued jobs until the queue is empty or `stop` is set."""
+        outcomes = []
+        while not self.stop.is_set():
+            job = claim_next_job(self.engine, self.worker_id)
+            if job is None:
+                break
+            outcomes.append(self.run_job(job))
+        return outcomes
+
+    def run_job(self, job: TrainingJob) -> JobOutcome:
+        """Run a job this worker has claimed, and close it (succeeded or failed) or release it.
+
+        Never raises for a problem of the job itself: that is recorded on the job and the version.
+        """
+        attempt = _Attempt(job=job, started=time.monotonic())
+        logger.info(
+            "job %d (scope %s, %s, attempt %d) started by %s",
+            job.id,
+            job.scope_key,
+            job.reason,
+            job.attempts,
+            self.worker_id,
+        )
+        with Heartbeat(self.engine, job.id, self.worker_id, self.config.heartbeat_seconds) as heartbeat:
+            try:
+                outcome = self._run(attempt, heartbeat)
+            except _StopRequested:
+                self._abandon(attempt, "the trainer stopped before the model was finished; job requeued")
+                _release_job(self.engine, job.id, self.worker_id)
+                outcome = JobOutcome(job.id, job.scope_key, "released", "stopped; job put back in the queue")
+            except _JobLost:
+                self._abandon(attempt, "the job was cancelled or taken over by another worker")
+                outcome = JobOutcome(
+                    job.id, job.scope_key, "lost", "job cancelled or taken over; nothing published"
+                )
+            except Exception as error:
+                message = one_line_error(error)
+                expected = isinstance(error, TextgenError | DatabaseError)
+                logger.error("job %d failed: %s", job.id, message, exc_info=not expected)
+                self._abandon(attempt, message)
+                self._finish(job.id, "failed", error=message, model_version_id=attempt.version_id)
+                outcome = JobOutcome(job.id, job.scope_key, "failed", message, attempt.version_id)
+            finally:
+                self._discard_staging(attempt)
+                _clear_keras_session()
+        logger.info("job %d %s: %s", job.id, outcome.status, outcome.message)
+        return outcome
+
+    # ---------------------------------------------------------------- the job's steps
+
+    def _run(self, attempt: _Attempt, heartbeat: Heartbeat) -> JobOutcome:
+        job = attempt.job
+        scope = Scope(job.workspace_id, job.channel_id)
+        scope_name, parent = retry_on_lock(lambda: self._clean_up_and_pick_parent(scope, job))
+        corpus = self._read_corpus(scope, scope_name)
+        spec, tokenizer_kind = self._spec_of(parent)
+        attempt.version_id, version_number = retry_on_lock(
+            lambda: self._create_version(scope, job, parent, spec, tokenizer_kind, corpus)
+        )
+
+        result = self._train(attempt, corpus, spec, parent, heartbeat, version_number)
+        metrics, promote_it, summary = self._gate(scope, result, corpus, parent)
+
+        if not heartbeat.beat():
+            raise _JobLost
+        attempt.published = self.store.publish(result.bundle, job.scope_key, version_number)
+        retired = retry_on_lock(lambda: self._record(attempt, scope, metrics, promote_it, summary))
+        attempt.registered = True
+        for location in retired:
+            self._delete_bundle(location)
+        self._finish(job.id, "succeeded", model_version_id=attempt.version_id)
+        verdict = "promoted" if promote_it else "rejected"
+        return JobOutcome(
+            job.id,
+            job.scope_key,
+            "succeeded",
+            f"{scope_name} v{version_number} {verdict}: {summary}",
+            attempt.version_id,
+            promote_it,
+        )
+
+    def _session(self) -> Session:
+        return Session(immediate(self.engine), expire_on_commit=False)
+
+    def _clean_up_and_pick_parent(self, scope: Scope, job: TrainingJob) -> tuple[str, ServingModel | None]:
+        """Fail versions left `training` by dead attempts, then find what serves the scope now."""
+        with self._session() as session, session.begin():
+            scope_name = describe_scope(session, scope)
+            orphans = session.scalars(
+                select(ModelVersion).where(
+                    ModelVersion.scope_key == scope.scope_key, ModelVersion.status == "training"
+                )
+            ).all()
+            for orphan in orphans:
+                mark_failed(session, orphan, f"its trainer stopped during training; job {job.id} ran again")
+            parent = serving_model_for_scope(
+                session, scope, store=self.store, base_model=self.config.base_model
+            )
+            leftovers = [self.store.location_for(v.scope_key, v.version) for v in orphans]
+        # An attempt that died after publishing but before registering left its bundle where no row points.
+        for location in leftovers:
+            self._delete_bundle(location)
+        self.store.discard_staging(f"job-{job.id}")
+        return scope_name, parent
+
+    def _read_corpus(self, scope: Scope, scope_name: str) -> ScopeCorpus:
+        # A plain read: SQLite's write lock is not needed, and bots keep writing messages meanwhile.
+        def read() -> ScopeCorpus:
+            with Session(self.engine) as session, session.begin():
+                return load_scope_corpus(
+                    session,
+                    scope,
+                    min_messages=self.config.min_messages,
+                    holdout_fraction=self.config.holdout_fraction,
+                    scope_name=scope_name,
+                )
+
+        return retry_on_lock(read)
+
+    def _spec_of(self, parent: ServingModel | None) -> tuple[dict[str, Any], str]:
+        """The spec and tokenizer kind of the new model: the parent's when fine-tuning (ids must agree)."""
+        if parent is None:
+            return self.config.model_spec().to_dict(), "byte"
+        from textgen.bundle import read_manifest
+
+        manifest = read_manifest(parent.path)
+        return dict(manifest["spec"]), str(manifest["tokenizer"])
+
+    def _create_version(
+        self,
+        scope: Scope,
+        job: TrainingJob,
+        parent: ServingModel | None,
+        spec: dict[str, Any],
+        tokenizer_kind: str,
+        corpus: ScopeCorpus,
+    ) -> tuple[int, int]:
+        with self._session() as session, session.begin():
+            version = create_version(
+                session,
+                scope,
+                tokenizer_kind=tokenizer_kind,
+                spec=spec,
+                corpus_stats={**corpus.stats, "job_id": job.id},
+                parent_version_id=parent.version_id if parent is not None else None,
+            )
+            version.note = f"job {job.id} (attempt {job.attempts}) from {_describe_parent(parent)}"
+            return version.id, version.version
+
+    def _train(
+        self,
+        attempt: _Attempt,
+        corpus: ScopeCorpus,
+        spec: dict[str, Any],
+        parent: ServingModel | None,
+        heartbeat: Heartbeat,
+        version_number: int,
+    ) -> Any:
+        from textgen.spec import ModelSpec
+        from textgen.training import TrainingProgress, train_model
+
+        if parent is None:
+            logger.info("job %d: no parent model; training from scratch (%s)", attempt.job.id, spec)
+        else:
+            logger.info("job %d: fine-tuning from %s", attempt.job.id, _describe_parent(parent))
+
+        def on_progress(progress: TrainingProgress) -> None:
+            report: JobProgress = {
+                "epoch": progress.epoch,
+                "epochs": progress.epochs,
+                "loss": float(progress.loss),
+                "fraction": float(progress.fraction),
+            }
+            if progress.eta_seconds is not None:
+                report["eta_seconds"] = float(progress.eta_seconds)
+            heartbeat.update(report)
+            if heartbeat.lost.is_set():
+                raise _JobLost
+            if self.stop.is_set():
+                raise _StopRequested
+
+        attempt.staging = self.store.new_staging_dir(f"job-{attempt.job.id}")
+        return train_model(
+            corpus.train,
+            attempt.staging / "bundle",
+            spec=ModelSpec.from_dict(spec) if parent is None else None,
+            config=self.config.textgen_train_config(),
+            base=parent.path if parent is not None else None,
+            progress=on_progress,
+            started=attempt.started,
+            extra_manifest={
+                "scope_key": attempt.job.scope_key,
+                "version": version_number,
+                "job_id": attempt.job.id,
+            },
+        )
+
+    def _gate(
+        self, scope: Scope, result: Any, corpus: ScopeCorpus, parent: ServingModel | None
+    ) -> tuple[dict[str, Any], bool, str]:
+        """Evaluate candidate and incumbent on the same held-out messages; promote when no worse."""
+        from textgen.bundle import load_bundle
+        from textgen.evaluate import evaluate_messages
+
+        candidate = evaluate_messages(load_bundle(result.bundle), corpus.holdout)
+        # The incumbent is looked up again: an operator may have activated or rolled back meanwhile.
+        incumbent = retry_on_lock(lambda: self._serving(scope))
+        incumbent_score = None
+        if incumbent is not None:
+            incumbent_score = evaluate_messages(load_bundle(incumbent.path), corpus.holdout).nats_per_char
+        score = candidate.nats_per_char
+        promote_it = math.isfinite(score) and (incumbent_score is None or score <= incumbent_score)
+        metrics = {
+            **result.metrics,
+            "holdout_nats_per_char": score,
+            "holdout_messages": len(corpus.holdout),
+            "holdout_chars": candidate.chars,
+            "incumbent_nats_per_char": incumbent_score,
+            "incumbent_source": incumbent.source if incumbent is not None else None,
+            "incumbent_version_id": incumbent.version_id if incumbent is not None else None,
+            "gate": "promoted" if promote_it else "rejected",
+        }
+        held_out = f"on {len(corpus.holdout)} newest held-out messages"
+        if incumbent_score is None:
+            summary = f"{score:.4f} nats/char {held_out}; nothing served before"
+        else:
+            relation = "no worse than" if promote_it else "worse than"
+            summary = (
+                f"{score:.4f} nats/char {held_out}, {relation} {_describe_parent(incumbent)} at "
+                f"{incumbent_score:.4f}"
+            )
+        return _json_safe(metrics), promote_it, summary
+
+    def _serving(self, scope: Scope) -> ServingModel | None:
+        with self._session() as session, session.begin():
+            return serving_model_for_scope(
+                session, scope, store=self.store, base_model=self.config.base_model
+            )
+
+    def _record(
+        self, attempt: _Attempt, scope: Scope, metrics: dict[str, Any], promote_it: bool, summary: str
+    ) -> list[str]:
+        """Register the published bundle and apply the gate's verdict, if the job is still ours."""
+        assert attempt.published is not None and attempt.version_id is not None
+        with self._session() as session, session.begin():
+            job = session.get(TrainingJob, attempt.job.id, with_for_update=True)
+            version = session.get(ModelVersion, attempt.version_id, with_for_update=True)
+            if job is None or job.status != "running" or job.worker_id != self.worker_id:
+                raise _JobLost
+            if version is None or version.status != "training":
+                raise _JobLost
+            mark_candidate(session, version, bundle_path=attempt.published, metrics=metrics)
+            if promote_it:
+                promote(session, version)
+                version.note = f"{version.note}; promoted: {summary}"
+            else:
+                reject(session, version, note=f"{version.note}; rejected: {summary}")
+            return retire_old_versions(session, scope, self.config.keep_versions)
+
+    # ---------------------------------------------------------------- undoing and closing
+
+    def _abandon(self, attempt: _Attempt, reason: str) -> None:
+        """Undo what an unfinished attempt created: its published bundle, its `training` row."""
+        if attempt.registered:
+            return
+        if attempt.published is not None:
+            self._delete_bundle(attempt.published)
+        if attempt.version_id is None:
+            return
+        version_id = attempt.version_id
+
+        def fail_version() -> None:
+            with self._session() as session, session.begin():
+                version = session.get(ModelVersion, version_id)
+                if version is not None and version.status == "training":
+                    mark_failed(
+                        session, version, f"{version.note}; failed: {reason}" if version.note else reason
+                    )
+
+        try:
+            retry_on_lock(fail_version)
+        except Exception:  # the job's own error is what matters; a stale 'training' row is cleaned later
+            logger.exception("could not mark version %d failed", version_id)
+
+    def _finish(self, job_id: int, status: str, **fields: Any) -> None:
+        try:
+            closed = finish_job(self.engine, job_id, status, worker_id=self.worker_id, **fields)
+        except Exception:
+            # Left running, the job goes stale and is requeued; better than crashing the trainer.
+            logger.exception("could not mark job %d %s", job_id, status)
+            return
+        if not closed:
+            logger.warning("job %d was no longer held by %s when it finished", job_id, self.worker_id)
+
+    def _discard_staging(self, attempt: _Attempt) -> None:
+        if attempt.staging is not None:
+            import shutil
+
+            shutil.rmtree(attempt.staging, ignore_errors=True)
+
+    def _delete_bundle(self, location: str) -> None:
+        try:
+            self.store.delete(location)
+        except OSError as error:
+            logger.warning("could not delete bundle %s: %s", location, error)
+
+
+def _release_job(engine: Engine, job_id: int, worker_id: str) -> bool:
+    """Put a running job back in the queue without counting the attempt (the trainer was stopped)."""
+    statement = (
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.worker_id == worker_id)
+        .values(
+            status="queued",
+            worker_id=None,
+            heartbeat_at=None,
+            started_at=None,
+            progress=None,
+            attempts=TrainingJob.attempts - 1,
+            error=f"released by {worker_id} when it was stopped; runs again when a trainer is up",
+        )
+    )
+
+    def attempt() -> bool:
+        with immediate(engine).begin() as connection:
+            return connection.execute(statement).rowcount == 1
+
+    try:
+        return retry_on_lock(attempt)
+    except Exception:
+        logger.exception(
+            "could not release job %d; it will be requeued when its heartbeat goes stale", job_id
+        )
+        return False
+
+
+def one_line_error(error: BaseException) -> str:
+    """A job's error text: the message of a user error, else the exception's type and first line."""
+    if isinstance(error, TextgenError | DatabaseError):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}; see the trainer's log"
+    lines = text.strip().splitlines()
+    line = lines[0] if lines else type(error).__name__
+    return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def _describe_parent(model: ServingModel | None) -> str:
+    if model is None:
+        return "scratch"
+    if model.source == "base":
+        return f"the base model {model.path}"
+    return f"{model.source} model v{model.version}"
+
+
+def _json_safe(value: Any) -> Any:
+    """Metrics as JSON both databases accept: no NaN or infinities (PostgreSQL's JSON has none)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _clear_keras_session() -> None:
+    # A long-running trainer builds models job after job; Keras' global state grows unless cleared.
+    import sys
+
+    if "keras" in sys.modules:
+        sys.modules["keras"].backend.clear_session()
