@@ -1,0 +1,126 @@
+"""The console adapter: a terminal chat with the command core, and the in-process test bot.
+
+Lines starting with "/" are commands (`/generate hello`, `/train`, `/status`, ...); other lines are chat
+messages, kept for training when collection is on in the console channel. When standard input is not a
+terminal the console reads it to the end and exits, so it can be scripted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TextIO
+
+from bot.core.commands import CommandCore
+from bot.core.errors import user_message
+from bot.core.parsing import parse_command_text
+from bot.core.request import ADMINISTRATOR, IncomingMessage, Reply, Request
+from db.models import utcnow
+
+log = logging.getLogger(__name__)
+
+
+class ConsoleChat:
+    """One person typing in one console channel.
+
+    Args:
+        core: The command core.
+        workspace: Console workspace name (its id in the database).
+        channel: Console channel name.
+        user: The person's name.
+        admin: Whether they hold admin rights (the console trusts its operator).
+        files_dir: Where attachments (charts) are written.
+    """
+
+    def __init__(
+        self, core: CommandCore, workspace: str, channel: str, user: str, *, admin: bool, files_dir: Path
+    ) -> None:
+        self.core = core
+        self.workspace = workspace
+        self.channel = channel
+        self.user = user
+        self.admin = admin
+        self.files_dir = files_dir
+        self.replies: list[Reply] = []
+        self._message_ids = itertools.count(1)
+        self._session_tag = utcnow().strftime("%Y%m%dT%H%M%S%f")
+
+    async def say(self, line: str) -> list[str]:
+        """Send one line as the user; return what the console prints for it (nothing for plain chat)."""
+        text = line.rstrip("\n")
+        if not text.strip():
+            return []
+        if not text.lstrip().startswith("/"):
+            await self.core.collect_message(
+                IncomingMessage(
+                    platform="console",
+                    workspace=self.workspace,
+                    channel=self.channel,
+                    # Unique across console sessions, so a later session never collides with an old id.
+                    message_id=f"{self._session_tag}-{next(self._message_ids)}",
+                    author_id=self.user,
+                    text=text,
+                    created_at=utcnow(),
+                )
+            )
+            return []
+        command, args = parse_command_text(text)
+        request = Request(
+            platform="console",
+            workspace=self.workspace,
+            channel=self.channel,
+            user=self.user,
+            command=command or "help",
+            args=args,
+            permissions=frozenset({ADMINISTRATOR}) if self.admin else frozenset(),
+            policy=self.core.config.policy,
+            workspace_name=self.workspace,
+            channel_name=self.channel,
+        )
+        try:
+            reply = await self.core.handle(request)
+        except Exception as error:  # the console's one error handler: log, answer one line, go on
+            log.exception("command %r failed", command)
+            reply = Reply(user_message(error) or f"Something went wrong running `{command}`; see the log.")
+        self.replies.append(reply)
+        printed = [reply.text]
+        if reply.file is not None:
+            self.files_dir.mkdir(parents=True, exist_ok=True)
+            path = self.files_dir / (reply.filename or "attachment.bin")
+            path.write_bytes(reply.file)
+            printed.append(f"[attachment saved to {path}]")
+        return printed
+
+    async def run(self, lines: Iterable[str] | None = None, out: TextIO = sys.stdout) -> None:
+        """Read lines (default: standard input) until the end, printing replies as they come."""
+        interactive = lines is None and sys.stdin.isatty()
+        source = iter(lines) if lines is not None else None
+        if interactive:
+            out.write(
+                f"chatsmith console: #{self.channel} in {self.workspace} as {self.user}. /help lists commands.\n"
+            )
+        while True:
+            if source is not None:
+                line = next(source, None)
+            else:
+                # Reading blocks; a thread keeps the event loop (and the worker pools) going meanwhile.
+                line = await asyncio.to_thread(_read_line, interactive)
+            if line is None:
+                return
+            for printed in await self.say(line):
+                out.write(printed + "\n")
+            out.flush()
+
+
+def _read_line(interactive: bool) -> str | None:
+    if interactive:
+        try:
+            return input("> ")
+        except EOFError:
+            return None
+    line = sys.stdin.readline()
+    return line if line else None

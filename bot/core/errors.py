@@ -1,0 +1,30 @@
+"""Errors of the bot package: one root, and one whose message is written for the person in chat."""
+
+from __future__ import annotations
+
+
+class BotError(Exception):
+    """Root of the errors raised by `bot`."""
+
+
+class CommandError(BotError):
+    """A command cannot be carried out; the message (one line) says why and what to do instead."""
+
+
+class ConfigurationError(BotError):
+    """A bot cannot start as configured; the message names the setting (env var) to fix."""
+
+
+def user_message(error: BaseException) -> str | None:
+    """The one-line message of an error written for users, or None for an unexpected error.
+
+    Besides `CommandError`, the data layer's `DatabaseError` and textgen's `TextgenError` carry messages
+    that name the problem and the fix without secrets.
+    """
+    from db.errors import DatabaseError
+    from textgen.errors import TextgenError
+
+    if isinstance(error, CommandError | DatabaseError | TextgenError):
+        text = str(error).strip()
+        return text.splitlines()[0] if text else None
+    return None

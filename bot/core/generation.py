@@ -1,0 +1,106 @@
+"""The generation worker pool: requests for the same model wait together and decode as one batch.
+
+While a batch decodes, new requests for that model queue up; when it finishes they all go in the next
+`generate_many` call. Under load, batches grow by themselves and no request waits for a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.core.models import ModelCache
+from textgen.sampling import SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Pending:
+    prompt: str
+    params: SamplingParams
+    future: Future[str]
+
+
+@dataclass
+class _ModelQueue:
+    path: Path
+    waiting: list[_Pending] = field(default_factory=list)
+    draining: bool = False
+
+
+class GenerationPool:
+    """Decodes generate requests on worker threads, batched per model.
+
+    Args:
+        models: Where generators come from (loaded on the worker threads).
+        workers: Threads; each decodes one model's batch at a time.
+        max_batch: Most requests decoded in one `generate_many` call.
+    """
+
+    def __init__(self, models: ModelCache, workers: int = 2, max_batch: int = 32) -> None:
+        if max_batch < 1:
+            raise ValueError(f"Received max_batch {max_batch}, expected at least 1")
+        self.models = models
+        self.max_batch = max_batch
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chatsmith-generate")
+        self._lock = threading.Lock()
+        self._queues: dict[str, _ModelQueue] = {}
+        # Sizes of the batches decoded so far (most recent last, bounded), for status and tests.
+        self.batch_sizes: list[int] = []
+
+    async def generate(self, bundle: Path, prompt: str, params: SamplingParams) -> str:
+        """The continuation of `prompt` by the model in `bundle` (without the prompt).
+
+        Raises:
+            TextgenError: The bundle cannot be loaded.
+        """
+        return await asyncio.wrap_future(self.submit(bundle, prompt, params))
+
+    def submit(self, bundle: Path, prompt: str, params: SamplingParams) -> Future[str]:
+        """Queue a request; the future resolves on a worker thread."""
+        future: Future[str] = Future()
+        key = str(Path(bundle).resolve())
+        with self._lock:
+            queue = self._queues.setdefault(key, _ModelQueue(Path(key)))
+            queue.waiting.append(_Pending(prompt, params, future))
+            start = not queue.draining
+            queue.draining = True
+        if start:
+            self._executor.submit(self._drain, key)
+        return future
+
+    def _drain(self, key: str) -> None:
+        while True:
+            with self._lock:
+                queue = self._queues[key]
+                batch, queue.waiting = queue.waiting[: self.max_batch], queue.waiting[self.max_batch :]
+                if not batch:
+                    queue.draining = False
+                    del self._queues[key]
+                    return
+            self._run_batch(queue.path, batch)
+
+    def _run_batch(self, path: Path, batch: list[_Pending]) -> None:
+        live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            generator = self.models.get(path)
+            texts = generator.generate_many([item.prompt for item in live], [item.params for item in live])
+        except Exception as error:  # every waiter learns why; the worker thread lives on
+            for item in live:
+                item.future.set_exception(error)
+            return
+        with self._lock:
+            self.batch_sizes = [*self.batch_sizes[-999:], len(live)]
+        for item, text in zip(live, texts, strict=True):
+            item.future.set_result(text)
+
+    def close(self) -> None:
+        """Finish queued work and stop the threads."""
+        self._executor.shutdown(wait=True, cancel_futures=False)

@@ -1,0 +1,70 @@
+"""Output safety: generated (and echoed) text never pings anyone and fits the platform's message limit."""
+
+from __future__ import annotations
+
+import re
+
+ZERO_WIDTH_SPACE = "\u200b"
+# Platform message limits in characters; Slack allows 40000 but long walls of text read badly in chat.
+MESSAGE_LIMITS = {"discord": 2000, "slack": 3000, "console": 4000}
+ELLIPSIS = "…"
+EMPTY_GENERATION = "The model had nothing to say this time. Try again, or give it a prompt to continue."
+
+# Discord: @everyone/@here and <@id>, <@!id>, <@&role> mentions. A zero-width space after "@" (or "<")
+# keeps the text readable and breaks the markup, so the text stays safe even where allowed_mentions is
+# not honoured (a forwarded or copied message).
+_DISCORD_BROADCAST = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
+_DISCORD_MENTION = re.compile(r"<(@[!&]?\w+)>")
+# Slack: every <...> is markup (mentions, <!here>, links). Slack asks apps to escape &, < and > in text,
+# which turns any markup the model or a prompt produced into plain characters.
+_SLACK_BROADCAST = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}…$")
+
+
+def neutralise_mentions(text: str, platform: str) -> str:
+    """Make `text` unable to ping: broadcasts and user/role mentions become inert look-alikes.
+
+    Args:
+        text: Any text bound for a chat message.
+        platform: "discord", "slack" or "console" (console text is left as it is).
+
+    Returns:
+        The text with mention markup broken up.
+    """
+    if platform == "discord":
+        text = _DISCORD_MENTION.sub(lambda m: f"<{ZERO_WIDTH_SPACE}{m.group(1)}>", text)
+        return _DISCORD_BROADCAST.sub(lambda m: f"@{ZERO_WIDTH_SPACE}{m.group(1)}", text)
+    if platform == "slack":
+        text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+        return _SLACK_BROADCAST.sub(lambda m: f"@{ZERO_WIDTH_SPACE}{m.group(1)}", text)
+    return text
+
+
+def cut_to_limit(text: str, limit: int) -> str:
+    """Cut `text` to at most `limit` characters at a word boundary, ending with an ellipsis when cut.
+
+    A text without any space in its last stretch is cut mid-word rather than not at all.
+    """
+    if limit < 2:
+        raise ValueError(f"Received limit {limit}, expected at least 2 characters")
+    if len(text) <= limit:
+        return text
+    room = text[: limit - len(ELLIPSIS)]
+    boundary = max(room.rfind(" "), room.rfind("\n"))
+    # A boundary far back would throw away most of the message; cut mid-word then.
+    if boundary >= len(room) // 2:
+        room = room[:boundary]
+    return room.rstrip() + ELLIPSIS
+
+
+def make_safe(text: str, platform: str, limit: int | None = None) -> str:
+    """Neutralise mentions, then fit the platform limit (escaping can only lengthen the text)."""
+    safe = neutralise_mentions(text, platform)
+    cut = cut_to_limit(safe, limit or MESSAGE_LIMITS.get(platform, MESSAGE_LIMITS["console"]))
+    # A cut through an escape ("&l…") would show as garbage: drop the partial entity.
+    return _PARTIAL_ENTITY.sub(ELLIPSIS, cut) if platform == "slack" else cut
+
+
+def generated_or_friendly(text: str) -> str:
+    """The generated text, or a friendly line when the model produced nothing visible."""
+    return text if text.strip() else EMPTY_GENERATION

@@ -1,0 +1,388 @@
+"""The Discord adapter: slash commands and message collection, translated to and from the command core.
+
+The client owns its `app_commands.CommandTree` and syncs it in `setup_hook`. Every command answers the
+interaction at once (a refusal, or `defer()`), then the core works on its threads and the answer comes as a
+follow-up. Replies never ping: the client's `allowed_mentions` is none and the core neutralises mentions.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Literal
+
+import discord
+from discord import app_commands
+
+from bot.core.commands import CommandCore
+from bot.core.errors import ConfigurationError
+from bot.core.request import (
+    ADMINISTRATOR,
+    MANAGE_SERVER,
+    ArgValue,
+    HistoryMessage,
+    IncomingMessage,
+    Reply,
+    Request,
+)
+from bot.core.services import Services
+
+if TYPE_CHECKING:
+    from chatsmith.settings import Settings
+
+log = logging.getLogger(__name__)
+
+# Commands whose answer the whole channel sees; every other answer goes to the caller only.
+PUBLIC_COMMANDS = frozenset({"generate", "stats"})
+# At most one progress edit per this many seconds (Discord rate-limits message edits).
+PROGRESS_INTERVAL_S = 1.0
+ERROR_REPLY = "Something went wrong on my side; the error was logged."
+
+
+class ChatsmithTree(app_commands.CommandTree):
+    """The command tree; its `on_error` is the adapter's one error handler for commands."""
+
+    def __init__(self, client: ChatsmithDiscordBot) -> None:
+        super().__init__(client)
+        self.bot = client
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await self.bot.report_error(error, interaction)
+
+
+class ChatsmithDiscordBot(discord.Client):
+    """chatsmith on Discord.
+
+    Args:
+        core: The command core.
+        guild_ready_timeout: Seconds to wait for guilds at start (discord.py's option).
+        options: Passed to `discord.Client` (for example `shard_count` on the sharded variant).
+    """
+
+    def __init__(self, core: CommandCore, *, guild_ready_timeout: float = 2.0, **options: Any) -> None:
+        intents = discord.Intents.default()
+        # Message content is needed to collect what people write in opted-in channels (privileged intent:
+        # switch it on in the developer portal). The members intent is not needed.
+        intents.message_content = True
+        intents.members = False
+        super().__init__(
+            intents=intents,
+            allowed_mentions=discord.AllowedMentions.none(),
+            guild_ready_timeout=guild_ready_timeout,
+            **options,
+        )
+        self.core = core
+        self.tree = ChatsmithTree(self)
+        # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
+        self.errors: deque[BaseException] = deque(maxlen=50)
+        _add_commands(self)
+
+    async def setup_hook(self) -> None:
+        await self.tree.sync()
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        import sys
+
+        error = sys.exc_info()[1]
+        if error is not None:
+            await self.report_error(error, None, where=event_method)
+
+    async def report_error(
+        self, error: BaseException, interaction: discord.Interaction | None, where: str = "command"
+    ) -> None:
+        """Log an unexpected error and, for a command, tell the caller in one line. Never raises."""
+        self.errors.append(error)
+        log.error("discord %s failed", where, exc_info=error)
+        if interaction is None:
+            return
+        try:
+            if interaction.response.is_done():
+                await interaction.followup.send(ERROR_REPLY, ephemeral=True)
+            else:
+                await interaction.response.send_message(ERROR_REPLY, ephemeral=True)
+        except discord.HTTPException:
+            log.warning("could not tell the caller about the error", exc_info=True)
+
+    # ------------------------------------------------------------------ commands
+
+    async def run_command(
+        self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue] | None = None
+    ) -> None:
+        """Answer a slash command through the core: refuse at once, or defer and follow up."""
+        if interaction.guild_id is None:
+            await interaction.response.send_message("chatsmith works in server channels.", ephemeral=True)
+            return
+        reporter = _ProgressEditor(interaction)
+        request = self._request(interaction, command, args or {}, reporter)
+        refusal = self.core.admit(request)
+        if refusal is not None:
+            await interaction.response.send_message(refusal.text, ephemeral=True)
+            return
+        await interaction.response.defer(ephemeral=command not in PUBLIC_COMMANDS, thinking=True)
+        reply = await self.core.run(request)
+        await self._follow_up(interaction, reply)
+
+    def _request(
+        self,
+        interaction: discord.Interaction,
+        command: str,
+        args: dict[str, ArgValue],
+        reporter: _ProgressEditor,
+    ) -> Request:
+        permissions: set[str] = set()
+        # Missing data (a partial member) leaves the set empty: deny by default.
+        resolved = interaction.permissions
+        if resolved.administrator:
+            permissions.add(ADMINISTRATOR)
+        if resolved.manage_guild:
+            permissions.add(MANAGE_SERVER)
+        roles: tuple[str, ...] = ()
+        if isinstance(interaction.user, discord.Member):
+            roles = tuple(role.name for role in interaction.user.roles)
+        channel = interaction.channel
+        return Request(
+            platform="discord",
+            workspace=str(interaction.guild_id),
+            channel=str(interaction.channel_id),
+            user=str(interaction.user.id),
+            command=command,
+            args={key: value for key, value in args.items() if value is not None},
+            permissions=frozenset(permissions),
+            roles=roles,
+            policy=self.core.config.policy,
+            workspace_name=interaction.guild.name if interaction.guild else "",
+            channel_name=getattr(channel, "name", None) or "",
+            history=self._history_reader(interaction),
+            progress=reporter,
+        )
+
+    def _history_reader(self, interaction: discord.Interaction) -> Any:
+        async def read(limit: int) -> AsyncIterator[HistoryMessage]:
+            channel = interaction.channel
+            if not isinstance(channel, discord.abc.Messageable):
+                channel = await self.fetch_channel(interaction.channel_id or 0)
+            assert isinstance(channel, discord.abc.Messageable)
+            async for message in channel.history(limit=limit):
+                yield HistoryMessage(
+                    message_id=str(message.id),
+                    author_id=str(message.author.id),
+                    text=message.content,
+                    created_at=message.created_at,
+                    author_is_bot=message.author.bot or message.webhook_id is not None,
+                )
+
+        return read
+
+    async def _follow_up(self, interaction: discord.Interaction, reply: Reply) -> None:
+        options: dict[str, Any] = {
+            "ephemeral": reply.ephemeral,
+            "allowed_mentions": discord.AllowedMentions.none(),
+        }
+        if reply.file is not None:
+            options["file"] = discord.File(io.BytesIO(reply.file), reply.filename or "attachment.png")
+        await interaction.followup.send(reply.text, **options)
+
+    # ------------------------------------------------------------------ collection
+
+    async def on_message(self, message: discord.Message) -> None:
+        if message.guild is None or message.author.bot or message.webhook_id is not None:
+            return
+        if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        await self.core.collect_message(
+            IncomingMessage(
+                platform="discord",
+                workspace=str(message.guild.id),
+                channel=str(message.channel.id),
+                message_id=str(message.id),
+                author_id=str(message.author.id),
+                text=message.content,
+                created_at=message.created_at,
+                author_is_bot=message.author.bot,
+            )
+        )
+
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        content = payload.data.get("content")
+        if payload.guild_id is None or content is None:  # embed-only updates carry no new text
+            return
+        await self.core.edit_message(
+            "discord", str(payload.guild_id), str(payload.channel_id), str(payload.message_id), content
+        )
+
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        if payload.guild_id is None:
+            return
+        await self.core.delete_message(
+            "discord", str(payload.guild_id), str(payload.channel_id), str(payload.message_id)
+        )
+
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        if payload.guild_id is None:
+            return
+        for message_id in payload.message_ids:
+            await self.core.delete_message(
+                "discord", str(payload.guild_id), str(payload.channel_id), str(message_id)
+            )
+
+
+class ShardedChatsmithDiscordBot(ChatsmithDiscordBot, discord.AutoShardedClient):
+    """chatsmith on Discord with automatic sharding, for bots in many servers."""
+
+
+class _ProgressEditor:
+    """Shows progress by editing the deferred reply, at most once per `PROGRESS_INTERVAL_S`."""
+
+    def __init__(self, interaction: discord.Interaction) -> None:
+        self.interaction = interaction
+        self._last = 0.0
+
+    async def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        try:
+            await self.interaction.edit_original_response(content=text[:2000])
+        except discord.HTTPException:
+            log.warning("progress edit failed", exc_info=True)
+
+
+def _add_commands(bot: ChatsmithDiscordBot) -> None:
+    """Register the slash commands; their docstrings are the help Discord shows."""
+    tree = bot.tree
+
+    @tree.command()
+    @app_commands.describe(
+        prompt="text for the model to continue",
+        length="how many tokens to write",
+        temperature="0 is predictable, higher is wilder",
+    )
+    async def generate(
+        interaction: discord.Interaction,
+        prompt: str = "",
+        length: app_commands.Range[int, 1, 2000] | None = None,
+        temperature: app_commands.Range[float, 0.0, 2.0] | None = None,
+    ) -> None:
+        """Write something in this channel's voice."""
+        await bot.run_command(
+            interaction, "generate", {"prompt": prompt, "length": length, "temperature": temperature}
+        )
+
+    @tree.command()
+    @app_commands.describe(
+        scope="train this channel's model or the whole server's",
+        backfill="first read up to this many past messages of the channel",
+    )
+    async def train(
+        interaction: discord.Interaction,
+        scope: Literal["channel", "workspace"] = "channel",
+        backfill: app_commands.Range[int, 0, 100000] = 0,
+    ) -> None:
+        """Queue training of the model (admins)."""
+        await bot.run_command(interaction, "train", {"scope": scope, "backfill": backfill})
+
+    @tree.command()
+    async def status(interaction: discord.Interaction) -> None:
+        """Which model answers here, its scores, and training progress."""
+        await bot.run_command(interaction, "status")
+
+    @tree.command()
+    @app_commands.describe(scope="this channel's models or the whole server's")
+    async def models(
+        interaction: discord.Interaction, scope: Literal["channel", "workspace"] = "channel"
+    ) -> None:
+        """List model versions and their scores (admins)."""
+        await bot.run_command(interaction, "models", {"scope": scope})
+
+    @tree.command()
+    @app_commands.describe(scope="roll back this channel's model or the whole server's")
+    async def rollback(
+        interaction: discord.Interaction, scope: Literal["channel", "workspace"] = "channel"
+    ) -> None:
+        """Serve the previous good model version again (admins)."""
+        await bot.run_command(interaction, "rollback", {"scope": scope})
+
+    @tree.command()
+    @app_commands.describe(state="on: keep this channel's messages for training; off: stop")
+    async def collect(interaction: discord.Interaction, state: Literal["on", "off"] | None = None) -> None:
+        """Opt this channel in or out of collection (admins)."""
+        await bot.run_command(interaction, "collect", {"state": state})
+
+    @tree.command(name="forget-me")
+    async def forget_me(interaction: discord.Interaction) -> None:
+        """Delete your collected messages in this server and stop collecting yours."""
+        await bot.run_command(interaction, "forget-me")
+
+    @tree.command()
+    async def stats(interaction: discord.Interaction) -> None:
+        """Chart of the model's loss per epoch and of the messages collected."""
+        await bot.run_command(interaction, "stats")
+
+    @tree.command(name="help")
+    async def help_command(interaction: discord.Interaction) -> None:
+        """List chatsmith's commands."""
+        await bot.run_command(interaction, "help")
+
+
+def build_discord_bot(
+    settings: Settings,
+    services: Services,
+    *,
+    core: CommandCore | None = None,
+    guild_ready_timeout: float = 2.0,
+) -> ChatsmithDiscordBot:
+    """An unstarted Discord client for chatsmith; start it with `await bot.start(token)`.
+
+    Args:
+        settings: Sharding options (`discord_sharded`, `discord_shard_count`).
+        services: Shared services.
+        core: A command core to use (default: a new one on `services`).
+        guild_ready_timeout: Seconds to wait for guild data at start.
+    """
+    core = core or CommandCore(services)
+    if settings.discord_sharded:
+        return ShardedChatsmithDiscordBot(
+            core, guild_ready_timeout=guild_ready_timeout, shard_count=settings.discord_shard_count
+        )
+    return ChatsmithDiscordBot(core, guild_ready_timeout=guild_ready_timeout)
+
+
+def check_discord_settings(settings: Settings) -> str:
+    """The Discord token, or a one-line error naming the variable to set.
+
+    Raises:
+        ConfigurationError: No token is configured.
+    """
+    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    if not token:
+        raise ConfigurationError(
+            "no Discord token: set DISCORD_TOKEN (or CHATSMITH_DISCORD_TOKEN) to the bot token from the "
+            "Discord developer portal"
+        )
+    return token
+
+
+async def run_discord_bot(settings: Settings, services: Services) -> None:
+    """Run the Discord bot until it is closed or interrupted.
+
+    Raises:
+        ConfigurationError: The token is missing or Discord refused it, or the message content intent is
+            not enabled for the application.
+    """
+    token = check_discord_settings(settings)
+    bot = build_discord_bot(settings, services)
+    async with bot:
+        try:
+            await bot.start(token)
+        except discord.LoginFailure:
+            raise ConfigurationError(
+                "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            raise ConfigurationError(
+                "the Message Content intent is not enabled: switch it on under Bot in the Discord developer portal"
+            ) from None

@@ -1,0 +1,370 @@
+"""The Slack adapter (slack-bolt, asyncio): app mentions, slash commands and message collection.
+
+Socket Mode by default (an outbound websocket, no public URL); HTTP mode serves the Events API with
+Bolt's request-signature check. Slash commands are acknowledged before anything slow happens, and events
+are acknowledged by Bolt before their listeners run, so Slack's 3-second deadline is always met.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.core.commands import ADMIN_COMMANDS, CommandCore
+from bot.core.errors import ConfigurationError
+from bot.core.parsing import command_for_slash, parse_command_text
+from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
+from bot.core.services import Services
+
+if TYPE_CHECKING:
+    from chatsmith.settings import Settings
+
+log = logging.getLogger(__name__)
+
+SLASH_COMMANDS = ("/generate", "/train", "/chatsmith")
+ERROR_REPLY = "Something went wrong on my side; the error was logged."
+# How long a users.info answer about admin rights is trusted.
+ADMIN_CACHE_S = 300.0
+HISTORY_PAGE = 200
+PROGRESS_INTERVAL_S = 1.0
+# Plain messages; every other subtype (joins, bot posts, channel changes) is not conversation.
+_CONVERSATION_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+class SlackBot:
+    """The Bolt app and what its listeners share.
+
+    Args:
+        app: The Bolt app (listeners are registered by `build_slack_app`).
+        core: The command core.
+    """
+
+    def __init__(self, app: AsyncApp, core: CommandCore) -> None:
+        self.app = app
+        self.core = core
+        self._admins: dict[tuple[str, str], tuple[float, bool]] = {}
+        # Recent unexpected errors, newest last (the log has the detail).
+        self.errors: list[BaseException] = []
+
+    # ------------------------------------------------------------------ requests
+
+    async def request(
+        self,
+        client: AsyncWebClient,
+        team: str,
+        channel: str,
+        user: str,
+        command: str,
+        args: dict[str, ArgValue],
+        progress: Callable[[str], Awaitable[None]] | None,
+    ) -> Request:
+        permissions = frozenset()
+        # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
+        if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, user):
+            permissions = frozenset({ADMINISTRATOR})
+        return Request(
+            platform="slack",
+            workspace=team,
+            channel=channel,
+            user=user,
+            command=command or "help",
+            args=args,
+            permissions=permissions,
+            policy=self.core.config.policy,
+            history=self._history_reader(client, channel),
+            progress=progress,
+        )
+
+    async def _is_workspace_admin(self, client: AsyncWebClient, team: str, user: str) -> bool:
+        cached = self._admins.get((team, user))
+        if cached is not None and time.monotonic() - cached[0] < ADMIN_CACHE_S:
+            return cached[1]
+        try:
+            info = (await client.users_info(user=user))["user"]
+            admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+        except SlackApiError:
+            # No answer means no rights (deny by default); configured admin ids still work.
+            log.warning("users.info failed for %s; treating as not an admin", user, exc_info=True)
+            admin = False
+        self._admins[(team, user)] = (time.monotonic(), admin)
+        return admin
+
+    @staticmethod
+    def _history_reader(
+        client: AsyncWebClient, channel: str
+    ) -> Callable[[int], AsyncIterator[HistoryMessage]]:
+        async def read(limit: int) -> AsyncIterator[HistoryMessage]:
+            cursor: str | None = None
+            seen = 0
+            while seen < limit:
+                page = await client.conversations_history(
+                    channel=channel, limit=min(HISTORY_PAGE, limit - seen), cursor=cursor or None
+                )
+                for message in page.get("messages") or []:
+                    seen += 1
+                    if message.get("subtype") not in _CONVERSATION_SUBTYPES or "ts" not in message:
+                        continue
+                    yield HistoryMessage(
+                        message_id=str(message["ts"]),
+                        author_id=str(message.get("user") or message.get("bot_id") or ""),
+                        text=str(message.get("text") or ""),
+                        created_at=_ts_time(message["ts"]),
+                        author_is_bot=bool(message.get("bot_id")),
+                    )
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    return
+
+        return read
+
+    # ------------------------------------------------------------------ listeners
+
+    async def on_mention(self, event: dict[str, Any], context: Any, client: AsyncWebClient) -> None:
+        text = _strip_mention(str(event.get("text") or ""), context.bot_user_id)
+        command, args = parse_command_text(text)
+        channel, user = str(event["channel"]), str(event.get("user") or "")
+        team = str(context.team_id or event.get("team") or "")
+        thread = event.get("thread_ts")
+        progress = _MessageProgress(client, channel, thread)
+        request = await self.request(client, team, channel, user, command, args, progress)
+        reply = await self.core.handle(request)
+        await progress.finish()
+        await self._post(client, channel, user, reply, thread)
+
+    async def on_slash(self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
+        # Ack first, always: everything after may take longer than Slack's 3 seconds.
+        await ack()
+        name, args = command_for_slash(str(command["command"]), str(command.get("text") or ""))
+        channel, user, team = str(command["channel_id"]), str(command["user_id"]), str(command["team_id"])
+
+        async def progress(text: str) -> None:
+            await respond(text=text, response_type="ephemeral", replace_original=True)
+
+        request = await self.request(client, team, channel, user, name, args, _Throttled(progress))
+        reply = await self.core.handle(request)
+        await respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
+        if reply.file is not None:
+            await client.files_upload_v2(
+                channel=channel, content=reply.file, filename=reply.filename or "attachment.png"
+            )
+
+    async def on_message(self, event: dict[str, Any], context: Any) -> None:
+        subtype = event.get("subtype")
+        team = str(context.team_id or event.get("team") or "")
+        channel = str(event.get("channel") or "")
+        if subtype == "message_changed":
+            message = event.get("message") or {}
+            if "ts" in message:
+                await self.core.edit_message(
+                    "slack", team, channel, str(message["ts"]), str(message.get("text") or "")
+                )
+            return
+        if subtype == "message_deleted":
+            if event.get("deleted_ts"):
+                await self.core.delete_message("slack", team, channel, str(event["deleted_ts"]))
+            return
+        if subtype not in _CONVERSATION_SUBTYPES or event.get("bot_id") or not event.get("user"):
+            return
+        text = str(event.get("text") or "")
+        if context.bot_user_id and text.lstrip().startswith(f"<@{context.bot_user_id}"):
+            return  # a command to the bot (also delivered as app_mention), not conversation
+        await self.core.collect_message(
+            IncomingMessage(
+                platform="slack",
+                workspace=team,
+                channel=channel,
+                message_id=str(event["ts"]),
+                author_id=str(event["user"]),
+                text=text,
+                created_at=_ts_time(event["ts"]),
+            )
+        )
+
+    async def on_error(self, error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
+        """The adapter's one error handler: log, tell the caller in one line where possible, never raise."""
+        self.errors = [*self.errors[-49:], error]
+        log.error("slack listener failed", exc_info=error)
+        try:
+            channel, user = _caller(body)
+            if channel and user:
+                await client.chat_postEphemeral(channel=channel, user=user, text=ERROR_REPLY)
+        except Exception:
+            log.warning("could not tell the caller about the error", exc_info=True)
+
+    async def _post(
+        self, client: AsyncWebClient, channel: str, user: str, reply: Reply, thread: str | None
+    ) -> None:
+        if reply.file is not None:
+            await client.files_upload_v2(
+                channel=channel,
+                content=reply.file,
+                filename=reply.filename or "attachment.png",
+                initial_comment=reply.text,
+                thread_ts=thread,
+            )
+        elif reply.ephemeral:
+            await client.chat_postEphemeral(channel=channel, user=user, text=reply.text)
+        else:
+            await client.chat_postMessage(channel=channel, text=reply.text, thread_ts=thread)
+
+
+class _Throttled:
+    """Passes progress on at most once per `PROGRESS_INTERVAL_S` (the first always)."""
+
+    def __init__(self, report: Callable[[str], Awaitable[None]]) -> None:
+        self._report = report
+        self._last = 0.0
+
+    async def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if now - self._last < PROGRESS_INTERVAL_S:
+            return
+        self._last = now
+        try:
+            await self._report(text)
+        except SlackApiError:
+            log.warning("progress update failed", exc_info=True)
+
+
+class _MessageProgress(_Throttled):
+    """Progress for mentions: one message in the channel, updated in place, removed at the end."""
+
+    def __init__(self, client: AsyncWebClient, channel: str, thread: str | None) -> None:
+        super().__init__(self._show)
+        self.client = client
+        self.channel = channel
+        self.thread = thread
+        self.ts: str | None = None
+
+    async def _show(self, text: str) -> None:
+        if self.ts is None:
+            posted = await self.client.chat_postMessage(
+                channel=self.channel, text=text, thread_ts=self.thread
+            )
+            self.ts = str(posted["ts"])
+        else:
+            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
+
+    async def finish(self) -> None:
+        if self.ts is not None:
+            try:
+                await self.client.chat_delete(channel=self.channel, ts=self.ts)
+            except SlackApiError:
+                log.warning("could not remove the progress message", exc_info=True)
+
+
+def _strip_mention(text: str, bot_user_id: str | None) -> str:
+    if bot_user_id:
+        text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
+    return text.strip()
+
+
+def _ts_time(ts: Any) -> datetime:
+    return datetime.fromtimestamp(float(ts), UTC)
+
+
+def _caller(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Channel and user of the request in `body` (slash command or event), where there is one."""
+    if "channel_id" in body and "user_id" in body:
+        return str(body["channel_id"]), str(body["user_id"])
+    event = body.get("event") or {}
+    if event.get("type") == "app_mention":
+        return event.get("channel"), event.get("user")
+    return None, None
+
+
+def build_slack_app(settings: Settings, services: Services, *, core: CommandCore | None = None) -> SlackBot:
+    """The Slack bot for chatsmith, not yet connected: `bot.app` is the Bolt `AsyncApp`.
+
+    Run it with `AsyncSocketModeHandler(bot.app, app_token)` (Socket Mode) or serve `bot.app.web_app()`
+    (HTTP mode; see `serve_http`).
+
+    Raises:
+        ConfigurationError: No bot token.
+    """
+    token = _secret(settings.slack_bot_token)
+    if not token:
+        raise ConfigurationError("no Slack bot token: set SLACK_BOT_TOKEN to the app's xoxb-... token")
+    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    app = AsyncApp(
+        client=client,
+        # Socket Mode needs no signing secret (the socket is authenticated); HTTP mode checks it.
+        signing_secret=_secret(settings.slack_signing_secret) or "",
+    )
+    bot = SlackBot(app, core or CommandCore(services))
+    app.event("app_mention")(bot.on_mention)
+    app.event("message")(bot.on_message)
+    for name in SLASH_COMMANDS:
+        app.command(name)(bot.on_slash)
+    app.error(bot.on_error)
+    return bot
+
+
+def check_slack_settings(settings: Settings) -> None:
+    """Check that the tokens the configured mode needs are there.
+
+    Raises:
+        ConfigurationError: One line naming the missing variable.
+    """
+    if not _secret(settings.slack_bot_token):
+        raise ConfigurationError("no Slack bot token: set SLACK_BOT_TOKEN to the app's xoxb-... token")
+    if settings.slack_mode == "socket" and not _secret(settings.slack_app_token):
+        raise ConfigurationError(
+            "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (xapp-..., scope connections:write), "
+            "or CHATSMITH_SLACK_MODE=http with SLACK_SIGNING_SECRET"
+        )
+    if settings.slack_mode == "http" and not _secret(settings.slack_signing_secret):
+        raise ConfigurationError(
+            "HTTP mode needs the signing secret to check requests: set SLACK_SIGNING_SECRET"
+        )
+
+
+async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/events") -> web.AppRunner:
+    """Serve the Events API and slash commands at `http://host:port/path`; clean up the returned runner."""
+    runner = web.AppRunner(bot.app.web_app(path=path), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner
+
+
+async def run_slack_bot(settings: Settings, services: Services) -> None:
+    """Run the Slack bot in the configured mode until interrupted.
+
+    Raises:
+        ConfigurationError: A token or secret is missing.
+    """
+    check_slack_settings(settings)
+    bot = build_slack_app(settings, services)
+    if settings.slack_mode == "http":
+        runner = await serve_http(
+            bot, settings.slack_http_host, settings.slack_http_port, settings.slack_http_path
+        )
+        log.info(
+            "serving Slack events on http://%s:%d%s",
+            settings.slack_http_host,
+            settings.slack_http_port,
+            settings.slack_http_path,
+        )
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+        return
+    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+    handler = AsyncSocketModeHandler(bot.app, _secret(settings.slack_app_token))
+    await handler.start_async()
+
+
+def _secret(value: Any) -> str:
+    return value.get_secret_value().strip() if value is not None else ""

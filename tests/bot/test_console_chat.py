@@ -1,0 +1,191 @@
+"""The command core through the console adapter: each test reads like a chat."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+
+from bot.core import CommandCore, Request, Services
+from bot.core.generation import GenerationPool
+from bot.core.models import ModelCache
+from bot.core.safety import EMPTY_GENERATION
+from db.models import Message, TrainingJob, UserOptOut
+from tests.bot.conftest import CHANNEL_LINES, Chat, make_settings
+from tests.bot.test_core_units import MENTION_BOMB, FakeGenerator
+
+
+def test_a_user_generates_with_the_base_model(chat: Chat) -> None:
+    ann = chat.user("ann")
+    answer = ann.say("/generate to be or not")
+    assert answer.startswith("to be or not")
+    assert ann.last_reply.model == "base model" and not ann.last_reply.ephemeral
+    assert "Received length" in ann.say("/generate hi length:100000")
+
+
+def test_admin_commands_are_refused_to_others(chat: Chat) -> None:
+    ann = chat.user("ann")
+    for line in ("/train", "/collect on", "/models", "/rollback"):
+        assert "is for admins" in ann.say(line), line
+    assert "Unknown command `dance`" in ann.say("/dance")
+    assert "/generate" not in ann.say("/help") or "generate" in ann.say("/help")
+
+
+def test_collection_training_request_and_status(chat: Chat) -> None:
+    admin, ann = chat.user("root", admin=True), chat.user("ann")
+    ann.say("said before collection was on")
+    assert "Nothing to train on" in admin.say("/train")
+    assert "Collection is on in #general" in admin.say("/collect on")
+    for line in CHANNEL_LINES[:6]:
+        ann.say(line)
+    ann.say("/generate not collected, a command")
+    with chat.services.sessions() as session:
+        texts = list(session.scalars(select(Message.text).order_by(Message.id)))
+    assert texts == CHANNEL_LINES[:6]
+
+    answer = admin.say("/train")
+    assert "Training queued for #general on 6 messages (position 1 in the queue)" in answer
+    assert "already position 1" in admin.say("/train")
+    assert "Backfill is not available here" in admin.say("/train backfill:10")
+    status = admin.say("/status")
+    assert "the base model answers" in status
+    assert "Collection in #general: on (6 messages kept" in status
+    assert "Training of #general: queued, position 1." in status
+    assert "Training queued for this workspace" in admin.say("/train workspace")
+    with chat.services.sessions() as session:
+        assert len(session.scalars(select(TrainingJob)).all()) == 2
+
+    assert "Collection is off" in admin.say("/collect off")
+    ann.say("after collection was turned off")
+    with chat.services.sessions() as session:
+        assert len(session.scalars(select(Message)).all()) == 6
+
+
+def test_forget_me_deletes_and_opts_out(chat: Chat) -> None:
+    admin, ann, bob = chat.user("root", admin=True), chat.user("ann"), chat.user("bob")
+    admin.say("/collect on")
+    for i in range(3):
+        ann.say(f"ann says {i}")
+    bob.say("bob says hi")
+    assert "Deleted 3 of your messages" in ann.say("/forget-me")
+    ann.say("ann again, after forgetting")
+    with chat.services.sessions() as session:
+        assert list(session.scalars(select(Message.author_id))) == ["bob"]
+        assert [o.user_id for o in session.scalars(select(UserOptOut))] == ["ann"]
+    assert "Deleted 0 of your messages" in ann.say("/forget-me")
+
+
+def test_stats_sends_a_png(chat: Chat) -> None:
+    admin = chat.user("root", admin=True)
+    admin.say("/collect on")
+    admin.say("a message")
+    answer = admin.say("/stats")
+    assert "#general: base model" in answer and "1 messages collected" in answer
+    reply = admin.last_reply
+    assert reply.file.startswith(b"\x89PNG") and reply.filename == "chatsmith-stats.png"
+    assert (chat.files_dir / "chatsmith-stats.png").read_bytes() == reply.file
+
+
+def test_cooldown_says_how_long_to_wait(services: Services, tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from bot.core.cooldowns import CooldownRule
+
+    services.config = replace(services.config, cooldowns={"generate": CooldownRule(per_user=30)})
+    chat = Chat(services, tmp_path)
+    try:
+        ann = chat.user("ann")
+        ann.say("/generate hi")
+        assert "Slow down: try `generate` again in 30 s." in ann.say("/generate hi")
+        assert ann.last_reply.ephemeral
+        assert chat.user("bob").say("/generate hi").startswith("hi")
+    finally:
+        chat.close()
+
+
+def _fake_model_services(services: Services, text: str) -> Services:
+    generator = FakeGenerator("fake", text=text)
+    models = ModelCache(loader=lambda path: generator)  # type: ignore[arg-type,return-value]
+    return Services(services.engine, services.config, models=models, generation=GenerationPool(models))
+
+
+def test_empty_generation_gets_a_friendly_message(services: Services) -> None:
+    fake = _fake_model_services(services, "   ")
+    reply = asyncio.run(CommandCore(fake).handle(Request("discord", "g1", "c1", "u1", "generate")))
+    assert reply.text == EMPTY_GENERATION
+    fake.generation.close()
+
+
+def test_mention_bomb_cannot_ping_on_any_platform(services: Services) -> None:
+    fake = _fake_model_services(services, " " + MENTION_BOMB)
+    core = CommandCore(fake)
+
+    async def ask(platform: str) -> str:
+        request = Request(platform, "g1", "c1", "u1", "generate", {"prompt": MENTION_BOMB})  # type: ignore[arg-type]
+        return (await core.handle(request)).text
+
+    discord_text = asyncio.run(ask("discord"))
+    assert "@everyone" not in discord_text and "@here" not in discord_text and "<@" not in discord_text
+    slack_text = asyncio.run(ask("slack"))
+    for markup in ("<!everyone>", "<!here>", "<!channel>", "<@U", "<"):
+        assert markup not in slack_text
+    fake.generation.close()
+
+
+def test_console_command_on_a_fresh_data_dir(tmp_path: Path, base_bundle: Path) -> None:
+    env = {
+        **os.environ,
+        "CHATSMITH_DATA_DIR": str(tmp_path / "fresh"),
+        "CHATSMITH_BASE_MODEL_PATH": str(base_bundle),
+    }
+    script = "/help\n/collect on\nhello there\n/status\n/generate once upon a time length:10\n/train\n"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chatsmith.cli",
+            "console",
+            "--workspace",
+            "W",
+            "--channel",
+            "C",
+            "--user",
+            "U",
+            "--admin",
+        ],
+        input=script,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "Commands:" in out and "Collection is on in #C" in out
+    assert "Collection in #C: on (1 messages kept" in out
+    assert "once upon a time" in out
+    assert "Training queued for #C on 1 messages" in out
+    assert (tmp_path / "fresh" / "chatsmith.db").exists()
+
+
+def test_console_refuses_an_out_of_date_database(tmp_path: Path, base_bundle: Path) -> None:
+    from bot.core import build_services
+    from db.engine import create_database_engine
+    from db.errors import SchemaOutOfDate
+    from db.schema import upgrade
+
+    settings = make_settings(tmp_path / "old", base_bundle)
+    engine = create_database_engine(settings.effective_database_url)
+    upgrade(engine, "0001")
+    engine.dispose()
+    try:
+        build_services(settings, migrate_new_database=True)
+    except SchemaOutOfDate as error:
+        assert "chatsmith db upgrade" in str(error)
+    else:
+        raise AssertionError("an out-of-date database was accepted")
