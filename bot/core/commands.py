@@ -27,9 +27,10 @@ from bot.core.safety import generated_or_friendly, make_safe
 from bot.core.services import Services
 from db import jobs, messages, registry
 from db.models import Channel, Message, ModelVersion, TrainingJob, Workspace, utcnow
-from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from db.scopes import Scope, find_scope, get_or_create_channel, get_or_create_workspace
 from textgen.bundle import read_manifest
 from textgen.sampling import SamplingParams
+from trainer.serving import serving_model_for_scope
 
 log = logging.getLogger(__name__)
 
@@ -181,10 +182,10 @@ class CommandCore:
         """
         if message.author_is_bot or _is_command(message.text) or not message.text.strip():
             return False
-        return await self.services.run_db(self._record, message)
+        return await self.services.run_collect(self._record, message)
 
     def _record(self, message: IncomingMessage) -> bool:
-        with self.services.sessions.begin() as session:
+        with self.services.write_sessions.begin() as session:
             channel = self._find_channel(session, message.platform, message.workspace, message.channel)
             if channel is None or not channel.collecting:
                 return False
@@ -199,21 +200,21 @@ class CommandCore:
         """Apply an edit made on the platform to a stored message. Returns whether one changed."""
 
         def edit() -> bool:
-            with self.services.sessions.begin() as session:
+            with self.services.write_sessions.begin() as session:
                 row = self._find_channel(session, platform, workspace, channel)
                 return row is not None and messages.edit_message(session, row, message_id, text)
 
-        return await self.services.run_db(edit)
+        return await self.services.run_collect(edit)
 
     async def delete_message(self, platform: str, workspace: str, channel: str, message_id: str) -> bool:
         """Apply a delete made on the platform. Returns whether a stored message was deleted."""
 
         def delete() -> bool:
-            with self.services.sessions.begin() as session:
+            with self.services.write_sessions.begin() as session:
                 row = self._find_channel(session, platform, workspace, channel)
                 return row is not None and messages.delete_message(session, row, message_id)
 
-        return await self.services.run_db(delete)
+        return await self.services.run_collect(delete)
 
     async def is_collecting(self, platform: str, workspace: str, channel: str) -> bool:
         """Whether collection is on in a channel (unknown channels: off)."""
@@ -264,18 +265,26 @@ class CommandCore:
         return self._reply(request, text, model=serving.label)
 
     def _serving_model(self, request: Request) -> ServingModel | None:
+        """Channel model, else workspace model, else base model (architecture decision 7)."""
+        base = self.config.base_model_path
+        # Deferred: usually it only reads; the rare write (flagging a vanished bundle) is retried.
         with self.services.sessions.begin() as session:
             place = self._find_place(session, request)
-            version = None
-            if place is not None:
-                version = registry.resolve_serving_version(session, place.workspace_id, place.channel_id)
-            if version is not None and version.bundle_path:
-                kind = "channel" if version.channel_id is not None else "workspace"
-                return ServingModel(Path(version.bundle_path), f"{kind} model v{version.version}", version)
-        base = self.config.base_model_path
-        if base is not None and Path(base).exists():
-            return ServingModel(Path(base), "base model")
-        return None
+            if place is None:
+                # Nothing is known about this channel yet: at most the workspace's model, else the base.
+                workspace = find_scope(session, request.platform, request.workspace)
+                scope = workspace
+            else:
+                scope = place.channel_scope
+            if scope is None:
+                return ServingModel(base, "base model") if base is not None else None
+            serving = serving_model_for_scope(session, scope, store=self.services.store, base_model=base)
+            if serving is None:
+                return None
+            if serving.source == "base":
+                return ServingModel(serving.path, "base model")
+            version = session.get(ModelVersion, serving.version_id) if serving.version_id else None
+            return ServingModel(serving.path, f"{serving.source} model v{serving.version}", version)
 
     # ------------------------------------------------------------------ train
 
@@ -293,7 +302,7 @@ class CommandCore:
                     "messages may be kept."
                 )
             read, kept = await self._backfill(request, place, backfill)
-            note = f" Backfill read {read} past messages and kept {kept}."
+            note = f" Backfill read {read} past messages and added {kept} new ones."
         scope = place.channel_scope if scope_name == "channel" else place.workspace_scope
         where = place.channel_label if scope_name == "channel" else "this workspace"
         trainable = await self.services.run_db(self._count_trainable, scope)
@@ -323,7 +332,7 @@ class CommandCore:
             batch.clear()
             if request.progress is not None:
                 await request.progress(
-                    f"Backfilling {place.channel_label}: {read} of up to {limit} past messages read, {kept} kept…"
+                    f"Backfilling {place.channel_label}: {read} of up to {limit} past messages read, {kept} new ones kept…"
                 )
 
         async for past in request.history(limit):
@@ -339,18 +348,31 @@ class CommandCore:
 
     def _record_history(self, channel_id: int, batch: list[HistoryMessage]) -> int:
         kept = 0
-        with self.services.sessions.begin() as session:
+        with self.services.write_sessions.begin() as session:
             channel = session.get(Channel, channel_id)
             if channel is None:
                 return 0
+            known = set(
+                session.scalars(
+                    select(Message.platform_message_id).where(
+                        Message.channel_id == channel_id,
+                        Message.platform_message_id.in_([past.message_id for past in batch]),
+                    )
+                )
+            )
             for past in batch:
                 # Bots and commands are never training data; record_message checks consent and opt-outs.
-                if past.author_is_bot or _is_command(past.text) or not past.text.strip():
+                if (
+                    past.author_is_bot
+                    or _is_command(past.text)
+                    or not past.text.strip()
+                    or past.message_id in known
+                ):
                     continue
                 stored = messages.record_message(
                     session, channel, past.message_id, past.author_id, past.text, past.created_at
                 )
-                kept += stored is not None and not stored.deleted
+                kept += stored is not None
         return kept
 
     def _count_trainable(self, scope: Scope) -> int:
@@ -421,7 +443,7 @@ class CommandCore:
         scope_name = _scope_arg(request.args)
 
         def roll_back() -> str:
-            with self.services.sessions.begin() as session:
+            with self.services.write_sessions.begin() as session:
                 place = self._find_place(session, request)
                 if place is None:
                     raise CommandError(f"No models for {_channel_label(request)} yet; nothing to roll back.")
@@ -442,7 +464,7 @@ class CommandCore:
             raise CommandError(f"Received `collect {state}`, expected `collect on` or `collect off`.")
 
         def apply() -> str:
-            with self.services.sessions.begin() as session:
+            with self.services.write_sessions.begin() as session:
                 channel = self._channel_row(session, request)
                 label = _channel_label(request)
                 if state == "":
@@ -461,7 +483,7 @@ class CommandCore:
 
     async def _forget_me(self, request: Request) -> Reply:
         def forget() -> tuple[int, list[Scope]]:
-            with self.services.sessions.begin() as session:
+            with self.services.write_sessions.begin() as session:
                 workspace = get_or_create_workspace(
                     session, request.platform, request.workspace, request.workspace_name or None
                 )
@@ -542,7 +564,7 @@ class CommandCore:
         return get_or_create_channel(session, workspace, request.channel, request.channel_name or None)
 
     def _ensure_place(self, request: Request) -> _Place:
-        with self.services.sessions.begin() as session:
+        with self.services.write_sessions.begin() as session:
             channel = self._channel_row(session, request)
             session.flush()
             return _Place(channel.workspace_id, channel.id, _channel_label(request), channel.collecting)

@@ -18,8 +18,11 @@ from bot.core.cooldowns import CooldownRule
 from bot.core.generation import GenerationPool
 from bot.core.models import ModelCache
 from bot.core.request import AdminPolicy
+from db.engine import immediate
+from db.retry import retry_on_lock
 
 if TYPE_CHECKING:
+    from chatsmith.model_store import ModelStore
     from chatsmith.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -42,7 +45,13 @@ class BotConfig:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> BotConfig:
-        """Copy the bot fields of `settings`."""
+        """Copy the bot fields of `settings`; the base model is found as the trainer finds it.
+
+        Raises:
+            TrainerError: `CHATSMITH_BASE_MODEL_PATH` names a directory that does not exist.
+        """
+        from trainer.base_model import find_base_model
+
         return cls(
             policy=AdminPolicy(frozenset(settings.admin_roles), frozenset(settings.admin_user_ids)),
             cooldowns={
@@ -54,7 +63,7 @@ class BotConfig:
             temperature=settings.generate_temperature,
             top_p=settings.generate_top_p,
             backfill_max=settings.backfill_max,
-            base_model_path=settings.base_model_path,
+            base_model_path=find_base_model(settings.base_model_path),
         )
 
 
@@ -69,6 +78,7 @@ class Services:
         config: The core's settings.
         models: The model cache (default: one of `model_cache_size` entries).
         generation: The generation pool (default: one on `models`).
+        store: The model store the trainer publishes to (None: registry locations are local paths).
         db_workers: Threads for database work.
     """
 
@@ -79,21 +89,42 @@ class Services:
         *,
         models: ModelCache | None = None,
         generation: GenerationPool | None = None,
+        store: ModelStore | None = None,
         db_workers: int = 4,
     ) -> None:
         self.engine = engine
         self.config = config
+        # Where version bundles live; None: the locations in the registry are local paths.
+        self.store = store
         self.sessions: sessionmaker[Session] = sessionmaker(bind=engine, expire_on_commit=False)
+        # Transactions that write take SQLite's write lock at BEGIN, so they wait their turn (busy
+        # timeout) instead of failing when another writer committed after they read.
+        self.write_sessions: sessionmaker[Session] = sessionmaker(
+            bind=immediate(engine), expire_on_commit=False
+        )
         self.models = models or ModelCache()
         self.generation = generation or GenerationPool(self.models)
         self._db_executor = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix="chatsmith-db")
+        # Message events (new, edited, deleted) are applied one at a time in arrival order: an edit or a
+        # delete must never overtake the message it applies to.
+        self._collect_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-collect")
         # Charts and other CPU work that is neither database nor decoding.
         self._work_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-work")
 
     async def run_db(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking database code on the database threads and await its result."""
+        """Run blocking database code on the database threads and await its result.
+
+        `function` must be whole transactions: it is run again when it loses a lock race.
+        """
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._db_executor, functools.partial(function, *args, **kwargs))
+        call = functools.partial(retry_on_lock, functools.partial(function, *args, **kwargs))
+        return await loop.run_in_executor(self._db_executor, call)
+
+    async def run_collect(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Like `run_db`, on the single collection thread: calls run in the order they were made."""
+        loop = asyncio.get_running_loop()
+        call = functools.partial(retry_on_lock, functools.partial(function, *args, **kwargs))
+        return await loop.run_in_executor(self._collect_executor, call)
 
     async def run_work(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking CPU work (charts) off the event loop."""
@@ -104,6 +135,7 @@ class Services:
         """Stop the worker threads and release the database connections."""
         self.generation.close()
         self._db_executor.shutdown(wait=True)
+        self._collect_executor.shutdown(wait=True)
         self._work_executor.shutdown(wait=True)
         self.engine.dispose()
 
@@ -121,9 +153,11 @@ def build_services(settings: Settings, *, migrate_new_database: bool = False) ->
     Raises:
         DatabaseError: The database cannot be reached, or its schema is not current.
     """
+    from chatsmith.model_store import LocalModelStore
     from db.engine import create_database_engine
     from db.schema import current_revision, ensure_schema_current, upgrade
 
+    config = BotConfig.from_settings(settings)  # first: a wrong base-model path fails before any I/O
     url = settings.effective_database_url
     engine = create_database_engine(url)
     try:
@@ -136,4 +170,5 @@ def build_services(settings: Settings, *, migrate_new_database: bool = False) ->
         raise
     models = ModelCache(settings.model_cache_size)
     generation = GenerationPool(models, settings.generation_workers, settings.generation_max_batch)
-    return Services(engine, BotConfig.from_settings(settings), models=models, generation=generation)
+    store = LocalModelStore(settings.effective_model_dir)
+    return Services(engine, config, models=models, generation=generation, store=store)

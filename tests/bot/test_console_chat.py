@@ -189,3 +189,27 @@ def test_console_refuses_an_out_of_date_database(tmp_path: Path, base_bundle: Pa
         assert "chatsmith db upgrade" in str(error)
     else:
         raise AssertionError("an out-of-date database was accepted")
+
+
+def run_trainer_once() -> None:
+    """The real trainer, in-process: `chatsmith trainer --once` (settings come from the environment)."""
+    from chatsmith.cli import main
+
+    assert main(["trainer", "--once"]) == 0
+
+
+def test_trained_model_answers_the_next_generate(chat: Chat) -> None:
+    admin, ann = chat.user("root", admin=True), chat.user("ann")
+    admin.say("/collect on")
+    for line in CHANNEL_LINES:
+        ann.say(line)
+    assert "Training queued for #general" in admin.say("/train")
+    run_trainer_once()
+    status = admin.say("/status")
+    assert "In #general the channel model v1 answers" in status, status
+    assert "Last training of #general: succeeded" in status
+    ann.say("/generate the cat")
+    assert ann.last_reply.model == "channel model v1"
+    assert any("channel-" in str(path) for path in chat.services.models.loaded_paths())
+    assert "v1 active" in admin.say("/models")
+    assert "no earlier model version" in admin.say("/rollback")

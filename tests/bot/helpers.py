@@ -1,0 +1,84 @@
+"""Helpers shared by the adapter scenario tests: bounded async runs, a loop-lag probe, polling."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+T = TypeVar("T")
+
+
+def run(scenario: Callable[[], Awaitable[T]], timeout: float = 60.0) -> T:
+    """Run one async scenario on a fresh event loop, bounded so a hang fails instead of stalling CI."""
+
+    async def bounded() -> T:
+        return await asyncio.wait_for(scenario(), timeout)
+
+    return asyncio.run(bounded())
+
+
+class LoopLagProbe:
+    """Measures how late the event loop wakes a task that sleeps `interval` seconds again and again.
+
+    A blocking call on the loop (model loading, decoding, a database query) shows up as lag of about
+    its duration.
+    """
+
+    def __init__(self, interval: float = 0.01) -> None:
+        self.interval = interval
+        self.worst = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _run(self) -> None:
+        while True:
+            before = time.perf_counter()
+            await asyncio.sleep(self.interval)
+            self.worst = max(self.worst, time.perf_counter() - before - self.interval)
+
+    async def __aenter__(self) -> LoopLagProbe:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
+    """Wait until `check()` is true, polling; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+async def run_trainer_once() -> None:
+    """The real trainer processes the queue once (what `chatsmith trainer --once` does), on a worker
+    thread so the bot's event loop goes on; settings come from the environment, as for the CLI."""
+
+    def process() -> list[str]:
+        from chatsmith.model_store import LocalModelStore
+        from chatsmith.settings import load_settings
+        from db.schema import open_database
+        from trainer.config import TrainerConfig
+        from trainer.service import TrainerService
+
+        settings = load_settings()
+        engine = open_database(settings.effective_database_url)
+        try:
+            service = TrainerService(
+                engine,
+                TrainerConfig.from_settings(settings),
+                LocalModelStore(settings.effective_model_dir),
+                "test",
+            )
+            return [f"{o.status}: {o.message}" for o in service.run_once()]
+        finally:
+            engine.dispose()
+
+    outcomes = await asyncio.to_thread(process)
+    assert outcomes and all(o.startswith("succeeded") for o in outcomes), outcomes

@@ -1,0 +1,237 @@
+"""The Discord adapter with the real discord.py client against the fake Discord server."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from sqlalchemy import select
+
+from bot.core import Services
+from bot.discord_bot import ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
+from chatsmith.settings import Settings
+from db.models import Message, UserOptOut
+from tests.bot.conftest import CHANNEL_LINES
+from tests.bot.helpers import LoopLagProbe, eventually, run, run_trainer_once
+from tests.bot.test_core_units import MENTION_BOMB
+from tests.fakes.discord import EPHEMERAL, FakeDiscord
+
+NO_PINGS = {"parse": []}
+
+
+def count_messages(services: Services) -> int:
+    with services.sessions() as session:
+        return len(session.scalars(select(Message)).all())
+
+
+@asynccontextmanager
+async def running_bot(
+    settings: Settings, services: Services
+) -> AsyncIterator[tuple[FakeDiscord, ChatsmithDiscordBot]]:
+    """The fake Discord and the chatsmith bot connected to it, ready; fails if the bot's task dies."""
+    async with FakeDiscord() as fake, fake.install():
+        bot = build_discord_bot(settings, services, guild_ready_timeout=0.05)
+        task = asyncio.create_task(bot.start(FakeDiscord.TOKEN))
+        try:
+            ready = asyncio.create_task(bot.wait_until_ready())
+            done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+            if task in done:
+                task.result()
+            assert ready in done, "bot never became ready"
+            yield fake, bot
+            assert not task.done(), "the bot's start() task died"
+            assert list(bot.errors) == [], f"errors in handlers: {list(bot.errors)!r}"
+        finally:
+            await bot.close()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def test_commands_are_synced_with_their_help(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            commands = {c["name"]: c for c in fake.global_commands}
+            assert set(commands) == {
+                "generate",
+                "train",
+                "status",
+                "models",
+                "rollback",
+                "collect",
+                "forget-me",
+                "stats",
+                "help",
+            }
+            assert commands["generate"]["description"] == "Write something in this channel's voice."
+            options = {o["name"]: o for o in commands["generate"]["options"]}
+            assert options["length"]["type"] == 4 and not options["length"]["required"]
+            assert [c["value"] for c in commands["collect"]["options"][0]["choices"]] == ["on", "off"]
+
+    run(scenario)
+
+
+def test_user_generates_and_a_non_admin_is_refused_train(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            record = await fake.send_interaction(
+                fake.guild.id, fake.channel.id, fake.alice.id, "generate", {"prompt": "to be", "length": 12}
+            )
+            deferred = await record.wait_for_response()
+            assert deferred.type == 5 and not deferred.ephemeral
+            answer = await record.wait_for_followup(timeout=30)
+            assert answer.content.startswith("to be")
+            assert answer.allowed_mentions == NO_PINGS
+
+            refused = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "train")
+            reply = await refused.wait_for_response()
+            assert reply.type == 4 and reply.ephemeral
+            assert "is for admins" in reply.content
+            assert len(refused.followups) == 0
+
+    run(scenario)
+
+
+def test_collect_edit_delete_backfill_train_and_serve(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            general, guild = fake.channel.id, fake.guild.id
+            old = fake.add_history(general, fake.alice.id, CHANNEL_LINES[:30])
+            fake.add_message(general, fake.bob.id, "/generate old command, not conversation")
+
+            opt_in = await fake.send_interaction(guild, general, fake.bob.id, "collect", {"state": "on"})
+            assert (await opt_in.wait_for_response()).flags & EPHEMERAL
+            assert "Collection is on in #general" in (await opt_in.wait_for_followup(timeout=10)).content
+
+            sent = [
+                await fake.dispatch_message_create(general, fake.alice.id, line)
+                for line in CHANNEL_LINES[30:36]
+            ]
+            await fake.dispatch_message_create(general, fake.bot.id, "the bot's own words")
+            await fake.dispatch_message_create(
+                fake.other_channel.id, fake.alice.id, "not an opted-in channel"
+            )
+            await fake.dispatch_message_update(general, sent[0]["id"], "an edited line about the cat")
+            await fake.dispatch_message_delete(general, sent[1]["id"])
+
+            def stored() -> dict[str, Message]:
+                with services.sessions() as session:
+                    return {m.platform_message_id: m for m in session.scalars(select(Message))}
+
+            await eventually(
+                lambda: len(stored()) == 6 and stored()[sent[1]["id"]].deleted, what="collection"
+            )
+            rows = stored()
+            assert rows[sent[0]["id"]].text == "an edited line about the cat"
+            assert rows[sent[1]["id"]].text == ""
+            assert {m.author_id for m in rows.values()} == {fake.alice.id}
+
+            train = await fake.send_interaction(guild, general, fake.bob.id, "train", {"backfill": 100})
+            assert (await train.wait_for_response()).type == 5
+            progress = await train.wait_for_edit(
+                lambda e: "Backfilling #general" in (e.content or ""), timeout=10
+            )
+            assert "kept" in progress.content
+            done = await train.wait_for_followup(timeout=10)
+            assert "Training queued for #general on 35 messages" in done.content, done.content
+            assert "read 37 past messages and added 30 new ones" in done.content, done.content
+            rows = stored()
+            assert {m["id"] for m in old} <= set(rows)
+
+            await run_trainer_once()
+
+            status = await fake.send_interaction(guild, general, fake.alice.id, "status")
+            await status.wait_for_response()
+            assert "the channel model v1 answers" in (await status.wait_for_followup(timeout=10)).content
+
+            generate = await fake.send_interaction(
+                guild, general, fake.alice.id, "generate", {"prompt": "the cat"}
+            )
+            await generate.wait_for_response()
+            assert (await generate.wait_for_followup(timeout=30)).content.startswith("the cat")
+            assert any("channel-" in str(path) for path in services.models.loaded_paths())
+
+            stats = await fake.send_interaction(guild, general, fake.alice.id, "stats")
+            await stats.wait_for_response()
+            chart = await stats.wait_for_followup(timeout=20)
+            assert chart.files[0].filename == "chatsmith-stats.png" and chart.files[0].data.startswith(
+                b"\x89PNG"
+            )
+
+    run(scenario, timeout=180)
+
+
+def test_forget_me_and_mention_bomb(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            general, guild = fake.channel.id, fake.guild.id
+            opt_in = await fake.send_interaction(guild, general, fake.bob.id, "collect", {"state": "on"})
+            await opt_in.wait_for_followup(timeout=10)
+            for i in range(3):
+                await fake.dispatch_message_create(general, fake.alice.id, f"alice line {i}")
+            await fake.dispatch_message_create(general, fake.bob.id, "bob line")
+            await eventually(lambda: count_messages(services) == 4, what="collection")
+
+            forget = await fake.send_interaction(guild, general, fake.alice.id, "forget-me")
+            assert (await forget.wait_for_response()).ephemeral
+            assert "Deleted 3 of your messages" in (await forget.wait_for_followup(timeout=10)).content
+            with services.sessions() as session:
+                assert [m.author_id for m in session.scalars(select(Message))] == [fake.bob.id]
+                assert session.scalars(select(UserOptOut.user_id)).all() == [fake.alice.id]
+
+            bomb = await fake.send_interaction(
+                guild, general, fake.alice.id, "generate", {"prompt": MENTION_BOMB}
+            )
+            await bomb.wait_for_response()
+            reply = await bomb.wait_for_followup(timeout=30)
+            assert reply.allowed_mentions == NO_PINGS
+            for markup in ("@everyone", "@here", "<@123>", "<@!456>", "<@&789>"):
+                assert markup not in reply.content
+            # The public reply in channel history pings nobody either.
+            posted = fake.messages_in(general)[-1]
+            assert posted["mention_everyone"] is False and posted["mentions"] == []
+
+    run(scenario)
+
+
+def test_fifty_concurrent_generates_without_blocking_the_loop(
+    bot_settings: Settings, services: Services
+) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            # Load the model first, so the burst measures serving (loading is off the loop too).
+            warm = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "generate")
+            await warm.wait_for_followup(timeout=30)
+            async with LoopLagProbe() as probe:
+                records = await asyncio.gather(
+                    *(
+                        fake.send_interaction(
+                            fake.guild.id,
+                            fake.channel.id,
+                            fake.alice.id,
+                            "generate",
+                            {"prompt": f"p{i}", "length": 16},
+                        )
+                        for i in range(50)
+                    )
+                )
+                answers = await asyncio.gather(*(r.wait_for_followup(timeout=60) for r in records))
+            assert all(r.response_delay is not None and r.response_delay < 3.0 for r in records)
+            assert [a.content.startswith(f"p{i}") for i, a in enumerate(answers)] == [True] * 50
+            assert probe.worst < 0.1, f"event loop blocked for {probe.worst * 1000:.0f} ms"
+            assert max(services.generation.batch_sizes) > 1, "concurrent requests were not batched"
+
+    run(scenario, timeout=120)
+
+
+def test_sharded_client_when_configured(bot_settings: Settings, services: Services) -> None:
+    settings = bot_settings.model_copy(update={"discord_sharded": True})
+
+    async def scenario() -> None:
+        async with running_bot(settings, services) as (fake, bot):
+            assert isinstance(bot, ShardedChatsmithDiscordBot)
+            assert fake.calls_to("GET", "/gateway/bot")  # asks Discord for the recommended shard count
+            record = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "help")
+            await record.wait_for_response()
+            assert "Commands:" in (await record.wait_for_followup(timeout=10)).content
+
+    run(scenario)
