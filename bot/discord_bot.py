@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
@@ -84,8 +85,6 @@ class ChatsmithDiscordBot(discord.Client):
         await self.tree.sync()
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
-        import sys
-
         error = sys.exc_info()[1]
         if error is not None:
             await self.report_error(error, None, where=event_method)

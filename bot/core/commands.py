@@ -147,8 +147,8 @@ class CommandCore:
         if info.admin and not request.is_admin:
             return self._reply(
                 request,
-                f"`{request.command}` is for admins (administrator or manage-server permission, or a "
-                "configured admin role).",
+                f"`{request.command}` is for admins (administrator or manage-server rights, or a "
+                "configured admin role or user id).",
                 ephemeral=True,
             )
         wait = self.cooldowns.check_and_start(

@@ -6,10 +6,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import pytest
 from sqlalchemy import select
 
 from bot.core import Services
-from bot.discord_bot import ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
+from bot.discord_bot import ERROR_REPLY, ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
 from chatsmith.settings import Settings
 from db.models import Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
@@ -233,5 +234,27 @@ def test_sharded_client_when_configured(bot_settings: Settings, services: Servic
             record = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "help")
             await record.wait_for_response()
             assert "Commands:" in (await record.wait_for_followup(timeout=10)).content
+
+    run(scenario)
+
+
+def test_a_failing_command_is_logged_answered_and_the_bot_lives_on(
+    bot_settings: Settings, services: Services, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+
+            async def broken(request: object) -> object:
+                raise RuntimeError("database on fire")
+
+            bot.core._handlers["help"] = broken
+            record = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "help")
+            reply = await record.wait_for_followup(timeout=10)
+            assert reply.content == ERROR_REPLY and "database on fire" not in reply.content
+            assert [str(e.__cause__ or e) for e in bot.errors] == ["database on fire"]
+            assert "discord command failed" in caplog.text
+            bot.errors.clear()
+            status = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "status")
+            assert "answers" in (await status.wait_for_followup(timeout=10)).content
 
     run(scenario)

@@ -1,0 +1,285 @@
+"""The Slack adapter with the real slack-bolt AsyncApp against the fake Slack (HTTP mode and Socket Mode)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import replace
+
+import pytest
+from pydantic import SecretStr
+from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+from sqlalchemy import select
+
+from bot.core import AdminPolicy, ConfigurationError, Services
+from bot.slack_app import SlackBot, build_slack_app, check_slack_settings, serve_http
+from chatsmith.settings import Settings
+from db.models import Message, UserOptOut
+from tests.bot.conftest import CHANNEL_LINES
+from tests.bot.helpers import LoopLagProbe, eventually, run, run_trainer_once
+from tests.bot.test_core_units import MENTION_BOMB
+from tests.fakes.slack import FakeSlack
+
+PINGS = ("<!everyone>", "<!here>", "<!channel>", "<@U")
+
+
+def slack_settings(settings: Settings, services: Services, fake: FakeSlack) -> Settings:
+    """Settings pointing at the fake; bob is an admin by user id (Slack's users.info says nobody is)."""
+    services.config = replace(services.config, policy=AdminPolicy(user_ids=frozenset({fake.bob.id})))
+    return settings.model_copy(
+        update={
+            "slack_bot_token": SecretStr(FakeSlack.BOT_TOKEN),
+            "slack_app_token": SecretStr(FakeSlack.APP_TOKEN),
+            "slack_signing_secret": SecretStr(FakeSlack.SIGNING_SECRET),
+            "slack_api_url": fake.api_base_url,
+            "admin_user_ids": [fake.bob.id],
+        }
+    )
+
+
+def message_event(fake: FakeSlack, text: str, user: str) -> dict:
+    # FakeSlack.message() leaves out the event's "type" (a gap in the fake), which Slack always sends.
+    return {**fake.message(text, user=user), "type": "message"}
+
+
+def stored_messages(services: Services) -> dict[str, Message]:
+    with services.sessions() as session:
+        return {m.platform_message_id: m for m in session.scalars(select(Message))}
+
+
+@asynccontextmanager
+async def http_bot(settings: Settings, services: Services) -> AsyncIterator[tuple[FakeSlack, SlackBot, str]]:
+    """The fake Slack and the bot served in HTTP mode on 127.0.0.1; yields the request URL."""
+    async with FakeSlack() as fake:
+        bot = build_slack_app(slack_settings(settings, services, fake), services)
+        runner = await serve_http(bot, "127.0.0.1", 0)
+        try:
+            port = runner.addresses[0][1]
+            yield fake, bot, f"http://127.0.0.1:{port}/slack/events"
+            assert bot.errors == [], f"listener errors: {bot.errors!r}"
+        finally:
+            await runner.cleanup()
+
+
+@asynccontextmanager
+async def socket_bot(settings: Settings, services: Services) -> AsyncIterator[tuple[FakeSlack, SlackBot]]:
+    """The fake Slack and the bot connected over Socket Mode."""
+    async with FakeSlack() as fake:
+        bot = build_slack_app(slack_settings(settings, services, fake), services)
+        handler = AsyncSocketModeHandler(bot.app, FakeSlack.APP_TOKEN)
+        await handler.connect_async()
+        try:
+            await fake.wait_for_socket()
+            yield fake, bot
+            assert bot.errors == [], f"listener errors: {bot.errors!r}"
+        finally:
+            await handler.client.close()
+
+
+def test_missing_tokens_name_the_variable(bot_settings: Settings) -> None:
+    with pytest.raises(ConfigurationError, match="SLACK_BOT_TOKEN"):
+        check_slack_settings(bot_settings)
+    with pytest.raises(ConfigurationError, match="SLACK_APP_TOKEN"):
+        check_slack_settings(bot_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1")}))
+    http = bot_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1"), "slack_mode": "http"})
+    with pytest.raises(ConfigurationError, match="SLACK_SIGNING_SECRET"):
+        check_slack_settings(http)
+
+
+def test_mention_generate_and_non_admin_refused_slash_train(
+    bot_settings: Settings, services: Services
+) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            result = await fake.post_signed_event(
+                url, fake.event_callback(fake.app_mention("generate to be"))
+            )
+            assert result.status == 200 and result.ack_seconds < 3
+            post = await fake.wait_for_call("chat.postMessage", timeout=30)
+            assert post.params["text"].startswith("to be") and post.params["channel"] == fake.general.id
+
+            form = fake.slash_command_form("/train", "", user=fake.alice.id)
+            result = await fake.post_signed_slash_command(url, form)
+            assert result.status == 200 and result.ack_seconds < 3
+            refusal = await fake.wait_for_response_post(timeout=10)
+            assert "is for admins" in refusal.text and refusal.body["response_type"] == "ephemeral"
+            assert [c.params["user"] for c in fake.calls_to("users.info")] == [fake.alice.id]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("tamper", ["forge", "stale"])
+def test_bad_signature_is_refused_and_nothing_collected(
+    tamper: str, bot_settings: Settings, services: Services
+) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            opt_in = fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id)
+            assert (await fake.post_signed_slash_command(url, opt_in)).status == 200
+            assert "Collection is on" in (await fake.wait_for_response_post(timeout=10)).text
+            bad = fake.event_callback(message_event(fake, "forged words", fake.alice.id))
+            result = await fake.post_signed_event(url, bad, forge=tamper == "forge", stale=tamper == "stale")
+            assert result.status == 401
+            good = fake.event_callback(message_event(fake, "genuine words", fake.alice.id))
+            assert (await fake.post_signed_event(url, good)).status == 200
+            await eventually(lambda: len(stored_messages(services)) == 1, what="the genuine message")
+            await asyncio.sleep(0.2)
+            assert [m.text for m in stored_messages(services).values()] == ["genuine words"]
+
+    run(scenario)
+
+
+def test_collect_edit_delete_backfill_train_and_serve(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with socket_bot(bot_settings, services) as (fake, bot):
+            general = fake.general.id
+            old = fake.add_history(general, CHANNEL_LINES[:30], user=fake.alice.id)
+            fake.add_message(general, "a post by another app", user=fake.other_bot.id)
+
+            envelope = await fake.send_socket_slash_command(
+                "/chatsmith",
+                "collect on",
+                form=fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id),
+            )
+            await envelope.wait_for_ack()
+            assert "Collection is on in #" in (await fake.wait_for_response_post(timeout=10)).text
+
+            sent = []
+            for line in CHANNEL_LINES[30:36]:
+                event = message_event(fake, line, fake.alice.id)
+                fake.add_message(general, line, user=fake.alice.id, ts=event["ts"])
+                sent.append(event)
+                await fake.send_socket_event(event)
+            await fake.send_socket_event(message_event(fake, "a bot says hi", fake.other_bot.id))
+            await fake.send_socket_event(fake.app_mention("help", user=fake.alice.id) | {"type": "message"})
+            await fake.send_socket_event(
+                fake.message_changed(general, sent[0]["ts"], "an edited line about the cat")
+            )
+            await fake.send_socket_event(fake.message_deleted(general, sent[1]["ts"]))
+            await eventually(
+                lambda: (
+                    len(stored_messages(services)) == 6 and stored_messages(services)[sent[1]["ts"]].deleted
+                ),
+                what="collection",
+            )
+            rows = stored_messages(services)
+            assert rows[sent[0]["ts"]].text == "an edited line about the cat"
+            assert {m.author_id for m in rows.values()} == {fake.alice.id}
+
+            mention = await fake.send_socket_event(fake.app_mention("train backfill:100", user=fake.bob.id))
+            await mention.wait_for_ack()
+            done = await fake.wait_for_call(
+                "chat.postEphemeral", lambda c: "Training queued" in c.params["text"], timeout=20
+            )
+            assert "Training queued for #" in done.params["text"] and "on 35 messages" in done.params["text"]
+            assert "added 30 new ones" in done.params["text"], done.params["text"]
+            assert done.params["user"] == fake.bob.id
+            assert fake.calls_to("chat.update") or fake.calls_to("chat.postMessage")  # progress was shown
+            assert {m["ts"] for m in old} <= set(stored_messages(services))
+            pages = fake.calls_to("conversations.history")
+            assert pages and pages[0].params["channel"] == general
+
+            await run_trainer_once()
+
+            status = await fake.send_socket_slash_command(
+                "/chatsmith",
+                "status",
+                form=fake.slash_command_form("/chatsmith", "status", user=fake.alice.id),
+            )
+            await status.wait_for_ack()
+            answer = await fake.wait_for_response_post(lambda p: "answers" in (p.text or ""), timeout=10)
+            assert "the channel model v1 answers" in answer.text
+
+            generate = await fake.send_socket_slash_command(
+                "/generate",
+                "the cat",
+                form=fake.slash_command_form("/generate", "the cat", user=fake.alice.id),
+            )
+            assert (await generate.wait_for_ack())["envelope_id"] == generate.envelope_id
+            reply = await fake.wait_for_response_post(
+                lambda p: (p.text or "").startswith("the cat"), timeout=30
+            )
+            assert reply.body["response_type"] == "in_channel"
+            assert any("channel-" in str(path) for path in services.models.loaded_paths())
+
+    run(scenario, timeout=180)
+
+
+def test_forget_me_and_mention_bomb(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            await fake.post_signed_slash_command(
+                url, fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id)
+            )
+            await fake.wait_for_response_post(timeout=10)
+            for text, user in (
+                ("alice one", fake.alice.id),
+                ("alice two", fake.alice.id),
+                ("bob one", fake.bob.id),
+            ):
+                await fake.post_signed_event(url, fake.event_callback(message_event(fake, text, user)))
+            await eventually(lambda: len(stored_messages(services)) == 3, what="collection")
+
+            form = fake.slash_command_form("/chatsmith", "forget-me", user=fake.alice.id)
+            await fake.post_signed_slash_command(url, form)
+            post = await fake.wait_for_response_post(lambda p: "Deleted" in (p.text or ""), timeout=10)
+            assert "Deleted 2 of your messages" in post.text
+            assert [m.author_id for m in stored_messages(services).values()] == [fake.bob.id]
+            with services.sessions() as session:
+                assert session.scalars(select(UserOptOut.user_id)).all() == [fake.alice.id]
+
+            bomb = fake.app_mention(f"generate {MENTION_BOMB}", user=fake.alice.id)
+            await fake.post_signed_event(url, fake.event_callback(bomb))
+            reply = await fake.wait_for_call("chat.postMessage", timeout=30)
+            assert all(markup not in reply.params["text"] for markup in PINGS), reply.params["text"]
+            assert "@here" not in reply.params["text"] and "@everyone" not in reply.params["text"]
+
+    run(scenario)
+
+
+def test_fifty_concurrent_generates_are_acked_in_time(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with socket_bot(bot_settings, services) as (fake, bot):
+            warm = await fake.send_socket_slash_command("/generate", "warm up")
+            await warm.wait_for_ack()
+            await fake.wait_for_response_post(timeout=30)
+            async with LoopLagProbe() as probe:
+                envelopes = [
+                    await fake.send_socket_slash_command(
+                        "/generate",
+                        f"req{i:02d} length:16",
+                        form=fake.slash_command_form("/generate", f"req{i:02d} length:16"),
+                    )
+                    for i in range(50)
+                ]
+                await asyncio.gather(*(e.wait_for_ack(timeout=10) for e in envelopes))
+                await eventually(lambda: len(fake.response_posts) == 51, timeout=60, what="50 answers")
+            assert all(e.ack_seconds is not None and e.ack_seconds < 3.0 for e in envelopes)
+            answered = sorted((p.text or "")[:5] for p in list(fake.response_posts)[1:])
+            assert answered == [f"req{i:02d}" for i in range(50)]
+            assert probe.worst < 0.1, f"event loop blocked for {probe.worst * 1000:.0f} ms"
+
+    run(scenario, timeout=120)
+
+
+def test_manifest_matches_the_adapter() -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from bot.slack_app import SLASH_COMMANDS
+
+    manifest = yaml.safe_load((Path(__file__).parents[2] / "bot" / "slack_manifest.yaml").read_text())
+    assert sorted(c["command"] for c in manifest["features"]["slash_commands"]) == sorted(SLASH_COMMANDS)
+    events = manifest["settings"]["event_subscriptions"]["bot_events"]
+    assert {"app_mention", "message.channels"} <= set(events)
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {
+        "app_mentions:read",
+        "channels:history",
+        "chat:write",
+        "commands",
+        "files:write",
+        "users:read",
+    } <= scopes
