@@ -83,12 +83,16 @@ class Heartbeat:
         self._thread.start()
         return self
 
+    def close(self) -> None:
+        """Stop beating (before the job is closed, so no beat lands on a finished job). Idempotent."""
+        self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join()
+
     def __exit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        self.close()

@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_TABLE = "trainer_schedules"
 POLL_JOB_ID = "queue-poll"
+POLL_JOB_NAME = "poll the training queue"
 # New channels opted in by a bot get their schedule within this many seconds.
 SCHEDULE_SYNC_SECONDS = 300.0
 
@@ -42,10 +43,8 @@ class _SkipBusyPoll(logging.Filter):
     """Drops APScheduler's warning that the poll is still running: it is, training a job, by design."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not (
-            POLL_JOB_ID in record.getMessage()
-            and "maximum number of running instances" in record.getMessage()
-        )
+        message = record.getMessage()
+        return not (POLL_JOB_NAME in message and "maximum number of running instances" in message)
 
 
 class TrainerService:
@@ -103,7 +102,7 @@ class TrainerService:
             "interval",
             seconds=self.config.poll_seconds,
             id=POLL_JOB_ID,
-            name="poll the training queue",
+            name=POLL_JOB_NAME,
             jobstore="memory",
             max_instances=1,
             coalesce=True,

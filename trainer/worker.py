@@ -161,6 +161,7 @@ class Worker:
             try:
                 outcome = self._run(attempt, heartbeat)
             except _StopRequested:
+                heartbeat.close()
                 self._abandon(attempt, "the trainer stopped before the model was finished; job requeued")
                 _release_job(self.engine, job.id, self.worker_id)
                 outcome = JobOutcome(job.id, job.scope_key, "released", "stopped; job put back in the queue")
@@ -170,6 +171,7 @@ class Worker:
                     job.id, job.scope_key, "lost", "job cancelled or taken over; nothing published"
                 )
             except Exception as error:
+                heartbeat.close()
                 message = one_line_error(error)
                 expected = isinstance(error, TextgenError | DatabaseError)
                 logger.error("job %d failed: %s", job.id, message, exc_info=not expected)
@@ -202,6 +204,7 @@ class Worker:
         attempt.published = self.store.publish(result.bundle, job.scope_key, version_number)
         retired = retry_on_lock(lambda: self._record(attempt, scope, metrics, promote_it, summary))
         attempt.registered = True
+        heartbeat.close()
         for location in retired:
             self._delete_bundle(location)
         self._finish(job.id, "succeeded", model_version_id=attempt.version_id)

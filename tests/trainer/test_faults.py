@@ -1,0 +1,162 @@
+"""Faults, on SQLite and PostgreSQL: a trainer process SIGKILLed mid-training, two trainer processes at once,
+and a bundle deleted under an active row."""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from chatsmith.model_store import LocalModelStore
+from db.jobs import request_training
+from db.models import ModelVersion, TrainingJob
+from db.registry import list_versions
+from tests.trainer.conftest import ScopeMaker, register_version, start_trainer, trainer_environment
+from textgen.bundle import read_manifest
+from trainer.serving import resolve_bundle_path
+
+SLOW_TRAINING = '{"epochs": 1, "steps_per_epoch": 100000, "batch_size": 8}'
+
+
+def _job(engine: Engine, job_id: int) -> TrainingJob:
+    with Session(engine) as session:
+        job = session.get(TrainingJob, job_id)
+        assert job is not None
+        return job
+
+
+def _wait_for(condition, timeout: float, what: str, process=None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"trainer exited with {process.returncode} while waiting for {what}")
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def _serving(engine: Engine) -> Path:
+    return resolve_bundle_path(engine, "console", "W", "general")
+
+
+def test_killed_trainer_job_is_requeued_and_finishes_while_the_old_model_serves(
+    tmp_path: Path,
+    database_url: str,
+    engine: Engine,
+    store: LocalModelStore,
+    make_scope: ScopeMaker,
+    tiny_bundle: Path,
+) -> None:
+    scope = make_scope(messages=300)
+    old_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    old_path = _serving(engine)
+    job_id = request_training(engine, scope, "cli").job.id
+    log = tmp_path / "trainer.log"
+
+    # The scheduler-driven trainer, as deployed, training for a long time.
+    first = start_trainer(
+        trainer_environment(tmp_path, database_url, CHATSMITH_TRAINER_TRAIN_CONFIG=SLOW_TRAINING),
+        "--worker-id",
+        "doomed",
+        log=log,
+    )
+    try:
+        _wait_for(lambda: (_job(engine, job_id).progress or {}).get("epoch"), 90, "training progress", first)
+        assert _serving(engine) == old_path
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
+
+    job = _job(engine, job_id)
+    assert job.status == "running" and job.worker_id == "doomed"
+    with Session(engine) as session:
+        orphan = session.scalars(select(ModelVersion).where(ModelVersion.status == "training")).one()
+    assert orphan.bundle_path is None  # no row points at a half-written bundle
+    assert _serving(engine) == old_path
+    time.sleep(2.2)  # past the stale-after setting (2 s) of the next trainer
+
+    second = start_trainer(
+        trainer_environment(tmp_path, database_url), "--once", "--worker-id", "rescuer", log=log
+    )
+    seen = []
+    while second.poll() is None:
+        path = _serving(engine)
+        # Whatever serves is a complete bundle, and the old one until the new one is promoted.
+        read_manifest(path)
+        seen.append(path)
+        time.sleep(0.1)
+    assert second.returncode == 0, log.read_text()[-3000:]
+
+    job = _job(engine, job_id)
+    assert job.status == "succeeded" and job.attempts == 2 and job.worker_id == "rescuer"
+    with Session(engine) as session:
+        versions = {v.id: v for v in list_versions(session, scope)}
+    assert versions[orphan.id].status == "failed" and "trainer stopped" in versions[orphan.id].note
+    new = versions[job.model_version_id]
+    assert new.status in ("active", "rejected") and Path(new.bundle_path).is_dir()
+    expected = Path(new.bundle_path) if new.status == "active" else old_path
+    assert _serving(engine) == expected
+    assert set(seen) <= {old_path, Path(new.bundle_path)} and seen[0] == old_path
+    if new.status == "active":  # never back to the old model once the new one served
+        assert seen[seen.index(expected) :] == [expected] * (len(seen) - seen.index(expected))
+    else:
+        assert versions[old_id].status == "active"
+    # The killed attempt's staging directory was cleaned up when the job ran again.
+    assert list((store.root / ".staging").iterdir()) == []
+
+
+def test_two_trainers_started_at_once_run_each_job_once(
+    tmp_path: Path, database_url: str, engine: Engine, make_scope: ScopeMaker
+) -> None:
+    scopes = [make_scope(f"chan{index}", messages=150) for index in range(2)]
+    job_ids = [request_training(engine, scope, "cli").job.id for scope in scopes]
+    env = trainer_environment(tmp_path, database_url)
+
+    trainers = [
+        start_trainer(env, "--once", "--worker-id", name, log=tmp_path / f"{name}.log")
+        for name in ("one", "two")
+    ]
+    for trainer in trainers:
+        trainer.wait(120)
+    for name, trainer in zip(("one", "two"), trainers, strict=True):
+        assert trainer.returncode == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
+
+    for job_id, scope in zip(job_ids, scopes, strict=True):
+        job = _job(engine, job_id)
+        assert job.status == "succeeded" and job.attempts == 1 and job.worker_id in ("one", "two")
+        with Session(engine) as session:
+            assert [v.status for v in list_versions(session, scope)] == ["active"]
+
+
+def test_deleted_bundle_under_an_active_row_falls_back_to_the_previous_version_and_is_flagged(
+    engine: Engine, store: LocalModelStore, make_scope: ScopeMaker, tiny_bundle: Path
+) -> None:
+    scope = make_scope(messages=10)
+    previous_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    lost_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    with Session(engine) as session:
+        paths = {v.id: Path(v.bundle_path) for v in list_versions(session, scope)}
+    shutil.rmtree(paths[lost_id])
+
+    assert resolve_bundle_path(engine, "console", "W", "general", store=store) == paths[previous_id]
+
+    with Session(engine) as session:
+        versions = {v.id: v for v in list_versions(session, scope)}
+    assert versions[lost_id].status == "failed" and "bundle missing" in versions[lost_id].note
+    assert versions[previous_id].status == "active"
+    # The flag was committed: the next request goes straight to the previous version.
+    assert resolve_bundle_path(engine, "console", "W", "general", store=store) == paths[previous_id]
+
+    # With every bundle gone the base model serves; without one, the error says what to do.
+    shutil.rmtree(paths[previous_id])
+    assert resolve_bundle_path(engine, "console", "W", "general", base_model=tiny_bundle) == tiny_bundle
+    from trainer.errors import TrainerError
+
+    with pytest.raises(TrainerError, match="no model serves console:W #general yet.*train-scope"):
+        resolve_bundle_path(engine, "console", "W", "general")

@@ -1,0 +1,137 @@
+"""Small pieces: the recent hold-out split, the corpus of a scope, importing, the model store, settings."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from chatsmith.model_store import LocalModelStore
+from db.messages import forget_user, record_message
+from db.models import Channel, Message
+from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from textgen.corpus import parse_corpus
+from trainer.base_model import find_base_model
+from trainer.config import TrainerConfig
+from trainer.corpus import load_scope_corpus, split_recent
+from trainer.errors import CorpusTooSmall, TrainerError
+from trainer.importing import import_corpus
+
+SQLITE_ONLY = pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+
+
+def test_split_holds_out_the_newest_messages() -> None:
+    messages = [f"m{index}" for index in range(50)]
+    corpus = split_recent(messages, 0.1)
+    assert corpus.holdout == messages[-5:] and corpus.train == messages[:-5]
+    assert split_recent(messages[:3], 0.1).holdout == ["m2"]  # at least one
+    assert len(split_recent(messages, 0.4, max_holdout=7).holdout) == 7
+    assert corpus.stats["holdout_messages"] == 5 and corpus.stats["train_chars"] == sum(
+        map(len, messages[:-5])
+    )
+
+
+@SQLITE_ONLY
+def test_scope_corpus_is_scrubbed_filtered_and_split_by_time(engine: Engine) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        workspace = get_or_create_workspace(session, "discord", "G1")
+        channel = get_or_create_channel(session, workspace, "C1")
+        channel.collecting = True
+        texts = [f"message {index} for <@123> at https://example.com/x" for index in range(30)]
+        for index, text in enumerate(texts):
+            record_message(session, channel, f"id{index}", "alice", text, start + timedelta(minutes=index))
+        record_message(session, channel, "bot", "me", "I am a bot", start, author_is_bot=True)
+        record_message(session, channel, "cmd", "bob", "/generate please", start)
+        scope = Scope(workspace.id, channel.id)
+
+    with Session(engine) as session:
+        corpus = load_scope_corpus(session, scope, min_messages=10, holdout_fraction=0.2)
+    assert corpus.holdout == [f"message {index} for @user at <url>" for index in range(24, 30)]
+    assert (
+        len(corpus.train) == 24
+        and "I am a bot" not in corpus.train
+        and "/generate please" not in corpus.train
+    )
+
+    with Session(engine) as session, session.begin():
+        forget_user(session, scope.workspace_id, "alice")
+    with Session(engine) as session, pytest.raises(CorpusTooSmall, match="has 0 trainable messages"):
+        load_scope_corpus(session, scope, min_messages=10, holdout_fraction=0.2, scope_name="#C1")
+
+
+@SQLITE_ONLY
+def test_import_is_idempotent_turns_collection_on_and_skips_opted_out_authors(engine: Engine) -> None:
+    log = "\n".join(
+        [
+            "[09:14] <alice> hello",
+            "=== bob has joined #ubuntu",
+            "[09:15] <bob> hi alice",
+            "[09:16] <alice> hello",  # the same text again is another message
+            "[09:17] <carol> bye",
+        ]
+    )
+    corpus = parse_corpus(log, "irc")
+    kwargs = {"platform": "console", "workspace": "W", "channel": "C", "source_name": "chat.log"}
+    first = import_corpus(engine, corpus, **kwargs)
+    assert (first.messages, first.added, first.already_stored, first.opted_out) == (4, 4, 0, 0)
+    again = import_corpus(engine, corpus, **kwargs)
+    assert (again.added, again.already_stored) == (0, 4)
+
+    with Session(engine) as session, session.begin():
+        channel = session.scalars(select(Channel)).one()
+        assert channel.collecting and channel.collection_enabled_by == "chatsmith import"
+        authors = list(session.scalars(select(Message.author_id).order_by(Message.created_at)))
+        assert authors == ["alice", "bob", "alice", "carol"]
+        forget_user(session, channel.workspace_id, "carol")
+
+    grown = parse_corpus(log + "\n[09:18] <carol> back again\n[09:19] <dave> new here", "irc")
+    third = import_corpus(engine, grown, **kwargs)
+    assert (third.added, third.already_stored, third.opted_out) == (1, 3, 2)
+    with Session(engine) as session:
+        assert session.scalar(select(func.count(Message.id))) == 4  # carol forgotten, dave added
+
+
+def test_local_store_publishes_by_rename_and_deletes(tmp_path: Path) -> None:
+    store = LocalModelStore(tmp_path / "models")
+    staging = store.new_staging_dir("job-7")
+    (staging / "bundle").mkdir()
+    (staging / "bundle" / "bundle.json").write_text("{}")
+    location = store.publish(staging / "bundle", "3/9", 2)
+    assert location == str(tmp_path / "models" / "workspace-3" / "channel-9" / "model-v2")
+    assert store.location_for("3", 1) == str(tmp_path / "models" / "workspace-3" / "model-v1")
+    assert store.exists(location) and (Path(location) / "bundle.json").exists()
+    assert not (staging / "bundle").exists()
+    store.discard_staging("job-7")
+    assert not staging.exists()
+    store.delete(location)
+    assert not store.exists(location) and list(Path(location).parent.iterdir()) == []
+    store.delete(location)  # already gone: nothing happens
+
+
+def test_base_model_is_configured_packaged_or_none(tmp_path: Path) -> None:
+    packaged = tmp_path / "packaged"
+    assert find_base_model(None, packaged=packaged) is None
+    packaged.mkdir()
+    (packaged / "bundle.json").write_text("{}")
+    assert find_base_model(None, packaged=packaged) == packaged
+    assert find_base_model("none", packaged=packaged) is None
+    assert find_base_model(tmp_path, packaged=packaged) == tmp_path
+    with pytest.raises(
+        TrainerError, match="base model .*missing does not exist; fix CHATSMITH_BASE_MODEL_PATH"
+    ):
+        find_base_model(tmp_path / "missing", packaged=packaged)
+
+
+def test_trainer_config_rejects_bad_settings_in_one_line() -> None:
+    with pytest.raises(TrainerError, match="CHATSMITH_TRAINER_SPEC has unknown field"):
+        TrainerConfig(spec={"unitz": 3}).validate()
+    with pytest.raises(TrainerError, match="CHATSMITH_TRAINER_SCHEDULE 'nightly' is not a crontab"):
+        TrainerConfig(schedule="nightly").validate()
+    with pytest.raises(TrainerError, match="must be more than twice the heartbeat"):
+        TrainerConfig(heartbeat_seconds=10, stale_after_seconds=15).validate()
+    config = TrainerConfig(train_config={"epochs": 2}, time_budget=30).validate()
+    assert config.textgen_train_config().epochs == 2 and config.textgen_train_config().time_budget == 30
