@@ -8,6 +8,7 @@ adds only its new messages. Users who opted out of the workspace are skipped, as
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -121,7 +122,7 @@ def import_corpus(
         )
     for start in range(0, len(rows), BATCH_SIZE):
         batch = rows[start : start + BATCH_SIZE]
-        retry_on_lock(lambda batch=batch: _insert(engine, batch))
+        retry_on_lock(functools.partial(_insert, engine, batch))
     return ImportResult(len(corpus.messages), len(rows), already, skipped)
 
 
