@@ -19,7 +19,7 @@ import discord
 from discord import app_commands
 
 from bot.core.commands import CommandCore
-from bot.core.errors import ConfigurationError
+from bot.core.errors import CommandError, ConfigurationError
 from bot.core.request import (
     ADMINISTRATOR,
     MANAGE_SERVER,
@@ -108,7 +108,7 @@ class ChatsmithDiscordBot(discord.Client):
     # ------------------------------------------------------------------ commands
 
     async def run_command(
-        self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue] | None = None
+        self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
     ) -> None:
         """Answer a slash command through the core: refuse at once, or defer and follow up."""
         if interaction.guild_id is None:
@@ -128,7 +128,7 @@ class ChatsmithDiscordBot(discord.Client):
         self,
         interaction: discord.Interaction,
         command: str,
-        args: dict[str, ArgValue],
+        args: dict[str, ArgValue | None],
         reporter: _ProgressEditor,
     ) -> Request:
         permissions: set[str] = set()
@@ -160,10 +160,11 @@ class ChatsmithDiscordBot(discord.Client):
 
     def _history_reader(self, interaction: discord.Interaction) -> Any:
         async def read(limit: int) -> AsyncIterator[HistoryMessage]:
-            channel = interaction.channel
+            channel: Any = interaction.channel
             if not isinstance(channel, discord.abc.Messageable):
                 channel = await self.fetch_channel(interaction.channel_id or 0)
-            assert isinstance(channel, discord.abc.Messageable)
+            if not isinstance(channel, discord.abc.Messageable):
+                raise CommandError("This channel's history cannot be read; run `train` without backfill.")
             async for message in channel.history(limit=limit):
                 yield HistoryMessage(
                     message_id=str(message.id),

@@ -68,7 +68,7 @@ class SlackBot:
         args: dict[str, ArgValue],
         progress: Callable[[str], Awaitable[None]] | None,
     ) -> Request:
-        permissions = frozenset()
+        permissions: frozenset[str] = frozenset()
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
         if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, user):
             permissions = frozenset({ADMINISTRATOR})

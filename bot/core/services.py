@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from chatsmith.settings import Settings
 
 log = logging.getLogger(__name__)
+GIL_SWITCH_INTERVAL_S = 0.001
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -168,6 +170,10 @@ def build_services(settings: Settings, *, migrate_new_database: bool = False) ->
     except BaseException:
         engine.dispose()
         raise
+    # Decoding threads are CPU-bound Python; with CPython's default 5 ms GIL switch interval the event
+    # loop thread can wait several slices for the GIL after every socket read (a convoy), which shows as
+    # loop stalls of hundreds of milliseconds on a busy machine. A 1 ms interval keeps the loop responsive.
+    sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     models = ModelCache(settings.model_cache_size)
     generation = GenerationPool(models, settings.generation_workers, settings.generation_max_batch)
     store = LocalModelStore(settings.effective_model_dir)

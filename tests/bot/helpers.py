@@ -47,6 +47,14 @@ class LoopLagProbe:
         await asyncio.gather(self._task, return_exceptions=True)
 
 
+def answers(text: str, prompt: str) -> bool:
+    """Whether `text` is a generate answer to `prompt`: the prompt continued, or the friendly line for an
+    empty generation (a tiny model may end the message at once; that is an answer too)."""
+    from bot.core.safety import EMPTY_GENERATION
+
+    return text.startswith(prompt) or text == EMPTY_GENERATION
+
+
 async def eventually(check: Callable[[], bool], timeout: float = 5.0, what: str = "condition") -> None:
     """Wait until `check()` is true, polling; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout

@@ -16,13 +16,14 @@ from bot.core.models import ModelCache
 from bot.core.safety import EMPTY_GENERATION
 from db.models import Message, TrainingJob, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES, Chat, make_settings
+from tests.bot.helpers import answers
 from tests.bot.test_core_units import MENTION_BOMB, FakeGenerator
 
 
 def test_a_user_generates_with_the_base_model(chat: Chat) -> None:
     ann = chat.user("ann")
     answer = ann.say("/generate to be or not")
-    assert answer.startswith("to be or not")
+    assert answers(answer, "to be or not")
     assert ann.last_reply.model == "base model" and not ann.last_reply.ephemeral
     assert "Received length" in ann.say("/generate hi length:100000")
 
@@ -102,7 +103,7 @@ def test_cooldown_says_how_long_to_wait(services: Services, tmp_path: Path) -> N
         ann.say("/generate hi")
         assert "Slow down: try `generate` again in 30 s." in ann.say("/generate hi")
         assert ann.last_reply.ephemeral
-        assert chat.user("bob").say("/generate hi").startswith("hi")
+        assert answers(chat.user("bob").say("/generate hi"), "hi")
     finally:
         chat.close()
 

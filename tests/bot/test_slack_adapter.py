@@ -13,11 +13,12 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from sqlalchemy import select
 
 from bot.core import AdminPolicy, ConfigurationError, Services
+from bot.core.safety import EMPTY_GENERATION
 from bot.slack_app import SlackBot, build_slack_app, check_slack_settings, serve_http
 from chatsmith.settings import Settings
 from db.models import Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
-from tests.bot.helpers import LoopLagProbe, eventually, run, run_trainer_once
+from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
 from tests.bot.test_core_units import MENTION_BOMB
 from tests.fakes.slack import FakeSlack
 
@@ -97,7 +98,7 @@ def test_mention_generate_and_non_admin_refused_slash_train(
             )
             assert result.status == 200 and result.ack_seconds < 3
             post = await fake.wait_for_call("chat.postMessage", timeout=30)
-            assert post.params["text"].startswith("to be") and post.params["channel"] == fake.general.id
+            assert answers(post.params["text"], "to be") and post.params["channel"] == fake.general.id
 
             form = fake.slash_command_form("/train", "", user=fake.alice.id)
             result = await fake.post_signed_slash_command(url, form)
@@ -197,9 +198,7 @@ def test_collect_edit_delete_backfill_train_and_serve(bot_settings: Settings, se
                 form=fake.slash_command_form("/generate", "the cat", user=fake.alice.id),
             )
             assert (await generate.wait_for_ack())["envelope_id"] == generate.envelope_id
-            reply = await fake.wait_for_response_post(
-                lambda p: (p.text or "").startswith("the cat"), timeout=30
-            )
+            reply = await fake.wait_for_response_post(lambda p: answers(p.text or "", "the cat"), timeout=30)
             assert reply.body["response_type"] == "in_channel"
             assert any("channel-" in str(path) for path in services.models.loaded_paths())
 
@@ -256,8 +255,10 @@ def test_fifty_concurrent_generates_are_acked_in_time(bot_settings: Settings, se
                 await asyncio.gather(*(e.wait_for_ack(timeout=10) for e in envelopes))
                 await eventually(lambda: len(fake.response_posts) == 51, timeout=60, what="50 answers")
             assert all(e.ack_seconds is not None and e.ack_seconds < 3.0 for e in envelopes)
-            answered = sorted((p.text or "")[:5] for p in list(fake.response_posts)[1:])
-            assert answered == [f"req{i:02d}" for i in range(50)]
+            texts = [p.text or "" for p in list(fake.response_posts)[1:]]
+            answered = sorted(t[:5] for t in texts if t != EMPTY_GENERATION)
+            assert len(texts) == 50 and set(answered) <= {f"req{i:02d}" for i in range(50)}
+            assert len(set(answered)) == len(answered) == 50 - texts.count(EMPTY_GENERATION)
             assert probe.worst < 0.1, f"event loop blocked for {probe.worst * 1000:.0f} ms"
 
     run(scenario, timeout=120)
