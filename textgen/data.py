@@ -79,6 +79,54 @@ def windows_dataset(
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def stream_windows_dataset(
+    tokens: np.ndarray,
+    seq_len: int,
+    batch_size: int,
+    *,
+    seed: int | None = None,
+    epoch: int = 0,
+    grad_accum: int = 1,
+) -> tf.data.Dataset:
+    """Batches of consecutive windows for training with the state carried from step to step.
+
+    The stream is cut into `batch_size` contiguous parts; row `b` of step `t + 1` continues exactly where
+    row `b` of step `t` ended, so the final state of one step is the right initial state of the next
+    (truncated backpropagation through time). A random phase per epoch moves the window boundaries.
+    Shapes as in `windows_dataset` for causal models: `(B, L)`, or `(B, k, L)` with `grad_accum=k`,
+    the k micro-batches being consecutive in time.
+    """
+    stream_length = (len(tokens) - 1) // batch_size
+    rng = np.random.default_rng([seed, epoch]) if seed is not None else None
+    phase = int(rng.integers(0, seq_len)) if rng is not None and stream_length > 2 * seq_len else 0
+    steps = (stream_length - phase) // seq_len
+    if steps < 1:
+        raise TextgenError(
+            f"corpus has {len(tokens)} tokens, too few for {batch_size} streams of one {seq_len}-token window; "
+            f"add text or lower --batch-size / --seq-len"
+        )
+    table = tf.constant(tokens, dtype=tf.int32)
+    row_starts = tf.constant(np.arange(batch_size, dtype=np.int64) * stream_length + phase)
+    offsets = tf.range(seq_len + 1, dtype=tf.int64)
+
+    def gather(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        starts = row_starts + step * seq_len
+        windows = tf.gather(table, starts[:, None] + offsets[None, :])
+        return windows[:, :-1], windows[:, 1:]
+
+    dataset = tf.data.Dataset.range(steps).map(
+        gather, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    if grad_accum > 1:
+        dataset = dataset.batch(grad_accum, drop_remainder=True).map(_micro_batches_second)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def stream_num_batches(num_tokens: int, seq_len: int, batch_size: int, grad_accum: int = 1) -> int:
+    """Optimizer steps in one epoch of `stream_windows_dataset` (at phase 0)."""
+    return ((num_tokens - 1) // batch_size // seq_len) // grad_accum
+
+
 def _micro_batches_second(inputs: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
     # (k, B, ...) -> (B, k, ...): the strategy splits axis 0, so the batch axis must come first.
     def swap(tensor: tf.Tensor) -> tf.Tensor:

@@ -71,6 +71,9 @@ class TrainConfig:
         patience: epochs without validation improvement before early stopping.
         seed: seed for weights, data order and dropout, for repeatable runs.
         steps_per_epoch: cap on optimizer steps per epoch (None: one pass over the data).
+        carry_state: causal models carry their recurrent state from each window into the next window
+            of the same text (truncated backpropagation through time), so they learn to use context
+            longer than one window, as they do when generating. Off for BiLSTMs and multi-worker runs.
     """
 
     batch_size: int = 32
@@ -83,6 +86,7 @@ class TrainConfig:
     patience: int = 3
     seed: int = 0
     steps_per_epoch: int | None = None
+    carry_state: bool = True
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "epochs", "grad_accum"):

@@ -20,10 +20,10 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.bundle import Bundle, check_bundle_destination, load_bundle, save_bundle
-from textgen.data import num_batches, windows_dataset
+from textgen.data import num_batches, stream_num_batches, stream_windows_dataset, windows_dataset
 from textgen.errors import TextgenError
 from textgen.evaluate import evaluate_messages
-from textgen.model import build_model
+from textgen.model import build_model, carried_state_model, state_sizes
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import is_chief, pick_precision_policy, pick_strategy, set_precision_policy
 from textgen.tokenizers import Tokenizer, build_tokenizer
@@ -101,35 +101,52 @@ class _LearningRateSchedule:
 
 
 class Trainer:
-    """Owns the model, optimizer and compiled steps for one training run under one strategy."""
+    """Owns the model, optimizer and compiled steps for one training run under one strategy.
+
+    With `carry_state`, a causal model's recurrent state flows from each step into the next (the data
+    must then come from `stream_windows_dataset`, where row b of a step continues row b of the one
+    before); gradients stop at step boundaries (truncated backpropagation through time).
+    """
 
     def __init__(
-        self, model: keras.Model, spec: ModelSpec, config: TrainConfig, strategy: tf.distribute.Strategy
+        self,
+        model: keras.Model,
+        spec: ModelSpec,
+        config: TrainConfig,
+        strategy: tf.distribute.Strategy,
+        carry_state: bool = False,
     ):
         self.model = model
         self.spec = spec
         self.config = config
         self.strategy = strategy
+        self.carry_state = carry_state and spec.causal
         with strategy.scope():
             self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
             self.optimizer.build(model.trainable_variables)
+            self.state_model = carried_state_model(model, spec) if self.carry_state else None
         self._train_step = self._compile_train_step()
         self._eval_step = self._compile_eval_step()
 
     def _token_losses(
-        self, inputs: tf.Tensor, labels: tf.Tensor, training: bool
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        logits = self.model(inputs, training=training)
+        self, inputs: tf.Tensor, labels: tf.Tensor, training: bool, states: list[tf.Tensor] | None = None
+    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
+        if states:
+            logits, *states = self.state_model([inputs, *states], training=training)
+            # Under mixed precision the state comes back in the compute dtype; keep one dtype across steps.
+            states = [tf.cast(state, tf.float32) for state in states]
+        else:
+            logits = self.model(inputs, training=training)
         losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
         correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
-        return losses, correct
+        return losses, correct, states or []
 
     def _compile_train_step(self) -> Callable:
         config = self.config
         strategy = self.strategy
         variables = self.model.trainable_variables
 
-        def replica_step(inputs: tf.Tensor, labels: tf.Tensor):
+        def replica_step(inputs: tf.Tensor, labels: tf.Tensor, states: list[tf.Tensor]):
             context = tf.distribute.get_replica_context()
             replicas = strategy.num_replicas_in_sync
             if config.grad_accum == 1:
@@ -144,24 +161,28 @@ class Trainer:
             # A Python range unrolls the single micro-batch; tf.range keeps k of them one graph loop.
             for index in range(1) if micro_batches == 1 else tf.range(micro_batches):
                 with tf.GradientTape() as tape:
-                    losses, correct = self._token_losses(inputs[:, index], labels[:, index], training=True)
+                    losses, correct, next_states = self._token_losses(
+                        inputs[:, index], labels[:, index], training=True, states=states
+                    )
                     scaled = tf.reduce_sum(losses) / global_tokens
                 step_gradients = tape.gradient(scaled, variables)
                 gradients = [g + s for g, s in zip(gradients, step_gradients, strict=True)]
                 loss_sum += tf.reduce_sum(losses)
                 correct_sum += tf.reduce_sum(correct)
+                states = [tf.stop_gradient(state) for state in next_states]
             # Clip the global gradient (summed over replicas) rather than each replica's share...
             gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
             gradients, _ = tf.clip_by_global_norm(gradients, config.clipnorm)
             # ...then hand each replica 1/n of it: Keras' optimizer sums over replicas again when applying.
             gradients = [g / replicas for g in gradients]
             self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return loss_sum, correct_sum, tokens_per_replica
+            return loss_sum, correct_sum, tokens_per_replica, states
 
         @tf.function
-        def train_step(inputs, labels):
-            results = strategy.run(replica_step, args=(inputs, labels))
-            return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
+        def train_step(inputs, labels, states):
+            *results, states = strategy.run(replica_step, args=(inputs, labels, states))
+            totals = [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
+            return totals, states
 
         return train_step
 
@@ -169,7 +190,7 @@ class Trainer:
         strategy = self.strategy
 
         def replica_step(inputs, labels):
-            losses, correct = self._token_losses(inputs, labels, training=False)
+            losses, correct, _ = self._token_losses(inputs, labels, training=False)
             return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.size(labels), tf.float32)
 
         @tf.function
@@ -182,10 +203,26 @@ class Trainer:
     def set_learning_rate(self, value: float) -> None:
         self.optimizer.learning_rate.assign(value)
 
+    def _zero_states(self) -> list:
+        if not self.carry_state:
+            return []
+        per_replica = self.config.batch_size // self.strategy.num_replicas_in_sync
+        return [
+            self.strategy.experimental_distribute_values_from_function(
+                lambda _context, size=size: tf.zeros((per_replica, size), tf.float32)
+            )
+            for size in state_sizes(self.spec)
+        ]
+
     def train_batches(self, dataset: tf.data.Dataset):
-        """Yields `(loss, accuracy, tokens)` per optimizer step over a distributed dataset."""
+        """Yields `(loss, accuracy, tokens)` per optimizer step over a distributed dataset.
+
+        The carried state starts from zeros at the start of each call (each epoch).
+        """
+        states = self._zero_states()
         for inputs, labels in self.strategy.experimental_distribute_dataset(dataset):
-            loss_sum, correct_sum, tokens = (float(v) for v in self._train_step(inputs, labels))
+            totals, states = self._train_step(inputs, labels, states)
+            loss_sum, correct_sum, tokens = (float(v) for v in totals)
             yield loss_sum / tokens, correct_sum / tokens, tokens
 
     def evaluate(self, dataset: tf.data.Dataset, max_batches: int | None = None) -> tuple[float, float]:
@@ -252,6 +289,7 @@ def train_model(
         train_messages, val_messages = split_validation(train_messages, config.val_fraction)
     train_tokens = tok.encode_messages(train_messages)
     val_tokens = tok.encode_messages(val_messages) if val_messages else np.zeros(0, np.int32)
+    strategy = strategy or pick_strategy()
     steps_per_epoch = num_batches(
         len(train_tokens), spec.seq_len, config.batch_size, spec.causal, config.grad_accum
     )
@@ -261,11 +299,15 @@ def train_model(
             f"training text has {len(train_tokens)} tokens, fewer than one batch needs ({need}); "
             f"add text, or lower --batch-size / --seq-len"
         )
+    carry_state = _can_carry_state(config, spec, strategy, len(train_tokens))
+    if carry_state:
+        steps_per_epoch = stream_num_batches(
+            len(train_tokens), spec.seq_len, config.batch_size, config.grad_accum
+        )
     if config.steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
     has_validation = len(val_tokens) > spec.seq_len + 1
 
-    strategy = strategy or pick_strategy()
     policy = pick_precision_policy(strategy, precision)
     set_precision_policy(policy)
     try:
@@ -273,7 +315,7 @@ def train_model(
             model = build_model(spec, tok.vocab_size)
             if base_bundle is not None:
                 model.set_weights(base_bundle.model.get_weights())
-        trainer = Trainer(model, spec, config, strategy)
+        trainer = Trainer(model, spec, config, strategy, carry_state=carry_state)
         history, summary = _fit(
             trainer,
             tok,
@@ -298,6 +340,7 @@ def train_model(
         "precision": policy,
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
+        "carry_state": carry_state,
         **summary,
     }
     if val_messages and sum(len(m) for m in val_messages) > 0:
@@ -316,6 +359,21 @@ def train_model(
     else:
         bundle_path = Path(out_dir)
     return TrainResult(bundle=bundle_path, metrics=metrics, history=history)
+
+
+def _can_carry_state(
+    config: TrainConfig, spec: ModelSpec, strategy: tf.distribute.Strategy, num_tokens: int
+) -> bool:
+    """Whether this run can carry the state across windows (see `TrainConfig.carry_state`)."""
+    if not (config.carry_state and spec.causal):
+        return False
+    # Each worker of a multi-worker run reads its own shard of batches, which breaks the row-to-row
+    # continuity the carried state relies on; an uneven split across replicas would too.
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return False
+    if config.batch_size % strategy.num_replicas_in_sync:
+        return False
+    return stream_num_batches(num_tokens, spec.seq_len, config.batch_size, config.grad_accum) > 0
 
 
 def _fit(
@@ -350,15 +408,26 @@ def _fit(
             val_dataset = val_dataset.shuffle(4 * MAX_VALIDATION_BATCHES, seed=config.seed)
 
     for epoch in range(1, config.epochs + 1):
-        dataset = windows_dataset(
-            train_tokens,
-            spec.seq_len,
-            config.batch_size,
-            spec.causal,
-            seed=config.seed,
-            epoch=epoch,
-            grad_accum=config.grad_accum,
-        ).take(steps_per_epoch)
+        if trainer.carry_state:
+            dataset = stream_windows_dataset(
+                train_tokens,
+                spec.seq_len,
+                config.batch_size,
+                seed=config.seed,
+                epoch=epoch,
+                grad_accum=config.grad_accum,
+            )
+        else:
+            dataset = windows_dataset(
+                train_tokens,
+                spec.seq_len,
+                config.batch_size,
+                spec.causal,
+                seed=config.seed,
+                epoch=epoch,
+                grad_accum=config.grad_accum,
+            )
+        dataset = dataset.take(steps_per_epoch)
         loss_sum = accuracy_sum = 0.0
         epoch_steps = 0
         epoch_start = time.monotonic()
@@ -436,6 +505,8 @@ def _fit(
         "steps": step,
         "train_seconds": train_seconds,
         "train_tokens_per_sec": trained_tokens / train_seconds if train_seconds > 0 else 0.0,
+        # Wall-clock from the start of the run (data preparation included) to the end of training.
+        "budget_seconds_used": time.monotonic() - started,
         "stopped": stopped,
     }
     return history, summary

@@ -1,8 +1,9 @@
 """Run by test_training.py in its own process: logical CPU devices must be set before TensorFlow starts.
 
-Trains the same model three ways on the same data and prints one JSON line comparing the weights:
-one device; MirroredStrategy over two CPUs; and MirroredStrategy with the batch split into two
-accumulated micro-batches. All three compute the same mean gradient, so the weights must agree.
+Trains the same model several ways on the same data and prints one JSON line comparing the weights:
+one device against MirroredStrategy over two CPUs, with and without gradient accumulation, with the
+state carried across windows, and with plain windows where two accumulated micro-batches of four
+windows must equal one batch of eight. Each pair computes the same mean gradient, so weights agree.
 """
 
 import json
@@ -25,22 +26,27 @@ from textgen.training import train_model  # noqa: E402
 out = Path(sys.argv[1])
 text = "the quick brown fox jumps over the lazy dog. " * 200
 spec = ModelSpec(arch="lstm", units=16, embedding=8, seq_len=16)
+ONE = "/cpu:0"
+TWO = ["/cpu:0", "/cpu:1"]
+# name: (devices, config). Pairs that compute the same mean gradient on the same tokens must agree.
 runs = {
-    "one": (
-        tf.distribute.OneDeviceStrategy("/cpu:0"),
-        TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5),
-    ),
-    "mirrored": (
-        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
-        TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5),
-    ),
-    "mirrored_accum": (
-        tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]),
-        TrainConfig(epochs=1, batch_size=4, grad_accum=2, steps_per_epoch=5),
+    "one": (ONE, TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5)),
+    "mirrored": (TWO, TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5)),
+    "one_accum": (ONE, TrainConfig(epochs=1, batch_size=8, grad_accum=2, steps_per_epoch=5)),
+    "mirrored_accum": (TWO, TrainConfig(epochs=1, batch_size=8, grad_accum=2, steps_per_epoch=5)),
+    # Without carried state, 2 accumulated micro-batches of 4 windows are one batch of 8 windows.
+    "one_windows": (ONE, TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5, carry_state=False)),
+    "mirrored_accum_windows": (
+        TWO,
+        TrainConfig(epochs=1, batch_size=4, grad_accum=2, steps_per_epoch=5, carry_state=False),
     ),
 }
 weights, replicas = {}, {}
-for name, (strategy, config) in runs.items():
+for name, (devices, config) in runs.items():
+    if devices == ONE:
+        strategy = tf.distribute.OneDeviceStrategy(ONE)
+    else:
+        strategy = tf.distribute.MirroredStrategy(devices)
     result = train_model([text], out / name, spec=spec, config=config, strategy=strategy)
     weights[name] = load_bundle(result.bundle).model.get_weights()
     replicas[name] = result.metrics["replicas"]
@@ -62,7 +68,8 @@ print(
         {
             "replicas": replicas,
             "max_diff_mirrored": max_diff(weights["one"], weights["mirrored"]),
-            "max_diff_mirrored_accum": max_diff(weights["one"], weights["mirrored_accum"]),
+            "max_diff_mirrored_accum": max_diff(weights["one_accum"], weights["mirrored_accum"]),
+            "max_diff_accum_windows": max_diff(weights["one_windows"], weights["mirrored_accum_windows"]),
             "moved": max_diff(weights["one"], initial),
         }
     )

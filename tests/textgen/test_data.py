@@ -60,3 +60,18 @@ def test_windows_are_gathered_per_batch_not_materialised():
 def test_corpus_shorter_than_a_window_is_a_clear_error():
     with pytest.raises(TextgenError, match="fewer than one window"):
         window_starts(10, 64, causal=True, rng=None)
+
+
+def test_stream_windows_continue_row_by_row_across_steps():
+    from textgen.data import stream_num_batches, stream_windows_dataset
+
+    tokens = np.arange(10_000, dtype=np.int32)
+    batches = [(x.numpy(), y.numpy()) for x, y in stream_windows_dataset(tokens, 20, 4, seed=5, epoch=1)]
+    assert len(batches) >= stream_num_batches(10_000, 20, 4) - 1
+    for (inputs, labels), (next_inputs, _) in zip(batches, batches[1:], strict=False):
+        np.testing.assert_array_equal(labels, inputs + 1)
+        # Row b of the next step starts right after row b of this step: the carried state fits.
+        np.testing.assert_array_equal(next_inputs[:, 0], inputs[:, -1] + 1)
+    # Rows read disjoint parts of the stream.
+    starts = batches[0][0][:, 0]
+    assert np.all(np.diff(starts) == (10_000 - 1) // 4)
