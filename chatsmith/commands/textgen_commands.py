@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     validation = train.add_mutually_exclusive_group()
     validation.add_argument("--val-fraction", type=float, default=_DEFAULT_CONFIG.val_fraction)
     validation.add_argument("--val-corpus", type=Path, help="separate validation text (same --format)")
+    train.add_argument(
+        "--carry-state",
+        action=argparse.BooleanOptionalAction,
+        default=_DEFAULT_CONFIG.carry_state,
+        help="carry the recurrent state from window to window while training (causal models)",
+    )
     train.add_argument("--patience", type=int, default=_DEFAULT_CONFIG.patience, help="early-stopping epochs")
     train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
     train.add_argument("--precision", default="auto", help="auto, float32 or mixed_bfloat16")
@@ -128,6 +134,7 @@ def run_train(args: argparse.Namespace) -> int:
         grad_accum=args.grad_accum,
         val_fraction=0.0 if args.val_corpus else args.val_fraction,
         patience=args.patience,
+        carry_state=args.carry_state,
         seed=args.seed,
     )
     if args.num_words < 1:
