@@ -1,0 +1,121 @@
+"""`python -m bench [--quick] [--only NAME ...]`: run the benchmarks, print one table, write JSON.
+
+Benchmarks, in order (names for `--only`):
+    generation   200 tokens, one stream, default model and LSTM 512: engine vs seed-style predict loop
+                 vs NumPy floor (targets >=100x, <=3x)
+    throughput   32 mixed requests batched vs one after another (target >=8x tokens/s)
+    bilstm       BiLSTM engine vs its seed-style predict loop (target >=20x)
+    memory       training-data peak RSS, seed-style vs project, 0.25 / 1 / 4 MB, and its growth
+    shakespeare  Tiny Shakespeare nats/char after `chatsmith train --time-budget 100` (target <=1.55)
+    chat         IRC chat nats/char for byte, char and word tokenizers, 60 s each
+    irc-memory   peak RSS of training on the whole 16.9 MB IRC log (target <2 GB)
+
+Ratios compare against baselines run by this same script (published figures are labelled as such).
+Progress goes to stderr; the table and absolute figures to stdout; the record to
+`bench/results/latest.json`. Exit status 1 if a benchmark failed to run (a missed target is not a
+failure of the script: it is reported in the table).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+from bench.children import set_log_dir
+from bench.generation import run_bilstm, run_generation, run_throughput
+from bench.memory import run_irc_memory, run_memory
+from bench.quality import run_chat, run_shakespeare
+from bench.report import Outcome, Row, format_figures, format_table, write_results
+from bench.settings import RunSettings
+from bench.sources import REPO_ROOT, find_sources
+
+DEFAULT_RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
+
+BENCHMARKS: dict[str, Callable[[RunSettings], Outcome]] = {
+    "generation": run_generation,
+    "throughput": run_throughput,
+    "bilstm": run_bilstm,
+    "memory": run_memory,
+    "shakespeare": run_shakespeare,
+    "chat": run_chat,
+    "irc-memory": run_irc_memory,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny budgets and sizes: checks the code paths in under 2 minutes",
+    )
+    parser.add_argument(
+        "--tiny",
+        action="store_true",
+        help="also shrink the models to a few units (the test suite's smoke run)",
+    )
+    parser.add_argument("--only", nargs="+", choices=list(BENCHMARKS), metavar="NAME", help="run only these")
+    parser.add_argument(
+        "--results",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help=f"JSON record to write (default: {DEFAULT_RESULTS})",
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="directory with tinyshakespeare.txt and ubuntu-irc-train.log",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    started = time.monotonic()
+    sources = find_sources(args.data_dir) if args.data_dir else find_sources()
+    # Subprocess stderr (training progress, worker notes) is kept beside the record for reading later.
+    set_log_dir(args.results.parent / "logs")
+    settings = RunSettings(quick=args.quick or args.tiny, sources=sources, tiny=args.tiny)
+    selected = args.only or list(BENCHMARKS)
+    rows: list[Row] = []
+    figures: dict[str, object] = {}
+    failed: list[str] = []
+    skipped = [name for name in BENCHMARKS if name not in selected]
+    for name in BENCHMARKS:
+        if name not in selected:
+            continue
+        print(f"[bench] == {name} ({time.monotonic() - started:.0f} s elapsed)", file=sys.stderr, flush=True)
+        bench_started = time.monotonic()
+        try:
+            outcome = BENCHMARKS[name](settings)
+        except Exception as error:  # one broken benchmark must not lose the others' figures
+            traceback.print_exc(file=sys.stderr)
+            failed.append(name)
+            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            outcome = Outcome(rows=[Row(name=name, note=f"FAILED: {first_line[:80]}")])
+        outcome.figures["benchmark_seconds"] = time.monotonic() - bench_started
+        rows.extend(outcome.rows)
+        figures[name] = outcome.figures
+    elapsed = time.monotonic() - started
+    write_results(args.results, rows, figures, quick=settings.quick, elapsed=elapsed, skipped=skipped)
+    mode = "full run"
+    if settings.quick:
+        mode = "quick mode: sizes and budgets shrunk, figures indicative only"
+    if settings.tiny:
+        mode = "tiny smoke run: models shrunk, figures meaningless"
+    print(f"\nchatsmith benchmarks ({mode}; {elapsed:.0f} s)\n")
+    print(format_table(rows))
+    print("\nabsolute figures:")
+    print(format_figures(figures))
+    print(f"\nrecord written to {args.results}")
+    if failed:
+        print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
