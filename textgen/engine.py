@@ -149,9 +149,14 @@ class WindowStepper:
         return np.full((batch, self.seq_len), PAD_ID, dtype=np.int32)
 
     def step(self, tokens: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        window = np.concatenate([state[:, 1:], tokens[:, None].astype(np.int32)], axis=1)
+        window = self.advance(tokens, state)
         logits = self._forward(tf.constant(window)).numpy()
         return logits.astype(np.float32), window
+
+    @staticmethod
+    def advance(tokens: np.ndarray, state: np.ndarray) -> np.ndarray:
+        """The windows after `tokens`, without a forward pass (reading a prompt needs no logits)."""
+        return np.concatenate([state[:, 1:], tokens[:, None].astype(np.int32)], axis=1)
 
     @staticmethod
     def select(state: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -162,8 +167,30 @@ class WindowStepper:
         return np.concatenate([first, second])
 
 
+_blas_limited = False
+
+
+def limit_blas_threads() -> None:
+    """Run NumPy's BLAS on one thread in this process, once.
+
+    A decoding step multiplies a (batch, units) matrix by (units, gates*units): far too small to split
+    across threads, and on a busy small machine OpenBLAS's thread hand-offs were measured at 10 to 100
+    times the cost of the product itself. Concurrency comes from decoding requests in parallel instead.
+    Process-wide on purpose: a per-call limit would be undone by another thread's exit from it.
+    TensorFlow's own thread pools are not affected.
+    """
+    global _blas_limited
+    if _blas_limited:
+        return
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=1, user_api="blas")
+    _blas_limited = True
+
+
 def make_stepper(model: object, spec: ModelSpec) -> CausalStepper | WindowStepper:
-    """The stepper for `spec`'s architecture."""
+    """The stepper for `spec`'s architecture (and BLAS limited to one thread, see `limit_blas_threads`)."""
+    limit_blas_threads()
     return CausalStepper(model, spec) if spec.causal else WindowStepper(model, spec)
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 
 from textgen.bundle import Bundle, load_bundle
-from textgen.engine import make_stepper
-from textgen.sampling import SamplingParams, sample_token
+from textgen.engine import WindowStepper, make_stepper
+from textgen.sampling import SamplingParams, sample_tokens
 from textgen.tokenizers import BOS_ID, EOS_ID
 
 
@@ -23,6 +23,7 @@ class _Row:
     rng: np.random.Generator
     seen: np.ndarray
     generated: list[int] = field(default_factory=list)
+    finished: bool = False
 
 
 class Generator:
@@ -95,23 +96,38 @@ class Generator:
             inputs = np.array(
                 [row.pending[0] if row.pending else row.generated[-1] for row in rows], dtype=np.int64
             )
+            if all(len(row.pending) > 1 for row in rows) and isinstance(self.stepper, WindowStepper):
+                # Every row is still reading its prompt: a BiLSTM only needs the window moved along.
+                state = self.stepper.advance(inputs, state)
+                for row in rows:
+                    row.pending.pop(0)
+                continue
             logits, state = self.stepper.step(inputs, state)
-            keep = []
-            for position, row in enumerate(rows):
+            for row in rows:
                 if row.pending:
                     row.pending.pop(0)
-                    if row.pending:  # still reading the prompt: nothing to sample yet
-                        keep.append(position)
+            sampling = [position for position, row in enumerate(rows) if not row.pending]
+            if sampling:
+                picked = sample_tokens(
+                    logits[sampling],
+                    [rows[p].params for p in sampling],
+                    [rows[p].rng for p in sampling],
+                    np.stack([rows[p].seen for p in sampling]),
+                )
+                for position, token in zip(sampling, picked.tolist(), strict=True):
+                    row = rows[position]
+                    if token == EOS_ID:
+                        row.finished = True
                         continue
-                token = sample_token(logits[position], row.params, row.rng, row.seen)
-                if token != EOS_ID:
                     row.generated.append(token)
                     row.seen[token] = True
-                if token == EOS_ID or len(row.generated) >= row.params.max_tokens:
+                    row.finished = len(row.generated) >= row.params.max_tokens
+            keep = [position for position, row in enumerate(rows) if not row.finished]
+            for row in rows:
+                if row.finished:
                     results[row.request] = row.generated
-                else:
-                    keep.append(position)
             if len(keep) != len(rows):
+                # Finished requests leave the batch at once; the others go on without waiting.
                 rows = [rows[position] for position in keep]
                 state = self.stepper.select(state, np.array(keep, dtype=np.int64))
         return results

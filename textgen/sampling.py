@@ -54,31 +54,64 @@ def sample_token(
     logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, seen: np.ndarray | None = None
 ) -> int:
     """One token id from `logits` (vocab,) under `params`; `seen` marks tokens already in the text."""
+    seen_rows = None if seen is None else seen[None, :]
+    return int(sample_tokens(logits[None, :], [params], [rng], seen_rows)[0])
+
+
+def sample_tokens(
+    logits: np.ndarray,
+    params: list[SamplingParams],
+    rngs: list[np.random.Generator],
+    seen: np.ndarray | None = None,
+) -> np.ndarray:
+    """One token per row of `logits` (batch, vocab), each row under its own params and generator.
+
+    The whole batch is processed with array operations; a row draws one number from its own generator
+    per sampled token (none when greedy), so a request gives the same text alone or in any batch.
+
+    Args:
+        seen: (batch, vocab) booleans, tokens already in each row's text (for the repetition penalty).
+    """
     logits = logits.astype(np.float64, copy=True)
-    logits[list(_NEVER_SAMPLED)] = -np.inf
-    if not params.stop_at_end:
-        logits[EOS_ID] = -np.inf
-    if params.repetition_penalty != 1.0 and seen is not None and seen.any():
+    batch, vocab = logits.shape
+    logits[:, list(_NEVER_SAMPLED)] = -np.inf
+    never_end = [row for row, p in enumerate(params) if not p.stop_at_end]
+    logits[never_end, EOS_ID] = -np.inf
+    penalty = np.array([p.repetition_penalty for p in params])[:, None]
+    if seen is not None and (penalty != 1.0).any():
         # CTRL's penalty: shrink the logit of every token already present, whatever its sign.
-        penalised = logits[seen]
-        logits[seen] = np.where(
-            penalised > 0, penalised / params.repetition_penalty, penalised * params.repetition_penalty
-        )
-    if params.temperature == 0:
-        return int(np.argmax(logits))
-    logits /= params.temperature
-    if params.top_k is not None and params.top_k < logits.size:
-        cutoff = np.partition(logits, -params.top_k)[-params.top_k]
-        logits[logits < cutoff] = -np.inf
-    probs = np.exp(logits - logits.max())
-    probs /= probs.sum()
-    if params.top_p is not None and params.top_p < 1.0:
-        order = np.argsort(-probs, kind="stable")
-        cumulative = np.cumsum(probs[order])
-        # Keep the smallest prefix reaching p; the most likely token always stays.
-        keep = int(np.searchsorted(cumulative, params.top_p) + 1)
-        mask = np.zeros_like(probs, dtype=bool)
-        mask[order[:keep]] = True
-        probs = np.where(mask, probs, 0.0)
-        probs /= probs.sum()
-    return int(rng.choice(probs.size, p=probs))
+        penalised = np.where(logits > 0, logits / penalty, logits * penalty)
+        logits = np.where(seen & (penalty != 1.0), penalised, logits)
+    chosen = np.argmax(logits, axis=1)
+    temperature = np.array([p.temperature for p in params])
+    rows = np.nonzero(temperature > 0)[0]
+    if len(rows) == 0:
+        return chosen
+    scaled = logits[rows] / temperature[rows, None]
+    top_k = np.array([params[r].top_k or vocab for r in rows])
+    top_p = np.array([params[r].top_p if params[r].top_p is not None else 1.0 for r in rows])
+    if (top_k < vocab).any() or (top_p < 1.0).any():
+        scaled = _keep_head(scaled, top_k, top_p)
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]
+    uniform = np.array([rngs[r].random() for r in rows])
+    # Inverse-CDF sampling: the first token whose cumulative probability passes the draw.
+    chosen[rows] = np.minimum((cdf <= uniform[:, None]).sum(axis=1), vocab - 1)
+    return chosen
+
+
+def _keep_head(scaled: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> np.ndarray:
+    """Mask all but each row's top-k tokens, then all but the smallest set whose probability reaches p."""
+    order = np.argsort(-scaled, axis=1, kind="stable")
+    ranked = np.take_along_axis(scaled, order, axis=1)
+    ranks = np.arange(scaled.shape[1])[None, :]
+    keep = ranks < top_k[:, None]
+    probs = np.where(keep, np.exp(ranked - ranked[:, :1]), 0.0)
+    probs /= probs.sum(axis=1, keepdims=True)
+    before = np.cumsum(probs, axis=1) - probs
+    # The most likely token always stays, so p near 0 is greedy rather than empty.
+    keep &= (before < top_p[:, None]) | (ranks == 0)
+    mask = np.zeros_like(keep)
+    np.put_along_axis(mask, order, keep, axis=1)
+    return np.where(mask, scaled, -np.inf)
