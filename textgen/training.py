@@ -79,20 +79,19 @@ def split_validation(messages: list[str], fraction: float) -> tuple[list[str], l
 class _LearningRateSchedule:
     """Warm-up, then cosine decay over whichever runs out first: the steps or the time budget."""
 
-    def __init__(self, peak: float, total_steps: int, time_budget: float | None, started: float) -> None:
+    def __init__(self, peak: float, total_steps: int, time_budget: float | None) -> None:
         self.peak = peak
         self.total_steps = max(1, total_steps)
         self.time_budget = time_budget
-        self.started = started
 
-    def progress(self, step: int) -> float:
+    def progress(self, step: int, elapsed: float) -> float:
         done = step / self.total_steps
         if self.time_budget:
-            done = max(done, (time.monotonic() - self.started) / self.time_budget)
+            done = max(done, elapsed / self.time_budget)
         return min(1.0, done)
 
-    def __call__(self, step: int) -> float:
-        progress = self.progress(step)
+    def __call__(self, step: int, elapsed: float) -> float:
+        progress = self.progress(step, elapsed)
         if progress < WARMUP_FRACTION:
             return self.peak * max(progress / WARMUP_FRACTION, 0.02)
         decay = (progress - WARMUP_FRACTION) / (1 - WARMUP_FRACTION)
@@ -127,6 +126,7 @@ class Trainer:
             self.state_model = carried_state_model(model, spec) if self.carry_state else None
         self._train_step = self._compile_train_step()
         self._eval_step = self._compile_eval_step()
+        self._agree: Callable | None = None
 
     def _token_losses(
         self, inputs: tf.Tensor, labels: tf.Tensor, training: bool, states: list[tf.Tensor] | None = None
@@ -202,6 +202,24 @@ class Trainer:
 
     def set_learning_rate(self, value: float) -> None:
         self.optimizer.learning_rate.assign(value)
+
+    def agreed_seconds(self, *seconds: float) -> list[float]:
+        """Each figure averaged over all workers (the figures themselves with one worker).
+
+        Every worker must set the same learning rate and stop after the same step, but each reads its
+        own clock; agreeing on one clock keeps mirrored weights equal and the collectives paired.
+        """
+        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
+            return list(seconds)
+        if self._agree is None:
+
+            @tf.function
+            def agree(values: tf.Tensor) -> tf.Tensor:
+                local = self.strategy.run(tf.identity, args=(values,))
+                return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None)
+
+            self._agree = agree
+        return [float(v) for v in self._agree(tf.constant(seconds, dtype=tf.float64))]
 
     def _zero_states(self) -> list:
         if not self.carry_state:
@@ -388,9 +406,9 @@ def _fit(
     """The epoch loop: time budget, learning-rate schedule, validation, early stopping, best weights."""
     config, spec = trainer.config, trainer.spec
     schedule = _LearningRateSchedule(
-        config.learning_rate, steps_per_epoch * config.epochs, config.time_budget, started
+        config.learning_rate, steps_per_epoch * config.epochs, config.time_budget
     )
-    budget_end = started + config.time_budget if config.time_budget else math.inf
+    budget = config.time_budget if config.time_budget else math.inf
     history: list[dict[str, Any]] = []
     best_loss, best_weights, stale_epochs = math.inf, None, 0
     step = 0
@@ -438,11 +456,13 @@ def _fit(
             trained_tokens += tokens
             loss_sum += loss
             accuracy_sum += accuracy
-            trainer.set_learning_rate(schedule(step))
-            now = time.monotonic()
+            # Leave room for the epoch's validation so the run still ends inside the budget.
+            reserve = validation_seconds if val_dataset is not None else 0.0
+            local_elapsed = time.monotonic() - started
+            elapsed, elapsed_with_reserve = trainer.agreed_seconds(local_elapsed, local_elapsed + reserve)
+            trainer.set_learning_rate(schedule(step, elapsed))
             if progress is not None:
-                done = schedule.progress(step)
-                elapsed = now - started
+                done = schedule.progress(step, elapsed)
                 progress(
                     TrainingProgress(
                         epoch,
@@ -456,9 +476,7 @@ def _fit(
                         done,
                     )
                 )
-            # Leave room for the epoch's validation so the run still ends inside the budget.
-            reserve = validation_seconds if val_dataset is not None else 0.0
-            if now + reserve >= budget_end:
+            if elapsed_with_reserve >= budget:
                 out_of_time = True
                 break
         epoch_seconds = time.monotonic() - epoch_start
