@@ -30,8 +30,10 @@ from textgen.tokenizers import Tokenizer, build_tokenizer
 
 log = logging.getLogger(__name__)
 
-# Share of the steps spent warming the learning rate up from zero (stabilises Adam's first steps).
+# Share of the steps spent warming the learning rate up from zero (stabilises Adam's first steps),
+# at most MAX_WARMUP_STEPS.
 WARMUP_FRACTION = 0.03
+MAX_WARMUP_STEPS = 100
 # The learning rate decays to this share of its peak by the end of the run (time or steps).
 FINAL_LR_FRACTION = 0.05
 # In-training validation looks at this many batches at most; the final evaluation reads everything.
@@ -77,12 +79,19 @@ def split_validation(messages: list[str], fraction: float) -> tuple[list[str], l
 
 
 class _LearningRateSchedule:
-    """Warm-up, then cosine decay over whichever runs out first: the steps or the time budget."""
+    """Linear warm-up over the first steps, then cosine decay over whichever runs out first: the steps
+    or the time budget.
+
+    The warm-up counts steps, not seconds: a time budget's first seconds go to reading the corpus and
+    compiling the step, and a model that meets the peak rate on its very first updates can saturate
+    its gates and spend the rest of a short run recovering.
+    """
 
     def __init__(self, peak: float, total_steps: int, time_budget: float | None) -> None:
         self.peak = peak
         self.total_steps = max(1, total_steps)
         self.time_budget = time_budget
+        self.warmup_steps = max(1, min(MAX_WARMUP_STEPS, int(WARMUP_FRACTION * self.total_steps)))
 
     def progress(self, step: int, elapsed: float) -> float:
         done = step / self.total_steps
@@ -91,12 +100,9 @@ class _LearningRateSchedule:
         return min(1.0, done)
 
     def __call__(self, step: int, elapsed: float) -> float:
-        progress = self.progress(step, elapsed)
-        if progress < WARMUP_FRACTION:
-            return self.peak * max(progress / WARMUP_FRACTION, 0.02)
-        decay = (progress - WARMUP_FRACTION) / (1 - WARMUP_FRACTION)
-        cosine = 0.5 * (1 + math.cos(math.pi * decay))
-        return self.peak * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * cosine)
+        warmup = min(1.0, step / self.warmup_steps)
+        cosine = 0.5 * (1 + math.cos(math.pi * self.progress(step, elapsed)))
+        return self.peak * warmup * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * cosine)
 
 
 class Trainer:
@@ -189,14 +195,16 @@ class Trainer:
     def _compile_eval_step(self) -> Callable:
         strategy = self.strategy
 
-        def replica_step(inputs, labels):
-            losses, correct, _ = self._token_losses(inputs, labels, training=False)
-            return tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.size(labels), tf.float32)
+        def replica_step(inputs, labels, states):
+            losses, correct, states = self._token_losses(inputs, labels, training=False, states=states)
+            totals = (tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.size(labels), tf.float32))
+            return (*totals, states)
 
         @tf.function
-        def eval_step(inputs, labels):
-            results = strategy.run(replica_step, args=(inputs, labels))
-            return [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
+        def eval_step(inputs, labels, states):
+            *results, states = strategy.run(replica_step, args=(inputs, labels, states))
+            totals = [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
+            return totals, states
 
         return eval_step
 
@@ -243,13 +251,22 @@ class Trainer:
             loss_sum, correct_sum, tokens = (float(v) for v in totals)
             yield loss_sum / tokens, correct_sum / tokens, tokens
 
-    def evaluate(self, dataset: tf.data.Dataset, max_batches: int | None = None) -> tuple[float, float]:
-        """Mean per-token loss and accuracy over `dataset` (windows with fresh state)."""
+    def evaluate(
+        self, dataset: tf.data.Dataset, max_batches: int | None = None, carry_state: bool = False
+    ) -> tuple[float, float]:
+        """Mean per-token loss and accuracy over `dataset`.
+
+        With `carry_state` (for a trainer that carries state) the dataset must come from
+        `stream_windows_dataset` and the state flows from window to window, as in training and in the
+        final evaluation; otherwise each window starts from zeros.
+        """
         loss_total = correct_total = token_total = 0.0
         if max_batches is not None:
             dataset = dataset.take(max_batches)
+        states = self._zero_states() if carry_state else []
         for inputs, labels in self.strategy.experimental_distribute_dataset(dataset):
-            loss_sum, correct_sum, tokens = (float(v) for v in self._eval_step(inputs, labels))
+            totals, states = self._eval_step(inputs, labels, states)
+            loss_sum, correct_sum, tokens = (float(v) for v in totals)
             loss_total += loss_sum
             correct_total += correct_sum
             token_total += tokens
@@ -394,6 +411,19 @@ def _can_carry_state(
     return stream_num_batches(num_tokens, spec.seq_len, config.batch_size, config.grad_accum) > 0
 
 
+def _validation_dataset(trainer: Trainer, val_tokens: np.ndarray) -> tuple[tf.data.Dataset, bool]:
+    """Held-out windows read the way the model trains (streamed with carried state, when the held-out
+    text is long enough for one window per stream), else fresh windows. Returns (dataset, carry)."""
+    config, spec = trainer.config, trainer.spec
+    if trainer.carry_state and stream_num_batches(len(val_tokens), spec.seq_len, config.batch_size) > 0:
+        return stream_windows_dataset(val_tokens, spec.seq_len, config.batch_size), True
+    dataset = windows_dataset(val_tokens, spec.seq_len, config.batch_size, spec.causal, drop_remainder=False)
+    if not spec.causal:
+        # Every position is a BiLSTM window; a sample of them is enough to pick the best epoch.
+        dataset = dataset.shuffle(4 * MAX_VALIDATION_BATCHES, seed=config.seed)
+    return dataset, False
+
+
 def _fit(
     trainer: Trainer,
     tok: Tokenizer,
@@ -416,16 +446,15 @@ def _fit(
     train_seconds = 0.0
     validation_seconds = 0.0
     stopped = "epochs"
-    val_dataset = None
+    val_dataset, val_carry = None, False
     if val_tokens is not None:
-        val_dataset = windows_dataset(
-            val_tokens, spec.seq_len, config.batch_size, spec.causal, drop_remainder=False
-        )
-        if not spec.causal:
-            # Every position is a BiLSTM window; a strided sample of them is enough to pick the best epoch.
-            val_dataset = val_dataset.shuffle(4 * MAX_VALIDATION_BATCHES, seed=config.seed)
+        val_dataset, val_carry = _validation_dataset(trainer, val_tokens)
 
     for epoch in range(1, config.epochs + 1):
+        reserve = validation_seconds if val_dataset is not None else 0.0
+        if epoch > 1 and trainer.agreed_seconds(time.monotonic() - started + reserve)[0] >= budget:
+            stopped = "time budget"
+            break
         if trainer.carry_state:
             dataset = stream_windows_dataset(
                 train_tokens,
@@ -493,7 +522,9 @@ def _fit(
         }
         if val_dataset is not None:
             validation_start = time.monotonic()
-            record["val_loss"], record["val_accuracy"] = trainer.evaluate(val_dataset, MAX_VALIDATION_BATCHES)
+            record["val_loss"], record["val_accuracy"] = trainer.evaluate(
+                val_dataset, MAX_VALIDATION_BATCHES, carry_state=val_carry
+            )
             validation_seconds = time.monotonic() - validation_start
         history.append(record)
         log.info(
