@@ -1,43 +1,71 @@
-# chatsmith: one image for every role (`bot discord`, `bot slack`, `trainer`, `console`).
-#   docker build -t chatsmith .                                   # CPU TensorFlow
-#   docker build -t chatsmith:cuda --build-arg TENSORFLOW_VARIANT=cuda .   # GPU trainers
+# syntax=docker/dockerfile:1
+# chatsmith: one image for every role; the command picks it (README: "Deploy with Docker").
+#   docker build -t chatsmith .                                             # CPU TensorFlow
+#   docker build -t chatsmith:cuda --build-arg TENSORFLOW_VARIANT=cuda .    # GPU trainers
+#   docker run --init --env-file .env -v chatsmith-data:/data chatsmith bot discord   # or: bot slack, trainer
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
+# ---------------------------------------------------------------- build: a virtual environment in /opt/venv
 FROM ${PYTHON_IMAGE} AS build
+# cpu: TensorFlow's CPU wheels. cuda: `pip install '.[cuda]'`, TensorFlow with the CUDA libraries as
+# wheels, so the same slim base serves GPUs (the host needs the NVIDIA driver and container toolkit).
 ARG TENSORFLOW_VARIANT=cpu
-ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 RUN python -m venv /opt/venv
-ENV PATH=/opt/venv/bin:$PATH
-# Dependencies first, in their own layer: code changes do not reinstall TensorFlow.
-COPY pyproject.toml README.md ./
-RUN mkdir -p chatsmith textgen db trainer bot \
-    && touch chatsmith/__init__.py textgen/__init__.py db/__init__.py trainer/__init__.py bot/__init__.py \
-    && if [ "$TENSORFLOW_VARIANT" = "cuda" ]; then extra="[cuda]"; else extra=""; fi \
-    && pip install ".${extra}" \
-    && pip uninstall -y chatsmith
+# Dependencies first, in their own layer, computed from pyproject.toml alone: editing the code or the
+# README does not reinstall TensorFlow. The cache mount keeps downloaded wheels between builds and out
+# of the image.
+COPY pyproject.toml docker/requirements.py ./
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python requirements.py "$TENSORFLOW_VARIANT" > requirements.txt \
+    && pip install --requirement requirements.txt
+# Then chatsmith itself, without touching the dependencies.
+COPY README.md ./
 COPY chatsmith chatsmith
 COPY textgen textgen
 COPY db db
 COPY trainer trainer
 COPY bot bot
-RUN pip install --no-deps .
+# chatsmith/data (the demo corpus, the packaged base-model bundle) is copied whole: the package-data
+# globs in pyproject.toml may miss nested directories, and a bot without its base model cannot answer.
+# `python -I` keeps /src off sys.path, so the installed package is the one found (and smoke-tested).
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --no-deps . \
+    && package="$(python -I -c 'import chatsmith, pathlib; print(pathlib.Path(chatsmith.__file__).parent)')" \
+    && mkdir -p "$package/data" \
+    && cp -a chatsmith/data/. "$package/data/" \
+    && python -I -c 'from chatsmith.cli import build_parser; build_parser()'
 
+# ---------------------------------------------------------------- runtime: the venv, a non-root user, no compilers
 FROM ${PYTHON_IMAGE} AS runtime
+ARG TENSORFLOW_VARIANT=cpu
+LABEL org.opencontainers.image.title="chatsmith" \
+      org.opencontainers.image.description="Discord and Slack channels turned into a chatbot (bot discord | bot slack | trainer)" \
+      org.opencontainers.image.licenses="MIT" \
+      io.chatsmith.tensorflow-variant="${TENSORFLOW_VARIANT}"
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
     TF_CPP_MIN_LOG_LEVEL=2 \
     CHATSMITH_DATA_DIR=/data
-RUN useradd --create-home --uid 10001 chatsmith \
-    && mkdir -p /data \
-    && chown chatsmith:chatsmith /data
+# A numeric uid/gid: Kubernetes' runAsNonRoot can verify it, and a host bind mount can be chowned to it.
+# /data/models exists in the image so that a fresh named volume mounted there inherits the ownership.
+RUN useradd --create-home --uid 10001 --user-group chatsmith \
+    && mkdir -p /data/models \
+    && chown -R 10001:10001 /data
 COPY --from=build /opt/venv /opt/venv
-COPY docker/entrypoint.sh /usr/local/bin/chatsmith-entrypoint
-USER chatsmith
+COPY --chmod=0755 docker/entrypoint.sh /usr/local/bin/chatsmith-entrypoint
+USER 10001:10001
 WORKDIR /home/chatsmith
 VOLUME ["/data"]
-# The health check asks the database and the model store, the same way every role sees them.
+# Slack HTTP mode (CHATSMITH_SLACK_MODE=http) listens here; the other roles open no port.
+EXPOSE 3000
+# Every role needs the database at the code's schema: `db current` exits 1 when it is unreachable or
+# out of date. It imports no TensorFlow, so it stays cheap next to the role it checks.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["chatsmith", "db", "current"]
+# The entrypoint applies migrations (`chatsmith db upgrade`), then execs `chatsmith <command>`.
 ENTRYPOINT ["chatsmith-entrypoint"]
 CMD ["console"]

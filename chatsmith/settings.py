@@ -1,12 +1,44 @@
-"""Settings: read once from the environment (and an optional `.env`) at the top of each command."""
+"""Settings: read once from the environment (and an optional `.env`) at the top of each command.
+
+One `Settings` object holds the configuration of every chatsmith process (bots, trainer, CLI). Each
+field is one environment variable, `CHATSMITH_<FIELD>` (for example `CHATSMITH_DATA_DIR`); the platform
+tokens also answer to the names the platforms' own docs use (`DISCORD_TOKEN`, `SLACK_BOT_TOKEN`, ...).
+Variables set in the environment win over `.env` in the working directory, which wins over the
+defaults. `.env.example` documents every variable; `chatsmith config show` prints the effective values
+with secrets masked, and `chatsmith config check` validates them.
+
+Secrets are `SecretStr` (masked in `repr`, `str` and `model_dump`), and the database URL's password is
+masked wherever a value is displayed (`Settings.display_value`).
+"""
 
 from __future__ import annotations
 
+import json
+import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import SettingsError as _SourceError
+
+ENV_PREFIX = "CHATSMITH_"
+ENV_FILE = ".env"
+# What a masked secret looks like wherever settings are shown.
+MASK = "***"
+
+
+class SettingsError(ValueError):
+    """The environment or `.env` holds values that are not valid; one line per problem, with the fix.
+
+    Attributes:
+        problems: One line per invalid variable; never the value of a secret.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 class Settings(BaseSettings):
@@ -14,10 +46,12 @@ class Settings(BaseSettings):
 
     Every field maps to an environment variable with the `CHATSMITH_` prefix (for example
     `CHATSMITH_DATA_DIR`). Paths default to `./data` so the embedded setup needs no configuration.
+    Fields are listed by group (`FIELD_GROUPS`); `Settings.env_names` gives a field's variable names.
     """
 
-    model_config = SettingsConfigDict(env_prefix="CHATSMITH_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=ENV_FILE, extra="ignore")
 
+    # ------------------------------------------------------------------ storage (every role)
     data_dir: Path = Field(default=Path("data"), description="Where the SQLite database and models live.")
     database_url: str | None = Field(
         default=None, description="Any SQLAlchemy URL; defaults to SQLite inside the data directory."
@@ -25,8 +59,14 @@ class Settings(BaseSettings):
     model_dir: Path | None = Field(
         default=None, description="Where model bundles live; defaults to <data_dir>/models."
     )
-    # Trainer (trainer/config.py turns these into a TrainerConfig). The base model a scope's first model is
-    # fine-tuned from is `base_model_path` below, shared with the bots; "none" there means from scratch.
+    base_model_path: Path | None = Field(
+        default=None,
+        description="Bundle that answers where no channel or workspace model is active yet.",
+    )
+
+    # ------------------------------------------------------------------ trainer (trainer/)
+    # trainer/config.py turns these into a TrainerConfig. The base model a scope's first model is
+    # fine-tuned from is `base_model_path` above, shared with the bots; "none" there means from scratch.
     trainer_schedule: str = Field(
         default="0 3 * * *", description="Cron expression (crontab's five fields) for per-scope retrains."
     )
@@ -46,16 +86,18 @@ class Settings(BaseSettings):
         default=0.1, gt=0, lt=0.5, description="Share of the newest messages held out for the promotion gate."
     )
     trainer_keep_versions: int = Field(default=5, ge=1, description="Model versions kept per scope.")
-    trainer_spec: dict[str, Any] = Field(
+    # NoDecode: the validator below parses the JSON, so a typo is one validation error among the others
+    # instead of an exception that hides every later problem.
+    trainer_spec: Annotated[dict[str, Any], NoDecode] = Field(
         default_factory=dict,
         description='JSON ModelSpec fields for models trained from scratch, e.g. {"arch": "lstm", "units": 256}.',
     )
-    trainer_train_config: dict[str, Any] = Field(
+    trainer_train_config: Annotated[dict[str, Any], NoDecode] = Field(
         default_factory=dict,
         description='JSON TrainConfig fields, e.g. {"epochs": 5, "batch_size": 64, "steps_per_epoch": 200}.',
     )
 
-    # ------------------------------------------------------------------ bots (bot/)
+    # ------------------------------------------------------------------ Discord (bot/discord_bot.py)
     # Tokens also answer to the names the platforms' own docs use (DISCORD_TOKEN, SLACK_BOT_TOKEN, ...):
     # env names are matched case-insensitively, so each alias covers both spellings.
     discord_token: SecretStr | None = Field(
@@ -69,6 +111,8 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(
         default=None, ge=1, description="Shards for the sharded client; default: Discord's recommendation."
     )
+
+    # ------------------------------------------------------------------ Slack (bot/slack_app.py)
     slack_bot_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("slack_bot_token", "chatsmith_slack_bot_token"),
@@ -93,6 +137,8 @@ class Settings(BaseSettings):
     slack_api_url: str = Field(
         default="https://slack.com/api/", description="Slack Web API base URL (ends with /api/)."
     )
+
+    # ------------------------------------------------------------------ both bots (bot/core)
     admin_roles: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Comma-separated Discord role names whose members may run admin commands.",
@@ -121,10 +167,6 @@ class Settings(BaseSettings):
     generate_temperature: float = Field(default=0.8, ge=0, description="Default sampling temperature.")
     generate_top_p: float = Field(default=0.95, gt=0, le=1, description="Nucleus sampling share.")
     backfill_max: int = Field(default=5000, ge=0, description="Most past messages one /train backfill reads.")
-    base_model_path: Path | None = Field(
-        default=None,
-        description="Bundle that answers where no channel or workspace model is active yet.",
-    )
 
     @field_validator("admin_roles", "admin_user_ids", mode="before")
     @classmethod
@@ -134,17 +176,141 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("trainer_spec", "trainer_train_config", mode="before")
+    @classmethod
+    def _parse_json(cls, value: object) -> object:
+        # JSON text from the environment; dicts pass through from code. An empty variable means "defaults".
+        if isinstance(value, str):
+            if not value.strip():
+                return {}
+            try:
+                return json.loads(value)
+            except json.JSONDecodeError as error:
+                raise ValueError(f"not valid JSON ({error.msg} at character {error.pos})") from None
+        return value
+
     @property
     def effective_database_url(self) -> str:
+        """The database URL in use: `database_url`, else SQLite in the data directory."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'chatsmith.db').resolve()}"
 
     @property
     def effective_model_dir(self) -> Path:
+        """The model directory in use: `model_dir`, else `<data_dir>/models`."""
         return self.model_dir if self.model_dir is not None else self.data_dir / "models"
 
+    # ------------------------------------------------------------------ describing the settings
 
-def load_settings() -> Settings:
-    """Read the settings from the environment; call once per process, at the top."""
-    return Settings()
+    @classmethod
+    def env_names(cls, name: str) -> tuple[str, ...]:
+        """The environment variables that set field `name`, the documented one first."""
+        alias = cls.model_fields[name].validation_alias
+        if isinstance(alias, AliasChoices):
+            return tuple(str(choice).upper() for choice in alias.choices)
+        return (f"{ENV_PREFIX}{name.upper()}",)
+
+    @classmethod
+    def secret_fields(cls) -> frozenset[str]:
+        """Fields whose value is a secret (never shown); the database URL's password is masked apart."""
+        return frozenset(
+            name for name, field in cls.model_fields.items() if "SecretStr" in str(field.annotation)
+        )
+
+    def display_value(self, name: str) -> str:
+        """Field `name` as text for people and logs: secrets masked, the database password masked.
+
+        Lists are comma-separated and dicts JSON, the way the environment spells them; unset is "".
+        """
+        value = getattr(self, name)
+        if value is None:
+            return ""
+        if isinstance(value, SecretStr):
+            return MASK if value.get_secret_value() else ""
+        if name == "database_url":
+            return mask_database_url(value)
+        if isinstance(value, list):
+            return ",".join(str(item) for item in value)
+        if isinstance(value, dict):
+            return json.dumps(value, sort_keys=True)
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return str(value)
+
+    def source_of(self, name: str, environ: Mapping[str, str] | None = None) -> str:
+        """Where field `name` came from: "env", ".env" (or code), or "default"."""
+        present = {key.upper() for key in (os.environ if environ is None else environ)}
+        if any(env_name in present for env_name in self.env_names(name)):
+            return "env"
+        if name in self.model_fields_set:
+            return ENV_FILE
+        return "default"
+
+
+# Every field belongs to one group; `config show`, `.env.example` and the tests follow this order.
+FIELD_GROUPS: dict[str, tuple[str, ...]] = {
+    "storage": ("data_dir", "database_url", "model_dir", "base_model_path"),
+    "trainer": tuple(name for name in Settings.model_fields if name.startswith("trainer_")),
+    "discord": ("discord_token", "discord_sharded", "discord_shard_count"),
+    "slack": tuple(name for name in Settings.model_fields if name.startswith("slack_")),
+    "bots": (
+        "admin_roles",
+        "admin_user_ids",
+        "generate_user_cooldown",
+        "generate_channel_cooldown",
+        "train_user_cooldown",
+        "train_channel_cooldown",
+        "generation_workers",
+        "generation_max_batch",
+        "model_cache_size",
+        "generate_default_length",
+        "generate_max_length",
+        "generate_temperature",
+        "generate_top_p",
+        "backfill_max",
+    ),
+}
+
+
+def mask_database_url(url: str) -> str:
+    """`url` with its password replaced by `***`; a placeholder when it is not a URL at all."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError, TypeError):
+        # An unparseable string may still hold a secret: show none of it.
+        return "<unparseable database URL>"
+
+
+def describe_validation_error(error: ValidationError) -> list[str]:
+    """One line per invalid variable: its name, what is wrong, and the fix; secret values left out."""
+    by_alias = {alias.upper(): name for name in Settings.model_fields for alias in Settings.env_names(name)}
+    problems = []
+    for item in error.errors():
+        location = str(item["loc"][0]) if item["loc"] else ""
+        name = by_alias.get(location.upper(), location.lower().removeprefix(ENV_PREFIX.lower()))
+        variable = Settings.env_names(name)[0] if name in Settings.model_fields else location.upper()
+        message = str(item["msg"]).removeprefix("Value error, ")
+        shown = ""
+        if name not in Settings.secret_fields() and name != "database_url" and "input" in item:
+            shown = f" (got {str(item['input'])[:60]!r})"
+        problems.append(f"{variable}: {message}{shown}; fix it in the environment or {ENV_FILE}")
+    return problems
+
+
+def load_settings(env_file: str | Path | None = ENV_FILE) -> Settings:
+    """Read the settings from the environment (and `env_file`); call once per process, at the top.
+
+    Raises:
+        SettingsError: A variable is not valid; one line per problem, never a secret's value.
+    """
+    try:
+        return Settings(_env_file=env_file)  # type: ignore[call-arg]
+    except ValidationError as error:
+        raise SettingsError(describe_validation_error(error)) from None
+    except _SourceError as error:
+        # pydantic-settings' own parse failures (a malformed value it decodes itself); name the field.
+        raise SettingsError([f"{error}; fix it in the environment or {ENV_FILE}"]) from None
