@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick clean
+.PHONY: install demo test lint format bench bench-quick base-model clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
@@ -38,6 +38,15 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench --quick
+
+# The base model new scopes are fine-tuned from: the default spec trained on real chat (the Ubuntu IRC
+# logs, CC-BY-4.0) for BASE_MODEL_BUDGET seconds. Shipped inside the package; rebuild after changing
+# the default spec.
+BASE_MODEL_CORPUS ?= ../shared/data/ubuntu-irc-train.log
+BASE_MODEL_BUDGET ?= 900
+base-model: $(STAMP)
+	$(BIN)/chatsmith train --corpus $(BASE_MODEL_CORPUS) --format irc --val-fraction 0.02 \
+		--time-budget $(BASE_MODEL_BUDGET) --out chatsmith/data/base-model --json
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

@@ -11,9 +11,10 @@ EXIT_BAD_INPUT = 2
 
 def user_error_types() -> tuple[type[BaseException], ...]:
     """The exception types whose message is written for the user (problem and fix, one line)."""
+    from chatsmith.settings import SettingsError
     from textgen.errors import TextgenError
 
-    types: list[type[BaseException]] = [TextgenError]
+    types: list[type[BaseException]] = [TextgenError, SettingsError]
     try:
         from db.errors import DatabaseError
 

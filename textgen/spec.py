@@ -79,7 +79,7 @@ class TrainConfig:
     """
 
     batch_size: int = 32
-    learning_rate: float = 3e-3
+    learning_rate: float = 4e-3
     epochs: int = 20
     time_budget: float | None = None
     grad_accum: int = 1

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 # Share of the steps spent warming the learning rate up from zero (stabilises Adam's first steps),
 # at most MAX_WARMUP_STEPS.
 WARMUP_FRACTION = 0.03
-MAX_WARMUP_STEPS = 100
+MAX_WARMUP_STEPS = 50
 # The learning rate decays to this share of its peak by the end of the run (time or steps).
 FINAL_LR_FRACTION = 0.05
 # In-training validation looks at this many batches at most; the final evaluation reads everything.
@@ -54,6 +54,7 @@ class TrainingProgress:
     eta_seconds: float | None
     fraction: float
     val_loss: float | None = None
+    learning_rate: float | None = None
 
 
 @dataclass
@@ -208,6 +209,14 @@ class Trainer:
 
         return eval_step
 
+    def _distribute(self, dataset: tf.data.Dataset):
+        # One device needs no distributed iterator: strategy.run takes plain tensors. That matters
+        # because the distributed iterator's shutdown stalls for seconds at the end of every epoch
+        # (its internal buffer is autotuned; see textgen.data).
+        if isinstance(self.strategy, tf.distribute.OneDeviceStrategy):
+            return dataset
+        return self.strategy.experimental_distribute_dataset(dataset)
+
     def set_learning_rate(self, value: float) -> None:
         self.optimizer.learning_rate.assign(value)
 
@@ -246,7 +255,7 @@ class Trainer:
         The carried state starts from zeros at the start of each call (each epoch).
         """
         states = self._zero_states()
-        for inputs, labels in self.strategy.experimental_distribute_dataset(dataset):
+        for inputs, labels in self._distribute(dataset):
             totals, states = self._train_step(inputs, labels, states)
             loss_sum, correct_sum, tokens = (float(v) for v in totals)
             yield loss_sum / tokens, correct_sum / tokens, tokens
@@ -264,7 +273,7 @@ class Trainer:
         if max_batches is not None:
             dataset = dataset.take(max_batches)
         states = self._zero_states() if carry_state else []
-        for inputs, labels in self.strategy.experimental_distribute_dataset(dataset):
+        for inputs, labels in self._distribute(dataset):
             totals, states = self._eval_step(inputs, labels, states)
             loss_sum, correct_sum, tokens = (float(v) for v in totals)
             loss_total += loss_sum
@@ -463,6 +472,7 @@ def _fit(
                 seed=config.seed,
                 epoch=epoch,
                 grad_accum=config.grad_accum,
+                max_steps=config.steps_per_epoch,
             )
         else:
             dataset = windows_dataset(
@@ -489,7 +499,8 @@ def _fit(
             reserve = validation_seconds if val_dataset is not None else 0.0
             local_elapsed = time.monotonic() - started
             elapsed, elapsed_with_reserve = trainer.agreed_seconds(local_elapsed, local_elapsed + reserve)
-            trainer.set_learning_rate(schedule(step, elapsed))
+            learning_rate = schedule(step, elapsed)
+            trainer.set_learning_rate(learning_rate)
             if progress is not None:
                 done = schedule.progress(step, elapsed)
                 progress(
@@ -503,6 +514,7 @@ def _fit(
                         elapsed,
                         elapsed / done - elapsed if done > 0 else None,
                         done,
+                        learning_rate=learning_rate,
                     )
                 )
             if elapsed_with_reserve >= budget:

@@ -75,3 +75,14 @@ def test_stream_windows_continue_row_by_row_across_steps():
     # Rows read disjoint parts of the stream.
     starts = batches[0][0][:, 0]
     assert np.all(np.diff(starts) == (10_000 - 1) // 4)
+
+
+def test_capped_stream_epochs_move_on_through_the_text():
+    from textgen.data import stream_windows_dataset
+
+    tokens = np.arange(20_000, dtype=np.int32)
+    first = [x.numpy()[0, 0] for x, _ in stream_windows_dataset(tokens, 10, 4, epoch=1, max_steps=50)]
+    second = [x.numpy()[0, 0] for x, _ in stream_windows_dataset(tokens, 10, 4, epoch=2, max_steps=50)]
+    assert len(first) == len(second) == 50
+    # Epoch 2 continues where epoch 1 stopped instead of re-reading the same windows.
+    assert second[0] == first[-1] + 10
