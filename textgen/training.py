@@ -396,7 +396,8 @@ def train_model(
     extra = {"train_config": config.to_dict(), **(extra_manifest or {})}
     if base_bundle is not None:
         extra["parent"] = str(base_bundle.path)
-    if is_chief(strategy):
+    metrics["saved"] = is_chief(strategy)
+    if metrics["saved"]:
         bundle_path = save_bundle(
             Path(out_dir), float_model, spec, tok, metrics=metrics, history=history, extra=extra
         )

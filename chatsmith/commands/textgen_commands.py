@@ -174,7 +174,12 @@ def _train(messages, out, spec, config, args, val_messages, started) -> dict[str
 
 
 def _summary(metrics: dict[str, Any]) -> str:
-    parts = [f"saved {metrics['bundle']}", f"{metrics['params']:,} parameters", f"{metrics['epochs']} epochs"]
+    saved = (
+        f"saved {metrics['bundle']}"
+        if metrics.get("saved", True)
+        else "worker done (the chief saves the bundle)"
+    )
+    parts = [saved, f"{metrics['params']:,} parameters", f"{metrics['epochs']} epochs"]
     if metrics.get("val_nats_per_char") is not None:
         parts.append(f"held-out {metrics['val_nats_per_char']:.3f} nats/char")
     parts.append(f"{metrics['train_tokens_per_sec']:,.0f} tokens/s")
