@@ -10,6 +10,9 @@ from collections.abc import Sequence
 
 from chatsmith.commands import registered_command_modules
 
+# Commands that never load a model start faster and need no quiet import.
+_COMMANDS_WITHOUT_TENSORFLOW = frozenset({"db", "config", "import", "train-scope", "models"})
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -24,14 +27,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    # TensorFlow's C++ start-up chatter hides the output people came for.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = build_parser()
     args = parser.parse_args(argv)
+    # TensorFlow's C++ chatter ("failed call to cuInit" on machines without a GPU) hides the output
+    # people came for; --verbose keeps it.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if args.verbose else "3")
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose and args.command not in _COMMANDS_WITHOUT_TENSORFLOW:
+        from chatsmith.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     from chatsmith.errors import run_reporting_errors
 
     return run_reporting_errors(lambda: args.handler(args))
