@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
@@ -22,3 +28,31 @@ def shakespeare() -> str:
     from chatsmith.commands.textgen_commands import demo_corpus
 
     return demo_corpus()[:60_000]
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
+    ]
+)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database that exists for this test only."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'chatsmith.db'}"
+        return
+    admin_url = os.environ.get(POSTGRES_URL_VARIABLE)
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set in CI: .ci/run must start PostgreSQL and set it")
+        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}; .ci/run starts a server and sets it")
+    name = f"chatsmith_test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    with admin.connect() as connection:
+        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.dispose()

@@ -6,51 +6,17 @@ a server and sets it. Each test gets a database of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import os
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
-from sqlalchemy.pool import NullPool
 
 from db.engine import create_database_engine, session_factory
 from db.models import Channel
 from db.schema import upgrade
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
-
-POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgres),
-    ]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty database that exists for this test only."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'data' / 'chatsmith.db'}"
-        return
-    admin_url = os.environ.get(POSTGRES_URL_VARIABLE)
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail(f"{POSTGRES_URL_VARIABLE} is not set in CI: .ci/run must start PostgreSQL and set it")
-        pytest.skip(f"PostgreSQL tests need {POSTGRES_URL_VARIABLE}; .ci/run starts a server and sets it")
-    name = f"chatsmith_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
-    with admin.connect() as connection:
-        connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.dispose()
 
 
 @pytest.fixture
