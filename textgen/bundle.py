@@ -65,6 +65,11 @@ def save_bundle(
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
     try:
+        # mkdtemp makes the directory private (0700); a bundle is read by other users and hosts
+        # (bots, trainers on a shared volume), like any file the umask allows.
+        umask = os.umask(0)
+        os.umask(umask)
+        staging.chmod(0o777 & ~umask)
         model.save_weights(staging / WEIGHTS)
         tokenizer.save(staging / TOKENIZER)
         manifest = {

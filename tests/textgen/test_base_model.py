@@ -1,0 +1,35 @@
+"""The base model shipped inside the package: new scopes are fine-tuned from it."""
+
+from pathlib import Path
+
+import pytest
+
+import chatsmith
+from textgen.bundle import load_bundle
+from textgen.generator import Generator
+from textgen.spec import ModelSpec
+from textgen.tokenizers import ByteTokenizer
+
+BASE_MODEL = Path(chatsmith.__file__).resolve().parent / "data" / "base-model"
+
+
+@pytest.fixture(scope="module")
+def base():
+    if not BASE_MODEL.exists():
+        pytest.fail(f"{BASE_MODEL} is missing; build it with `make base-model`")
+    return load_bundle(BASE_MODEL)
+
+
+def test_base_model_has_the_default_spec_and_the_fixed_vocabulary(base):
+    # Scopes fine-tune from it and keep its spec: a stale base model would silently change model sizes.
+    assert base.spec == ModelSpec(), "the default spec changed; rebuild the base model with `make base-model`"
+    assert base.tokenizer.kind == "byte" and base.tokenizer.vocab_size == ByteTokenizer().vocab_size
+
+
+def test_base_model_learned_chat(base):
+    # Far better than a uniform guess over bytes (5.56 nats per byte) on its own held-out chat.
+    assert base.metrics["val_nats_per_char"] < 2.5
+    [sample] = Generator(base).generate("anyone know how to ", max_tokens=60, temperature=0.5, seed=1)
+    words = sample.split()
+    assert len(words) >= 6
+    assert sum(word.isascii() for word in words) >= 0.9 * len(words)
