@@ -21,6 +21,7 @@ from typing import Any
 from bench.children import ONE_BLAS_THREAD, run_worker
 from bench.report import Outcome, Row
 from bench.settings import RunSettings
+from textgen.spec import ModelSpec
 
 
 def _options(settings: RunSettings, parts: list[str]) -> dict[str, Any]:
@@ -57,7 +58,9 @@ def run_generation(settings: RunSettings) -> Outcome:
         log_name="generation-1thread",
     )
     outcome = Outcome(figures={"blas_as_installed": shipped, "blas_one_thread": one_thread})
-    for key, label in (("default_model", "default model (GRU 512)"), ("lstm_512", "LSTM 512")):
+    default = ModelSpec()
+    default_label = f"default model ({default.arch.upper()} {default.units})"
+    for key, label in (("default_model", default_label), ("lstm_512", "LSTM 512")):
         figures, single = shipped[key], one_thread[key]
         engine, seed = figures["engine_ms_per_token"], figures["seed_ms_per_token"]
         # The floor is the best the plain products achieved under either BLAS setting.
@@ -140,7 +143,7 @@ def run_bilstm(settings: RunSettings) -> Outcome:
     result, _ = run_worker("generation", options, timeout=600, log_name="bilstm")
     outcome = Outcome(figures=result)
     for key, label, headline in (
-        ("bilstm_default", "default BiLSTM (512 units, window 128)", True),
+        ("bilstm_default", f"default BiLSTM ({ModelSpec().units} units, window {ModelSpec().seq_len})", True),
         ("bilstm_seed_size", "seed-size BiLSTM (150 units, window 20)", False),
     ):
         figures = result[key]
