@@ -338,15 +338,19 @@ def build_discord_bot(
     """An unstarted Discord client for chatsmith; start it with `await bot.start(token)`.
 
     Args:
-        settings: Sharding options (`discord_sharded`, `discord_shard_count`).
+        settings: Sharding options (`discord_sharded`, `discord_shard_count`, `discord_shard_ids`).
         services: Shared services.
         core: A command core to use (default: a new one on `services`).
         guild_ready_timeout: Seconds to wait for guild data at start.
     """
     core = core or CommandCore(services)
     if settings.discord_sharded:
+        # Several processes split the shards between them: each runs its own shard ids of one total.
         return ShardedChatsmithDiscordBot(
-            core, guild_ready_timeout=guild_ready_timeout, shard_count=settings.discord_shard_count
+            core,
+            guild_ready_timeout=guild_ready_timeout,
+            shard_count=settings.discord_shard_count,
+            shard_ids=settings.discord_shard_ids or None,
         )
     return ChatsmithDiscordBot(core, guild_ready_timeout=guild_ready_timeout)
 

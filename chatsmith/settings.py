@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
@@ -111,6 +111,10 @@ class Settings(BaseSettings):
     discord_shard_count: int | None = Field(
         default=None, ge=1, description="Shards for the sharded client; default: Discord's recommendation."
     )
+    discord_shard_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list,
+        description="Shards this process runs, e.g. 0,2 of CHATSMITH_DISCORD_SHARD_COUNT=4; empty: all of them.",
+    )
 
     # ------------------------------------------------------------------ Slack (bot/slack_app.py)
     slack_bot_token: SecretStr | None = Field(
@@ -175,6 +179,27 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("discord_shard_ids", mode="before")
+    @classmethod
+    def _split_shard_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @model_validator(mode="after")
+    def _shard_ids_within_count(self) -> Settings:
+        if self.discord_shard_ids:
+            count = self.discord_shard_count
+            if count is None:
+                raise ValueError(
+                    "CHATSMITH_DISCORD_SHARD_IDS needs CHATSMITH_DISCORD_SHARD_COUNT: every process must agree "
+                    "on the total"
+                )
+            outside = [shard for shard in self.discord_shard_ids if not 0 <= shard < count]
+            if outside:
+                raise ValueError(f"CHATSMITH_DISCORD_SHARD_IDS {outside} not in 0..{count - 1}; fix the list")
+        return self
 
     @field_validator("trainer_spec", "trainer_train_config", mode="before")
     @classmethod
@@ -252,7 +277,7 @@ class Settings(BaseSettings):
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": ("data_dir", "database_url", "model_dir", "base_model_path"),
     "trainer": tuple(name for name in Settings.model_fields if name.startswith("trainer_")),
-    "discord": ("discord_token", "discord_sharded", "discord_shard_count"),
+    "discord": ("discord_token", "discord_sharded", "discord_shard_count", "discord_shard_ids"),
     "slack": tuple(name for name in Settings.model_fields if name.startswith("slack_")),
     "bots": (
         "admin_roles",

@@ -258,3 +258,25 @@ def test_a_failing_command_is_logged_answered_and_the_bot_lives_on(
             assert "answers" in (await status.wait_for_followup(timeout=10)).content
 
     run(scenario)
+
+
+def test_processes_split_the_shards_they_run(bot_settings: Settings, services: Services) -> None:
+    settings = bot_settings.model_copy(
+        update={"discord_sharded": True, "discord_shard_count": 4, "discord_shard_ids": [1, 3]}
+    )
+    bot = build_discord_bot(settings, services)
+    assert isinstance(bot, ShardedChatsmithDiscordBot)
+    assert bot.shard_count == 4 and bot.shard_ids == [1, 3]
+
+
+def test_shard_ids_need_a_count_and_must_fit_in_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chatsmith.settings import load_settings
+
+    monkeypatch.setenv("CHATSMITH_DISCORD_SHARD_IDS", "0,2")
+    with pytest.raises(Exception, match="needs CHATSMITH_DISCORD_SHARD_COUNT"):
+        load_settings()
+    monkeypatch.setenv("CHATSMITH_DISCORD_SHARD_COUNT", "2")
+    with pytest.raises(Exception, match=r"\[2\] not in 0..1"):
+        load_settings()
+    monkeypatch.setenv("CHATSMITH_DISCORD_SHARD_IDS", "0,1")
+    assert load_settings().discord_shard_ids == [0, 1]
