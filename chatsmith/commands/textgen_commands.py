@@ -280,6 +280,10 @@ def run_demo(args: argparse.Namespace) -> int:
     generator = Generator.from_bundle(metrics["bundle"])
     for prompt in ("ROMEO:\n", "First Citizen:\n", "KING HENRY VI:\n"):
         [sample] = generator.generate(prompt, max_tokens=240, temperature=0.7, seed=7)
+        # Show whole lines: the sample stops at a token count, usually mid-word.
+        last_line_end = sample.rfind("\n")
+        if last_line_end > len(prompt):
+            sample = sample[:last_line_end]
         print("\n" + sample.rstrip())
     print(
         f"\nbundle saved to {metrics['bundle']}; try:\n"
