@@ -13,6 +13,7 @@ window per token through one compiled `tf.function` call for the whole batch.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import tensorflow as tf
@@ -43,7 +44,7 @@ class CausalStepper:
     pairs for LSTM layers.
     """
 
-    def __init__(self, model: tf.keras.Model | object, spec: ModelSpec) -> None:
+    def __init__(self, model: Any, spec: ModelSpec) -> None:
         if not spec.causal:
             raise ValueError("CausalStepper runs causal models only; use WindowStepper for a BiLSTM")
         self.spec = spec
@@ -65,26 +66,25 @@ class CausalStepper:
         self.output_bias = np.asarray(dense_bias, dtype=np.float32)
         self.vocab_size = self.output_kernel.shape[1]
 
-    def initial_state(self, batch: int) -> list:
-        state: list = []
+    def initial_state(self, batch: int) -> list[Any]:
+        state: list[Any] = []
         for layer in self.layers:
             zeros = np.zeros((batch, layer.units), dtype=np.float32)
             state.append((zeros, zeros.copy()) if layer.arch == "lstm" else zeros)
         return state
 
-    def step(self, tokens: np.ndarray, state: list) -> tuple[np.ndarray, list]:
+    def step(self, tokens: np.ndarray, state: list[Any]) -> tuple[np.ndarray, list[Any]]:
         """Logits `(batch, vocab)` for the next token after `tokens` `(batch,)`, and the new state."""
         new_state = []
-        x = None
+        x = self.input_table[tokens]
         for index, layer in enumerate(self.layers):
-            projected = self.input_table[tokens] if index == 0 else x @ layer.kernel + layer.bias
-            h, layer_state = _cell(layer, projected, state[index])
+            projected = x if index == 0 else x @ layer.kernel + layer.bias
+            x, layer_state = _cell(layer, projected, state[index])
             new_state.append(layer_state)
-            x = h
         return x @ self.output_kernel + self.output_bias, new_state
 
     @staticmethod
-    def select(state: list, rows: np.ndarray) -> list:
+    def select(state: list[Any], rows: np.ndarray) -> list[Any]:
         """The state of the batch rows `rows` (to drop finished sequences from a batch)."""
         return [
             tuple(part[rows] for part in entry) if isinstance(entry, tuple) else entry[rows]
@@ -92,9 +92,9 @@ class CausalStepper:
         ]
 
     @staticmethod
-    def concat(first: list, second: list) -> list:
+    def concat(first: list[Any], second: list[Any]) -> list[Any]:
         """Two batches' states joined along the batch axis (to add new requests to a running batch)."""
-        joined = []
+        joined: list[Any] = []
         for a, b in zip(first, second, strict=True):
             if isinstance(a, tuple):
                 joined.append(tuple(np.concatenate([x, y]) for x, y in zip(a, b, strict=True)))
@@ -103,7 +103,7 @@ class CausalStepper:
         return joined
 
 
-def _cell(layer: _Layer, projected: np.ndarray, state):
+def _cell(layer: _Layer, projected: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
     """One recurrent step given the input already projected (`x @ kernel + bias`); Keras' equations."""
     units = layer.units
     if layer.arch == "simplernn":
@@ -136,7 +136,7 @@ class WindowStepper:
     so the same batching code drives both steppers.
     """
 
-    def __init__(self, model: tf.keras.Model | object, spec: ModelSpec) -> None:
+    def __init__(self, model: Any, spec: ModelSpec) -> None:
         self.spec = spec
         self.seq_len = spec.seq_len
         self.vocab_size = int(model.get_layer("logits").get_weights()[1].shape[0])

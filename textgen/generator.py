@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class Generator:
                 )
             )
         results: list[list[int]] = [[] for _ in prompts]
-        state = self.stepper.initial_state(len(rows))
+        state: Any = self.stepper.initial_state(len(rows))
         while rows:
             inputs = np.array(
                 [row.pending[0] if row.pending else row.generated[-1] for row in rows], dtype=np.int64

@@ -138,7 +138,7 @@ class Trainer:
     def _token_losses(
         self, inputs: tf.Tensor, labels: tf.Tensor, training: bool, states: list[tf.Tensor] | None = None
     ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
-        if states:
+        if states and self.state_model is not None:
             logits, *states = self.state_model([inputs, *states], training=training)
             # Under mixed precision the state comes back in the compute dtype; keep one dtype across steps.
             states = [tf.cast(state, tf.float32) for state in states]
