@@ -36,6 +36,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    if not args.verbose:
+        # Alembic narrates every migration step at INFO; `chatsmith db upgrade` prints its own summary.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     if not args.verbose and args.command not in _COMMANDS_WITHOUT_TENSORFLOW:
         from chatsmith.quiet import import_tensorflow_quietly
 
