@@ -30,8 +30,6 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_readme_flow_trains_activates_and_generates_with_the_scope_model(
     cli_env: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    if not IRC_LOG.exists():
-        pytest.skip(f"{IRC_LOG} is not here")
     log = cli_env / "ubuntu.log"
     with IRC_LOG.open(encoding="utf-8") as source:
         log.write_text("".join(next(source) for _ in range(800)), encoding="utf-8")
