@@ -88,6 +88,7 @@ def stream_windows_dataset(
     epoch: int = 0,
     grad_accum: int = 1,
     max_steps: int | None = None,
+    reset_rate: float = 0.0,
 ) -> tf.data.Dataset:
     """Batches of consecutive windows for training with the state carried from step to step.
 
@@ -99,6 +100,13 @@ def stream_windows_dataset(
 
     With `max_steps` (epochs capped at that many optimizer steps), each epoch starts where the last one
     stopped, so capped epochs still cover the whole text rather than its first windows again and again.
+
+    Each element is `(inputs, labels, carry)`: `carry` `(B,)` is 0.0 for the rows whose state is reset
+    to zeros before this step and 1.0 for the others. With `reset_rate` r, each row is reset with
+    probability r at every optimizer step (drawn from `seed` and `epoch`, so runs repeat); the first
+    step of an epoch resets every row. Resets teach the model to start from the zero state at any point
+    of the text, as a reply or an evaluation segment does (without them a model can learn the zero
+    state only as "start of the stream" and never recover from it elsewhere).
     """
     stream_length = (len(tokens) - 1) // batch_size
     rng = np.random.default_rng([seed, epoch]) if seed is not None else None
@@ -125,6 +133,14 @@ def stream_windows_dataset(
     dataset = dataset.map(gather)
     if grad_accum > 1:
         dataset = dataset.batch(grad_accum, drop_remainder=True).map(_micro_batches_second)
+    optimizer_steps = steps // grad_accum
+    carry = np.ones((max(1, optimizer_steps), batch_size), dtype=np.float32)
+    if reset_rate > 0:
+        draws = np.random.default_rng([seed or 0, epoch, 1]).random(carry.shape)
+        carry[draws < reset_rate] = 0.0
+    carry[0] = 0.0
+    dataset = tf.data.Dataset.zip(dataset, tf.data.Dataset.from_tensor_slices(carry))
+    dataset = dataset.map(lambda windows, keep: (*windows, keep))
     return _without_autotune(dataset.prefetch(PREFETCH_BATCHES))
 
 

@@ -1,8 +1,8 @@
-"""Training: the project's own distributed training step around Keras layers, losses and optimizers.
+"""Training a model on a corpus: held-out parts, the epoch loop under a time budget, the final
+evaluation, and the bundle.
 
-Why not `model.fit`: Keras 3's `fit` fails under MultiWorkerMirroredStrategy, and optimizer-level
-gradient accumulation breaks under MirroredStrategy. One `tf.function` step run with `strategy.run`
-works under every strategy, accumulates micro-batch gradients itself and applies them once.
+The compiled training step lives in `textgen.train_step`, the learning-rate schedule in
+`textgen.schedule`, the held-out splits in `textgen.holdout`.
 """
 
 from __future__ import annotations
@@ -21,23 +21,32 @@ import tensorflow as tf
 
 from textgen.bundle import Bundle, check_bundle_destination, load_bundle, save_bundle
 from textgen.data import num_batches, stream_num_batches, stream_windows_dataset, windows_dataset
+from textgen.engine import CausalStepper, make_stepper
 from textgen.errors import TextgenError
-from textgen.evaluate import evaluate_messages
-from textgen.model import build_model, carried_state_model, state_sizes
+from textgen.evaluate import Evaluation, evaluate_messages
+from textgen.holdout import head_of, split_validation
+from textgen.model import build_model
+from textgen.schedule import LearningRateSchedule
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import is_chief, pick_precision_policy, pick_strategy, set_precision_policy
 from textgen.tokenizers import Tokenizer, build_tokenizer
+from textgen.train_step import Trainer
 
 log = logging.getLogger(__name__)
 
-# Share of the steps spent warming the learning rate up from zero (stabilises Adam's first steps),
-# at most MAX_WARMUP_STEPS.
-WARMUP_FRACTION = 0.03
-MAX_WARMUP_STEPS = 50
-# The learning rate decays to this share of its peak by the end of the run (time or steps).
-FINAL_LR_FRACTION = 0.05
-# In-training validation looks at this many batches at most; the final evaluation reads everything.
+# In-training validation looks at this many batches at most.
 MAX_VALIDATION_BATCHES = 48
+# The final evaluation reads at most this many characters of each held-out part (the first messages),
+# so that its cost is bounded and can be kept inside the time budget.
+FINAL_EVALUATION_CHARS = 200_000
+# Seconds kept for building the float32 copy and writing the bundle.
+SAVE_SECONDS = 2.0
+# The final evaluation's estimated time is multiplied by this, to stay inside the budget on a busy machine.
+EVALUATION_TIME_MARGIN = 1.5
+
+
+class TrainingFailed(TextgenError):
+    """Training ended with a model no better than a uniform guess; nothing was saved."""
 
 
 @dataclass
@@ -64,226 +73,6 @@ class TrainResult:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
-def split_validation(messages: list[str], fraction: float) -> tuple[list[str], list[str]]:
-    """Hold out the last `fraction` of the characters: whole messages, or the tail of a single document."""
-    if fraction <= 0:
-        return messages, []
-    total = sum(len(message) for message in messages)
-    target = total * (1 - fraction)
-    if len(messages) == 1:
-        cut = int(target)
-        return [messages[0][:cut]], [messages[0][cut:]]
-    cumulative = np.cumsum([len(message) for message in messages])
-    index = int(np.searchsorted(cumulative, target, side="right"))
-    index = min(max(index, 1), len(messages) - 1)
-    return messages[:index], messages[index:]
-
-
-class _LearningRateSchedule:
-    """Linear warm-up over the first steps, then cosine decay over whichever runs out first: the steps
-    or the time budget.
-
-    The warm-up counts steps, not seconds: a time budget's first seconds go to reading the corpus and
-    compiling the step, and a model that meets the peak rate on its very first updates can saturate
-    its gates and spend the rest of a short run recovering.
-    """
-
-    def __init__(self, peak: float, total_steps: int, time_budget: float | None) -> None:
-        self.peak = peak
-        self.total_steps = max(1, total_steps)
-        self.time_budget = time_budget
-        self.warmup_steps = max(1, min(MAX_WARMUP_STEPS, int(WARMUP_FRACTION * self.total_steps)))
-
-    def progress(self, step: int, elapsed: float) -> float:
-        done = step / self.total_steps
-        if self.time_budget:
-            done = max(done, elapsed / self.time_budget)
-        return min(1.0, done)
-
-    def __call__(self, step: int, elapsed: float) -> float:
-        warmup = min(1.0, step / self.warmup_steps)
-        cosine = 0.5 * (1 + math.cos(math.pi * self.progress(step, elapsed)))
-        return self.peak * warmup * (FINAL_LR_FRACTION + (1 - FINAL_LR_FRACTION) * cosine)
-
-
-class Trainer:
-    """Owns the model, optimizer and compiled steps for one training run under one strategy.
-
-    With `carry_state`, a causal model's recurrent state flows from each step into the next (the data
-    must then come from `stream_windows_dataset`, where row b of a step continues row b of the one
-    before); gradients stop at step boundaries (truncated backpropagation through time).
-    """
-
-    def __init__(
-        self,
-        model: keras.Model,
-        spec: ModelSpec,
-        config: TrainConfig,
-        strategy: tf.distribute.Strategy,
-        carry_state: bool = False,
-    ):
-        self.model = model
-        self.spec = spec
-        self.config = config
-        self.strategy = strategy
-        self.carry_state = carry_state and spec.causal
-        with strategy.scope():
-            self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
-            self.optimizer.build(model.trainable_variables)
-            self.state_model = carried_state_model(model, spec) if self.carry_state else None
-        self._train_step = self._compile_train_step()
-        self._eval_step = self._compile_eval_step()
-        self._agree: Callable | None = None
-
-    def _token_losses(
-        self, inputs: tf.Tensor, labels: tf.Tensor, training: bool, states: list[tf.Tensor] | None = None
-    ) -> tuple[tf.Tensor, tf.Tensor, list[tf.Tensor]]:
-        if states and self.state_model is not None:
-            logits, *states = self.state_model([inputs, *states], training=training)
-            # Under mixed precision the state comes back in the compute dtype; keep one dtype across steps.
-            states = [tf.cast(state, tf.float32) for state in states]
-        else:
-            logits = self.model(inputs, training=training)
-        losses = keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
-        correct = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), labels), tf.float32)
-        return losses, correct, states or []
-
-    def _compile_train_step(self) -> Callable:
-        config = self.config
-        strategy = self.strategy
-        variables = self.model.trainable_variables
-
-        def replica_step(inputs: tf.Tensor, labels: tf.Tensor, states: list[tf.Tensor]):
-            context = tf.distribute.get_replica_context()
-            replicas = strategy.num_replicas_in_sync
-            if config.grad_accum == 1:
-                inputs, labels = inputs[:, None], labels[:, None]
-            micro_batches = config.grad_accum
-            # Every token of the global batch weighs the same: divide by the global token count.
-            tokens_per_replica = tf.cast(tf.size(labels), tf.float32)
-            global_tokens = tokens_per_replica * replicas
-            gradients = [tf.zeros_like(v) for v in variables]
-            loss_sum = tf.constant(0.0)
-            correct_sum = tf.constant(0.0)
-            # A Python range unrolls the single micro-batch; tf.range keeps k of them one graph loop.
-            for index in range(1) if micro_batches == 1 else tf.range(micro_batches):
-                with tf.GradientTape() as tape:
-                    losses, correct, next_states = self._token_losses(
-                        inputs[:, index], labels[:, index], training=True, states=states
-                    )
-                    scaled = tf.reduce_sum(losses) / global_tokens
-                step_gradients = tape.gradient(scaled, variables)
-                gradients = [g + s for g, s in zip(gradients, step_gradients, strict=True)]
-                loss_sum += tf.reduce_sum(losses)
-                correct_sum += tf.reduce_sum(correct)
-                states = [tf.stop_gradient(state) for state in next_states]
-            # Clip the global gradient (summed over replicas) rather than each replica's share...
-            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, gradients)
-            gradients, _ = tf.clip_by_global_norm(gradients, config.clipnorm)
-            # ...then hand each replica 1/n of it: Keras' optimizer sums over replicas again when applying.
-            gradients = [g / replicas for g in gradients]
-            self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
-            return loss_sum, correct_sum, tokens_per_replica, states
-
-        @tf.function
-        def train_step(inputs, labels, states):
-            *results, states = strategy.run(replica_step, args=(inputs, labels, states))
-            totals = [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
-            return totals, states
-
-        return train_step
-
-    def _compile_eval_step(self) -> Callable:
-        strategy = self.strategy
-
-        def replica_step(inputs, labels, states):
-            losses, correct, states = self._token_losses(inputs, labels, training=False, states=states)
-            totals = (tf.reduce_sum(losses), tf.reduce_sum(correct), tf.cast(tf.size(labels), tf.float32))
-            return (*totals, states)
-
-        @tf.function
-        def eval_step(inputs, labels, states):
-            *results, states = strategy.run(replica_step, args=(inputs, labels, states))
-            totals = [strategy.reduce(tf.distribute.ReduceOp.SUM, value, axis=None) for value in results]
-            return totals, states
-
-        return eval_step
-
-    def _distribute(self, dataset: tf.data.Dataset):
-        # One device needs no distributed iterator: strategy.run takes plain tensors. That matters
-        # because the distributed iterator's shutdown stalls for seconds at the end of every epoch
-        # (its internal buffer is autotuned; see textgen.data).
-        if isinstance(self.strategy, tf.distribute.OneDeviceStrategy):
-            return dataset
-        return self.strategy.experimental_distribute_dataset(dataset)
-
-    def set_learning_rate(self, value: float) -> None:
-        self.optimizer.learning_rate.assign(value)
-
-    def agreed_seconds(self, *seconds: float) -> list[float]:
-        """Each figure averaged over all workers (the figures themselves with one worker).
-
-        Every worker must set the same learning rate and stop after the same step, but each reads its
-        own clock; agreeing on one clock keeps mirrored weights equal and the collectives paired.
-        """
-        if not isinstance(self.strategy, tf.distribute.MultiWorkerMirroredStrategy):
-            return list(seconds)
-        if self._agree is None:
-
-            @tf.function
-            def agree(values: tf.Tensor) -> tf.Tensor:
-                local = self.strategy.run(tf.identity, args=(values,))
-                return self.strategy.reduce(tf.distribute.ReduceOp.MEAN, local, axis=None)
-
-            self._agree = agree
-        return [float(v) for v in self._agree(tf.constant(seconds, dtype=tf.float64))]
-
-    def _zero_states(self) -> list:
-        if not self.carry_state:
-            return []
-        per_replica = self.config.batch_size // self.strategy.num_replicas_in_sync
-        return [
-            self.strategy.experimental_distribute_values_from_function(
-                lambda _context, size=size: tf.zeros((per_replica, size), tf.float32)
-            )
-            for size in state_sizes(self.spec)
-        ]
-
-    def train_batches(self, dataset: tf.data.Dataset):
-        """Yields `(loss, accuracy, tokens)` per optimizer step over a distributed dataset.
-
-        The carried state starts from zeros at the start of each call (each epoch).
-        """
-        states = self._zero_states()
-        for inputs, labels in self._distribute(dataset):
-            totals, states = self._train_step(inputs, labels, states)
-            loss_sum, correct_sum, tokens = (float(v) for v in totals)
-            yield loss_sum / tokens, correct_sum / tokens, tokens
-
-    def evaluate(
-        self, dataset: tf.data.Dataset, max_batches: int | None = None, carry_state: bool = False
-    ) -> tuple[float, float]:
-        """Mean per-token loss and accuracy over `dataset`.
-
-        With `carry_state` (for a trainer that carries state) the dataset must come from
-        `stream_windows_dataset` and the state flows from window to window, as in training and in the
-        final evaluation; otherwise each window starts from zeros.
-        """
-        loss_total = correct_total = token_total = 0.0
-        if max_batches is not None:
-            dataset = dataset.take(max_batches)
-        states = self._zero_states() if carry_state else []
-        for inputs, labels in self._distribute(dataset):
-            totals, states = self._eval_step(inputs, labels, states)
-            loss_sum, correct_sum, tokens = (float(v) for v in totals)
-            loss_total += loss_sum
-            correct_total += correct_sum
-            token_total += tokens
-        if token_total == 0:
-            return float("nan"), float("nan")
-        return loss_total / token_total, correct_total / token_total
-
-
 def train_model(
     train_messages: list[str],
     out_dir: Path | str,
@@ -293,6 +82,7 @@ def train_model(
     tokenizer: str = "byte",
     num_words: int = 10000,
     val_messages: list[str] | None = None,
+    test_messages: list[str] | None = None,
     base: Path | str | None = None,
     progress: Callable[[TrainingProgress], None] | None = None,
     started: float | None = None,
@@ -303,10 +93,12 @@ def train_model(
     """Train (or fine-tune from `base`) a model on `train_messages` and save a bundle to `out_dir`.
 
     Args:
-        train_messages: the corpus; without `val_messages`, its tail (`config.val_fraction` of the
-            characters) is held out for validation.
+        train_messages: the corpus. Without `test_messages`, its last `config.test_fraction` of the
+            characters is held out as the test part; without `val_messages`, the `config.val_fraction`
+            before that is held out for validation.
         spec: model shape (ignored with `base`, whose spec and tokenizer are kept so ids agree).
-        tokenizer: `byte` (default, fixed vocabulary), `char` or `word`.
+        tokenizer: `byte` (default, fixed vocabulary), `char` or `word`; character and word
+            vocabularies are built from the training part only.
         base: a bundle to fine-tune from.
         progress: called after every step.
         started: `time.monotonic()` when the run began (corpus loading counts against the budget).
@@ -314,13 +106,24 @@ def train_model(
         strategy: a distribution strategy; by default picked for the hardware (`pick_strategy`).
 
     Returns:
-        The bundle path and metrics: `val_loss`, `val_accuracy`, `val_nats_per_char`,
-        `train_tokens_per_sec`, `params`, `seconds`, `epochs`, `steps`, `stopped` (why training ended).
+        The bundle path and metrics: `val_loss`, `val_accuracy` (per token, in training),
+        `val_nats_per_char` (validation, which picked the weights), `test_nats_per_char` (the test part,
+        when there is one), `train_tokens_per_sec`, `params`, `seconds`, `epochs`, `steps`, `stopped`.
+
+    Raises:
+        TrainingFailed: the held-out figure is no better than a uniform guess (nothing is saved).
     """
     started = time.monotonic() if started is None else started
     config = config or TrainConfig()
     check_bundle_destination(Path(out_dir))
     keras.utils.set_random_seed(config.seed)
+
+    kept = 1.0
+    if test_messages is None:
+        train_messages, test_messages = split_validation(train_messages, config.test_fraction)
+        kept -= config.test_fraction
+    if val_messages is None:
+        train_messages, val_messages = split_validation(train_messages, config.val_fraction / kept)
 
     base_bundle = load_bundle(base) if base is not None else None
     if base_bundle is not None:
@@ -329,8 +132,6 @@ def train_model(
         spec = spec or ModelSpec()
         tok = build_tokenizer(tokenizer, train_messages, num_words=num_words)
 
-    if val_messages is None:
-        train_messages, val_messages = split_validation(train_messages, config.val_fraction)
     train_tokens = tok.encode_messages(train_messages)
     val_tokens = tok.encode_messages(val_messages) if val_messages else np.zeros(0, np.int32)
     strategy = strategy or pick_strategy()
@@ -351,6 +152,11 @@ def train_model(
     if config.steps_per_epoch is not None:
         steps_per_epoch = min(steps_per_epoch, config.steps_per_epoch)
     has_validation = len(val_tokens) > spec.seq_len + 1
+    final_parts = {
+        name: head_of(messages, FINAL_EVALUATION_CHARS)
+        for name, messages in (("val", val_messages), ("test", test_messages))
+        if sum(len(message) for message in messages) > 0
+    }
 
     policy = pick_precision_policy(strategy, precision)
     set_precision_policy(policy)
@@ -359,6 +165,9 @@ def train_model(
             model = build_model(spec, tok.vocab_size)
             if base_bundle is not None:
                 model.set_weights(base_bundle.model.get_weights())
+        final_reserve = SAVE_SECONDS
+        if config.time_budget:
+            final_reserve += EVALUATION_TIME_MARGIN * _evaluation_seconds(model, spec, tok, final_parts)
         trainer = Trainer(model, spec, config, strategy, carry_state=carry_state)
         history, summary = _fit(
             trainer,
@@ -368,6 +177,7 @@ def train_model(
             steps_per_epoch,
             started,
             progress,
+            final_reserve,
         )
     finally:
         set_precision_policy("float32")
@@ -385,25 +195,71 @@ def train_model(
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "carry_state": carry_state,
+        "state_reset": config.state_reset if carry_state else None,
         **summary,
     }
-    if val_messages and sum(len(m) for m in val_messages) > 0:
-        evaluation = evaluate_messages(Bundle(Path(out_dir), spec, tok, float_model), val_messages)
-        metrics["val_nats_per_char"] = evaluation.nats_per_char
-        metrics["val_chars"] = evaluation.chars
-    metrics["seconds"] = time.monotonic() - started
+    evaluated = Bundle(Path(out_dir), spec, tok, float_model)
+    evaluations = {name: evaluate_messages(evaluated, part) for name, part in final_parts.items()}
+    for name, evaluation in evaluations.items():
+        metrics[f"{name}_nats_per_char"] = evaluation.nats_per_char
+        metrics[f"{name}_chars"] = evaluation.chars
+    if evaluations:
+        headline_name = "test" if "test" in evaluations else "val"
+        _refuse_failed_run(evaluations[headline_name], headline_name, tok.vocab_size, summary["loss"])
 
     extra = {"train_config": config.to_dict(), **(extra_manifest or {})}
     if base_bundle is not None:
         extra["parent"] = str(base_bundle.path)
     metrics["saved"] = is_chief(strategy)
     if metrics["saved"]:
+        metrics["seconds"] = time.monotonic() - started
         bundle_path = save_bundle(
             Path(out_dir), float_model, spec, tok, metrics=metrics, history=history, extra=extra
         )
     else:
         bundle_path = Path(out_dir)
+    metrics["seconds"] = time.monotonic() - started
     return TrainResult(bundle=bundle_path, metrics=metrics, history=history)
+
+
+def _refuse_failed_run(evaluation: Evaluation, part: str, vocab_size: int, train_loss: float | None) -> None:
+    """Raise `TrainingFailed` when the held-out figure is no better than a uniform guess over the
+    vocabulary (or not a number): such a model writes noise, and nothing must serve it."""
+    uniform_per_token = math.log(vocab_size)
+    if math.isfinite(evaluation.nats_per_token) and evaluation.nats_per_token < uniform_per_token:
+        return
+    uniform_per_char = evaluation.nats_per_char / evaluation.nats_per_token * uniform_per_token
+    trained = f" (training loss {train_loss:.3f} nats/token)" if train_loss is not None else ""
+    raise TrainingFailed(
+        f"training failed: {part} {evaluation.nats_per_char:.3f} nats/char is no better than a uniform "
+        f"guess ({uniform_per_char:.3f}){trained}; nothing was saved; retry with a lower "
+        f"--learning-rate or another --seed"
+    )
+
+
+def _evaluation_seconds(
+    model: keras.Model, spec: ModelSpec, tok: Tokenizer, parts: dict[str, list[str]]
+) -> float:
+    """An estimate of the final evaluation's seconds, timed on this machine with this model's shape."""
+    tokens = sum(len(tok.encode_messages(part)) for part in parts.values())
+    if tokens == 0:
+        return 0.0
+    stepper = make_stepper(model, spec)
+    if isinstance(stepper, CausalStepper):
+        # Segments of 64 run side by side: one batched step per 64 tokens, plus each segment's burn-in.
+        batch, calls = 64, tokens / 64 + 128 * len(parts)
+        state = stepper.initial_state(batch)
+        inputs = np.ones(batch, dtype=np.int64)
+        stepper.step(inputs, state)
+        began = time.perf_counter()
+        for _ in range(8):
+            _, state = stepper.step(inputs, state)
+        return (time.perf_counter() - began) / 8 * calls
+    windows = np.ones((512, spec.seq_len), dtype=np.int32)
+    stepper._forward(windows)
+    began = time.perf_counter()
+    stepper._forward(windows)
+    return (time.perf_counter() - began) * (tokens / 512 + 1)
 
 
 def _can_carry_state(
@@ -442,13 +298,21 @@ def _fit(
     steps_per_epoch: int,
     started: float,
     progress: Callable[[TrainingProgress], None] | None,
+    final_reserve: float = 0.0,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The epoch loop: time budget, learning-rate schedule, validation, early stopping, best weights."""
+    """The epoch loop: time budget, learning-rate schedule, validation, early stopping, best weights.
+
+    Training stops `final_reserve` seconds before the time budget, leaving that time to the final
+    evaluation and the save; the learning rate decays over the time training has.
+    """
     config, spec = trainer.config, trainer.spec
-    schedule = _LearningRateSchedule(
-        config.learning_rate, steps_per_epoch * config.epochs, config.time_budget
+    budget = math.inf
+    if config.time_budget:
+        # A budget too small for its own final evaluation still trains for a quarter of it.
+        budget = max(config.time_budget - final_reserve, 0.25 * config.time_budget)
+    schedule = LearningRateSchedule(
+        config.learning_rate, steps_per_epoch * config.epochs, budget if config.time_budget else None
     )
-    budget = config.time_budget if config.time_budget else math.inf
     history: list[dict[str, Any]] = []
     best_loss, best_weights, stale_epochs = math.inf, None, 0
     step = 0
@@ -474,6 +338,7 @@ def _fit(
                 epoch=epoch,
                 grad_accum=config.grad_accum,
                 max_steps=config.steps_per_epoch,
+                reset_rate=config.state_reset,
             )
         else:
             dataset = windows_dataset(

@@ -4,7 +4,7 @@ Usage: `TF_CONFIG=... python multiworker_training.py OUT_DIR`. Each process:
 
 1. lets `textgen.strategy.pick_strategy` choose the strategy from `TF_CONFIG` (it must pick
    MultiWorkerMirroredStrategy: the cluster lists two workers);
-2. runs the project's own training step (`textgen.training.Trainer`) for a few steps and writes the
+2. runs the project's own training step (`textgen.train_step.Trainer`) for a few steps and writes the
    model's weights after every step to `OUT_DIR/worker<i>-step<k>.npz`, plus a fingerprint of the
    per-replica batches this worker fed (to show that each worker trained on its own share of the batch);
 3. runs `textgen.training.train_model` end to end into `OUT_DIR/bundle` (only the chief writes it);
@@ -44,7 +44,8 @@ from textgen.data import windows_dataset  # noqa: E402
 from textgen.model import build_model  # noqa: E402
 from textgen.spec import ModelSpec, TrainConfig  # noqa: E402
 from textgen.tokenizers import build_tokenizer  # noqa: E402
-from textgen.training import Trainer, TrainingProgress, train_model  # noqa: E402
+from textgen.train_step import Trainer  # noqa: E402
+from textgen.training import TrainingProgress, train_model  # noqa: E402
 
 STEPS = 3
 BUDGET_SECONDS = 3.0

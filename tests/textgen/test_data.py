@@ -66,7 +66,7 @@ def test_stream_windows_continue_row_by_row_across_steps():
     from textgen.data import stream_num_batches, stream_windows_dataset
 
     tokens = np.arange(10_000, dtype=np.int32)
-    batches = [(x.numpy(), y.numpy()) for x, y in stream_windows_dataset(tokens, 20, 4, seed=5, epoch=1)]
+    batches = [(x.numpy(), y.numpy()) for x, y, _ in stream_windows_dataset(tokens, 20, 4, seed=5, epoch=1)]
     assert len(batches) >= stream_num_batches(10_000, 20, 4) - 1
     for (inputs, labels), (next_inputs, _) in zip(batches, batches[1:], strict=False):
         np.testing.assert_array_equal(labels, inputs + 1)
@@ -81,8 +81,29 @@ def test_capped_stream_epochs_move_on_through_the_text():
     from textgen.data import stream_windows_dataset
 
     tokens = np.arange(20_000, dtype=np.int32)
-    first = [x.numpy()[0, 0] for x, _ in stream_windows_dataset(tokens, 10, 4, epoch=1, max_steps=50)]
-    second = [x.numpy()[0, 0] for x, _ in stream_windows_dataset(tokens, 10, 4, epoch=2, max_steps=50)]
+    first = [x.numpy()[0, 0] for x, _, _ in stream_windows_dataset(tokens, 10, 4, epoch=1, max_steps=50)]
+    second = [x.numpy()[0, 0] for x, _, _ in stream_windows_dataset(tokens, 10, 4, epoch=2, max_steps=50)]
     assert len(first) == len(second) == 50
     # Epoch 2 continues where epoch 1 stopped instead of re-reading the same windows.
     assert second[0] == first[-1] + 10
+
+
+def test_stream_resets_a_share_of_rows_at_every_step_repeatably():
+    from textgen.data import stream_windows_dataset
+
+    tokens = np.arange(200_000, dtype=np.int32)
+
+    def carry_masks(seed: int) -> np.ndarray:
+        dataset = stream_windows_dataset(tokens, 10, 32, seed=seed, epoch=1, reset_rate=0.1)
+        return np.stack([carry.numpy() for _, _, carry in dataset])
+
+    masks = carry_masks(3)
+    assert masks.shape[1] == 32 and set(np.unique(masks)) == {0.0, 1.0}
+    # Every row starts the epoch from the zero state; later about one row in ten is reset per step.
+    assert not masks[0].any()
+    assert abs((1 - masks[1:].mean()) - 0.1) < 0.01
+    np.testing.assert_array_equal(masks, carry_masks(3))
+    assert not np.array_equal(masks, carry_masks(4))
+    # Without resets, only the first step starts fresh.
+    plain = [c.numpy() for _, _, c in stream_windows_dataset(tokens, 10, 32, seed=3, epoch=1)]
+    assert not plain[0].any() and all(c.all() for c in plain[1:])
