@@ -13,7 +13,8 @@ import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import discord
 from discord import app_commands
@@ -31,9 +32,6 @@ from bot.core.request import (
 )
 from bot.core.services import Services
 
-if TYPE_CHECKING:
-    from chatsmith.settings import Settings
-
 log = logging.getLogger(__name__)
 
 # Commands whose answer the whole channel sees; every other answer goes to the caller only.
@@ -41,6 +39,23 @@ PUBLIC_COMMANDS = frozenset({"generate", "stats"})
 # At most one progress edit per this many seconds (Discord rate-limits message edits).
 PROGRESS_INTERVAL_S = 1.0
 ERROR_REPLY = "Something went wrong on my side; the error was logged."
+
+
+@dataclass(frozen=True)
+class DiscordConfig:
+    """The Discord bot's settings, a plain copy the composition root makes.
+
+    Attributes:
+        token: The bot token; "" when none is configured. Never shown in a repr.
+        sharded: Run an AutoShardedClient (many servers).
+        shard_count: Shards in all; None: Discord's recommendation.
+        shard_ids: The shards this process runs; empty: all of them.
+    """
+
+    token: str = field(default="", repr=False)
+    sharded: bool = False
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] = ()
 
 
 class ChatsmithTree(app_commands.CommandTree):
@@ -329,7 +344,7 @@ def _add_commands(bot: ChatsmithDiscordBot) -> None:
 
 
 def build_discord_bot(
-    settings: Settings,
+    config: DiscordConfig,
     services: Services,
     *,
     core: CommandCore | None = None,
@@ -338,30 +353,30 @@ def build_discord_bot(
     """An unstarted Discord client for chatsmith; start it with `await bot.start(token)`.
 
     Args:
-        settings: Sharding options (`discord_sharded`, `discord_shard_count`, `discord_shard_ids`).
+        config: Sharding options (`sharded`, `shard_count`, `shard_ids`).
         services: Shared services.
         core: A command core to use (default: a new one on `services`).
         guild_ready_timeout: Seconds to wait for guild data at start.
     """
     core = core or CommandCore(services)
-    if settings.discord_sharded:
+    if config.sharded:
         # Several processes split the shards between them: each runs its own shard ids of one total.
         return ShardedChatsmithDiscordBot(
             core,
             guild_ready_timeout=guild_ready_timeout,
-            shard_count=settings.discord_shard_count,
-            shard_ids=settings.discord_shard_ids or None,
+            shard_count=config.shard_count,
+            shard_ids=list(config.shard_ids) or None,
         )
     return ChatsmithDiscordBot(core, guild_ready_timeout=guild_ready_timeout)
 
 
-def check_discord_settings(settings: Settings) -> str:
+def check_discord_config(config: DiscordConfig) -> str:
     """The Discord token, or a one-line error naming the variable to set.
 
     Raises:
         ConfigurationError: No token is configured.
     """
-    token = settings.discord_token.get_secret_value().strip() if settings.discord_token else ""
+    token = config.token.strip()
     if not token:
         raise ConfigurationError(
             "no Discord token: set DISCORD_TOKEN (or CHATSMITH_DISCORD_TOKEN) to the bot token from the "
@@ -370,15 +385,15 @@ def check_discord_settings(settings: Settings) -> str:
     return token
 
 
-async def run_discord_bot(settings: Settings, services: Services) -> None:
+async def run_discord_bot(config: DiscordConfig, services: Services) -> None:
     """Run the Discord bot until it is closed or interrupted.
 
     Raises:
         ConfigurationError: The token is missing or Discord refused it, or the message content intent is
             not enabled for the application.
     """
-    token = check_discord_settings(settings)
-    bot = build_discord_bot(settings, services)
+    token = check_discord_config(config)
+    bot = build_discord_bot(config, services)
     async with bot:
         try:
             await bot.start(token)

@@ -12,8 +12,9 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -26,9 +27,6 @@ from bot.core.parsing import command_for_slash, parse_command_text
 from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
 from bot.core.services import Services
 
-if TYPE_CHECKING:
-    from chatsmith.settings import Settings
-
 log = logging.getLogger(__name__)
 
 SLASH_COMMANDS = ("/generate", "/train", "/chatsmith")
@@ -39,6 +37,31 @@ HISTORY_PAGE = 200
 PROGRESS_INTERVAL_S = 1.0
 # Plain messages; every other subtype (joins, bot posts, channel changes) is not conversation.
 _CONVERSATION_SUBTYPES = (None, "thread_broadcast", "file_share")
+
+
+@dataclass(frozen=True)
+class SlackConfig:
+    """The Slack bot's settings, a plain copy the composition root makes. Secrets never show in a repr.
+
+    Attributes:
+        bot_token: The bot token (xoxb-...); "" when none is configured.
+        app_token: The app-level token (xapp-...) for Socket Mode; "" when none.
+        signing_secret: The signing secret that HTTP mode checks requests with; "" when none.
+        mode: "socket" (Socket Mode, no public URL) or "http" (Events API over HTTP).
+        http_host: Address the HTTP-mode server binds.
+        http_port: Port of the HTTP-mode server.
+        http_path: Request URL path in HTTP mode.
+        api_url: Slack Web API base URL (ends with /api/).
+    """
+
+    bot_token: str = field(default="", repr=False)
+    app_token: str = field(default="", repr=False)
+    signing_secret: str = field(default="", repr=False)
+    mode: Literal["socket", "http"] = "socket"
+    http_host: str = "0.0.0.0"
+    http_port: int = 3000
+    http_path: str = "/slack/events"
+    api_url: str = "https://slack.com/api/"
 
 
 class SlackBot:
@@ -283,7 +306,7 @@ def _caller(body: dict[str, Any]) -> tuple[str | None, str | None]:
     return None, None
 
 
-def build_slack_app(settings: Settings, services: Services, *, core: CommandCore | None = None) -> SlackBot:
+def build_slack_app(config: SlackConfig, services: Services, *, core: CommandCore | None = None) -> SlackBot:
     """The Slack bot for chatsmith, not yet connected: `bot.app` is the Bolt `AsyncApp`.
 
     Run it with `AsyncSocketModeHandler(bot.app, app_token)` (Socket Mode) or serve `bot.app.web_app()`
@@ -292,14 +315,14 @@ def build_slack_app(settings: Settings, services: Services, *, core: CommandCore
     Raises:
         ConfigurationError: No bot token.
     """
-    token = _secret(settings.slack_bot_token)
+    token = config.bot_token.strip()
     if not token:
         raise ConfigurationError("no Slack bot token: set SLACK_BOT_TOKEN to the app's xoxb-... token")
-    client = AsyncWebClient(token=token, base_url=settings.slack_api_url)
+    client = AsyncWebClient(token=token, base_url=config.api_url)
     app = AsyncApp(
         client=client,
         # Socket Mode needs no signing secret (the socket is authenticated); HTTP mode checks it.
-        signing_secret=_secret(settings.slack_signing_secret) or "",
+        signing_secret=config.signing_secret.strip(),
     )
     bot = SlackBot(app, core or CommandCore(services))
     app.event("app_mention")(bot.on_mention)
@@ -310,20 +333,20 @@ def build_slack_app(settings: Settings, services: Services, *, core: CommandCore
     return bot
 
 
-def check_slack_settings(settings: Settings) -> None:
+def check_slack_config(config: SlackConfig) -> None:
     """Check that the tokens the configured mode needs are there.
 
     Raises:
         ConfigurationError: One line naming the missing variable.
     """
-    if not _secret(settings.slack_bot_token):
+    if not config.bot_token.strip():
         raise ConfigurationError("no Slack bot token: set SLACK_BOT_TOKEN to the app's xoxb-... token")
-    if settings.slack_mode == "socket" and not _secret(settings.slack_app_token):
+    if config.mode == "socket" and not config.app_token.strip():
         raise ConfigurationError(
             "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (xapp-..., scope connections:write), "
             "or CHATSMITH_SLACK_MODE=http with SLACK_SIGNING_SECRET"
         )
-    if settings.slack_mode == "http" and not _secret(settings.slack_signing_secret):
+    if config.mode == "http" and not config.signing_secret.strip():
         raise ConfigurationError(
             "HTTP mode needs the signing secret to check requests: set SLACK_SIGNING_SECRET"
         )
@@ -337,23 +360,18 @@ async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/ev
     return runner
 
 
-async def run_slack_bot(settings: Settings, services: Services) -> None:
+async def run_slack_bot(config: SlackConfig, services: Services) -> None:
     """Run the Slack bot in the configured mode until interrupted.
 
     Raises:
         ConfigurationError: A token or secret is missing.
     """
-    check_slack_settings(settings)
-    bot = build_slack_app(settings, services)
-    if settings.slack_mode == "http":
-        runner = await serve_http(
-            bot, settings.slack_http_host, settings.slack_http_port, settings.slack_http_path
-        )
+    check_slack_config(config)
+    bot = build_slack_app(config, services)
+    if config.mode == "http":
+        runner = await serve_http(bot, config.http_host, config.http_port, config.http_path)
         log.info(
-            "serving Slack events on http://%s:%d%s",
-            settings.slack_http_host,
-            settings.slack_http_port,
-            settings.slack_http_path,
+            "serving Slack events on http://%s:%d%s", config.http_host, config.http_port, config.http_path
         )
         try:
             await asyncio.Event().wait()
@@ -362,9 +380,5 @@ async def run_slack_bot(settings: Settings, services: Services) -> None:
         return
     from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-    handler = AsyncSocketModeHandler(bot.app, _secret(settings.slack_app_token))
+    handler = AsyncSocketModeHandler(bot.app, config.app_token.strip())
     await handler.start_async()
-
-
-def _secret(value: Any) -> str:
-    return value.get_secret_value().strip() if value is not None else ""

@@ -2,7 +2,8 @@
 
 Chosen in this order: `CHATSMITH_BASE_MODEL_PATH` when set ("none" means train from scratch), else the
 bundle shipped inside the package at `chatsmith/data/base-model` when it is there, else none: the trainer
-then trains from scratch with textgen's default spec and byte tokenizer.
+then trains from scratch with textgen's default spec and byte tokenizer. The composition root finds it
+once and hands the path to the bots (`BotConfig.base_model_path`) and the trainer (`TrainerConfig.base_model`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from trainer.errors import TrainerError
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_BASE_MODEL = Path(__file__).resolve().parents[1] / "chatsmith" / "data" / "base-model"
+PACKAGED_BASE_MODEL = Path(__file__).resolve().parent / "data" / "base-model"
 # The value of CHATSMITH_BASE_MODEL_PATH that asks for training from scratch even when one is packaged.
 FROM_SCRATCH = "none"
 

@@ -251,6 +251,28 @@ def finish_job(
     return _update_one(engine, statement)
 
 
+def release_job(engine: Engine, job_id: int, worker_id: str) -> bool:
+    """Put a running job back in the queue without counting the attempt: its trainer was stopped.
+
+    Returns:
+        Whether the job was still this worker's and went back to the queue.
+    """
+    statement = (
+        update(TrainingJob)
+        .where(TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.worker_id == worker_id)
+        .values(
+            status="queued",
+            worker_id=None,
+            heartbeat_at=None,
+            started_at=None,
+            progress=None,
+            attempts=TrainingJob.attempts - 1,
+            error=f"released by {worker_id} when it was stopped; runs again when a trainer is up",
+        )
+    )
+    return _update_one(engine, statement)
+
+
 def cancel_job(engine: Engine, job_id: int) -> bool:
     """Cancel a queued or running job; a running worker learns it from its next `heartbeat`."""
     return finish_job(engine, job_id, "cancelled")

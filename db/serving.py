@@ -1,11 +1,11 @@
-"""Which model bundle answers `/generate` (and `chatsmith generate --scope`) in a channel.
+"""Which model bundle serves a scope: the one rule the bots, the trainer and the CLI all read.
 
 The channel's active model, else the workspace's active model, else the base model (architecture
 decision 7). An active version whose bundle vanished from disk is flagged failed and the scope's
 previous good version takes over (`db.registry.resolve_serving_version`), so a lost bundle degrades to
-an older model instead of an error. The bots and the CLI both call `resolve_serving_model` (or its
-shorthand `resolve_bundle_path`); the trainer uses `serving_model_for_scope` to pick the parent it
-fine-tunes from and the incumbent its candidate must beat.
+an older model instead of an error. The bots answer `/generate` with `serving_model_in`, the CLI with
+`resolve_serving_model`; the trainer uses `serving_model_for_scope` to pick the parent it fine-tunes
+from and the incumbent its candidate must beat.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import ModelStore
+from db.model_store import ModelStore
 from db.registry import bundle_path_exists, resolve_serving_version
 from db.retry import retry_on_lock
 from db.scopes import Scope, find_scope
-from trainer.errors import TrainerError
 
 SOURCES = ("channel", "workspace", "base")
 
@@ -77,6 +76,40 @@ def serving_model_for_scope(
     return None
 
 
+def serving_model_in(
+    session: Session,
+    platform: str,
+    workspace: str,
+    channel: str | None = None,
+    *,
+    store: ModelStore | None = None,
+    base_model: Path | None = None,
+) -> ServingModel | None:
+    """What serves a channel (or workspace) named by platform ids, in the caller's session.
+
+    A workspace or channel the database does not know yet is served by what serves above it (the
+    workspace model, the base model). Like `serving_model_for_scope`, it may flag a vanished bundle in the
+    caller's session.
+
+    Args:
+        session: The caller's session.
+        platform: "discord", "slack" or "console".
+        workspace: The platform's workspace (guild, team) id, as stored in `workspaces.external_id`.
+        channel: The platform's channel id, or None for the workspace model.
+        store: Where bundles live; None: locations are local paths.
+        base_model: The base model bundle, or None when there is none.
+
+    Returns:
+        The serving model, or None when nothing is trained there and there is no base model.
+    """
+    scope = find_scope(session, platform, workspace, channel) if channel is not None else None
+    if scope is None:
+        scope = find_scope(session, platform, workspace)
+    if scope is None:
+        return ServingModel(path=Path(base_model), source="base") if base_model is not None else None
+    return serving_model_for_scope(session, scope, store=store, base_model=base_model)
+
+
 def resolve_serving_model(
     engine: Engine,
     platform: str,
@@ -85,59 +118,17 @@ def resolve_serving_model(
     *,
     store: ModelStore | None = None,
     base_model: Path | None = None,
-) -> ServingModel:
-    """The model that answers in a channel (or workspace), named by platform ids.
+) -> ServingModel | None:
+    """`serving_model_in` in a short transaction of its own, retried while the database is locked.
 
-    A workspace or channel the database does not know yet is served by what serves above it (the
-    workspace model, the base model). Runs its own short transaction, retried while the database is
-    locked, and commits any flag it set on a vanished bundle.
-
-    Args:
-        engine: The database.
-        platform: "discord", "slack" or "console".
-        workspace: The platform's workspace (guild, team) id, as stored in `workspaces.external_id`.
-        channel: The platform's channel id, or None for the workspace model.
-        store: Where bundles live; None: locations are local paths.
-        base_model: The base model bundle (`trainer.base_model.find_base_model`), or None.
+    Commits any flag it set on a vanished bundle, so the next request does not look again.
 
     Returns:
-        The serving model.
-
-    Raises:
-        TrainerError: Nothing serves: no trained model in the channel or workspace and no base model.
+        The serving model, or None when nothing is trained there and there is no base model.
     """
 
     def attempt() -> ServingModel | None:
         with Session(engine, expire_on_commit=False) as session, session.begin():
-            scope = find_scope(session, platform, workspace, channel) if channel is not None else None
-            if scope is None:
-                scope = find_scope(session, platform, workspace)
-            if scope is None:
-                return ServingModel(path=Path(base_model), source="base") if base_model is not None else None
-            return serving_model_for_scope(session, scope, store=store, base_model=base_model)
+            return serving_model_in(session, platform, workspace, channel, store=store, base_model=base_model)
 
-    model = retry_on_lock(attempt)
-    if model is None:
-        where = f"{platform}:{workspace}" + (f" #{channel}" if channel is not None else "")
-        channel_arg = f" {channel}" if channel is not None else ""
-        raise TrainerError(
-            f"no model serves {where} yet and there is no base model; train one with "
-            f"`chatsmith train-scope --platform {platform} {workspace}{channel_arg}` then "
-            "`chatsmith trainer --once`, or set CHATSMITH_BASE_MODEL_PATH"
-        )
-    return model
-
-
-def resolve_bundle_path(
-    engine: Engine,
-    platform: str,
-    workspace: str,
-    channel: str | None = None,
-    *,
-    store: ModelStore | None = None,
-    base_model: Path | None = None,
-) -> Path:
-    """The bundle directory that serves a channel: `resolve_serving_model(...).path`."""
-    return resolve_serving_model(
-        engine, platform, workspace, channel, store=store, base_model=base_model
-    ).path
+    return retry_on_lock(attempt)

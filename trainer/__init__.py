@@ -1,11 +1,12 @@
-"""The trainer: retrain schedules, the queue poll, fine-tuning, the promotion gate, and model resolution.
+"""The trainer: retrain schedules, the queue poll, fine-tuning, the promotion gate and publishing.
 
-Modules: `config` (TrainerConfig), `base_model`, `corpus` (a scope's training and held-out text),
-`serving` (which bundle answers in a channel; used by the bots too), `heartbeat`, `worker` (one job from
-claim to finish), `schedules` (per-scope cron retrains), `service` (the process), `importing` (chat
-logs into the messages table).
+Modules: `config` (TrainerConfig), `corpus` (a scope's training and held-out text), `heartbeat`,
+`worker` (the job loop: one job from claim to finish), `gate` (the promotion gate), `publishing`
+(registering a published model), `schedules` (per-scope cron retrains), `service` (the process),
+`importing` (chat logs into the messages table). Which model serves a scope is `db.serving`'s rule, shared
+with the bots.
 
-Names are re-exported lazily: `trainer.serving` must not pay for importing TensorFlow.
+Names are re-exported lazily: importing `trainer` must not pay for importing TensorFlow.
 """
 
 from __future__ import annotations
@@ -18,13 +19,10 @@ _EXPORTS = {
     "TrainerError": "trainer.errors",
     "CorpusTooSmall": "trainer.errors",
     "ScopeNotFound": "trainer.errors",
-    "find_base_model": "trainer.base_model",
     "ScopeCorpus": "trainer.corpus",
     "load_scope_corpus": "trainer.corpus",
-    "ServingModel": "trainer.serving",
-    "resolve_bundle_path": "trainer.serving",
-    "resolve_serving_model": "trainer.serving",
-    "serving_model_for_scope": "trainer.serving",
+    "Verdict": "trainer.gate",
+    "judge_candidate": "trainer.gate",
     "JobOutcome": "trainer.worker",
     "Worker": "trainer.worker",
     "TrainerService": "trainer.service",

@@ -1,4 +1,4 @@
-"""The trainer's configuration: one typed object, built from the settings once at the top of a command."""
+"""The trainer's configuration: one plain typed object; the composition root builds it from the settings."""
 
 from __future__ import annotations
 
@@ -89,27 +89,6 @@ class TrainerConfig:
                 "CHATSMITH_TRAINER_STALE_AFTER_SECONDS"
             )
         return self
-
-    @classmethod
-    def from_settings(cls, settings: Any) -> TrainerConfig:
-        """The trainer's part of `chatsmith.settings.Settings`, validated."""
-        from trainer.base_model import find_base_model
-
-        return cls(
-            schedule=settings.trainer_schedule,
-            poll_seconds=settings.trainer_poll_seconds,
-            heartbeat_seconds=settings.trainer_heartbeat_seconds,
-            stale_after_seconds=settings.trainer_stale_after_seconds,
-            max_attempts=settings.trainer_max_attempts,
-            time_budget=settings.trainer_time_budget,
-            min_messages=settings.trainer_min_messages,
-            holdout_fraction=settings.trainer_holdout_fraction,
-            keep_versions=settings.trainer_keep_versions,
-            spec=dict(settings.trainer_spec),
-            train_config=dict(settings.trainer_train_config),
-            base_model=find_base_model(settings.base_model_path),
-            model_dir=Path(settings.effective_model_dir),
-        ).validate()
 
 
 def _check_fields(kind: type, values: dict[str, Any], variable: str) -> None:

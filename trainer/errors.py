@@ -19,3 +19,10 @@ class CorpusTooSmall(TrainerError):
 
 class ScopeNotFound(TrainerError):
     """A workspace or channel named on the command line is not in the database."""
+
+
+class JobLost(Exception):
+    """A running job is no longer this worker's: cancelled, or requeued because the worker seemed dead.
+
+    Not a user error: the worker catches it, undoes what the attempt created, and publishes nothing.
+    """

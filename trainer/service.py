@@ -24,8 +24,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from chatsmith.model_store import ModelStore
 from db.engine import immediate
+from db.model_store import ModelStore
 from trainer.config import TrainerConfig, cron_trigger
 from trainer.schedules import set_schedule_context, sync_schedules
 from trainer.worker import JobOutcome, Worker

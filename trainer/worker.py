@@ -1,4 +1,4 @@
-"""One training job, from claim to finish: corpus, parent, fine-tuning, promotion gate, publishing.
+"""The job loop: claim a job, run its steps in order, and close it (or release it, or undo it).
 
 The order of a job is what keeps serving safe (architecture decisions 4 and 8):
 
@@ -8,9 +8,10 @@ The order of a job is what keeps serving safe (architecture decisions 4 and 8):
 3. The parent is what serves the scope now (its active model, the workspace's, or the base model); a
    `training` version row is created that points at no bundle.
 4. The model trains into a staging directory while a heartbeat thread reports progress.
-5. Candidate and incumbent are evaluated on the same newest held-out messages.
+5. Candidate and incumbent are evaluated on the same newest held-out messages (`trainer.gate`).
 6. The bundle is moved into place in the model store, and only then, in one transaction that also checks
-   the job is still this worker's, the row gets its location and becomes active or rejected.
+   the job is still this worker's, the row gets its location and becomes active or rejected
+   (`trainer.publishing`).
 
 A failure anywhere before step 6 commits leaves the previous active model serving and no row pointing at a
 half-written bundle; the job fails with a one-line error and the version is marked failed.
@@ -19,7 +20,6 @@ half-written bundle; the job fails with a one-line error and the version is mark
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
@@ -27,22 +27,25 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import ModelStore
 from db.engine import immediate
 from db.errors import DatabaseError
-from db.jobs import JobProgress, StaleJobs, claim_next_job, finish_job, requeue_stale_jobs
+from db.jobs import JobProgress, StaleJobs, claim_next_job, finish_job, release_job, requeue_stale_jobs
+from db.model_store import ModelStore
 from db.models import ModelVersion, TrainingJob
-from db.registry import create_version, mark_candidate, mark_failed, promote, reject, retire_old_versions
+from db.registry import create_version, mark_failed
 from db.retry import retry_on_lock
 from db.scopes import Scope, describe_scope
+from db.serving import ServingModel, serving_model_for_scope
 from textgen.errors import TextgenError
 from trainer.config import TrainerConfig
 from trainer.corpus import ScopeCorpus, load_scope_corpus
+from trainer.errors import JobLost
+from trainer.gate import Verdict, describe_model, judge_candidate
 from trainer.heartbeat import Heartbeat
-from trainer.serving import ServingModel, serving_model_for_scope
+from trainer.publishing import record_published
 
 logger = logging.getLogger(__name__)
 
@@ -74,10 +77,6 @@ class JobOutcome:
 
 class _StopRequested(Exception):
     """The trainer is shutting down; the job goes back to the queue."""
-
-
-class _JobLost(Exception):
-    """The job is no longer this worker's: cancelled, or requeued because the worker seemed dead."""
 
 
 @dataclass
@@ -163,9 +162,9 @@ class Worker:
             except _StopRequested:
                 heartbeat.close()
                 self._abandon(attempt, "the trainer stopped before the model was finished; job requeued")
-                _release_job(self.engine, job.id, self.worker_id)
+                self._release(job.id)
                 outcome = JobOutcome(job.id, job.scope_key, "released", "stopped; job put back in the queue")
-            except _JobLost:
+            except JobLost:
                 self._abandon(attempt, "the job was cancelled or taken over by another worker")
                 outcome = JobOutcome(
                     job.id, job.scope_key, "lost", "job cancelled or taken over; nothing published"
@@ -197,25 +196,27 @@ class Worker:
         )
 
         result = self._train(attempt, corpus, spec, parent, heartbeat, version_number)
-        metrics, promote_it, summary = self._gate(scope, result, corpus, parent)
+        verdict = judge_candidate(
+            result.bundle, result.metrics, corpus.holdout, lambda: self._incumbent(scope)
+        )
 
         if not heartbeat.beat():
-            raise _JobLost
+            raise JobLost
         attempt.published = self.store.publish(result.bundle, job.scope_key, version_number)
-        retired = retry_on_lock(lambda: self._record(attempt, scope, metrics, promote_it, summary))
+        retired = retry_on_lock(lambda: self._record(attempt, scope, verdict))
         attempt.registered = True
         heartbeat.close()
         for location in retired:
             self._delete_bundle(location)
         self._finish(job.id, "succeeded", model_version_id=attempt.version_id)
-        verdict = "promoted" if promote_it else "rejected"
+        verdict_word = "promoted" if verdict.promote else "rejected"
         return JobOutcome(
             job.id,
             job.scope_key,
             "succeeded",
-            f"{scope_name} v{version_number} {verdict}: {summary}",
+            f"{scope_name} v{version_number} {verdict_word}: {verdict.summary}",
             attempt.version_id,
-            promote_it,
+            verdict.promote,
         )
 
     def _session(self) -> Session:
@@ -283,7 +284,7 @@ class Worker:
                 corpus_stats={**corpus.stats, "job_id": job.id},
                 parent_version_id=parent.version_id if parent is not None else None,
             )
-            version.note = f"job {job.id} (attempt {job.attempts}) from {_describe_parent(parent)}"
+            version.note = f"job {job.id} (attempt {job.attempts}) from {describe_model(parent)}"
             return version.id, version.version
 
     def _train(
@@ -301,7 +302,7 @@ class Worker:
         if parent is None:
             logger.info("job %d: no parent model; training from scratch (%s)", attempt.job.id, spec)
         else:
-            logger.info("job %d: fine-tuning from %s", attempt.job.id, _describe_parent(parent))
+            logger.info("job %d: fine-tuning from %s", attempt.job.id, describe_model(parent))
 
         def on_progress(progress: TrainingProgress) -> None:
             report: JobProgress = {
@@ -314,7 +315,7 @@ class Worker:
                 report["eta_seconds"] = float(progress.eta_seconds)
             heartbeat.update(report)
             if heartbeat.lost.is_set():
-                raise _JobLost
+                raise JobLost
             if self.stop.is_set():
                 raise _StopRequested
 
@@ -334,67 +335,30 @@ class Worker:
             },
         )
 
-    def _gate(
-        self, scope: Scope, result: Any, corpus: ScopeCorpus, parent: ServingModel | None
-    ) -> tuple[dict[str, Any], bool, str]:
-        """Evaluate candidate and incumbent on the same held-out messages; promote when no worse."""
-        from textgen.bundle import load_bundle
-        from textgen.evaluate import evaluate_messages
+    def _incumbent(self, scope: Scope) -> ServingModel | None:
+        """What serves the scope now, looked up again: an operator may have activated or rolled back."""
 
-        candidate = evaluate_messages(load_bundle(result.bundle), corpus.holdout)
-        # The incumbent is looked up again: an operator may have activated or rolled back meanwhile.
-        incumbent = retry_on_lock(lambda: self._serving(scope))
-        incumbent_score = None
-        if incumbent is not None:
-            incumbent_score = evaluate_messages(load_bundle(incumbent.path), corpus.holdout).nats_per_char
-        score = candidate.nats_per_char
-        promote_it = math.isfinite(score) and (incumbent_score is None or score <= incumbent_score)
-        metrics = {
-            **result.metrics,
-            "holdout_nats_per_char": score,
-            "holdout_messages": len(corpus.holdout),
-            "holdout_chars": candidate.chars,
-            "incumbent_nats_per_char": incumbent_score,
-            "incumbent_source": incumbent.source if incumbent is not None else None,
-            "incumbent_version_id": incumbent.version_id if incumbent is not None else None,
-            "gate": "promoted" if promote_it else "rejected",
-        }
-        held_out = f"on {len(corpus.holdout)} newest held-out messages"
-        if incumbent_score is None:
-            summary = f"{score:.4f} nats/char {held_out}; nothing served before"
-        else:
-            relation = "no worse than" if promote_it else "worse than"
-            summary = (
-                f"{score:.4f} nats/char {held_out}, {relation} {_describe_parent(incumbent)} at "
-                f"{incumbent_score:.4f}"
-            )
-        return _json_safe(metrics), promote_it, summary
+        def find() -> ServingModel | None:
+            with self._session() as session, session.begin():
+                return serving_model_for_scope(
+                    session, scope, store=self.store, base_model=self.config.base_model
+                )
 
-    def _serving(self, scope: Scope) -> ServingModel | None:
-        with self._session() as session, session.begin():
-            return serving_model_for_scope(
-                session, scope, store=self.store, base_model=self.config.base_model
-            )
+        return retry_on_lock(find)
 
-    def _record(
-        self, attempt: _Attempt, scope: Scope, metrics: dict[str, Any], promote_it: bool, summary: str
-    ) -> list[str]:
-        """Register the published bundle and apply the gate's verdict, if the job is still ours."""
+    def _record(self, attempt: _Attempt, scope: Scope, verdict: Verdict) -> list[str]:
         assert attempt.published is not None and attempt.version_id is not None
         with self._session() as session, session.begin():
-            job = session.get(TrainingJob, attempt.job.id, with_for_update=True)
-            version = session.get(ModelVersion, attempt.version_id, with_for_update=True)
-            if job is None or job.status != "running" or job.worker_id != self.worker_id:
-                raise _JobLost
-            if version is None or version.status != "training":
-                raise _JobLost
-            mark_candidate(session, version, bundle_path=attempt.published, metrics=metrics)
-            if promote_it:
-                promote(session, version)
-                version.note = f"{version.note}; promoted: {summary}"
-            else:
-                reject(session, version, note=f"{version.note}; rejected: {summary}")
-            return retire_old_versions(session, scope, self.config.keep_versions)
+            return record_published(
+                session,
+                job_id=attempt.job.id,
+                worker_id=self.worker_id,
+                version_id=attempt.version_id,
+                location=attempt.published,
+                verdict=verdict,
+                scope=scope,
+                keep_versions=self.config.keep_versions,
+            )
 
     # ---------------------------------------------------------------- undoing and closing
 
@@ -421,6 +385,14 @@ class Worker:
         except Exception:  # the job's own error is what matters; a stale 'training' row is cleaned later
             logger.exception("could not mark version %d failed", version_id)
 
+    def _release(self, job_id: int) -> None:
+        try:
+            release_job(self.engine, job_id, self.worker_id)
+        except Exception:
+            logger.exception(
+                "could not release job %d; it will be requeued when its heartbeat goes stale", job_id
+            )
+
     def _finish(self, job_id: int, status: str, **fields: Any) -> None:
         try:
             closed = finish_job(self.engine, job_id, status, worker_id=self.worker_id, **fields)
@@ -444,35 +416,6 @@ class Worker:
             logger.warning("could not delete bundle %s: %s", location, error)
 
 
-def _release_job(engine: Engine, job_id: int, worker_id: str) -> bool:
-    """Put a running job back in the queue without counting the attempt (the trainer was stopped)."""
-    statement = (
-        update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.worker_id == worker_id)
-        .values(
-            status="queued",
-            worker_id=None,
-            heartbeat_at=None,
-            started_at=None,
-            progress=None,
-            attempts=TrainingJob.attempts - 1,
-            error=f"released by {worker_id} when it was stopped; runs again when a trainer is up",
-        )
-    )
-
-    def attempt() -> bool:
-        with immediate(engine).begin() as connection:
-            return connection.execute(statement).rowcount == 1
-
-    try:
-        return retry_on_lock(attempt)
-    except Exception:
-        logger.exception(
-            "could not release job %d; it will be requeued when its heartbeat goes stale", job_id
-        )
-        return False
-
-
 def one_line_error(error: BaseException) -> str:
     """A job's error text: the message of a user error, else the exception's type and first line."""
     if isinstance(error, TextgenError | DatabaseError):
@@ -482,25 +425,6 @@ def one_line_error(error: BaseException) -> str:
     lines = text.strip().splitlines()
     line = lines[0] if lines else type(error).__name__
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
-
-
-def _describe_parent(model: ServingModel | None) -> str:
-    if model is None:
-        return "scratch"
-    if model.source == "base":
-        return f"the base model {model.path}"
-    return f"{model.source} model v{model.version}"
-
-
-def _json_safe(value: Any) -> Any:
-    """Metrics as JSON both databases accept: no NaN or infinities (PostgreSQL's JSON has none)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {str(key): _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
-    return value
 
 
 def _clear_keras_session() -> None:

@@ -27,10 +27,10 @@ from bot.core.safety import generated_or_friendly, make_safe
 from bot.core.services import Services
 from db import jobs, messages, registry
 from db.models import Channel, Message, ModelVersion, TrainingJob, Workspace, utcnow
-from db.scopes import Scope, find_scope, get_or_create_channel, get_or_create_workspace
+from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from db.serving import serving_model_in
 from textgen.bundle import read_manifest
 from textgen.sampling import SamplingParams
-from trainer.serving import serving_model_for_scope
 
 log = logging.getLogger(__name__)
 
@@ -266,19 +266,16 @@ class CommandCore:
 
     def _serving_model(self, request: Request) -> ServingModel | None:
         """Channel model, else workspace model, else base model (architecture decision 7)."""
-        base = self.config.base_model_path
         # Deferred: usually it only reads; the rare write (flagging a vanished bundle) is retried.
         with self.services.sessions.begin() as session:
-            place = self._find_place(session, request)
-            if place is None:
-                # Nothing is known about this channel yet: at most the workspace's model, else the base.
-                workspace = find_scope(session, request.platform, request.workspace)
-                scope = workspace
-            else:
-                scope = place.channel_scope
-            if scope is None:
-                return ServingModel(base, "base model") if base is not None else None
-            serving = serving_model_for_scope(session, scope, store=self.services.store, base_model=base)
+            serving = serving_model_in(
+                session,
+                request.platform,
+                request.workspace,
+                request.channel,
+                store=self.services.store,
+                base_model=self.config.base_model_path,
+            )
             if serving is None:
                 return None
             if serving.source == "base":

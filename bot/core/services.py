@@ -1,4 +1,4 @@
-"""What the command core needs, built once from settings: database, model cache, worker pools, policy."""
+"""What the command core needs: database, model cache, worker pools, policy; built once per process."""
 
 from __future__ import annotations
 
@@ -23,8 +23,7 @@ from db.engine import immediate
 from db.retry import retry_on_lock
 
 if TYPE_CHECKING:
-    from chatsmith.model_store import ModelStore
-    from chatsmith.settings import Settings
+    from db.model_store import ModelStore
 
 log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001
@@ -34,7 +33,21 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class BotConfig:
-    """The settings the command core reads (a plain copy, so the core never touches the environment)."""
+    """The bots' settings, a plain copy the composition root makes, so the bots never read the environment.
+
+    Attributes:
+        policy: Who may run admin commands.
+        cooldowns: Per-command cooldowns, by command name.
+        default_length: Tokens `generate` writes unless asked (at most `max_length`).
+        max_length: Most tokens one `generate` may ask for.
+        temperature: Default sampling temperature.
+        top_p: Nucleus sampling share.
+        backfill_max: Most past messages one `train backfill:N` reads.
+        base_model_path: The bundle that serves where no channel or workspace model is active; None: none.
+        model_cache_size: Model bundles kept loaded.
+        generation_workers: Threads decoding generate requests.
+        generation_max_batch: Most generate requests decoded together in one batch.
+    """
 
     policy: AdminPolicy = AdminPolicy()
     cooldowns: dict[str, CooldownRule] = field(default_factory=dict)
@@ -44,29 +57,9 @@ class BotConfig:
     top_p: float = 0.95
     backfill_max: int = 5000
     base_model_path: Path | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> BotConfig:
-        """Copy the bot fields of `settings`; the base model is found as the trainer finds it.
-
-        Raises:
-            TrainerError: `CHATSMITH_BASE_MODEL_PATH` names a directory that does not exist.
-        """
-        from trainer.base_model import find_base_model
-
-        return cls(
-            policy=AdminPolicy(frozenset(settings.admin_roles), frozenset(settings.admin_user_ids)),
-            cooldowns={
-                "generate": CooldownRule(settings.generate_user_cooldown, settings.generate_channel_cooldown),
-                "train": CooldownRule(settings.train_user_cooldown, settings.train_channel_cooldown),
-            },
-            default_length=min(settings.generate_default_length, settings.generate_max_length),
-            max_length=settings.generate_max_length,
-            temperature=settings.generate_temperature,
-            top_p=settings.generate_top_p,
-            backfill_max=settings.backfill_max,
-            base_model_path=find_base_model(settings.base_model_path),
-        )
+    model_cache_size: int = 4
+    generation_workers: int = 2
+    generation_max_batch: int = 32
 
 
 class Services:
@@ -142,28 +135,29 @@ class Services:
         self.engine.dispose()
 
 
-def build_services(settings: Settings, *, migrate_new_database: bool = False) -> Services:
-    """Open the database named by `settings` and build the services around it.
+def build_services(
+    config: BotConfig, database_url: str, store: ModelStore, *, migrate_new_database: bool = False
+) -> Services:
+    """Open the database and build the services around it.
 
     Args:
-        settings: The process's settings.
-        migrate_new_database: Apply the migrations when the database is the embedded SQLite one and has
-            no schema at all yet (the console's fresh-clone case). A database at an older schema is still
-            refused with the message naming `chatsmith db upgrade`, because migrating a database other
-            processes share is an operator's decision.
+        config: The bots' settings.
+        database_url: The database (any SQLAlchemy URL).
+        store: Where the trainer publishes bundles.
+        migrate_new_database: Apply the migrations when the database has no schema at all yet (the
+            console's fresh-clone case, on the embedded SQLite database). A database at an older schema
+            is still refused with the message naming `chatsmith db upgrade`, because migrating a
+            database other processes share is an operator's decision.
 
     Raises:
         DatabaseError: The database cannot be reached, or its schema is not current.
     """
-    from chatsmith.model_store import LocalModelStore
     from db.engine import create_database_engine
     from db.schema import current_revision, ensure_schema_current, upgrade
 
-    config = BotConfig.from_settings(settings)  # first: a wrong base-model path fails before any I/O
-    url = settings.effective_database_url
-    engine = create_database_engine(url)
+    engine = create_database_engine(database_url)
     try:
-        if migrate_new_database and settings.database_url is None and current_revision(engine) is None:
+        if migrate_new_database and current_revision(engine) is None:
             log.info("new embedded database: applying migrations")
             upgrade(engine)
         ensure_schema_current(engine)
@@ -174,7 +168,6 @@ def build_services(settings: Settings, *, migrate_new_database: bool = False) ->
     # loop thread can wait several slices for the GIL after every socket read (a convoy), which shows as
     # loop stalls of hundreds of milliseconds on a busy machine. A 1 ms interval keeps the loop responsive.
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-    models = ModelCache(settings.model_cache_size)
-    generation = GenerationPool(models, settings.generation_workers, settings.generation_max_batch)
-    store = LocalModelStore(settings.effective_model_dir)
+    models = ModelCache(config.model_cache_size)
+    generation = GenerationPool(models, config.generation_workers, config.generation_max_batch)
     return Services(engine, config, models=models, generation=generation, store=store)

@@ -52,12 +52,13 @@ def _fail(message: str) -> int:
 def run_console(args: argparse.Namespace) -> int:
     """Run the console chat until the end of input."""
     from bot.console import ConsoleChat
-    from bot.core import CommandCore, build_services
+    from bot.core import CommandCore
     from chatsmith.settings import load_settings
+    from chatsmith.wiring import bot_services
 
     settings = load_settings()
     # A brand-new embedded database is created on the spot: the console must work on a fresh clone.
-    services = build_services(settings, migrate_new_database=True)
+    services = bot_services(settings, migrate_new_database=True)
     try:
         chat = ConsoleChat(
             CommandCore(services),
@@ -75,18 +76,20 @@ def run_console(args: argparse.Namespace) -> int:
 
 def run_discord(args: argparse.Namespace) -> int:
     """Run the Discord bot until interrupted."""
-    from bot.core import ConfigurationError, build_services
-    from bot.discord_bot import check_discord_settings, run_discord_bot
+    from bot.core import ConfigurationError
+    from bot.discord_bot import check_discord_config, run_discord_bot
     from chatsmith.settings import load_settings
+    from chatsmith.wiring import bot_services, discord_config
 
     settings = load_settings()
+    config = discord_config(settings)
     try:
-        check_discord_settings(settings)
+        check_discord_config(config)
     except ConfigurationError as error:
         return _fail(str(error))
-    services = build_services(settings)
+    services = bot_services(settings)
     try:
-        asyncio.run(run_discord_bot(settings, services))
+        asyncio.run(run_discord_bot(config, services))
     except ConfigurationError as error:
         return _fail(str(error))
     finally:
@@ -96,18 +99,20 @@ def run_discord(args: argparse.Namespace) -> int:
 
 def run_slack(args: argparse.Namespace) -> int:
     """Run the Slack bot until interrupted."""
-    from bot.core import ConfigurationError, build_services
-    from bot.slack_app import check_slack_settings, run_slack_bot
+    from bot.core import ConfigurationError
+    from bot.slack_app import check_slack_config, run_slack_bot
     from chatsmith.settings import load_settings
+    from chatsmith.wiring import bot_services, slack_config
 
     settings = load_settings()
+    config = slack_config(settings)
     try:
-        check_slack_settings(settings)
+        check_slack_config(config)
     except ConfigurationError as error:
         return _fail(str(error))
-    services = build_services(settings)
+    services = bot_services(settings)
     try:
-        asyncio.run(run_slack_bot(settings, services))
+        asyncio.run(run_slack_bot(config, services))
     except ConfigurationError as error:
         return _fail(str(error))
     finally:

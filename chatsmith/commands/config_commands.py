@@ -81,7 +81,7 @@ def register(subparsers: Any) -> None:
 def _quiet(args: argparse.Namespace) -> None:
     # Alembic and the base-model lookup narrate at INFO; these commands print their own findings.
     if not getattr(args, "verbose", False):
-        for name in ("alembic", "trainer.base_model"):
+        for name in ("alembic", "chatsmith.base_model"):
             logging.getLogger(name).setLevel(logging.WARNING)
 
 
@@ -136,7 +136,7 @@ def dotenv_value(value: str) -> str:
 
 
 def _describe_base_model(settings: Any) -> str:
-    from trainer.base_model import find_base_model
+    from chatsmith.base_model import find_base_model
     from trainer.errors import TrainerError
 
     try:
@@ -368,7 +368,7 @@ def _check_reachable_and_current(engine: Any, where: str, report: CheckReport) -
 
 def check_base_model(settings: Any, report: CheckReport) -> None:
     """A configured base model must be a bundle; `none` asks for training from scratch."""
-    from trainer.base_model import FROM_SCRATCH, PACKAGED_BASE_MODEL, find_base_model
+    from chatsmith.base_model import FROM_SCRATCH, PACKAGED_BASE_MODEL, find_base_model
     from trainer.errors import TrainerError
 
     configured = settings.base_model_path

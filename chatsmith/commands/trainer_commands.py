@@ -93,9 +93,9 @@ def _open() -> tuple[Any, Any]:
 
 
 def _store(settings: Any) -> Any:
-    from chatsmith.model_store import LocalModelStore
+    from chatsmith.wiring import model_store
 
-    return LocalModelStore(settings.effective_model_dir)
+    return model_store(settings)
 
 
 def _find_scope(engine: Any, platform: str, workspace: str, channel: str | None) -> Any:
@@ -120,12 +120,12 @@ def _find_scope(engine: Any, platform: str, workspace: str, channel: str | None)
 
 def run_trainer(args: argparse.Namespace) -> int:
     """Run the trainer, or with --once process the queue and return 1 if a job failed."""
-    from trainer.config import TrainerConfig
+    from chatsmith.wiring import trainer_config
     from trainer.service import StopOnSignal, TrainerService
 
     settings, engine = _open()
     try:
-        config = TrainerConfig.from_settings(settings)
+        config = trainer_config(settings)
         worker_id = args.worker_id or f"{socket.gethostname()}-{os.getpid()}"
         service = TrainerService(engine, config, _store(settings), worker_id)
         with StopOnSignal(service.stop) as stopper:
@@ -305,9 +305,9 @@ def scope_bundle(args: argparse.Namespace) -> Path:
     Raises:
         TrainerError: Bad --scope arguments, or nothing serves there.
     """
-    from trainer.base_model import find_base_model
+    from chatsmith.base_model import find_base_model
+    from db.serving import resolve_serving_model
     from trainer.errors import TrainerError
-    from trainer.serving import resolve_serving_model
 
     if args.model is not None:
         raise TrainerError("pass either --model DIR or --scope WORKSPACE [CHANNEL], not both")
@@ -327,6 +327,14 @@ def scope_bundle(args: argparse.Namespace) -> Path:
         )
     finally:
         engine.dispose()
+    if model is None:
+        where = f"{platform}:{workspace}" + (f" #{channel}" if channel is not None else "")
+        channel_arg = f" {channel}" if channel is not None else ""
+        raise TrainerError(
+            f"no model serves {where} yet and there is no base model; train one with "
+            f"`chatsmith train-scope --platform {platform} {workspace}{channel_arg}` then "
+            "`chatsmith trainer --once`, or set CHATSMITH_BASE_MODEL_PATH"
+        )
     which = "the base model" if model.source == "base" else f"the {model.source} model v{model.version}"
     print(f"using {which} ({model.path})", file=sys.stderr)
     return model.path

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from bot.console import ConsoleChat
-from bot.core import CommandCore, Services, build_services
+from bot.core import CommandCore, Services
 from chatsmith.settings import Settings
+from chatsmith.wiring import bot_services
 
 # Lines of chat the channel scenarios collect: repetitive on purpose, so that a few fine-tuning steps
 # make a model that beats the base model on them (the trainer's promotion gate compares the two).
@@ -78,7 +79,7 @@ def bot_settings(tmp_path: Path, base_bundle: Path, monkeypatch: pytest.MonkeyPa
 @pytest.fixture
 def services(bot_settings: Settings) -> Iterator[Services]:
     """Services on a new embedded database (migrated on first use, as the console does)."""
-    built = build_services(bot_settings, migrate_new_database=True)
+    built = bot_services(bot_settings, migrate_new_database=True)
     yield built
     built.close()
 

@@ -69,10 +69,9 @@ async def run_trainer_once() -> None:
     thread so the bot's event loop goes on; settings come from the environment, as for the CLI."""
 
     def process() -> list[str]:
-        from chatsmith.model_store import LocalModelStore
         from chatsmith.settings import load_settings
+        from chatsmith.wiring import model_store, trainer_config
         from db.schema import open_database
-        from trainer.config import TrainerConfig
         from trainer.service import TrainerService
 
         settings = load_settings()
@@ -80,8 +79,8 @@ async def run_trainer_once() -> None:
         try:
             service = TrainerService(
                 engine,
-                TrainerConfig.from_settings(settings),
-                LocalModelStore(settings.effective_model_dir),
+                trainer_config(settings),
+                model_store(settings),
                 "test",
             )
             return [f"{o.status}: {o.message}" for o in service.run_once()]

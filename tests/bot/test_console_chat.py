@@ -175,7 +175,7 @@ def test_console_command_on_a_fresh_data_dir(tmp_path: Path, base_bundle: Path) 
 
 
 def test_console_refuses_an_out_of_date_database(tmp_path: Path, base_bundle: Path) -> None:
-    from bot.core import build_services
+    from chatsmith.wiring import bot_services
     from db.engine import create_database_engine
     from db.errors import SchemaOutOfDate
     from db.schema import upgrade
@@ -185,7 +185,7 @@ def test_console_refuses_an_out_of_date_database(tmp_path: Path, base_bundle: Pa
     upgrade(engine, "0001")
     engine.dispose()
     try:
-        build_services(settings, migrate_new_database=True)
+        bot_services(settings, migrate_new_database=True)
     except SchemaOutOfDate as error:
         assert "chatsmith db upgrade" in str(error)
     else:

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from bot.core import Services
 from bot.discord_bot import ERROR_REPLY, ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
 from chatsmith.settings import Settings
+from chatsmith.wiring import discord_config
 from db.models import Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
 from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
@@ -32,7 +33,7 @@ async def running_bot(
 ) -> AsyncIterator[tuple[FakeDiscord, ChatsmithDiscordBot]]:
     """The fake Discord and the chatsmith bot connected to it, ready; fails if the bot's task dies."""
     async with FakeDiscord() as fake, fake.install():
-        bot = build_discord_bot(settings, services, guild_ready_timeout=0.05)
+        bot = build_discord_bot(discord_config(settings), services, guild_ready_timeout=0.05)
         task = asyncio.create_task(bot.start(FakeDiscord.TOKEN))
         try:
             ready = asyncio.create_task(bot.wait_until_ready())
@@ -264,7 +265,7 @@ def test_processes_split_the_shards_they_run(bot_settings: Settings, services: S
     settings = bot_settings.model_copy(
         update={"discord_sharded": True, "discord_shard_count": 4, "discord_shard_ids": [1, 3]}
     )
-    bot = build_discord_bot(settings, services)
+    bot = build_discord_bot(discord_config(settings), services)
     assert isinstance(bot, ShardedChatsmithDiscordBot)
     assert bot.shard_count == 4 and bot.shard_ids == [1, 3]
 

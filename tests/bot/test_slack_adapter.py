@@ -14,8 +14,9 @@ from sqlalchemy import select
 
 from bot.core import AdminPolicy, ConfigurationError, Services
 from bot.core.safety import EMPTY_GENERATION
-from bot.slack_app import SlackBot, build_slack_app, check_slack_settings, serve_http
+from bot.slack_app import SlackBot, build_slack_app, check_slack_config, serve_http
 from chatsmith.settings import Settings
+from chatsmith.wiring import slack_config
 from db.models import Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
 from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
@@ -53,7 +54,7 @@ def stored_messages(services: Services) -> dict[str, Message]:
 async def http_bot(settings: Settings, services: Services) -> AsyncIterator[tuple[FakeSlack, SlackBot, str]]:
     """The fake Slack and the bot served in HTTP mode on 127.0.0.1; yields the request URL."""
     async with FakeSlack() as fake:
-        bot = build_slack_app(slack_settings(settings, services, fake), services)
+        bot = build_slack_app(slack_config(slack_settings(settings, services, fake)), services)
         runner = await serve_http(bot, "127.0.0.1", 0)
         try:
             port = runner.addresses[0][1]
@@ -67,7 +68,7 @@ async def http_bot(settings: Settings, services: Services) -> AsyncIterator[tupl
 async def socket_bot(settings: Settings, services: Services) -> AsyncIterator[tuple[FakeSlack, SlackBot]]:
     """The fake Slack and the bot connected over Socket Mode."""
     async with FakeSlack() as fake:
-        bot = build_slack_app(slack_settings(settings, services, fake), services)
+        bot = build_slack_app(slack_config(slack_settings(settings, services, fake)), services)
         handler = AsyncSocketModeHandler(bot.app, FakeSlack.APP_TOKEN)
         await handler.connect_async()
         try:
@@ -80,12 +81,14 @@ async def socket_bot(settings: Settings, services: Services) -> AsyncIterator[tu
 
 def test_missing_tokens_name_the_variable(bot_settings: Settings) -> None:
     with pytest.raises(ConfigurationError, match="SLACK_BOT_TOKEN"):
-        check_slack_settings(bot_settings)
+        check_slack_config(slack_config(bot_settings))
     with pytest.raises(ConfigurationError, match="SLACK_APP_TOKEN"):
-        check_slack_settings(bot_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1")}))
+        check_slack_config(
+            slack_config(bot_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1")}))
+        )
     http = bot_settings.model_copy(update={"slack_bot_token": SecretStr("xoxb-1"), "slack_mode": "http"})
     with pytest.raises(ConfigurationError, match="SLACK_SIGNING_SECRET"):
-        check_slack_settings(http)
+        check_slack_config(slack_config(http))
 
 
 def test_mention_generate_and_non_admin_refused_slash_train(

@@ -18,8 +18,8 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import LocalModelStore
 from db.engine import create_database_engine, immediate
+from db.model_store import LocalModelStore
 from db.models import Message, utcnow
 from db.registry import create_version, mark_candidate, promote
 from db.schema import upgrade

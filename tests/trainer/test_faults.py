@@ -7,18 +7,19 @@ import shutil
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import LocalModelStore
 from db.jobs import request_training
+from db.model_store import LocalModelStore
 from db.models import ModelVersion, TrainingJob
 from db.registry import list_versions
+from db.serving import resolve_serving_model
 from tests.trainer.conftest import ScopeMaker, register_version, start_trainer, trainer_environment
 from textgen.bundle import read_manifest
-from trainer.serving import resolve_bundle_path
 
 SLOW_TRAINING = '{"epochs": 1, "steps_per_epoch": 100000, "batch_size": 8}'
 
@@ -41,8 +42,9 @@ def _wait_for(condition, timeout: float, what: str, process=None) -> None:
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
-def _serving(engine: Engine) -> Path:
-    return resolve_bundle_path(engine, "console", "W", "general")
+def _serving(engine: Engine, **where: Any) -> Path | None:
+    model = resolve_serving_model(engine, "console", "W", "general", **where)
+    return model.path if model is not None else None
 
 
 def test_killed_trainer_job_is_requeued_and_finishes_while_the_old_model_serves(
@@ -144,19 +146,16 @@ def test_deleted_bundle_under_an_active_row_falls_back_to_the_previous_version_a
         paths = {v.id: Path(v.bundle_path) for v in list_versions(session, scope)}
     shutil.rmtree(paths[lost_id])
 
-    assert resolve_bundle_path(engine, "console", "W", "general", store=store) == paths[previous_id]
+    assert _serving(engine, store=store) == paths[previous_id]
 
     with Session(engine) as session:
         versions = {v.id: v for v in list_versions(session, scope)}
     assert versions[lost_id].status == "failed" and "bundle missing" in versions[lost_id].note
     assert versions[previous_id].status == "active"
     # The flag was committed: the next request goes straight to the previous version.
-    assert resolve_bundle_path(engine, "console", "W", "general", store=store) == paths[previous_id]
+    assert _serving(engine, store=store) == paths[previous_id]
 
-    # With every bundle gone the base model serves; without one, the error says what to do.
+    # With every bundle gone the base model serves; without one, nothing does (the CLI says what to do).
     shutil.rmtree(paths[previous_id])
-    assert resolve_bundle_path(engine, "console", "W", "general", base_model=tiny_bundle) == tiny_bundle
-    from trainer.errors import TrainerError
-
-    with pytest.raises(TrainerError, match="no model serves console:W #general yet.*train-scope"):
-        resolve_bundle_path(engine, "console", "W", "general")
+    assert _serving(engine, base_model=tiny_bundle) == tiny_bundle
+    assert _serving(engine) is None

@@ -13,9 +13,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import LocalModelStore
 from db.jobs import finish_job, latest_job, open_job
 from db.messages import record_message, set_collection
+from db.model_store import LocalModelStore
 from db.models import Channel, TrainingJob
 from db.registry import create_version
 from tests.trainer.conftest import ScopeMaker

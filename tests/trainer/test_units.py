@@ -9,12 +9,12 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import LocalModelStore
+from chatsmith.base_model import find_base_model
 from db.messages import forget_user, record_message
+from db.model_store import LocalModelStore
 from db.models import Channel, Message
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
 from textgen.corpus import parse_corpus
-from trainer.base_model import find_base_model
 from trainer.config import TrainerConfig
 from trainer.corpus import load_scope_corpus, split_recent
 from trainer.errors import CorpusTooSmall, TrainerError

@@ -13,15 +13,15 @@ import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from chatsmith.model_store import LocalModelStore
 from db.engine import create_database_engine
 from db.jobs import queue_position, request_training
+from db.model_store import LocalModelStore
 from db.models import ModelVersion, TrainingJob
 from db.registry import active_version, list_versions
+from db.serving import serving_model_for_scope
 from tests.trainer.conftest import ScopeMaker, register_version
 from textgen.bundle import read_manifest
 from trainer.config import TrainerConfig
-from trainer.serving import serving_model_for_scope
 from trainer.worker import Worker
 
 # Bookkeeping that does not depend on the database; the fault tests below run on both.

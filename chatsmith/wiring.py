@@ -1,0 +1,134 @@
+"""The composition root's wiring: each package's plain configuration and resources, built from `Settings`.
+
+The bots and the trainer never read the environment or import `chatsmith`; the commands call these
+functions once, at the top, and hand what they return to constructors.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chatsmith.base_model import find_base_model
+from chatsmith.settings import Settings
+from db.model_store import LocalModelStore
+
+if TYPE_CHECKING:
+    from bot.core.services import BotConfig, Services
+    from bot.discord_bot import DiscordConfig
+    from bot.slack_app import SlackConfig
+    from trainer.config import TrainerConfig
+
+
+def model_store(settings: Settings) -> LocalModelStore:
+    """The model store in the configured model directory."""
+    return LocalModelStore(settings.effective_model_dir)
+
+
+def bot_config(settings: Settings) -> BotConfig:
+    """The bots' part of the settings; the base model is found as the trainer finds it.
+
+    Raises:
+        TrainerError: `CHATSMITH_BASE_MODEL_PATH` names a directory that does not exist.
+    """
+    from bot.core.cooldowns import CooldownRule
+    from bot.core.request import AdminPolicy
+    from bot.core.services import BotConfig
+
+    return BotConfig(
+        policy=AdminPolicy(frozenset(settings.admin_roles), frozenset(settings.admin_user_ids)),
+        cooldowns={
+            "generate": CooldownRule(settings.generate_user_cooldown, settings.generate_channel_cooldown),
+            "train": CooldownRule(settings.train_user_cooldown, settings.train_channel_cooldown),
+        },
+        default_length=min(settings.generate_default_length, settings.generate_max_length),
+        max_length=settings.generate_max_length,
+        temperature=settings.generate_temperature,
+        top_p=settings.generate_top_p,
+        backfill_max=settings.backfill_max,
+        base_model_path=find_base_model(settings.base_model_path),
+        model_cache_size=settings.model_cache_size,
+        generation_workers=settings.generation_workers,
+        generation_max_batch=settings.generation_max_batch,
+    )
+
+
+def bot_services(settings: Settings, *, migrate_new_database: bool = False) -> Services:
+    """Open the configured database and build the bots' services around it.
+
+    Args:
+        settings: The process's settings.
+        migrate_new_database: Apply the migrations when the database is the embedded SQLite one and has
+            no schema at all yet (the console's fresh-clone case).
+
+    Raises:
+        TrainerError: `CHATSMITH_BASE_MODEL_PATH` names a directory that does not exist.
+        DatabaseError: The database cannot be reached, or its schema is not current.
+    """
+    from bot.core.services import build_services
+
+    config = bot_config(settings)  # first: a wrong base-model path fails before any I/O
+    return build_services(
+        config,
+        settings.effective_database_url,
+        model_store(settings),
+        migrate_new_database=migrate_new_database and settings.database_url is None,
+    )
+
+
+def discord_config(settings: Settings) -> DiscordConfig:
+    """The Discord bot's part of the settings."""
+    from bot.discord_bot import DiscordConfig
+
+    return DiscordConfig(
+        token=_secret(settings.discord_token),
+        sharded=settings.discord_sharded,
+        shard_count=settings.discord_shard_count,
+        shard_ids=tuple(settings.discord_shard_ids),
+    )
+
+
+def slack_config(settings: Settings) -> SlackConfig:
+    """The Slack bot's part of the settings."""
+    from bot.slack_app import SlackConfig
+
+    return SlackConfig(
+        bot_token=_secret(settings.slack_bot_token),
+        app_token=_secret(settings.slack_app_token),
+        signing_secret=_secret(settings.slack_signing_secret),
+        mode=settings.slack_mode,
+        http_host=settings.slack_http_host,
+        http_port=settings.slack_http_port,
+        http_path=settings.slack_http_path,
+        api_url=settings.slack_api_url,
+    )
+
+
+def trainer_config(settings: Settings) -> TrainerConfig:
+    """The trainer's part of the settings, validated.
+
+    Raises:
+        TrainerError or TextgenError: A setting is not valid; the message names it.
+    """
+    from trainer.config import TrainerConfig
+
+    return TrainerConfig(
+        schedule=settings.trainer_schedule,
+        poll_seconds=settings.trainer_poll_seconds,
+        heartbeat_seconds=settings.trainer_heartbeat_seconds,
+        stale_after_seconds=settings.trainer_stale_after_seconds,
+        max_attempts=settings.trainer_max_attempts,
+        time_budget=settings.trainer_time_budget,
+        min_messages=settings.trainer_min_messages,
+        holdout_fraction=settings.trainer_holdout_fraction,
+        keep_versions=settings.trainer_keep_versions,
+        spec=dict(settings.trainer_spec),
+        train_config=dict(settings.trainer_train_config),
+        base_model=find_base_model(settings.base_model_path),
+        model_dir=Path(settings.effective_model_dir),
+    ).validate()
+
+
+def _secret(value: Any) -> str:
+    # Empty when unset; surrounding spaces are a paste mistake, never part of a token.
+    return value.get_secret_value().strip() if value is not None else ""

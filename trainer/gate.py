@@ -1,0 +1,98 @@
+"""The promotion gate: a new model becomes active only if it is no worse than what serves now.
+
+Candidate and incumbent are scored on the same newest held-out messages, in nats per character, so that
+models with different tokenizers compare fairly (architecture decision 8). With nothing serving, any
+candidate with a finite score is promoted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from db.serving import ServingModel
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the gate decided about a candidate.
+
+    Attributes:
+        promote: Whether the candidate becomes active.
+        metrics: Its training metrics with the held-out scores of both models, safe to store as JSON.
+        summary: One line saying why, for the version's note and the job's outcome.
+    """
+
+    promote: bool
+    metrics: dict[str, Any]
+    summary: str
+
+
+def judge_candidate(
+    candidate_bundle: Path,
+    training_metrics: dict[str, Any],
+    holdout: list[str],
+    find_incumbent: Callable[[], ServingModel | None],
+) -> Verdict:
+    """Evaluate the candidate and the incumbent on `holdout`; promote the candidate when no worse.
+
+    Args:
+        candidate_bundle: The trained bundle, still in staging.
+        training_metrics: What training reported; kept in the verdict's metrics.
+        holdout: The held-out messages, one string each.
+        find_incumbent: What serves the scope now. Called after the candidate is scored, because an
+            operator may have activated or rolled back a version meanwhile.
+    """
+    from textgen.bundle import load_bundle
+    from textgen.evaluate import evaluate_messages
+
+    candidate = evaluate_messages(load_bundle(candidate_bundle), holdout)
+    incumbent = find_incumbent()
+    incumbent_score = None
+    if incumbent is not None:
+        incumbent_score = evaluate_messages(load_bundle(incumbent.path), holdout).nats_per_char
+    score = candidate.nats_per_char
+    promote_it = math.isfinite(score) and (incumbent_score is None or score <= incumbent_score)
+    metrics = {
+        **training_metrics,
+        "holdout_nats_per_char": score,
+        "holdout_messages": len(holdout),
+        "holdout_chars": candidate.chars,
+        "incumbent_nats_per_char": incumbent_score,
+        "incumbent_source": incumbent.source if incumbent is not None else None,
+        "incumbent_version_id": incumbent.version_id if incumbent is not None else None,
+        "gate": "promoted" if promote_it else "rejected",
+    }
+    held_out = f"on {len(holdout)} newest held-out messages"
+    if incumbent_score is None:
+        summary = f"{score:.4f} nats/char {held_out}; nothing served before"
+    else:
+        relation = "no worse than" if promote_it else "worse than"
+        summary = (
+            f"{score:.4f} nats/char {held_out}, {relation} {describe_model(incumbent)} at "
+            f"{incumbent_score:.4f}"
+        )
+    return Verdict(promote_it, _json_safe(metrics), summary)
+
+
+def describe_model(model: ServingModel | None) -> str:
+    """How logs and notes name a parent or incumbent: "scratch", "the base model ...", "channel model v3"."""
+    if model is None:
+        return "scratch"
+    if model.source == "base":
+        return f"the base model {model.path}"
+    return f"{model.source} model v{model.version}"
+
+
+def _json_safe(value: Any) -> Any:
+    """Metrics as JSON both databases accept: no NaN or infinities (PostgreSQL's JSON has none)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(key): _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
