@@ -21,7 +21,8 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.commands import ADMIN_COMMANDS, CommandCore
+from bot.core.catalog import ADMIN_COMMANDS
+from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
 from bot.core.parsing import command_for_slash, parse_command_text
 from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request

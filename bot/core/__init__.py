@@ -1,6 +1,7 @@
 """The platform-neutral command core: requests in, replies out; adapters translate and render."""
 
-from bot.core.commands import ADMIN_COMMANDS, COMMANDS, CommandCore, ServingModel
+from bot.core.catalog import ADMIN_COMMANDS, COMMANDS
+from bot.core.commands import CommandCore
 from bot.core.errors import BotError, CommandError, ConfigurationError, user_message
 from bot.core.parsing import command_for_slash, parse_command_text
 from bot.core.request import (
@@ -14,6 +15,7 @@ from bot.core.request import (
 )
 from bot.core.safety import cut_to_limit, make_safe, neutralise_mentions
 from bot.core.services import BotConfig, Services, build_services
+from bot.core.serving import ServingModel
 
 __all__ = [
     "ADMINISTRATOR",

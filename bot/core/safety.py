@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from bot.core.request import Reply, Request
+
 ZERO_WIDTH_SPACE = "\u200b"
 # Platform message limits in characters; Slack allows 40000 but long walls of text read badly in chat.
 MESSAGE_LIMITS = {"discord": 2000, "slack": 3000, "console": 4000}
@@ -68,3 +70,18 @@ def make_safe(text: str, platform: str, limit: int | None = None) -> str:
 def generated_or_friendly(text: str) -> str:
     """The generated text, or a friendly line when the model produced nothing visible."""
     return text if text.strip() else EMPTY_GENERATION
+
+
+def safe_reply(
+    request: Request,
+    text: str,
+    *,
+    ephemeral: bool = False,
+    model: str | None = None,
+    file: bytes | None = None,
+    filename: str | None = None,
+) -> Reply:
+    """A reply to `request` whose text is safe on its platform (`make_safe`): how every command answers."""
+    return Reply(
+        make_safe(text, request.platform), file=file, filename=filename, ephemeral=ephemeral, model=model
+    )

@@ -245,7 +245,7 @@ def test_a_failing_command_is_logged_answered_and_the_bot_lives_on(
     async def scenario() -> None:
         async with running_bot(bot_settings, services) as (fake, bot):
 
-            async def broken(request: object) -> object:
+            async def broken(services: object, request: object) -> object:
                 raise RuntimeError("database on fire")
 
             bot.core._handlers["help"] = broken

@@ -1,0 +1,1 @@
+"""One module per family of chat commands; each handler is `async (services, request) -> Reply`."""
