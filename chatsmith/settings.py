@@ -310,6 +310,11 @@ def mask_database_url(url: str) -> str:
         return "<unparseable database URL>"
 
 
+def secret_text(value: Any) -> str:
+    """A `SecretStr` setting's text without surrounding spaces; "" when unset."""
+    return value.get_secret_value().strip() if value is not None else ""
+
+
 def describe_validation_error(error: ValidationError) -> list[str]:
     """One line per invalid variable: its name, what is wrong, and the fix; secret values left out."""
     by_alias = {alias.upper(): name for name in Settings.model_fields for alias in Settings.env_names(name)}

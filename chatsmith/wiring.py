@@ -7,10 +7,10 @@ functions once, at the top, and hand what they return to constructors.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from chatsmith.base_model import find_base_model
-from chatsmith.settings import Settings
+from chatsmith.settings import Settings, secret_text
 from db.model_store import LocalModelStore
 
 if TYPE_CHECKING:
@@ -81,7 +81,7 @@ def discord_config(settings: Settings) -> DiscordConfig:
     from bot.discord_bot import DiscordConfig
 
     return DiscordConfig(
-        token=_secret(settings.discord_token),
+        token=secret_text(settings.discord_token),
         sharded=settings.discord_sharded,
         shard_count=settings.discord_shard_count,
         shard_ids=tuple(settings.discord_shard_ids),
@@ -93,9 +93,9 @@ def slack_config(settings: Settings) -> SlackConfig:
     from bot.slack_app import SlackConfig
 
     return SlackConfig(
-        bot_token=_secret(settings.slack_bot_token),
-        app_token=_secret(settings.slack_app_token),
-        signing_secret=_secret(settings.slack_signing_secret),
+        bot_token=secret_text(settings.slack_bot_token),
+        app_token=secret_text(settings.slack_app_token),
+        signing_secret=secret_text(settings.slack_signing_secret),
         mode=settings.slack_mode,
         http_host=settings.slack_http_host,
         http_port=settings.slack_http_port,
@@ -127,8 +127,3 @@ def trainer_config(settings: Settings) -> TrainerConfig:
         base_model=find_base_model(settings.base_model_path),
         model_dir=Path(settings.effective_model_dir),
     ).validate()
-
-
-def _secret(value: Any) -> str:
-    # Empty when unset; surrounding spaces are a paste mistake, never part of a token.
-    return value.get_secret_value().strip() if value is not None else ""
