@@ -15,16 +15,12 @@ from sqlalchemy.pool import NullPool
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
 
 
 @pytest.fixture(scope="session")
 def shakespeare() -> str:
-    """A slice of Tiny Shakespeare: from ../shared/data when present, else the copy chatsmith ships."""
-    path = SHARED_DATA / "tinyshakespeare.txt"
-    if path.exists():
-        return path.read_text(encoding="utf-8")[:60_000]
+    """A slice of Tiny Shakespeare, from the copy chatsmith ships: the same text on every clone."""
     from chatsmith.commands.textgen_commands import demo_corpus
 
     return demo_corpus()[:60_000]
