@@ -1,8 +1,9 @@
 """chatsmith's data layer: collected messages, consent, model versions and the training queue.
 
 SQLAlchemy 2 models in `db.models`, engines in `db.engine`, migrations in `db.schema`, and one module per
-concept for queries: `db.scopes`, `db.messages`, `db.scrub`, `db.jobs`, `db.registry`. This package imports
-nothing from the rest of chatsmith.
+concept for queries: `db.scopes`, `db.messages`, `db.scrub`, `db.jobs`, `db.registry`. Beside the registry,
+what the bots and the trainer both need: `db.model_store` (where bundles live) and `db.serving` (which model
+serves a scope). This package imports nothing from the rest of chatsmith.
 """
 
 from db.engine import create_database_engine, session_factory
