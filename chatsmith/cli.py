@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 
 from chatsmith.commands import registered_command_modules
@@ -27,8 +28,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Time budgets count from here: importing TensorFlow and reading the corpus are part of the run.
+    started = time.monotonic()
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.started = started
     # TensorFlow's C++ chatter ("failed call to cuInit" on machines without a GPU) hides the output
     # people came for; --verbose keeps it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1" if args.verbose else "3")

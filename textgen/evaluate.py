@@ -17,6 +17,7 @@ A BiLSTM predicts each token from the `seq_len` tokens before it, so segments do
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,12 +25,15 @@ import numpy as np
 from textgen.bundle import Bundle
 from textgen.engine import CausalStepper, WindowStepper, log_softmax, make_stepper
 from textgen.errors import TextgenError
+from textgen.spec import ModelSpec
 from textgen.tokenizers import PAD_ID
 
 # Tokens a one-document segment reads before its figures count: about two lines of prose, enough
 # context for a model trained with carried state to have settled (measured: the per-token loss of a
 # fresh state is back at the stream's level well within this many tokens).
 DEFAULT_BURN_IN = 128
+# A BiLSTM scores this many windows per compiled call.
+_WINDOW_BATCH = 512
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,27 @@ def recovery_gap(
     return fresh_total / counted, float(per_position[targets].mean())
 
 
+def evaluation_seconds(model: object, spec: ModelSpec, tokens: int, parts: int = 1) -> float:
+    """About how long `evaluate_messages` takes on this machine for `tokens` tokens in `parts` texts,
+    timed on a small sample with `model`'s shape (so a time budget can keep room for it)."""
+    if tokens == 0:
+        return 0.0
+    stepper = make_stepper(model, spec)
+    if isinstance(stepper, WindowStepper):
+        stream = np.full(2 * _WINDOW_BATCH + 1, PAD_ID + 4, dtype=np.int32)
+        _window_nll(stepper, stream[: _WINDOW_BATCH + 1])  # compile
+        began = time.perf_counter()
+        _window_nll(stepper, stream)
+        return (time.perf_counter() - began) / 2 * (tokens / _WINDOW_BATCH + 1)
+    rows, length = 64, 17
+    sample = [_Segment(np.full(length, PAD_ID + 4, dtype=np.int32), 1) for _ in range(rows)]
+    began = time.perf_counter()
+    causal_nll(stepper, sample)
+    per_step = (time.perf_counter() - began) / (length - 1)
+    # Segments of `rows` run side by side: one batched step per `rows` tokens, plus each burn-in.
+    return per_step * (tokens / rows + DEFAULT_BURN_IN * parts)
+
+
 def causal_nll(stepper: CausalStepper, segments: list[_Segment]) -> tuple[float, int]:
     """Total negative log-likelihood of the counted tokens of `segments`, and how many were counted.
 
@@ -174,7 +199,7 @@ def _document_segments(tokens: np.ndarray, segments: int, burn_in: int) -> list[
     return parts
 
 
-def _window_nll(stepper: WindowStepper, tokens: np.ndarray, batch: int = 512) -> float:
+def _window_nll(stepper: WindowStepper, tokens: np.ndarray, batch: int = _WINDOW_BATCH) -> float:
     seq_len = stepper.seq_len
     padded = np.concatenate([np.full(seq_len - 1, PAD_ID, dtype=np.int32), tokens.astype(np.int32)])
     total = 0.0

@@ -12,6 +12,7 @@ from textgen.bundle import Bundle, load_bundle
 from textgen.engine import WindowStepper, make_stepper
 from textgen.sampling import SamplingParams, sample_tokens
 from textgen.tokenizers import BOS_ID, EOS_ID
+from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
 
 
 @dataclass
@@ -25,13 +26,15 @@ class _Row:
     seen: np.ndarray
     generated: list[int] = field(default_factory=list)
     finished: bool = False
+    utf8: Utf8State = BOUNDARY  # byte-level models: where the sampled bytes are in a character
 
 
 class Generator:
     """Generates text with a trained model.
 
     Requests are decoded together: each step runs one batched recurrent step for every unfinished
-    request, and a request that reaches its end leaves the batch at once.
+    request, and a request that reaches its end leaves the batch at once. A byte-level model samples
+    only bytes that keep the text valid UTF-8 (`textgen.utf8`).
     """
 
     def __init__(self, bundle: Bundle) -> None:
@@ -82,6 +85,7 @@ class Generator:
         if len(prompts) != len(params):
             raise ValueError("one SamplingParams per prompt")
         vocab = self.stepper.vocab_size
+        whole_characters = self.tokenizer.kind == "byte"
         rows = []
         for index, (prompt, request_params) in enumerate(zip(prompts, params, strict=True)):
             seen = np.zeros(vocab, dtype=bool)
@@ -114,6 +118,9 @@ class Generator:
                     [rows[p].params for p in sampling],
                     [rows[p].rng for p in sampling],
                     np.stack([rows[p].seen for p in sampling]),
+                    np.stack([allowed_tokens(rows[p].utf8, vocab) for p in sampling])
+                    if whole_characters
+                    else None,
                 )
                 for position, token in zip(sampling, picked.tolist(), strict=True):
                     row = rows[position]
@@ -122,7 +129,9 @@ class Generator:
                         continue
                     row.generated.append(token)
                     row.seen[token] = True
-                    row.finished = len(row.generated) >= row.params.max_tokens
+                    if whole_characters:
+                        row.utf8 = advance(row.utf8, token)
+                    row.finished = len(row.generated) >= row.params.max_tokens and complete(row.utf8)
             keep = [position for position, row in enumerate(rows) if not row.finished]
             for row in rows:
                 if row.finished:

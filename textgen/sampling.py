@@ -11,6 +11,9 @@ from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 # Tokens a sample never contains: they frame or pad text, they are not text.
 _NEVER_SAMPLED = (PAD_ID, BOS_ID, UNK_ID)
+# Below this temperature, dividing the logits by it can overflow to infinities and NaN; the
+# distribution is then a point mass on the most likely token anyway, so such rows decode greedily.
+GREEDY_BELOW_TEMPERATURE = 1e-6
 
 
 @dataclass(frozen=True)
@@ -18,8 +21,10 @@ class SamplingParams:
     """How one request samples.
 
     Args:
-        max_tokens: tokens to generate at most.
-        temperature: 0 picks the most likely token (greedy); higher is more varied.
+        max_tokens: tokens to generate at most (a byte-level model may add up to 3 bytes to finish
+            the character it is in).
+        temperature: 0 (or anything below 1e-6) picks the most likely token (greedy); higher is more
+            varied.
         top_k: sample among the k most likely tokens (None or >= vocabulary: all).
         top_p: sample among the most likely tokens whose probabilities add up to p (1.0: all).
         repetition_penalty: >1 makes tokens already in the text less likely (1.0: off).
@@ -63,6 +68,7 @@ def sample_tokens(
     params: list[SamplingParams],
     rngs: list[np.random.Generator],
     seen: np.ndarray | None = None,
+    allowed: np.ndarray | None = None,
 ) -> np.ndarray:
     """One token per row of `logits` (batch, vocab), each row under its own params and generator.
 
@@ -71,9 +77,13 @@ def sample_tokens(
 
     Args:
         seen: (batch, vocab) booleans, tokens already in each row's text (for the repetition penalty).
+        allowed: (batch, vocab) booleans, the tokens each row may sample (None: all but the framing
+            and padding tokens, which are never sampled).
     """
     logits = logits.astype(np.float64, copy=True)
     batch, vocab = logits.shape
+    if allowed is not None:
+        logits[~allowed] = -np.inf
     logits[:, list(_NEVER_SAMPLED)] = -np.inf
     never_end = [row for row, p in enumerate(params) if not p.stop_at_end]
     logits[never_end, EOS_ID] = -np.inf
@@ -84,7 +94,7 @@ def sample_tokens(
         logits = np.where(seen & (penalty != 1.0), penalised, logits)
     chosen = np.argmax(logits, axis=1)
     temperature = np.array([p.temperature for p in params])
-    rows = np.nonzero(temperature > 0)[0]
+    rows = np.nonzero(temperature >= GREEDY_BELOW_TEMPERATURE)[0]
     if len(rows) == 0:
         return chosen
     scaled = logits[rows] / temperature[rows, None]

@@ -21,9 +21,8 @@ import tensorflow as tf
 
 from textgen.bundle import Bundle, check_bundle_destination, load_bundle, save_bundle
 from textgen.data import num_batches, stream_num_batches, stream_windows_dataset, windows_dataset
-from textgen.engine import CausalStepper, make_stepper
 from textgen.errors import TextgenError
-from textgen.evaluate import Evaluation, evaluate_messages
+from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
 from textgen.holdout import head_of, split_validation
 from textgen.model import build_model
 from textgen.schedule import LearningRateSchedule
@@ -167,7 +166,9 @@ def train_model(
                 model.set_weights(base_bundle.model.get_weights())
         final_reserve = SAVE_SECONDS
         if config.time_budget:
-            final_reserve += EVALUATION_TIME_MARGIN * _evaluation_seconds(model, spec, tok, final_parts)
+            tokens = sum(len(tok.encode_messages(part)) for part in final_parts.values())
+            estimate = evaluation_seconds(model, spec, tokens, len(final_parts))
+            final_reserve += EVALUATION_TIME_MARGIN * estimate
         trainer = Trainer(model, spec, config, strategy, carry_state=carry_state)
         history, summary = _fit(
             trainer,
@@ -235,31 +236,6 @@ def _refuse_failed_run(evaluation: Evaluation, part: str, vocab_size: int, train
         f"guess ({uniform_per_char:.3f}){trained}; nothing was saved; retry with a lower "
         f"--learning-rate or another --seed"
     )
-
-
-def _evaluation_seconds(
-    model: keras.Model, spec: ModelSpec, tok: Tokenizer, parts: dict[str, list[str]]
-) -> float:
-    """An estimate of the final evaluation's seconds, timed on this machine with this model's shape."""
-    tokens = sum(len(tok.encode_messages(part)) for part in parts.values())
-    if tokens == 0:
-        return 0.0
-    stepper = make_stepper(model, spec)
-    if isinstance(stepper, CausalStepper):
-        # Segments of 64 run side by side: one batched step per 64 tokens, plus each segment's burn-in.
-        batch, calls = 64, tokens / 64 + 128 * len(parts)
-        state = stepper.initial_state(batch)
-        inputs = np.ones(batch, dtype=np.int64)
-        stepper.step(inputs, state)
-        began = time.perf_counter()
-        for _ in range(8):
-            _, state = stepper.step(inputs, state)
-        return (time.perf_counter() - began) / 8 * calls
-    windows = np.ones((512, spec.seq_len), dtype=np.int32)
-    stepper._forward(windows)
-    began = time.perf_counter()
-    stepper._forward(windows)
-    return (time.perf_counter() - began) * (tokens / 512 + 1)
 
 
 def _can_carry_state(

@@ -18,6 +18,8 @@ from textgen.tokenizers import TOKENIZER_KINDS
 
 _DEFAULT_SPEC = ModelSpec()
 _DEFAULT_CONFIG = TrainConfig()
+# `chatsmith train` reports its headline figure on a test part that nothing was tuned on.
+TEST_FRACTION = 0.05
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,13 +43,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--time-budget", type=float, default=None, help="wall-clock seconds, data preparation included"
     )
     validation = train.add_mutually_exclusive_group()
-    validation.add_argument("--val-fraction", type=float, default=_DEFAULT_CONFIG.val_fraction)
+    validation.add_argument(
+        "--val-fraction",
+        type=float,
+        default=_DEFAULT_CONFIG.val_fraction,
+        help="share of the corpus held out to pick the best weights (before the test part)",
+    )
     validation.add_argument("--val-corpus", type=Path, help="separate validation text (same --format)")
+    test = train.add_mutually_exclusive_group()
+    test.add_argument(
+        "--test-fraction",
+        type=float,
+        default=TEST_FRACTION,
+        help="share at the end of the corpus held out for the reported figure, never tuned on",
+    )
+    test.add_argument("--test-corpus", type=Path, help="separate test text (same --format)")
     train.add_argument(
         "--carry-state",
         action=argparse.BooleanOptionalAction,
         default=_DEFAULT_CONFIG.carry_state,
         help="carry the recurrent state from window to window while training (causal models)",
+    )
+    train.add_argument(
+        "--state-reset",
+        type=float,
+        default=_DEFAULT_CONFIG.state_reset,
+        help="with carried state, the share of rows reset to a fresh state at each step",
     )
     train.add_argument("--patience", type=int, default=_DEFAULT_CONFIG.patience, help="early-stopping epochs")
     train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
@@ -117,7 +138,7 @@ def _load(path: Path, fmt: str) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    started = time.monotonic()
+    started = getattr(args, "started", time.monotonic())
     spec = ModelSpec(
         arch=args.arch,
         layers=args.layers,
@@ -133,21 +154,24 @@ def run_train(args: argparse.Namespace) -> int:
         time_budget=args.time_budget,
         grad_accum=args.grad_accum,
         val_fraction=0.0 if args.val_corpus else args.val_fraction,
+        test_fraction=0.0 if args.test_corpus else args.test_fraction,
         patience=args.patience,
         carry_state=args.carry_state,
+        state_reset=args.state_reset,
         seed=args.seed,
     )
     if args.num_words < 1:
         raise TextgenError(f"--num-words must be at least 1, received {args.num_words}")
     messages = _load(args.corpus, args.format)
     val_messages = _load(args.val_corpus, args.format) if args.val_corpus else None
-    metrics = _train(messages, args.out, spec, config, args, val_messages, started)
+    test_messages = _load(args.test_corpus, args.format) if args.test_corpus else None
+    metrics = _train(messages, args.out, spec, config, args, val_messages, started, test_messages)
     if args.json:
         print(json.dumps(metrics))
     return 0
 
 
-def _train(messages, out, spec, config, args, val_messages, started) -> dict[str, Any]:
+def _train(messages, out, spec, config, args, val_messages, started, test_messages=None) -> dict[str, Any]:
     from chatsmith.progress import ProgressBar
     from textgen.training import train_model
 
@@ -161,6 +185,7 @@ def _train(messages, out, spec, config, args, val_messages, started) -> dict[str
             tokenizer=args.tokenizer,
             num_words=getattr(args, "num_words", 10000),
             val_messages=val_messages,
+            test_messages=test_messages,
             base=getattr(args, "base", None),
             progress=bar,
             started=started,
@@ -181,7 +206,9 @@ def _summary(metrics: dict[str, Any]) -> str:
     )
     parts = [saved, f"{metrics['params']:,} parameters", f"{metrics['epochs']} epochs"]
     if metrics.get("val_nats_per_char") is not None:
-        parts.append(f"held-out {metrics['val_nats_per_char']:.3f} nats/char")
+        parts.append(f"validation {metrics['val_nats_per_char']:.3f} nats/char")
+    if metrics.get("test_nats_per_char") is not None:
+        parts.append(f"test {metrics['test_nats_per_char']:.3f} nats/char")
     parts.append(f"{metrics['train_tokens_per_sec']:,.0f} tokens/s")
     parts.append(f"{metrics['seconds']:.0f} s ({metrics['stopped']})")
     return ", ".join(parts)
@@ -257,7 +284,7 @@ def demo_corpus() -> str:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    started = time.monotonic()
+    started = getattr(args, "started", time.monotonic())
     text = demo_corpus()
     print(
         f"chatsmith demo: training a {_DEFAULT_SPEC.arch.upper()} language model on Tiny Shakespeare "

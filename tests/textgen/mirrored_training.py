@@ -4,6 +4,10 @@ Trains the same model several ways on the same data and prints one JSON line com
 one device against MirroredStrategy over two CPUs, with and without gradient accumulation, with the
 state carried across windows, and with plain windows where two accumulated micro-batches of four
 windows must equal one batch of eight. Each pair computes the same mean gradient, so weights agree.
+
+Plain SGD without clipping: its update is the learning rate times the gradient, so a gradient off by any
+factor shows in the weights (Adam normalises the scale away, and clipping can too). A control run with
+the learning rate doubled stands for a gradient off by a factor of two.
 """
 
 import json
@@ -28,18 +32,18 @@ text = "the quick brown fox jumps over the lazy dog. " * 200
 spec = ModelSpec(arch="lstm", units=16, embedding=8, seq_len=16)
 ONE = "/cpu:0"
 TWO = ["/cpu:0", "/cpu:1"]
+SGD = {"optimizer": "sgd", "learning_rate": 1.0, "clipnorm": 1e9, "epochs": 1, "steps_per_epoch": 5}
 # name: (devices, config). Pairs that compute the same mean gradient on the same tokens must agree.
 runs = {
-    "one": (ONE, TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5)),
-    "mirrored": (TWO, TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5)),
-    "one_accum": (ONE, TrainConfig(epochs=1, batch_size=8, grad_accum=2, steps_per_epoch=5)),
-    "mirrored_accum": (TWO, TrainConfig(epochs=1, batch_size=8, grad_accum=2, steps_per_epoch=5)),
+    "one": (ONE, TrainConfig(batch_size=8, **SGD)),
+    "mirrored": (TWO, TrainConfig(batch_size=8, **SGD)),
+    "one_accum": (ONE, TrainConfig(batch_size=8, grad_accum=2, **SGD)),
+    "mirrored_accum": (TWO, TrainConfig(batch_size=8, grad_accum=2, **SGD)),
     # Without carried state, 2 accumulated micro-batches of 4 windows are one batch of 8 windows.
-    "one_windows": (ONE, TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5, carry_state=False)),
-    "mirrored_accum_windows": (
-        TWO,
-        TrainConfig(epochs=1, batch_size=4, grad_accum=2, steps_per_epoch=5, carry_state=False),
-    ),
+    "one_windows": (ONE, TrainConfig(batch_size=8, carry_state=False, **SGD)),
+    "mirrored_accum_windows": (TWO, TrainConfig(batch_size=4, grad_accum=2, carry_state=False, **SGD)),
+    # The control: what a gradient twice too large does to the same run.
+    "one_doubled": (ONE, TrainConfig(batch_size=8, **{**SGD, "learning_rate": 2.0})),
 }
 weights, replicas = {}, {}
 for name, (devices, config) in runs.items():
@@ -71,6 +75,7 @@ print(
             "max_diff_mirrored_accum": max_diff(weights["one_accum"], weights["mirrored_accum"]),
             "max_diff_accum_windows": max_diff(weights["one_windows"], weights["mirrored_accum_windows"]),
             "moved": max_diff(weights["one"], initial),
+            "max_diff_doubled_gradient": max_diff(weights["one"], weights["one_doubled"]),
         }
     )
 )
