@@ -13,8 +13,8 @@ from textgen.bundle import load_bundle
 from textgen.errors import TextgenError
 from textgen.evaluate import evaluate_messages
 from textgen.generator import Generator
-from textgen.spec import ModelSpec, TrainConfig
 from textgen.holdout import split_validation
+from textgen.spec import ModelSpec, TrainConfig
 from textgen.training import train_model
 
 TINY = dict(units=32, embedding=16, seq_len=24)
