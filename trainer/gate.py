@@ -2,7 +2,7 @@
 
 Candidate and incumbent are scored on the same newest held-out messages, in nats per character, so that
 models with different tokenizers compare fairly (architecture decision 8). With nothing serving, any
-candidate with a finite score is promoted.
+candidate better than a uniform guess is promoted; a candidate no better than that never is.
 """
 
 from __future__ import annotations
@@ -49,13 +49,20 @@ def judge_candidate(
     from textgen.bundle import load_bundle
     from textgen.evaluate import evaluate_messages
 
-    candidate = evaluate_messages(load_bundle(candidate_bundle), holdout)
+    candidate_model = load_bundle(candidate_bundle)
+    candidate = evaluate_messages(candidate_model, holdout)
     incumbent = find_incumbent()
     incumbent_score = None
     if incumbent is not None:
         incumbent_score = evaluate_messages(load_bundle(incumbent.path), holdout).nats_per_char
     score = candidate.nats_per_char
-    promote_it = math.isfinite(score) and (incumbent_score is None or score <= incumbent_score)
+    # A model no better than a uniform guess over its vocabulary writes noise: never promoted, even
+    # where nothing serves yet or the incumbent is as bad.
+    uniform = (
+        math.log(candidate_model.tokenizer.vocab_size) * candidate.nats_per_char / candidate.nats_per_token
+    )
+    better_than_uniform = math.isfinite(score) and score < uniform
+    promote_it = better_than_uniform and (incumbent_score is None or score <= incumbent_score)
     metrics = {
         **training_metrics,
         "holdout_nats_per_char": score,
@@ -67,7 +74,9 @@ def judge_candidate(
         "gate": "promoted" if promote_it else "rejected",
     }
     held_out = f"on {len(holdout)} newest held-out messages"
-    if incumbent_score is None:
+    if not better_than_uniform:
+        summary = f"{score:.4f} nats/char {held_out}, no better than a uniform guess ({uniform:.4f})"
+    elif incumbent_score is None:
         summary = f"{score:.4f} nats/char {held_out}; nothing served before"
     else:
         relation = "no worse than" if promote_it else "worse than"

@@ -135,3 +135,27 @@ def test_trainer_config_rejects_bad_settings_in_one_line() -> None:
         TrainerConfig(heartbeat_seconds=10, stale_after_seconds=15).validate()
     config = TrainerConfig(train_config={"epochs": 2}, time_budget=30).validate()
     assert config.textgen_train_config().epochs == 2 and config.textgen_train_config().time_budget == 30
+
+
+def test_gate_never_promotes_a_model_no_better_than_a_uniform_guess(tmp_path: Path) -> None:
+    import numpy as np
+
+    from textgen.bundle import save_bundle
+    from textgen.model import build_model
+    from textgen.spec import ModelSpec
+    from textgen.tokenizers import ByteTokenizer
+    from trainer.gate import judge_candidate
+
+    spec = ModelSpec(units=8, embedding=4, seq_len=16)
+    model = build_model(spec, ByteTokenizer().vocab_size)
+    # Logits that bet everything on one byte: far worse than a uniform guess on any text.
+    kernel, bias = model.get_layer("logits").get_weights()
+    bias[:] = 0.0
+    bias[ByteTokenizer().encode("~")[0]] = 30.0
+    model.get_layer("logits").set_weights([np.zeros_like(kernel), bias])
+    bundle = save_bundle(tmp_path / "noise", model, spec, ByteTokenizer())
+
+    verdict = judge_candidate(bundle, {}, ["hello there", "how are you"], find_incumbent=lambda: None)
+
+    assert not verdict.promote and verdict.metrics["gate"] == "rejected"
+    assert "no better than a uniform guess" in verdict.summary
