@@ -1,4 +1,4 @@
-"""Benchmarks 4 and 7: memory of training data, seed-style vs the project, and of a full IRC training run.
+"""Benchmarks 4 and 8: memory of training data, seed-style vs the project, and of a full IRC training run.
 
 4. `memory`: peak resident memory over the post-import baseline (`ru_maxrss` delta), each case in a fresh
    subprocess, at 0.25, 1 and 4 MB of Tiny Shakespeare (4 MB is the corpus repeated). Seed-style: word
@@ -7,7 +7,7 @@
    predicted peak exceeds `SEED_RUN_LIMIT` is not run: its array bytes are computed analytically and
    marked "projected" (a lower bound: `fit` was measured to need about 2-3x the arrays). Smaller seed
    sizes are measured to show the real growth and calibrate that factor.
-7. `irc-memory`: `chatsmith train` on the whole IRC log (16.9 MB) with a short budget, in a subprocess;
+8. `irc-memory`: `chatsmith train` on the whole IRC log (16.9 MB) with a short budget, in a subprocess;
    its peak resident memory (the whole process, TensorFlow included) must stay under 2 GB.
 """
 
@@ -19,10 +19,11 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.children import ONE_BLAS_THREAD, child_env, run_child, run_worker
+from bench.children import run_worker
 from bench.report import Outcome, Row
 from bench.seed_style import seed_data_shape
 from bench.settings import RunSettings
+from bench.train_runs import train
 
 MB = 1_000_000
 # The machine has 24 GB shared with other people's work; a seed case predicted above this is projected.
@@ -153,7 +154,7 @@ def run_memory(settings: RunSettings) -> Outcome:
 
 
 def run_irc_memory(settings: RunSettings) -> Outcome:
-    """Benchmark 7: peak RSS of `chatsmith train` on the full IRC log with a short budget."""
+    """Benchmark 8: peak RSS of `chatsmith train` on the full IRC log with a short budget."""
     quick, sources = settings.quick, settings.sources
     if sources.irc is None:
         return Outcome(rows=[Row(name="IRC full-log training peak RSS", note="skipped: no IRC log")])
@@ -171,32 +172,11 @@ def run_irc_memory(settings: RunSettings) -> Outcome:
         val_path = Path(tmp) / "val.log"
         val_path.write_text("\n".join(lines[-400:]) + "\n", encoding="utf-8")
         _progress(f"irc-memory: chatsmith train on {size:.1f} MB of the IRC log, {budget} s")
-        child = run_child(
-            [
-                "-m",
-                "chatsmith.cli",
-                "train",
-                "--corpus",
-                str(corpus),
-                "--format",
-                "irc",
-                "--val-corpus",
-                str(val_path),
-                "--out",
-                str(Path(tmp) / "model"),
-                "--time-budget",
-                str(budget),
-                "--json",
-            ],
-            timeout=budget + 300,
-            env=child_env(ONE_BLAS_THREAD),  # as for the quality runs: a stall-free final evaluation
-            log_name="irc-memory",
-        )
-    metrics = child.last_json()
-    peak = child.max_rss_bytes
+        run = train(corpus, Path(tmp) / "model", "irc", budget, ["--val-corpus", str(val_path)], "irc-memory")
+    metrics, peak = run.metrics, run.child.max_rss_bytes
     figures = {
         "peak_rss_bytes": peak,
-        "seconds": child.seconds,
+        "seconds": run.child.seconds,
         "train_tokens": metrics.get("train_tokens"),
         "steps": metrics.get("steps"),
         "train_tokens_per_sec": metrics.get("train_tokens_per_sec"),
