@@ -4,6 +4,10 @@ Tasks:
     generation: time the engine, the seed-style loop and the NumPy floor (single stream, batched
         throughput, BiLSTM) on random weights.
     memory: peak resident memory of one training-data pipeline on one corpus size.
+    char-baseline: train the plain Keras character model on a corpus's training part within a
+        wall-clock budget counted from this process's start, and score it on the test part.
+    recovery: the recovery gap (fresh state at random offsets vs one stream) of saved bundles on a
+        corpus's test messages.
 """
 
 from __future__ import annotations
@@ -16,6 +20,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+# Wall-clock budgets count from here, before TensorFlow is imported, as `chatsmith train` counts from
+# its entry point.
+STARTED = time.monotonic()
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
@@ -314,7 +322,78 @@ def memory(options: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {"generation": generation, "memory": memory}
+# ----------------------------------------------------------------------------------------------------
+# quality
+
+
+def char_baseline(options: dict[str, Any]) -> dict[str, Any]:
+    """The Keras character baseline on the training and scored test text of one `chatsmith train` run."""
+    from bench.char_baseline import EMBEDDING, UNITS, train_and_score
+    from bench.heldout import corpus_parts
+
+    parts = corpus_parts(
+        Path(options["corpus"]), options["format"], options["val_fraction"], options["test_fraction"]
+    )
+    tiny = options.get("tiny", False)
+    _progress(
+        f"char-baseline: {sum(len(m) for m in parts.train):,} training characters, budget {options['budget']} s"
+    )
+    result = train_and_score(
+        parts.train,
+        parts.scored_test,
+        budget=options["budget"],
+        started=STARTED,
+        seed=options.get("seed", 0),
+        units=12 if tiny else UNITS,
+        embedding=8 if tiny else EMBEDDING,
+    )
+    result["peak_rss_bytes"] = _max_rss_bytes()
+    return result
+
+
+def recovery(options: dict[str, Any]) -> dict[str, Any]:
+    """`recovery_gap` of each bundle in `options["bundles"]` at the same random offsets of the test messages."""
+    import numpy as np
+
+    from bench.heldout import corpus_parts
+    from textgen.bundle import load_bundle
+    from textgen.evaluate import recovery_gap
+    from textgen.holdout import head_of
+
+    parts = corpus_parts(
+        Path(options["corpus"]), options["format"], options["val_fraction"], options["test_fraction"]
+    )
+    # The stream side reads from the first test message up to the last offset, one token at a time:
+    # a bounded region keeps that to seconds.
+    messages = head_of(parts.scored_test, options["region_chars"])
+    burn_in, span = options["burn_in"], options["span"]
+    results: dict[str, Any] = {
+        "burn_in": burn_in,
+        "span": span,
+        "region_chars": sum(len(m) for m in messages),
+    }
+    for name, path in options["bundles"].items():
+        bundle = load_bundle(path)
+        tokens = len(bundle.tokenizer.encode_messages(messages))
+        starts = np.random.default_rng(options["offsets_seed"]).integers(
+            0, tokens - burn_in - span - 1, size=options["offsets"]
+        )
+        fresh, stream = recovery_gap(bundle, messages, starts, burn_in=burn_in, span=span)
+        results[name] = {
+            "fresh_nats_per_token": fresh,
+            "stream_nats_per_token": stream,
+            "gap": fresh - stream,
+        }
+        _progress(f"recovery {name}: fresh {fresh:.4f}, stream {stream:.4f} nats/token")
+    return results
+
+
+TASKS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "generation": generation,
+    "memory": memory,
+    "char-baseline": char_baseline,
+    "recovery": recovery,
+}
 
 
 def main(argv: list[str] | None = None) -> int:
