@@ -84,6 +84,20 @@ class ByteTokenizer(Tokenizer):
     def encode(self, text: str) -> list[int]:
         return [byte + NUM_SPECIAL for byte in text.encode("utf-8")]
 
+    def encode_messages(self, messages: Iterable[str]) -> np.ndarray:
+        """`BOS m1 EOS BOS m2 EOS ...` built with array operations: a chat log of 200k messages is
+        encoded in a fraction of a second rather than seconds of a time budget."""
+        encoded = [message.encode("utf-8") for message in messages]
+        lengths = np.fromiter((len(data) for data in encoded), dtype=np.int64, count=len(encoded))
+        stream = np.empty(int(lengths.sum()) + 2 * len(encoded), dtype=np.int32)
+        frame_starts = np.cumsum(lengths + 2) - (lengths + 2)
+        frame_ends = frame_starts + lengths + 1
+        text = np.ones(len(stream), dtype=bool)
+        text[frame_starts] = text[frame_ends] = False
+        stream[frame_starts], stream[frame_ends] = BOS_ID, EOS_ID
+        stream[text] = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.int32) + NUM_SPECIAL
+        return stream
+
     def decode(self, ids: Iterable[int]) -> str:
         data = bytes(i - NUM_SPECIAL for i in ids if NUM_SPECIAL <= i < NUM_SPECIAL + 256)
         # A sample can stop in the middle of a multi-byte character; show a replacement mark there.

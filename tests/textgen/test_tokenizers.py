@@ -52,6 +52,13 @@ def test_messages_are_framed_with_begin_and_end_tokens():
     ]
 
 
+@pytest.mark.parametrize("messages", [[], [""], ["", "é🎉", "", "x y", "\u200f\n\t"]])
+def test_byte_framing_of_any_messages_matches_message_by_message_encoding(messages):
+    tokenizer = ByteTokenizer()
+    expected = [token for message in messages for token in [BOS_ID, *tokenizer.encode(message), EOS_ID]]
+    assert tokenizer.encode_messages(messages).tolist() == expected
+
+
 def test_byte_decode_drops_special_tokens_and_survives_cut_characters():
     tokenizer = ByteTokenizer()
     ids = [BOS_ID, *tokenizer.encode("ok"), EOS_ID]
