@@ -1,19 +1,24 @@
-"""`python -m bench [--quick] [--only NAME ...]`: run the benchmarks, print one table, write JSON.
+"""`python -m bench [--quick] [--only NAME ...]`: run the benchmarks, print one table, write JSON and a summary.
 
 Benchmarks, in order (names for `--only`):
     generation   200 tokens, one stream, default model and LSTM 512: engine vs seed-style predict loop
-                 vs NumPy floor (targets >=100x, <=3x)
+                 (timed on the same 200 tokens in a full run) vs NumPy floor (targets >=100x, <=3x)
     throughput   32 mixed requests batched vs one after another (target >=8x tokens/s)
     bilstm       BiLSTM engine vs its seed-style predict loop (target >=20x)
     memory       training-data peak RSS, seed-style vs project, 0.25 / 1 / 4 MB, and its growth
-    shakespeare  Tiny Shakespeare nats/char after `chatsmith train --time-budget 100` (target <=1.55)
-    chat         IRC chat nats/char for byte, char and word tokenizers, 60 s each
+    shakespeare  Tiny Shakespeare test nats/char, `chatsmith train --time-budget 100`, seeds 0-2: mean
+                 and worst (target worst <=1.55); a Keras char LSTM, same budget, same text: its ratio
+    chat         IRC chat test nats/char, the same with the CLI's default held-out parts (target worst
+                 <=1.80), the Keras baseline, and each bundle's recovery gap (target <0.1 nats/token)
+    tokenizers   IRC chat test nats/char for byte and char tokenizers (ratio) and word (apart), 60 s each
     irc-memory   peak RSS of training on the whole 16.9 MB IRC log (target <2 GB)
 
-Ratios compare against baselines run by this same script (published figures are labelled as such).
-Progress goes to stderr; the table and absolute figures to stdout; the record to
-`bench/results/latest.json`. Exit status 1 if a benchmark failed to run (a missed target is not a
-failure of the script: it is reported in the table).
+Ratios compare against baselines run by this same script; figures measured elsewhere are listed apart
+as references. Progress goes to stderr; the table, references and absolute figures to stdout; the record
+to `bench/results/latest.json`. A complete full run (no --quick, --tiny or --only) also writes the
+Markdown summary to `bench/RESULTS.md`, which is committed; other runs write it beside the record.
+Exit status 1 if a benchmark failed to run (a missed target is not a failure of the script: it is
+reported in the table).
 """
 
 from __future__ import annotations
@@ -24,16 +29,22 @@ import time
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from bench.children import set_log_dir
 from bench.generation import run_bilstm, run_generation, run_throughput
 from bench.memory import run_irc_memory, run_memory
 from bench.quality import run_chat, run_shakespeare
+from bench.references import format_references, references_record
 from bench.report import Outcome, Row, format_figures, format_table, write_results
 from bench.settings import RunSettings
 from bench.sources import REPO_ROOT, find_sources
+from bench.summary import write_summary
+from bench.tokenizer_comparison import run_tokenizers
 
 DEFAULT_RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
+# The summary of a complete full run is committed; partial, quick and tiny runs stay beside the record.
+COMMITTED_SUMMARY = REPO_ROOT / "bench" / "RESULTS.md"
 
 BENCHMARKS: dict[str, Callable[[RunSettings], Outcome]] = {
     "generation": run_generation,
@@ -42,6 +53,7 @@ BENCHMARKS: dict[str, Callable[[RunSettings], Outcome]] = {
     "memory": run_memory,
     "shakespeare": run_shakespeare,
     "chat": run_chat,
+    "tokenizers": run_tokenizers,
     "irc-memory": run_irc_memory,
 }
 
@@ -53,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="tiny budgets and sizes: checks the code paths in under 2 minutes",
+        help="short budgets, small sizes, fewer seeds: checks the code paths in about 3 minutes",
     )
     parser.add_argument(
         "--tiny",
@@ -66,6 +78,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=Path,
         default=DEFAULT_RESULTS,
         help=f"JSON record to write (default: {DEFAULT_RESULTS})",
+    )
+    parser.add_argument(
+        "--summary",
+        type=Path,
+        default=None,
+        help=f"Markdown summary to write (default: {COMMITTED_SUMMARY.relative_to(REPO_ROOT)} for a "
+        "complete full run, else summary.md beside the record)",
     )
     parser.add_argument(
         "--data-dir",
@@ -85,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = RunSettings(quick=args.quick or args.tiny, sources=sources, tiny=args.tiny)
     selected = args.only or list(BENCHMARKS)
     rows: list[Row] = []
-    figures: dict[str, object] = {}
+    figures: dict[str, Any] = {}
     failed: list[str] = []
     skipped = [name for name in BENCHMARKS if name not in selected]
     for name in BENCHMARKS:
@@ -104,18 +123,35 @@ def main(argv: list[str] | None = None) -> int:
         rows.extend(outcome.rows)
         figures[name] = outcome.figures
     elapsed = time.monotonic() - started
-    write_results(args.results, rows, figures, quick=settings.quick, elapsed=elapsed, skipped=skipped)
-    mode = "full run"
+    write_results(
+        args.results,
+        rows,
+        figures,
+        quick=settings.quick,
+        elapsed=elapsed,
+        skipped=skipped,
+        references=references_record(),
+    )
+    mode = "full run" if not skipped else f"full run of {', '.join(selected)} only"
     if settings.quick:
         mode = "quick mode: sizes and budgets shrunk, figures indicative only"
     if settings.tiny:
         mode = "tiny smoke run: models shrunk, figures meaningless"
+    summary = args.summary or _default_summary(args.results, complete=not settings.quick and not skipped)
+    command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
+    write_summary(summary, rows, figures, mode=mode, elapsed=elapsed, command=command)
     print(f"\nchatsmith benchmarks ({mode}; {elapsed:.0f} s)\n")
     print(format_table(rows))
+    print("\nreferences, measured elsewhere (not run by this script, never a ratio above):")
+    print(format_references())
     print("\nabsolute figures:")
     print(format_figures(figures))
-    print(f"\nrecord written to {args.results}")
+    print(f"\nrecord written to {args.results}; summary to {summary}")
     if failed:
         print(f"[bench] failed: {', '.join(failed)}", file=sys.stderr)
         return 1
     return 0
+
+
+def _default_summary(results: Path, *, complete: bool) -> Path:
+    return COMMITTED_SUMMARY if complete else results.parent / "summary.md"

@@ -19,7 +19,7 @@ class Row:
 
     Args:
         name: what is compared.
-        baseline: what the project is compared with, e.g. "seed predict loop" or "published".
+        baseline: what the project is compared with, e.g. "seed predict loop" (run in the same script).
         baseline_value: the baseline's figure, in `unit` (None: no baseline, e.g. an absolute target).
         project_value: the project's figure, in `unit`.
         unit: unit of both figures ("ms/token", "MB", "nats/char", ...).
@@ -125,9 +125,16 @@ def environment() -> dict[str, Any]:
 
 
 def write_results(
-    path: Path, rows: list[Row], figures: dict[str, Any], *, quick: bool, elapsed: float, skipped: list[str]
+    path: Path,
+    rows: list[Row],
+    figures: dict[str, Any],
+    *,
+    quick: bool,
+    elapsed: float,
+    skipped: list[str],
+    references: list[dict[str, Any]],
 ) -> None:
-    """Write the JSON record of a run (rows, absolute figures, environment) to `path`."""
+    """Write the JSON record of a run (rows, absolute figures, references, environment) to `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     record = {
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -136,6 +143,7 @@ def write_results(
         "environment": environment(),
         "rows": [asdict(row) for row in rows],
         "figures": figures,
+        "references": references,
         "skipped": skipped,
     }
     path.write_text(json.dumps(record, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
