@@ -1,149 +1,117 @@
-"""Corpus loading: plain text, one message per line, JSONL messages, and IRC logs.
+"""Corpus loading: a chat file or export as the list of messages a model trains on.
 
-A corpus is a list of messages (a plain-text file is one message). `--format auto` looks at the first
-lines and says what it guessed, so a wrong guess is visible and can be overridden.
+The formats and their detection are in `textgen.formats`; this module gathers a file's messages into a
+`Corpus`, whose `messages` are the texts `chatsmith train` learns and whose `records` keep each message's
+author, time and channel for importers. `--format auto` says what it guessed, so a wrong guess is visible
+and can be overridden.
 """
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from textgen.errors import TextgenError
+from textgen.formats import irc
+from textgen.formats.plain import jsonl_records, line_records, read_whole
+from textgen.formats.records import ChatRecord, ProgressCallback
+from textgen.formats.sources import FORMATS, guess_format, open_source, unknown_format
 
-FORMATS = ("text", "lines", "jsonl", "irc")
+__all__ = ["FORMATS", "Corpus", "guess_format", "load_corpus", "parse_corpus", "read_utf8"]
 
-# `[09:14] <nick> message`; seconds and the usual nick prefixes (@, +) are optional.
-IRC_MESSAGE = re.compile(r"^\[(\d{1,2}:\d{2}(?::\d{2})?)\]\s+<[@+%&~]?([^>\s]+)>\s?(.*)$")
-# Anything else timestamped or starting with `===` / `*` / `-!-` is an event (joins, nick changes, actions).
-IRC_EVENT = re.compile(r"^(\[\d{1,2}:\d{2}(?::\d{2})?\]\s+)?(===|\*|-!-|--)\s")
-
-_SNIFF_LINES = 200
+# The old name of `read_whole`, kept for callers outside textgen.
+read_utf8 = read_whole
 
 
 @dataclass
 class Corpus:
-    """Messages read from one file, with their authors where the format has them."""
+    """Messages read from one file or export, with their authors where the format has them.
+
+    Attributes:
+        messages: The texts, in time order where the format has times, else in the file's order.
+        format: The format they were read in.
+        guessed: Whether the format was guessed.
+        authors: Each message's author id (or nick), None where the format names nobody.
+        source: The file it was read from.
+        records: Each message with its author, time and channel (see `textgen.formats.ChatRecord`).
+        broken: Parts of an export that could not be read, as `name: reason`.
+    """
 
     messages: list[str]
     format: str
     guessed: bool = False
     authors: list[str | None] = field(default_factory=list)
     source: str = ""
+    records: list[ChatRecord] = field(default_factory=list)
+    broken: list[str] = field(default_factory=list)
 
     @property
     def chars(self) -> int:
         return sum(len(message) for message in self.messages)
 
-
-def read_utf8(path: Path) -> str:
-    """The text of `path`, with one-line errors for a missing, empty or non-UTF-8 file."""
-    path = Path(path)
-    if not path.exists():
-        raise TextgenError(f"corpus {path} does not exist; check the path")
-    if path.is_dir():
-        raise TextgenError(f"corpus {path} is a directory; pass a text file")
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise TextgenError(
-            f"corpus {path} is not UTF-8 (bad byte at offset {error.start}); convert it, "
-            f"for example with `iconv -f latin1 -t utf-8`"
-        ) from None
-    text = text.removeprefix("\ufeff")
-    if not text.strip():
-        raise TextgenError(f"corpus {path} is empty; give a file with some text in it")
-    return text
-
-
-def guess_format(text: str) -> str:
-    """The most likely format of `text`, from its first non-empty lines."""
-    lines = [line for line in text.splitlines()[: _SNIFF_LINES * 2] if line.strip()][:_SNIFF_LINES]
-    if not lines:
-        return "text"
-    json_lines = sum(1 for line in lines if _is_json_message(line))
-    if json_lines >= 0.8 * len(lines):
-        return "jsonl"
-    irc_lines = sum(1 for line in lines if IRC_MESSAGE.match(line) or IRC_EVENT.match(line))
-    if irc_lines >= 0.6 * len(lines):
-        return "irc"
-    # Prose separates paragraphs with blank lines and wraps long ones; chat exports put one message
-    # per line with no blank lines in between.
-    all_lines = text.splitlines()[: _SNIFF_LINES * 2]
-    blank_share = sum(1 for line in all_lines if not line.strip()) / max(1, len(all_lines))
-    return "text" if blank_share >= 0.05 else "lines"
-
-
-def _is_json_message(line: str) -> bool:
-    try:
-        value = json.loads(line)
-    except ValueError:
-        return False
-    return isinstance(value, dict) and isinstance(value.get("text"), str)
+    @classmethod
+    def from_records(
+        cls, records: list[ChatRecord], fmt: str, *, source: str = "", guessed: bool = False
+    ) -> Corpus:
+        """A corpus of `records`; a Slack export's channels, read one after another, are merged by time."""
+        if fmt == "slack-export" and all(record.time is not None for record in records):
+            records = sorted(records, key=lambda record: record.time)  # type: ignore[arg-type, return-value]
+        return cls(
+            [record.text for record in records],
+            fmt,
+            guessed,
+            [record.author_id for record in records],
+            source,
+            records,
+        )
 
 
 def parse_corpus(text: str, fmt: str, source: str = "<text>") -> Corpus:
-    """Messages of `text` in format `fmt` (one of FORMATS)."""
+    """Messages of `text` in one of the text formats (text, lines, jsonl, irc)."""
+    lines = list(enumerate(text.splitlines(), start=1))
     if fmt == "text":
-        return Corpus([text], "text", source=source, authors=[None])
-    if fmt == "lines":
-        messages = [line.strip() for line in text.splitlines() if line.strip()]
-        return Corpus(messages, "lines", source=source, authors=[None] * len(messages))
-    if fmt == "jsonl":
-        return _parse_jsonl(text, source)
-    if fmt == "irc":
-        return _parse_irc(text, source)
-    raise TextgenError(f"unknown corpus format {fmt!r}; use one of: auto, {', '.join(FORMATS)}")
+        records = [ChatRecord(text)]
+    elif fmt == "lines":
+        records = list(line_records(lines))
+    elif fmt == "jsonl":
+        records = list(jsonl_records(lines, source))
+    elif fmt == "irc":
+        reader = irc.IrcReader(file_date=irc.date_from_file_name(Path(source).name))
+        records = [record for _number, line in lines if (record := reader.feed(line)) is not None]
+    elif fmt in FORMATS:
+        raise TextgenError(f"format {fmt!r} is read from a file or folder; use load_corpus")
+    else:
+        raise unknown_format(fmt)
+    return Corpus.from_records(records, fmt, source=source)
 
 
-def _parse_jsonl(text: str, source: str) -> Corpus:
-    messages: list[str] = []
-    authors: list[str | None] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line)
-        except ValueError:
-            raise TextgenError(
-                f'{source} line {number} is not JSON; each line must be an object like {{"text": ...}}'
-            ) from None
-        if not isinstance(value, dict) or not isinstance(value.get("text"), str):
-            raise TextgenError(
-                f'{source} line {number} has no "text" string; each line needs {{"text": ...}}'
-            )
-        if value["text"].strip():
-            messages.append(value["text"])
-            author = value.get("author") or value.get("user")
-            authors.append(str(author) if author is not None else None)
-    return Corpus(messages, "jsonl", source=source, authors=authors)
+def load_corpus(
+    path: Path | str,
+    fmt: str = "auto",
+    *,
+    channel: str | None = None,
+    include_actions: bool = False,
+    progress: ProgressCallback | None = None,
+) -> Corpus:
+    """Read a chat file or export; `fmt="auto"` guesses the format (see `Corpus.guessed`).
 
+    Args:
+        path: The file, or a Slack export's zip or folder.
+        fmt: "auto" or one of FORMATS.
+        channel: In a Slack export, the one channel to read (by name or id).
+        include_actions: Keep IRC actions (`* nick waves`) as messages.
+        progress: Called now and then with (done, total) while reading.
 
-def _parse_irc(text: str, source: str) -> Corpus:
-    messages: list[str] = []
-    authors: list[str | None] = []
-    for line in text.splitlines():
-        match = IRC_MESSAGE.match(line)
-        if match and match.group(3).strip():
-            authors.append(match.group(2))
-            messages.append(match.group(3).strip())
-    return Corpus(messages, "irc", source=source, authors=authors)
-
-
-def load_corpus(path: Path | str, fmt: str = "auto") -> Corpus:
-    """Read a corpus file; `fmt="auto"` guesses the format (see `Corpus.guessed`)."""
-    if fmt != "auto" and fmt not in FORMATS:
-        raise TextgenError(f"unknown corpus format {fmt!r}; use one of: auto, {', '.join(FORMATS)}")
-    path = Path(path)
-    text = read_utf8(path)
-    guessed = fmt == "auto"
-    if guessed:
-        fmt = guess_format(text)
-    corpus = parse_corpus(text, fmt, source=str(path))
-    corpus.guessed = guessed
+    Raises:
+        TextgenError: The file is missing, unreadable, refused by the guess, or has no messages.
+    """
+    source = open_source(path, fmt, channel=channel, include_actions=include_actions)
+    corpus = Corpus.from_records(
+        list(source.records(progress)), source.format, source=str(source.path), guessed=source.guessed
+    )
+    corpus.broken = list(source.report.broken)
     if not corpus.messages:
-        raise TextgenError(f"corpus {path} has no messages in format {fmt!r}; check --format")
+        raise TextgenError(
+            f"corpus {source.path} has no messages in format {source.format!r}; check --format"
+        )
     return corpus

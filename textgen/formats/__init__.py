@@ -1,0 +1,30 @@
+"""Chat file formats: IRC logs of every common shape, Slack workspace exports, DiscordChatExporter's JSON
+and CSV, JSON lines, one message per line, and plain text; detecting which one a file is in.
+
+Modules: `records` (ChatRecord, the message every reader yields), `irc`, `slack_export`, `discord_export`,
+`plain` (lines, JSON lines, text), `json_stream` (a big JSON array read item by item) and `sources`
+(format detection and `open_source`).
+"""
+
+from __future__ import annotations
+
+from textgen.formats.records import ChatRecord, ReadReport
+from textgen.formats.sources import (
+    CHANNEL_FORMATS,
+    FORMATS,
+    ChatSource,
+    detect_format,
+    guess_format,
+    open_source,
+)
+
+__all__ = [
+    "CHANNEL_FORMATS",
+    "FORMATS",
+    "ChatRecord",
+    "ChatSource",
+    "ReadReport",
+    "detect_format",
+    "guess_format",
+    "open_source",
+]
