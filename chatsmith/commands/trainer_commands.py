@@ -14,6 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from db.models import JOB_REASONS, PLATFORMS
+from textgen.formats import FORMATS as IMPORT_FORMATS
+from trainer.errors import TrainerError
+
+# The platform whose ids an export carries, so that imported authors meet the bot's collected ones.
+FORMAT_PLATFORMS = {"slack-export": "slack", "discord-json": "discord", "discord-csv": "discord"}
 
 
 def register(subparsers: Any) -> None:
@@ -32,15 +37,31 @@ def register(subparsers: Any) -> None:
 
     importer = subparsers.add_parser(
         "import",
-        help="import a chat log into a channel's messages (and turn collection on there)",
-        description="Store the messages of FILE in a channel, creating it when new and turning its collection "
-        "on. Importing the same file again adds nothing.",
+        help="import a chat log or export into channels' messages (and turn collection on there)",
+        description="Store the messages of FILE in its channels, creating them when new and turning their "
+        "collection on. FILE is a chat log (IRC, one message per line, JSON lines), a DiscordChatExporter "
+        "JSON or CSV export, or a Slack workspace export (its zip or unpacked folder). Authors and times are "
+        "kept where the format has them. Importing the same file again adds nothing.",
     )
     importer.add_argument("file", type=Path, metavar="FILE")
-    importer.add_argument("--platform", choices=PLATFORMS, default="console")
+    importer.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default=None,
+        help="slack for a Slack export, discord for a Discord export, else console (the default)",
+    )
     importer.add_argument("--workspace", required=True, help="workspace (server, team) id")
-    importer.add_argument("--channel", required=True, help="channel id")
-    importer.add_argument("--format", default="auto", help="auto, irc, jsonl, lines or text (default: auto)")
+    importer.add_argument(
+        "--channel",
+        help="channel id to store a log's messages in; in a Slack or Discord export, the one channel to import "
+        "(by name or id; default: every channel, each stored under its own id)",
+    )
+    importer.add_argument(
+        "--format", default="auto", help=f"auto or one of: {', '.join(IMPORT_FORMATS)} (default: auto)"
+    )
+    importer.add_argument(
+        "--irc-actions", action="store_true", help="keep IRC actions (`* nick waves`) as messages"
+    )
     importer.set_defaults(handler=run_import)
 
     train_scope = subparsers.add_parser(
@@ -148,28 +169,47 @@ def run_trainer(args: argparse.Namespace) -> int:
 
 
 def run_import(args: argparse.Namespace) -> int:
-    """Import a chat log file into a channel and print what was added."""
-    from textgen.corpus import load_corpus
-    from trainer.importing import import_corpus
+    """Import a chat log or export into its channels, with a progress bar, and print what was added."""
+    from chatsmith.read_progress import ReadProgressBar
+    from textgen.formats import CHANNEL_FORMATS, open_source
+    from trainer.importing import import_records
 
-    corpus = load_corpus(args.file, args.format)
+    source = open_source(args.file, args.format, channel=args.channel, include_actions=args.irc_actions)
+    if source.guessed:
+        print(f"{args.file}: guessed format {source.format!r}; pass --format to override", file=sys.stderr)
+    platform = args.platform or FORMAT_PLATFORMS.get(source.format, "console")
+    # In an export of channels, --channel picks one of them; in a log, it names where the messages go.
+    target = None if source.format in CHANNEL_FORMATS else args.channel
+    bar = ReadProgressBar(args.file.name, "files" if source.format == "slack-export" else "bytes")
     settings, engine = _open()
     try:
-        result = import_corpus(
+        result = import_records(
             engine,
-            corpus,
-            platform=args.platform,
+            source.records(bar),
+            platform=platform,
             workspace=args.workspace,
-            channel=args.channel,
+            channel=target,
             source_name=args.file.name,
         )
     finally:
+        bar.close()
         engine.dispose()
-    guessed = " (guessed; pass --format to override)" if corpus.guessed else ""
+    for broken in source.report.broken:
+        print(f"warning: {args.file.name}: could not read {broken}; the rest was imported", file=sys.stderr)
+    if result.messages == 0:
+        raise TrainerError(
+            f"{args.file} has no messages in format {source.format!r}; check --format (and --channel)"
+        )
+    guessed = ", guessed; pass --format to override" if source.guessed else ""
+    plural = "" if result.channels == 1 else "s"
+    where = (
+        f"#{args.channel}" if result.channels == 1 and args.channel else f"{result.channels} channel{plural}"
+    )
+    left_out = f", {source.report.skipped} non-messages left out" if source.report.skipped else ""
     print(
-        f"imported {result.added} of {result.messages} messages ({corpus.format} format{guessed}) into "
-        f"{args.platform}:{args.workspace} #{args.channel}; {result.already_stored} were already stored, "
-        f"{result.opted_out} from opted-out users skipped; collection is on"
+        f"imported {result.added} of {result.messages} messages ({source.format} format{guessed}) into "
+        f"{platform}:{args.workspace} {where}; {result.already_stored} were already stored, "
+        f"{result.opted_out} from opted-out users skipped{left_out}; collection is on"
     )
     return 0
 
