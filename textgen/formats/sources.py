@@ -35,7 +35,7 @@ CHANNEL_FORMATS = ("slack-export", "discord-json")
 _SNIFF_LINES = 200
 _HEAD_BYTES = 1 << 16
 # A line that starts like a log line: a time or date, maybe bracketed, maybe after a channel name.
-_LOG_LIKE = re.compile(r"^\S{0,40}?\s?[\[(]?\d{1,4}[-/.:]\d{1,2}(?:[-/.:T ]\d{1,2})*[\])]?[\s,|]")
+_LOG_LIKE = re.compile(r"^(?:\S+\s+)?[\[(]?\d{1,4}[-/.:]\d{1,2}[-/.:T\d]*\S*\s")
 
 
 def unknown_format(fmt: str) -> TextgenError:
@@ -124,10 +124,19 @@ def detect_format(path: Path) -> str:
         head = head[: head.rindex("\n")]  # a cut last line would be judged on half of itself
     if head.lstrip().startswith(("{", "[")) and not is_json_message(head.split("\n", 1)[0]):
         try:
-            json.loads(head)
+            document = json.loads(head)
         except ValueError:
             pass
         else:
+            if (
+                isinstance(document, list)
+                and document
+                and all(isinstance(item, dict) and "ts" in item for item in document)
+            ):
+                raise TextgenError(
+                    f"corpus {path} is one day of a Slack export; pass the whole export (its zip or folder, "
+                    "with channels.json and users.json)"
+                )
             raise TextgenError(
                 f"corpus {path} is a JSON document of no format chatsmith reads; convert it to JSON lines "
                 '({"text": ...} per line) or export it with DiscordChatExporter or Slack\'s export tool'
