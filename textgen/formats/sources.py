@@ -59,7 +59,8 @@ def guess_format(text: str, source: str = "<text>") -> str:
         return "jsonl"
     kinds = [irc.parse_irc_line(line).kind for line in lines]
     known = sum(1 for kind in kinds if kind != irc.UNKNOWN)
-    if known >= 0.6 * len(lines) and irc.MESSAGE in kinds:
+    # A log may open with a screenful of joins and topic lines before anyone talks.
+    if known >= 0.6 * len(lines):
         return "irc"
     unknown = [
         line
