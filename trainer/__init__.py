@@ -3,7 +3,7 @@
 Modules: `config` (TrainerConfig), `corpus` (a scope's training and held-out text), `heartbeat`,
 `worker` (the job loop: one job from claim to finish), `gate` (the promotion gate), `publishing`
 (registering a published model), `schedules` (per-scope cron retrains), `service` (the process),
-`importing` (chat logs into the messages table). Which model serves a scope is `db.serving`'s rule, shared
+`importing` (chat logs and exports into the messages table). Which model serves a scope is `db.serving`'s rule, shared
 with the bots.
 
 Names are re-exported lazily: importing `trainer` must not pay for importing TensorFlow.
@@ -28,6 +28,7 @@ _EXPORTS = {
     "TrainerService": "trainer.service",
     "ImportResult": "trainer.importing",
     "import_corpus": "trainer.importing",
+    "import_records": "trainer.importing",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -272,3 +272,14 @@ def test_parse_corpus_reads_text_formats_only() -> None:
 def _write(path: Path, text: str) -> Path:
     path.write_text(text, encoding="utf-8")
     return path
+
+
+def test_a_discord_csv_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        b'"AuthorID","Author","Date","Content","Attachments","Reactions"\n"1","a","","caf\xe9","",""\n'
+    )
+    with pytest.raises(TextgenError, match=r"is not UTF-8 \(bad byte 0xe9\)"):
+        load_corpus(path, "discord-csv")
+    with pytest.raises(TextgenError, match="is not UTF-8"):
+        load_corpus(path)  # found while guessing

@@ -64,9 +64,7 @@ def read_discord_json(
                 f"{path} is not a whole DiscordChatExporter JSON export ({error}); export the channel again"
             ) from None
         except UnicodeDecodeError as error:
-            raise TextgenError(
-                f"{path} is not UTF-8 (bad byte {error.object[error.start]:#x}); export it again"
-            ) from None
+            raise _not_utf8(path, error) from None
     if progress is not None:
         progress(total, total)
 
@@ -123,12 +121,14 @@ def read_discord_csv(
                 if progress is not None and count % _PROGRESS_EVERY == 0:
                     progress(raw.tell(), total)
         except UnicodeDecodeError as error:
-            raise TextgenError(
-                f"{path} is not UTF-8 (bad byte {error.object[error.start]:#x}); export it again"
-            ) from None
+            raise _not_utf8(path, error) from None
         except csv.Error as error:
             raise TextgenError(
                 f"{path} is not a readable CSV file ({error}); export the channel again"
             ) from None
     if progress is not None:
         progress(total, total)
+
+
+def _not_utf8(path: Path, error: UnicodeDecodeError) -> TextgenError:
+    return TextgenError(f"{path} is not UTF-8 (bad byte {error.object[error.start]:#x}); export it again")
