@@ -31,7 +31,8 @@ class ReadProgressBar:
 
     def __call__(self, done: int, total: int) -> None:
         now = time.monotonic()
-        if now - self._last < self.interval and done < total:
+        # A terminal always shows the finished bar; a log only hears of reads slow enough to wonder about.
+        if now - self._last < self.interval and (done < total or not self.interactive):
             return
         self._last = now
         fraction = done / total if total else 0.0

@@ -54,14 +54,14 @@ class ImportResult:
         added: Messages stored now.
         already_stored: Messages stored by an earlier import of the same file (or collected by a bot).
         opted_out: Messages left out because their author opted out of the workspace.
-        channels: Channels that messages were read for.
+        channels: Platform ids of the channels that messages were read for, in the order first seen.
     """
 
     messages: int
     added: int
     already_stored: int
     opted_out: int
-    channels: int = 1
+    channels: tuple[str, ...] = ()
 
 
 def message_id(source_name: str, position: int, text: str) -> str:
@@ -192,7 +192,7 @@ def import_records(
             batch = {}
     importer.write(batch)
     return ImportResult(
-        importer.messages, importer.added, importer.already, importer.skipped, len(importer.channel_ids)
+        importer.messages, importer.added, importer.already, importer.skipped, tuple(importer.channel_ids)
     )
 
 

@@ -201,10 +201,9 @@ def run_import(args: argparse.Namespace) -> int:
             f"{args.file} has no messages in format {source.format!r}; check --format (and --channel)"
         )
     guessed = ", guessed; pass --format to override" if source.guessed else ""
-    plural = "" if result.channels == 1 else "s"
-    where = (
-        f"#{args.channel}" if result.channels == 1 and args.channel else f"{result.channels} channel{plural}"
-    )
+    where = ", ".join(f"#{channel}" for channel in result.channels[:5])
+    if len(result.channels) > 5:
+        where += f" and {len(result.channels) - 5} more channels"
     left_out = f", {source.report.skipped} non-messages left out" if source.report.skipped else ""
     print(
         f"imported {result.added} of {result.messages} messages ({source.format} format{guessed}) into "

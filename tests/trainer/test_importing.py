@@ -80,7 +80,10 @@ def test_slack_export_imports_every_channel_with_authors_and_times(
     captured = capsys.readouterr()
     assert "guessed format 'slack-export'" in captured.err
     assert captured.out.startswith("imported 7 of 7 messages (slack-export format, guessed")
-    assert "slack:T0TEAM0001 2 channels" in captured.out and "7 non-messages left out" in captured.out
+    assert (
+        "slack:T0TEAM0001 #C0GENERAL1, #C0RANDOM01;" in captured.out
+        and "7 non-messages left out" in captured.out
+    )
 
     engine = cli_engine(cli_env)
     rows = stored(engine)
@@ -115,7 +118,7 @@ def test_slack_export_one_channel_and_a_broken_day_file(
     (folder / "general" / "2024-01-16.json").write_text("[{", encoding="utf-8")
     assert main(["import", "--workspace", "T", "--channel", "general", str(folder)]) == 0
     captured = capsys.readouterr()
-    assert captured.out.startswith("imported 3 of 3 messages") and "#general" in captured.out
+    assert captured.out.startswith("imported 3 of 3 messages") and "slack:T #C0GENERAL1;" in captured.out
     assert "warning: export: could not read general/2024-01-16.json: not JSON" in captured.err
 
     assert main(["import", "--workspace", "T", "--channel", "ops", str(folder)]) == 2
@@ -182,7 +185,8 @@ def test_discord_export_meets_messages_the_bot_collected(engine: Engine) -> None
         channel=None,
         source_name="x",
     )
-    assert (result.messages, result.added, result.already_stored, result.channels) == (3, 2, 1, 1)
+    assert (result.messages, result.added, result.already_stored) == (3, 2, 1)
+    assert result.channels == ("800000000000000010",)
     rows = stored(engine)
     assert [row[2] for row in rows] == ["900000000000000001", "900000000000000002", "900000000000000001"]
     assert rows[1][4] == datetime(2024, 2, 10, 10, 15, tzinfo=UTC)
@@ -198,8 +202,7 @@ def test_irc_logs_keep_their_dates_and_channel(cli_env: Path, capsys: pytest.Cap
     assert main(["import", "--workspace", "W", str(DATA / "stripe-irc-head.log")]) == 0
     out = capsys.readouterr().out
     assert (
-        out.startswith("imported 1200 of 1200 messages (irc format, guessed")
-        and "console:W 1 channel;" in out
+        out.startswith("imported 1200 of 1200 messages (irc format, guessed") and "console:W #stripe;" in out
     )
     engine = cli_engine(cli_env)
     rows = stored(engine)
