@@ -3,6 +3,7 @@
     bundle.json        format version, spec, tokenizer kind, training config, metrics, history
     tokenizer.json     the tokenizer
     model.weights.h5   Keras weights
+    copyguard.npz      hashes of the training messages' word and character runs (`textgen.copyguard`)
 
 A bundle is written into a temporary sibling directory and renamed into place, so a reader sees
 either the whole bundle or nothing; a crash leaves at most a `.tmp-*` directory that is never loaded.
@@ -21,6 +22,7 @@ from typing import Any
 
 import keras
 
+from textgen.copyguard import CopyGuard
 from textgen.errors import TextgenError
 from textgen.model import build_model
 from textgen.spec import ModelSpec
@@ -55,8 +57,12 @@ def save_bundle(
     metrics: dict[str, Any] | None = None,
     history: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
+    copy_guard: CopyGuard | None = None,
 ) -> Path:
-    """Write a bundle to `out_dir` atomically; an existing bundle there is replaced whole."""
+    """Write a bundle to `out_dir` atomically; an existing bundle there is replaced whole.
+
+    A `copy_guard` (`textgen.copyguard`) is saved beside the weights, so it lands with them.
+    """
     out_dir = Path(out_dir).absolute()
     if out_dir.exists() and not (out_dir / MANIFEST).exists() and any(out_dir.iterdir()):
         raise TextgenError(
@@ -72,6 +78,8 @@ def save_bundle(
         staging.chmod(0o777 & ~umask)
         model.save_weights(staging / WEIGHTS)
         tokenizer.save(staging / TOKENIZER)
+        if copy_guard is not None:
+            copy_guard.save(staging)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

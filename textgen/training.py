@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.bundle import Bundle, check_bundle_destination, load_bundle, save_bundle
+from textgen.copyguard import build_copy_guard
 from textgen.data import num_batches, stream_num_batches, stream_windows_dataset, windows_dataset
 from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
@@ -214,8 +215,17 @@ def train_model(
     metrics["saved"] = is_chief(strategy)
     if metrics["saved"]:
         metrics["seconds"] = time.monotonic() - started
+        # Every message of the corpus, held-out parts too: replies must not copy any member's message.
+        guard = build_copy_guard([*train_messages, *(val_messages or []), *(test_messages or [])])
         bundle_path = save_bundle(
-            Path(out_dir), float_model, spec, tok, metrics=metrics, history=history, extra=extra
+            Path(out_dir),
+            float_model,
+            spec,
+            tok,
+            metrics=metrics,
+            history=history,
+            extra=extra,
+            copy_guard=guard,
         )
     else:
         bundle_path = Path(out_dir)
