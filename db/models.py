@@ -1,4 +1,4 @@
-"""The tables: workspaces, channels, messages, opt-outs, model versions and training jobs.
+"""The tables: workspaces, channels, messages, opt-outs, output filters, model versions and training jobs.
 
 Every timestamp is an aware UTC `datetime` in Python. SQLite has no time zones, so `UTCDateTime` stores
 naive UTC there (which also keeps its text comparisons in time order) and adds the zone back on reading.
@@ -34,6 +34,9 @@ from sqlalchemy.types import TypeDecorator
 PLATFORMS = ("discord", "slack", "console")
 MODEL_STATUSES = ("training", "candidate", "active", "rejected", "retired", "failed")
 JOB_REASONS = ("schedule", "admin", "cli")
+# What a workspace does with profanity in replies (`/filter`); slurs are blocked whatever it says.
+FILTER_POLICIES = ("off", "mask", "block")
+DEFAULT_FILTER_POLICY = "mask"
 JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled")
 # Statuses that occupy a scope's single queue slot (see the partial unique index on training_jobs).
 OPEN_JOB_STATUSES = ("queued", "running")
@@ -161,6 +164,24 @@ class UserOptOut(Base):
     workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
     user_id: Mapped[str] = mapped_column(String(64))
     opted_out_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WorkspaceFilter(Base):
+    """A workspace's output filter: its profanity policy and the words its admins added.
+
+    A workspace without a row has the default policy and no words of its own.
+    """
+
+    __tablename__ = "workspace_filters"
+    __table_args__ = (CheckConstraint(_in_list("policy", FILTER_POLICIES), name="policy"),)
+
+    workspace_id: Mapped[int] = mapped_column(
+        ForeignKey("workspaces.id", ondelete="CASCADE"), primary_key=True
+    )
+    policy: Mapped[str] = mapped_column(String(8), default=DEFAULT_FILTER_POLICY)
+    words: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_by: Mapped[str] = mapped_column(String(64), default="")
 
 
 class ModelVersion(Base):
