@@ -337,6 +337,19 @@ def _add_commands(bot: ChatsmithDiscordBot) -> None:
         """Chart of the model's loss per epoch and of the messages collected."""
         await bot.run_command(interaction, "stats")
 
+    @tree.command(name="filter")
+    @app_commands.describe(
+        action="show the filter, set the profanity policy, or add or remove words of your own",
+        words="the words to add or remove, separated by spaces",
+    )
+    async def filter_command(
+        interaction: discord.Interaction,
+        action: Literal["show", "off", "mask", "block", "add", "remove"] = "show",
+        words: str = "",
+    ) -> None:
+        """What replies may say here: profanity policy and words of your own (admins)."""
+        await bot.run_command(interaction, "filter", {"action": action, "words": words})
+
     @tree.command(name="help")
     async def help_command(interaction: discord.Interaction) -> None:
         """List chatsmith's commands."""

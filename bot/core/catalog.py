@@ -35,6 +35,11 @@ COMMANDS: dict[str, CommandInfo] = {
     "rollback": CommandInfo(
         "rollback [channel|workspace]", "serve the previous good model version again", admin=True
     ),
+    "filter": CommandInfo(
+        "filter [off|mask|block] | filter add|remove WORD ...",
+        "what replies may say here: the profanity policy and words of your own",
+        admin=True,
+    ),
 }
 ADMIN_COMMANDS = frozenset(name for name, info in COMMANDS.items() if info.admin)
 

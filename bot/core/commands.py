@@ -16,6 +16,7 @@ from bot.core.catalog import COMMANDS
 from bot.core.cooldowns import Cooldowns, describe_wait
 from bot.core.errors import user_message
 from bot.core.handlers import consent, generate, models, status, train
+from bot.core.handlers.filter import filter_command
 from bot.core.handlers.help import help_command
 from bot.core.request import IncomingMessage, Reply, Request
 from bot.core.safety import safe_reply
@@ -46,6 +47,7 @@ class CommandCore:
             "forget-me": consent.forget_me,
             "stats": status.stats,
             "help": help_command,
+            "filter": filter_command,
         }
 
     # ------------------------------------------------------------------ commands

@@ -25,6 +25,7 @@ POSITIONAL: dict[str, str] = {
     "rollback": "scope",
     "models": "scope",
     "collect": "state",
+    "filter": "text",
 }
 ALIASES = {"forget": "forget-me", "forgetme": "forget-me", "forget_me": "forget-me", "gen": "generate"}
 _OPTION = re.compile(r"^([a-z_]+)[:=](.+)$", re.IGNORECASE)
@@ -56,8 +57,8 @@ def parse_command_text(text: str) -> tuple[str, dict[str, ArgValue]]:
             positional.append(word)
     target = POSITIONAL.get(command)
     if positional and target is not None and target not in args:
-        # A prompt keeps its words; other positionals take the first word.
-        args[target] = " ".join(positional) if target == "prompt" else positional[0]
+        # A prompt (and a filter's action with its words) keeps its words; others take the first word.
+        args[target] = " ".join(positional) if target in ("prompt", "text") else positional[0]
     return command, args
 
 

@@ -16,8 +16,10 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.core.cooldowns import CooldownRule
+from bot.core.copy_guards import CopyGuardCache
 from bot.core.generation import GenerationPool
 from bot.core.models import ModelCache
+from bot.core.output_filter import FilterStats
 from bot.core.request import AdminPolicy
 from db.engine import immediate
 from db.retry import retry_on_lock
@@ -99,6 +101,9 @@ class Services:
         )
         self.models = models or ModelCache()
         self.generation = generation or GenerationPool(self.models)
+        # The output filter's copy guards, and what it did per workspace (for `status` and `stats`).
+        self.copy_guards = CopyGuardCache()
+        self.filter_stats = FilterStats()
         self._db_executor = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix="chatsmith-db")
         # Message events (new, edited, deleted) are applied one at a time in arrival order: an edit or a
         # delete must never overtake the message it applies to.

@@ -214,3 +214,9 @@ def test_trained_model_answers_the_next_generate(chat: Chat) -> None:
     assert any("channel-" in str(path) for path in chat.services.models.loaded_paths())
     assert "v1 active" in admin.say("/models")
     assert "no earlier model version" in admin.say("/rollback")
+
+
+def test_replies_are_masked_on_the_console(chat: Chat) -> None:
+    from tests.bot.test_discord_adapter import MASKED_PROMPT, UNMASKED_PROMPT
+
+    assert chat.user("ann").say(f"/generate {UNMASKED_PROMPT}").startswith(MASKED_PROMPT)

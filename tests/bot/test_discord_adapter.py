@@ -63,6 +63,7 @@ def test_commands_are_synced_with_their_help(bot_settings: Settings, services: S
                 "forget-me",
                 "stats",
                 "help",
+                "filter",
             }
             assert commands["generate"]["description"] == "Write something in this channel's voice."
             options = {o["name"]: o for o in commands["generate"]["options"]}
@@ -281,3 +282,22 @@ def test_shard_ids_need_a_count_and_must_fit_in_it(monkeypatch: pytest.MonkeyPat
         load_settings()
     monkeypatch.setenv("CHATSMITH_DISCORD_SHARD_IDS", "0,1")
     assert load_settings().discord_shard_ids == [0, 1]
+
+
+# A prompt with profanity and personal data: echoed back masked on every platform (output filter).
+UNMASKED_PROMPT = "this shit, mail ann@example.org or call +1 555 123 4567"
+MASKED_PROMPT = "this s***, mail [email] or call [phone]"
+
+
+def test_replies_are_masked(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            record = await fake.send_interaction(
+                fake.guild.id, fake.channel.id, fake.alice.id, "generate", {"prompt": UNMASKED_PROMPT}
+            )
+            await record.wait_for_response()
+            answer = await record.wait_for_followup(timeout=30)
+            assert answer.content.startswith(MASKED_PROMPT)
+            assert "ann@example.org" not in answer.content
+
+    run(scenario)

@@ -287,3 +287,17 @@ def test_manifest_matches_the_adapter() -> None:
         "files:write",
         "users:read",
     } <= scopes
+
+
+def test_replies_are_masked(bot_settings: Settings, services: Services) -> None:
+    from tests.bot.test_discord_adapter import MASKED_PROMPT, UNMASKED_PROMPT
+
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            mention = fake.app_mention(f"generate {UNMASKED_PROMPT}", user=fake.alice.id)
+            await fake.post_signed_event(url, fake.event_callback(mention))
+            post = await fake.wait_for_call("chat.postMessage", timeout=30)
+            assert post.params["text"].startswith(MASKED_PROMPT)
+            assert "ann@example.org" not in post.params["text"]
+
+    run(scenario)

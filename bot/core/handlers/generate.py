@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 
 from bot.core.arguments import float_arg, int_arg
+from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, PROMPT_REFUSED, Checked, OutputFilter
 from bot.core.request import Reply, Request
 from bot.core.safety import generated_or_friendly, safe_reply
 from bot.core.services import Services
 from bot.core.serving import serving_model
+from db.filters import FilterSettings, filter_settings
 from textgen.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -17,8 +19,25 @@ log = logging.getLogger(__name__)
 MAX_PROMPT_CHARS = 500
 
 
+def workspace_filter_settings(services: Services, request: Request) -> FilterSettings:
+    """The request's workspace filter settings (defaults for a workspace the database does not know)."""
+    with services.sessions() as session:
+        return filter_settings(session, request.platform, request.workspace)
+
+
+def join_reply(prompt: str, continuation: str) -> tuple[str, int]:
+    """The reply text (the prompt, then what the model wrote) and where the model's part starts."""
+    if prompt and continuation[:1].isalnum():
+        return f"{prompt} {continuation.lstrip()}", len(prompt) + 1
+    return prompt + continuation, len(prompt)
+
+
 async def generate(services: Services, request: Request) -> Reply:
-    """Continue the prompt (or start from nothing) with the serving model; the whole channel sees it."""
+    """Continue the prompt (or start from nothing) with the serving model; the whole channel sees it.
+
+    Every sample passes the output filter (`bot.core.output_filter`); a blocked one is sampled again,
+    up to `MAX_ATTEMPTS` in all, before a friendly fallback line.
+    """
     config = services.config
     prompt = str(request.args.get("prompt") or "").strip()[:MAX_PROMPT_CHARS]
     length = int_arg(request.args, "length", config.default_length, 1, config.max_length)
@@ -30,15 +49,39 @@ async def generate(services: Services, request: Request) -> Reply:
             "No model answers here yet: an admin can run `collect on`, let people talk, then `train`.",
             ephemeral=True,
         )
+    settings = await services.run_db(workspace_filter_settings, services, request)
+    guards = await services.run_work(services.copy_guards.for_serving, serving.path, config.base_model_path)
+    output = OutputFilter(settings, guards)
+    if output.check_prompt(prompt).blocked:
+        return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
     params = SamplingParams(max_tokens=length, temperature=temperature, top_p=config.top_p)
-    continuation = await services.generation.generate(serving.path, prompt, params)
-    if not continuation.strip():
-        text = generated_or_friendly("")
-    else:
-        text = (
-            f"{prompt} {continuation.lstrip()}"
-            if prompt and continuation[:1].isalnum()
-            else prompt + continuation
+    checked = Checked(FALLBACK, "none yet")
+    attempts = 0
+    while attempts < MAX_ATTEMPTS:
+        attempts += 1
+        continuation = await services.generation.generate(serving.path, prompt, params)
+        if not continuation.strip():
+            checked = Checked(generated_or_friendly(""))
+            break
+        text, after = join_reply(prompt, continuation)
+        checked = output.check(text, after)
+        if checked.blocked is None:
+            break
+        # Never the text or the word: only that a sample was blocked and the rule that did it.
+        log.info(
+            "generate in %s/%s: sample %d blocked (%s)",
+            request.workspace,
+            request.channel,
+            attempts,
+            checked.blocked,
         )
+    fallback = checked.blocked is not None
+    services.filter_stats.record(
+        request.platform,
+        request.workspace,
+        resampled=attempts > 1,
+        masked=checked.masked > 0 and not fallback,
+        fallback=fallback,
+    )
     log.debug("generate in %s/%s answered by %s", request.workspace, request.channel, serving.label)
-    return safe_reply(request, text, model=serving.label)
+    return safe_reply(request, FALLBACK if fallback else checked.text, model=serving.label)

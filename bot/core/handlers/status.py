@@ -17,6 +17,7 @@ from bot.core.safety import safe_reply
 from bot.core.services import Services
 from bot.core.serving import serving_model
 from db import jobs, messages
+from db.filters import filter_settings
 from db.models import Message, utcnow
 from textgen.bundle import read_manifest
 
@@ -40,6 +41,8 @@ def _status_text(services: Services, request: Request) -> str:
             lines = [f"In {label} the base model answers (no channel or workspace model yet)."]
         else:
             lines = [f"In {label} the {serving.label} answers: {describe_version(serving.version, now)}."]
+        settings = filter_settings(session, request.platform, request.workspace)
+        lines.append(services.filter_stats.describe(request.platform, request.workspace, settings.policy))
         if place is None:
             lines.append(f"Collection in {label}: off.")
             return "\n".join(lines)
@@ -58,7 +61,7 @@ def _status_text(services: Services, request: Request) -> str:
 async def stats(services: Services, request: Request) -> Reply:
     """A chart of the serving model's loss per epoch and of the messages collected in the channel."""
 
-    def gather() -> tuple[str, list[dict[str, Any]], list[datetime]]:
+    def gather() -> tuple[str, list[dict[str, Any]], list[datetime], str]:
         serving = serving_model(services, request)
         history: list[dict[str, Any]] = []
         title = f"{channel_label(request)}: no model yet"
@@ -83,10 +86,14 @@ async def stats(services: Services, request: Request) -> Reply:
                         .order_by(Message.created_at)
                     )
                 )
-        return title, history, times
+            policy = filter_settings(session, request.platform, request.workspace).policy
+        return title, history, times, policy
 
-    title, history, times = await services.run_db(gather)
+    title, history, times, policy = await services.run_db(gather)
     png = await services.run_work(render_stats_chart, title, history, times)
     epochs = len(history)
-    summary = f"{title}. {epochs} epoch(s) of training history; {len(times)} messages collected here."
+    summary = (
+        f"{title}. {epochs} epoch(s) of training history; {len(times)} messages collected here.\n"
+        + services.filter_stats.describe(request.platform, request.workspace, policy)
+    )
     return safe_reply(request, summary, file=png, filename="chatsmith-stats.png")
