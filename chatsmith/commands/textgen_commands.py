@@ -74,6 +74,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
     train.add_argument("--precision", default="auto", help="auto, float32 or mixed_bfloat16")
     train.add_argument("--seed", type=int, default=_DEFAULT_CONFIG.seed)
+    train.add_argument(
+        "--drop-slurs",
+        action="store_true",
+        help="leave out every message that holds a word of the slur list (the base model's corpus)",
+    )
     train.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
     train.set_defaults(handler=run_train)
 
@@ -139,6 +144,17 @@ def _load(path: Path, fmt: str) -> list[str]:
     return corpus.messages
 
 
+def _drop_slurs(messages: list[str], path: Path) -> list[str]:
+    """The messages without those that hold a slur; says how many went (never which words)."""
+    from textgen.slurs import without_slurs
+
+    kept, dropped = without_slurs(messages)
+    print(f"corpus {path}: left out {dropped} of {len(messages)} messages that hold a slur", file=sys.stderr)
+    if not kept:
+        raise TextgenError(f"corpus {path}: every message holds a slur; nothing is left to train on")
+    return kept
+
+
 def run_train(args: argparse.Namespace) -> int:
     started = getattr(args, "started", time.monotonic())
     spec = ModelSpec(
@@ -167,6 +183,10 @@ def run_train(args: argparse.Namespace) -> int:
     messages = _load(args.corpus, args.format)
     val_messages = _load(args.val_corpus, args.format) if args.val_corpus else None
     test_messages = _load(args.test_corpus, args.format) if args.test_corpus else None
+    if getattr(args, "drop_slurs", False):
+        messages = _drop_slurs(messages, args.corpus)
+        val_messages = _drop_slurs(val_messages, args.val_corpus) if val_messages else val_messages
+        test_messages = _drop_slurs(test_messages, args.test_corpus) if test_messages else test_messages
     metrics = _train(messages, args.out, spec, config, args, val_messages, started, test_messages)
     if args.json:
         print(json.dumps(metrics))
