@@ -92,6 +92,7 @@ def load_corpus(
     channel: str | None = None,
     include_actions: bool = False,
     progress: ProgressCallback | None = None,
+    keep_records: bool = True,
 ) -> Corpus:
     """Read a chat file or export; `fmt="auto"` guesses the format (see `Corpus.guessed`).
 
@@ -101,14 +102,24 @@ def load_corpus(
         channel: In a Slack export, the one channel to read (by name or id).
         include_actions: Keep IRC actions (`* nick waves`) as messages.
         progress: Called now and then with (done, total) while reading.
+        keep_records: Fill `Corpus.records`; training needs only the texts, and a big log's records
+            cost memory that the model could use.
 
     Raises:
         TextgenError: The file is missing, unreadable, refused by the guess, or has no messages.
     """
     source = open_source(path, fmt, channel=channel, include_actions=include_actions)
-    corpus = Corpus.from_records(
-        list(source.records(progress)), source.format, source=str(source.path), guessed=source.guessed
-    )
+    if source.format == "slack-export" or keep_records:
+        corpus = Corpus.from_records(
+            list(source.records(progress)), source.format, source=str(source.path), guessed=source.guessed
+        )
+        if not keep_records:
+            corpus.records = []
+    else:
+        corpus = Corpus([], source.format, source.guessed, [], str(source.path))
+        for record in source.records(progress):
+            corpus.messages.append(record.text)
+            corpus.authors.append(record.author_id)
     corpus.broken = list(source.report.broken)
     if not corpus.messages:
         raise TextgenError(

@@ -132,7 +132,7 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
 def _load(path: Path, fmt: str) -> list[str]:
     from textgen.corpus import load_corpus
 
-    corpus = load_corpus(path, fmt)
+    corpus = load_corpus(path, fmt, keep_records=False)
     if corpus.guessed:
         print(
             f"corpus {path}: guessed format {corpus.format!r} ({len(corpus.messages)} messages, "

@@ -283,3 +283,16 @@ def test_a_discord_csv_that_is_not_utf8_is_refused_in_one_line(tmp_path: Path) -
         load_corpus(path, "discord-csv")
     with pytest.raises(TextgenError, match="is not UTF-8"):
         load_corpus(path)  # found while guessing
+
+
+def test_a_log_that_is_not_utf8_names_the_line(tmp_path: Path) -> None:
+    path = tmp_path / "chat.log"
+    path.write_bytes(b"[09:14] <alice> ok\n[09:15] <bob> caf\xe9\n")
+    with pytest.raises(TextgenError, match=r"not UTF-8 \(bad byte 0xe9 on line 2\)"):
+        load_corpus(path, "irc")
+
+
+def test_training_needs_only_the_texts() -> None:
+    corpus = load_corpus(DATA / "stripe-irc-head.log", keep_records=False)
+    assert len(corpus.messages) == len(corpus.authors) == 1200 and corpus.records == []
+    assert corpus.messages == load_corpus(DATA / "stripe-irc-head.log").messages

@@ -17,9 +17,10 @@ time. Logs say nothing of their time zone: times are read as UTC.
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
+from typing import NamedTuple
 
 from textgen.formats.records import ChatRecord
 
@@ -38,8 +39,13 @@ _STAMP = re.compile(
     rf"(?:\[(?:(?P<bracket_date>{_DATE})[ T])?(?P<bracket_time>{_TIME})\]|(?P<time>{_TIME}))"
     r"(?P<separator>\t|\s+|$)"
 )
+# The shapes most logs are in (`[hh:mm] <nick> text`, maybe after a channel and date), matched at once.
+_PLAIN_MESSAGE = re.compile(
+    rf"^(?:(?P<channel>[^\s\[<]+) (?={_DATE} ))?(?:(?P<date>{_DATE}) )?\[(?P<time>{_TIME})\][ \t]+"
+    r"<[@+%&~!]?(?P<nick>[^>\s]+)>[ \t]?(?P<text>.*)$"
+)
 # `<nick>`; irssi pads and aligns nicks (`< nick>`, `<@nick>`), others put a mode prefix (@, +, %, &, ~).
-_NICK_MESSAGE = re.compile(r"^<\s*[@+%&~!]?\s*(?P<nick>[^>\s]+)\s*>(?:[ \t](?P<text>.*))?$")
+_NICK_MESSAGE = re.compile(r"^<\s*[@+%&~!]?\s*(?P<nick>[^>\s]+)\s*>[ \t]?(?P<text>.*)$")
 _ACTION = re.compile(r"^\*\s+(?P<nick>[^\s*]+)\s+(?P<text>.*)$")
 # mIRC and some bouncers write their system lines with a single star, like actions.
 _STAR_SYSTEM = re.compile(
@@ -63,8 +69,7 @@ _MONTHS = {
 _WEECHAT_SYSTEM = {"-->", "<--", "--", "=!=", "-!-", "***", "==="}
 
 
-@dataclass(frozen=True)
-class IrcLine:
+class IrcLine(NamedTuple):
     """What one line of an IRC log is.
 
     Attributes:
@@ -133,6 +138,8 @@ def _weechat_body(body: str) -> tuple[str, str | None, str]:
     return MESSAGE, prefix.lstrip("@+%&~!") or prefix, text.strip()
 
 
+# A log repeats the same few thousand stamps: parsing each once keeps big logs quick to read.
+@functools.lru_cache(maxsize=4096)
 def _parse_date(text: str | None) -> date | None:
     if text is None:
         return None
@@ -142,6 +149,7 @@ def _parse_date(text: str | None) -> date | None:
         return None
 
 
+@functools.lru_cache(maxsize=100_000)
 def _parse_clock(text: str | None) -> time | None:
     if text is None:
         return None
@@ -189,6 +197,19 @@ class IrcReader:
 
     def feed(self, line: str) -> ChatRecord | None:
         """The message on `line`, or None for system, unknown and empty lines."""
+        plain = _PLAIN_MESSAGE.match(line)
+        if plain is not None:
+            text = plain.group("text").strip()
+            clock = _parse_clock(plain.group("time"))
+            if plain.group("date") is not None:
+                self.current_date = _parse_date(plain.group("date"))
+            if not text or clock is None:
+                return None
+            posted = None
+            if self.current_date is not None:
+                posted = datetime.combine(self.current_date, clock, tzinfo=UTC)
+            nick = plain.group("nick")
+            return ChatRecord(text, nick, nick, posted, channel_name=plain.group("channel"))
         parsed = parse_irc_line(line)
         if parsed.date is not None:
             self.current_date = parsed.date

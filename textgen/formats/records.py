@@ -13,7 +13,8 @@ _DATE_FORMATS = ("%d-%b-%y %I:%M %p", "%m/%d/%Y %I:%M %p", "%d/%m/%Y %H:%M", "%Y
 ProgressCallback = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+# Slots: a big log is hundreds of thousands of these, and a per-instance dict would triple their memory.
+@dataclass(frozen=True, slots=True)
 class ChatRecord:
     """A message with what the format says about it.
 
