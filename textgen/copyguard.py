@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +37,8 @@ FORMAT_VERSION = 1
 # never holds more than a few tens of MB of temporary arrays.
 _CHUNK_CHARS = 1_000_000
 _WORD = re.compile(r"\w+")
+# Up to this many windows, hashes are one matrix product (a reply); a corpus chunk goes offset by offset.
+_SHORT = 4096
 _SEPARATOR = 0  # NUL never occurs in chat text; it splits messages in the joined text
 _NONE = np.uint64(np.iinfo(np.uint64).max)
 # Fixed random odd multipliers: the hash of a window is a mixed weighted sum of what is in it.
@@ -64,6 +66,10 @@ def _window_hashes(symbols: np.ndarray, n: int) -> np.ndarray:
     count = len(symbols) - n + 1
     if count <= 0:
         return np.zeros(0, np.uint64)
+    if count <= _SHORT:
+        # A reply: one product of the window view with the multipliers (integer matmul wraps like the sum).
+        windows = np.lib.stride_tricks.sliding_window_view(symbols, n)
+        return _mix(windows @ _MULTIPLIERS[:n])
     total = np.zeros(count, np.uint64)
     for offset in range(n):
         total += symbols[offset : offset + count] * _MULTIPLIERS[offset]
@@ -126,21 +132,7 @@ class CopyGuard:
             after: Only runs that end past this many characters count: the prompt a user typed is
                 theirs to echo, a copy must reach into what the model wrote.
         """
-        if len(self.word_hashes):
-            matches = list(_WORD.finditer(text.casefold()))
-            if len(matches) >= self.word_n:
-                ids = np.array([_word_id(match.group()) for match in matches], dtype=np.uint64)
-                hashes = _window_hashes(ids, self.word_n)
-                ends = np.array([match.end() for match in matches[self.word_n - 1 :]])
-                if _any_in(hashes[ends > after], self.word_hashes):
-                    return "words"
-        if len(self.char_hashes) and len(text) >= self.char_n:
-            hashes = _window_hashes(_chars(text), self.char_n)
-            # Window i covers characters i .. i + char_n - 1 (lower() keeps lengths for chat text).
-            ends = np.arange(len(hashes)) + self.char_n
-            if _any_in(hashes[ends > after], self.char_hashes):
-                return "chars"
-        return None
+        return find_copy([self], text, after)
 
     def save(self, bundle_dir: Path) -> Path:
         """Write the guard into a bundle directory."""
@@ -153,6 +145,31 @@ class CopyGuard:
                 params=np.array([FORMAT_VERSION, self.word_n, self.char_n], dtype=np.int64),
             )
         return path
+
+
+def find_copy(guards: Sequence[CopyGuard], text: str, after: int = 0) -> str | None:
+    """Which rule finds a copy of any guard's messages in `text` ("words", "chars" or None); the text is
+    hashed once for all guards (see `CopyGuard.copied`)."""
+    word_guards = [guard for guard in guards if len(guard.word_hashes)]
+    for word_n in sorted({guard.word_n for guard in word_guards}):
+        matches = list(_WORD.finditer(text.casefold()))
+        if len(matches) < word_n:
+            continue
+        ids = np.array([_word_id(match.group()) for match in matches], dtype=np.uint64)
+        ends = np.array([match.end() for match in matches[word_n - 1 :]])
+        hashes = _window_hashes(ids, word_n)[ends > after]
+        if any(_any_in(hashes, guard.word_hashes) for guard in word_guards if guard.word_n == word_n):
+            return "words"
+    char_guards = [guard for guard in guards if len(guard.char_hashes)]
+    for char_n in sorted({guard.char_n for guard in char_guards}):
+        if len(text) < char_n:
+            continue
+        # Window i covers characters i .. i + char_n - 1 (lower() keeps lengths for chat text).
+        hashes = _window_hashes(_chars(text), char_n)
+        hashes = hashes[np.arange(len(hashes)) + char_n > after]
+        if any(_any_in(hashes, guard.char_hashes) for guard in char_guards if guard.char_n == char_n):
+            return "chars"
+    return None
 
 
 def _any_in(hashes: np.ndarray, table: np.ndarray) -> bool:

@@ -9,6 +9,7 @@ listed one (the Scunthorpe problem) out. Spans point into the original text so c
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -92,12 +93,19 @@ class WordList:
         """Both lists in one."""
         return WordList(self.words | other.words, tuple(sorted({*self.prefixes, *other.prefixes})))
 
+    @functools.cached_property
+    def _prefix_pattern(self) -> re.Pattern[str] | None:
+        # One compiled alternation: a reply has a hundred words and a list a dozen prefixes.
+        return re.compile("|".join(map(re.escape, self.prefixes))) if self.prefixes else None
+
     def _listed(self, word: str) -> bool:
         if word in self.words:
             return True
-        if any(word.endswith(ending) and word[: -len(ending)] in self.words for ending in _PLURALS):
-            return True
-        return any(word.startswith(prefix) for prefix in self.prefixes)
+        for ending in _PLURALS:
+            if word.endswith(ending) and word[: -len(ending)] in self.words:
+                return True
+        pattern = self._prefix_pattern
+        return pattern is not None and pattern.match(word) is not None
 
     def spans(self, text: str) -> list[tuple[int, int]]:
         """Where listed words are in `text`: (start, end) character offsets, in order, not overlapping."""
@@ -107,7 +115,7 @@ class WordList:
         found: list[tuple[int, int]] = []
         for match in _TOKEN.finditer(folded):
             token = match.group()
-            if self._listed(_letters(token)):
+            if self._listed(token if token.isalpha() else _letters(token)):
                 # The span leaves out "!" and "|" at the ends: punctuation, not part of the word.
                 start = match.start() + len(token) - len(token.lstrip("!|"))
                 found.append((start, max(start + 1, match.start() + len(token.rstrip("!|")))))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from bot.core.personal_data import mask_personal_data
 from bot.core.profanity import profanity_list
 from db.filters import FilterSettings
-from textgen.copyguard import CopyGuard
+from textgen.copyguard import CopyGuard, find_copy
 from textgen.slurs import slur_list
 from textgen.wordlist import WordList
 
@@ -104,7 +104,7 @@ class OutputFilter:
             if found and self.policy == "block":
                 return Checked(text, "own words")
             spans += found
-        if any(guard.copied(text, after) for guard in guards):
+        if guards and find_copy(guards, text, after):
             return Checked(text, "copy")
         masked = len(spans)
         if spans:

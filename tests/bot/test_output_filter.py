@@ -240,3 +240,13 @@ def test_admin_sets_the_policy_and_words_and_status_counts(chat: Chat) -> None:
     reply = ann.say("/generate this shit zonkle mail ann@example.org")
     assert reply.startswith("this s*** z***** mail [email]")
     assert "1 replies, 0 resampled, 1 masked" in ann.say("/status")
+
+
+def test_corpus_and_reply_hash_alike() -> None:
+    # A corpus is hashed offset by offset, a reply with one matrix product: both must give one hash.
+    rng = random.Random(3)
+    messages = ["".join(rng.choice("abcdefghij0123456789/") for _ in range(90)) for _ in range(100)]
+    words = [" ".join(rng.choice(_SALAD_WORDS) for _ in range(12)) + f" {i}" for i in range(600)]
+    guard = build_copy_guard(messages + words)
+    assert all(guard.copied(f"see {message[5:80]}") == "chars" for message in messages)
+    assert all(guard.copied(f"so {line}") == "words" for line in words[::50])
