@@ -12,6 +12,9 @@ Benchmarks, in order (names for `--only`):
                  <=1.80), the Keras baseline, and each bundle's recovery gap (target <0.1 nats/token)
     tokenizers   IRC chat test nats/char for byte and char tokenizers (ratio) and word (apart), 60 s each
     irc-memory   peak RSS of training on the whole 16.9 MB IRC log (target <2 GB)
+    output       1000 bot replies each from the base model and one fine-tuned on chat, through the output
+                 filter: slurs (target 0), offensive by a classifier (<=1/1000), copies (<=1%), the
+                 filter's false positives on 1000 clean chat messages, its time per reply (<1 ms median)
 
 Ratios compare against baselines run by this same script; figures measured elsewhere are listed apart
 as references. Progress goes to stderr; the table, references and absolute figures to stdout; the record
@@ -34,6 +37,7 @@ from typing import Any
 from bench.children import set_log_dir
 from bench.generation import run_bilstm, run_generation, run_throughput
 from bench.memory import run_irc_memory, run_memory
+from bench.output_safety import run_output_safety
 from bench.quality import run_chat, run_shakespeare
 from bench.references import format_references, references_record
 from bench.report import Outcome, Row, format_figures, format_table, write_results
@@ -55,6 +59,7 @@ BENCHMARKS: dict[str, Callable[[RunSettings], Outcome]] = {
     "chat": run_chat,
     "tokenizers": run_tokenizers,
     "irc-memory": run_irc_memory,
+    "output": run_output_safety,
 }
 
 
