@@ -35,6 +35,7 @@ class Corpus:
         source: The file it was read from.
         records: Each message with its author, time and channel (see `textgen.formats.ChatRecord`).
         broken: Parts of an export that could not be read, as `name: reason`.
+        notes: Parts of an export left out on purpose (private conversations), a sentence each.
     """
 
     messages: list[str]
@@ -44,6 +45,7 @@ class Corpus:
     source: str = ""
     records: list[ChatRecord] = field(default_factory=list)
     broken: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def chars(self) -> int:
@@ -121,6 +123,7 @@ def load_corpus(
             corpus.messages.append(record.text)
             corpus.authors.append(record.author_id)
     corpus.broken = list(source.report.broken)
+    corpus.notes = list(source.report.notes)
     if not corpus.messages:
         raise TextgenError(
             f"corpus {source.path} has no messages in format {source.format!r}; check --format"

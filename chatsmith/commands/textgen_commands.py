@@ -139,6 +139,8 @@ def _load(path: Path, fmt: str) -> list[str]:
             f"{corpus.chars} characters); pass --format to override",
             file=sys.stderr,
         )
+    for note in corpus.notes:
+        print(f"note: {path.name}: {note}", file=sys.stderr)
     for broken in corpus.broken:
         print(f"warning: {path.name}: could not read {broken}; trained on the rest", file=sys.stderr)
     return corpus.messages

@@ -194,6 +194,8 @@ def run_import(args: argparse.Namespace) -> int:
     finally:
         bar.close()
         engine.dispose()
+    for note in source.report.notes:
+        print(f"note: {args.file.name}: {note}", file=sys.stderr)
     for broken in source.report.broken:
         print(f"warning: {args.file.name}: could not read {broken}; the rest was imported", file=sys.stderr)
     if result.messages == 0:

@@ -152,7 +152,9 @@ def test_slack_export_zip_reads_like_its_folder(tmp_path: Path, top: str) -> Non
 
 
 def test_slack_export_unknown_channel_names_the_ones_there() -> None:
-    with pytest.raises(TextgenError, match="no channel 'ops'; its channels are general, random"):
+    with pytest.raises(
+        TextgenError, match="no channel 'ops'; its channels are general, random, D0DM000001, design-private"
+    ):
         load_corpus(FORMATS / "slack-export", channel="ops")
 
 
@@ -296,3 +298,17 @@ def test_training_needs_only_the_texts() -> None:
     corpus = load_corpus(DATA / "stripe-irc-head.log", keep_records=False)
     assert len(corpus.messages) == len(corpus.authors) == 1200 and corpus.records == []
     assert corpus.messages == load_corpus(DATA / "stripe-irc-head.log").messages
+
+
+def test_slack_private_channels_and_direct_messages_are_read_only_when_named() -> None:
+    source = open_source(FORMATS / "slack-export")
+    texts = [record.text for record in source.records()]
+    assert "draft logo attached, thoughts?" not in texts and "are you coming on friday?" not in texts
+    assert source.report.notes == [
+        "2 private channels and direct conversations left out; import one by naming it with --channel"
+    ]
+    private = load_corpus(FORMATS / "slack-export", channel="design-private")
+    assert private.messages == ["draft logo attached, thoughts?"] and private.notes == []
+    assert private.records[0].channel_id == "G0DESIGN01"
+    direct = load_corpus(FORMATS / "slack-export", channel="D0DM000001")
+    assert direct.messages == ["are you coming on friday?"]

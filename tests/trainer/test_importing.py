@@ -79,6 +79,7 @@ def test_slack_export_imports_every_channel_with_authors_and_times(
     assert main(["import", "--workspace", "T0TEAM0001", str(export)]) == 0
     captured = capsys.readouterr()
     assert "guessed format 'slack-export'" in captured.err
+    assert "note: acme-export.zip: 2 private channels and direct conversations left out" in captured.err
     assert captured.out.startswith("imported 7 of 7 messages (slack-export format, guessed")
     assert (
         "slack:T0TEAM0001 #C0GENERAL1, #C0RANDOM01;" in captured.out
@@ -124,7 +125,9 @@ def test_slack_export_one_channel_and_a_broken_day_file(
     assert main(["import", "--workspace", "T", "--channel", "ops", str(folder)]) == 2
     guess, error = capsys.readouterr().err.splitlines()
     assert "guessed format 'slack-export'" in guess
-    assert error.startswith("error: the export has no channel 'ops'; its channels are general, random")
+    assert error.startswith(
+        "error: the export has no channel 'ops'; its channels are general, random, D0DM000001, design-private"
+    )
 
 
 def test_forget_me_and_opt_outs_reach_imported_members(

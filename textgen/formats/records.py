@@ -43,10 +43,17 @@ class ChatRecord:
 
 @dataclass
 class ReadReport:
-    """What a reader had to leave out: parts of an export it could not read, each as `name: reason`."""
+    """What a reader left out.
+
+    Attributes:
+        broken: Parts of an export it could not read, each as `name: reason`.
+        skipped: Entries that are not people talking (joins, bots, notices) or have no text.
+        notes: Whole parts left out on purpose, each a sentence for the user.
+    """
 
     broken: list[str] = field(default_factory=list)
     skipped: int = 0
+    notes: list[str] = field(default_factory=list)
 
     def add_broken(self, name: str, reason: str) -> None:
         self.broken.append(f"{name}: {reason}")

@@ -36,11 +36,13 @@ SLACKBOT = "USLACKBOT"
 
 @dataclass(frozen=True)
 class SlackChannel:
-    """A conversation of the export: its id, its name and the folder of its day files."""
+    """A conversation of the export: its id, its name, the folder of its day files, and whether it is a
+    public channel (not a private channel, a group or a direct message)."""
 
     id: str
     name: str
     folder: str
+    public: bool = True
 
 
 class _Tree:
@@ -138,13 +140,13 @@ def _channels(tree: _Tree, report: ReadReport) -> list[SlackChannel]:
                 continue
             name = name if isinstance(name, str) else channel_id
             folder = channel_id if list_name == "dms.json" else name
-            channels[folder] = SlackChannel(channel_id, name, folder)
+            channels[folder] = SlackChannel(channel_id, name, folder, list_name == "channels.json")
     # A folder of day files that no list names (a list left out or broken) is still a conversation.
     for name in tree.names:
         parts = name.split("/")
         if len(parts) == 2 and _DAY_FILE.match(parts[1]) and parts[0] not in channels:
             channels[parts[0]] = SlackChannel(parts[0], parts[0], parts[0])
-    return sorted(channels.values(), key=lambda channel: channel.name)
+    return sorted(channels.values(), key=lambda channel: (not channel.public, channel.name))
 
 
 def _users(tree: _Tree, report: ReadReport) -> tuple[dict[str, str], set[str]]:
@@ -193,13 +195,13 @@ def read_slack_export(
     progress: ProgressCallback | None = None,
     channel: str | None = None,
 ) -> Iterator[ChatRecord]:
-    """The messages of every conversation in a Slack export (or only `channel`), one day file at a time.
+    """The messages of every public channel of a Slack export (or of `channel` only), a day file at a time.
 
     Args:
         path: The export's zip or unpacked folder.
         report: Collects day files that could not be read (by name) and how many entries were left out.
         progress: Called with (day files read, day files in all).
-        channel: A channel's name or id to read alone.
+        channel: A channel's name or id to read alone (a private channel or direct conversation too).
 
     Raises:
         TextgenError: `path` is no zip or folder, or has no channel `channel`.
@@ -209,6 +211,16 @@ def read_slack_export(
         channels = _channels(tree, report)
         if channel is not None:
             channels = [select_channel(channels, channel)]
+        else:
+            # Exports of paid plans hold private channels and direct messages, which nobody opted in to a
+            # bot that learns from what it reads: those are imported only when named.
+            private = [conversation for conversation in channels if not conversation.public]
+            channels = [conversation for conversation in channels if conversation.public]
+            if private:
+                report.notes.append(
+                    f"{len(private)} private channels and direct conversations left out; import one by naming "
+                    "it with --channel"
+                )
         user_names, bots = _users(tree, report)
         days_of: dict[str, list[str]] = {}
         for name in tree.names:
