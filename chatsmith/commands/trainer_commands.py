@@ -180,7 +180,7 @@ def run_import(args: argparse.Namespace) -> int:
     platform = args.platform or FORMAT_PLATFORMS.get(source.format, "console")
     # In an export of channels, --channel picks one of them; in a log, it names where the messages go.
     target = None if source.format in CHANNEL_FORMATS else args.channel
-    bar = ReadProgressBar(args.file.name, "files" if source.format == "slack-export" else "bytes")
+    bar = ReadProgressBar(args.file.name, "files" if source.counts_files else "bytes")
     settings, engine = _open()
     try:
         result = import_records(

@@ -207,13 +207,53 @@ def test_discord_json_is_read_as_a_stream(monkeypatch: pytest.MonkeyPatch) -> No
     assert stream.fields["messageCount"] == 7 and stream.fields["guild"]["name"] == "Model Railway Club"
 
 
-def test_a_cut_discord_json_is_refused_in_one_line(tmp_path: Path) -> None:
+def test_a_cut_discord_json_keeps_what_came_before_the_cut(tmp_path: Path) -> None:
     document = (FORMATS / "discord-export.json").read_text(encoding="utf-8")
     cut = tmp_path / "cut.json"
-    cut.write_text(document[: len(document) // 2], encoding="utf-8")
+    cut.write_text(document[: document.index('"id": "810000000000000004"')], encoding="utf-8")
+    corpus = load_corpus(cut)
+    assert len(corpus.messages) == 2
+    assert len(corpus.broken) == 1 and corpus.broken[0].startswith("cut.json: cut off after 3 messages")
+    # Cut before its first message, it is no export at all.
+    cut.write_text(document[:300], encoding="utf-8")
     with pytest.raises(TextgenError, match="is not a whole DiscordChatExporter JSON export") as error:
-        load_corpus(cut)
+        load_corpus(cut, "discord-json")
     assert "\n" not in str(error.value)
+
+
+def discord_folder(tmp_path: Path) -> Path:
+    """A server exported into a folder: #general, #trains, and a file DiscordChatExporter left broken."""
+    folder = tmp_path / "Model Railway Club"
+    folder.mkdir()
+    document = (FORMATS / "discord-export.json").read_text(encoding="utf-8")
+    (folder / "Model Railway Club - Text Channels - general [800000000000000010].json").write_text(
+        document, encoding="utf-8"
+    )
+    trains = document.replace('"800000000000000010"', '"800000000000000011"').replace('"general"', '"trains"')
+    (folder / "Model Railway Club - Text Channels - trains [800000000000000011].json").write_text(
+        trains.replace('"id": "81', '"id": "71'), encoding="utf-8"
+    )
+    (folder / "Model Railway Club - Text Channels - broken [800000000000000012].json").write_text(
+        document[:300], encoding="utf-8"
+    )
+    (folder / "notes.json").write_text('{"not": "an export"}', encoding="utf-8")
+    return folder
+
+
+def test_a_folder_of_discord_exports_reads_every_channel_and_names_a_broken_file(tmp_path: Path) -> None:
+    folder = discord_folder(tmp_path)
+    source = open_source(folder)
+    assert source.format == "discord-json" and source.counts_files
+    progress: list[tuple[int, int]] = []
+    records = list(source.records(lambda done, total: progress.append((done, total))))
+    assert [record.channel_name for record in records] == ["general"] * 3 + ["trains"] * 3
+    assert len(source.report.broken) == 1
+    assert source.report.broken[0].startswith(
+        "Model Railway Club - Text Channels - broken [800000000000000012].json: "
+    )
+    assert progress[-1] == (3, 3)
+    trains = load_corpus(folder, channel="#trains")
+    assert {record.channel_id for record in trains.records} == {"800000000000000011"}
 
 
 def test_discord_csv_keeps_authors_and_times() -> None:

@@ -290,3 +290,18 @@ def test_a_big_discord_export_reads_in_bounded_memory(tmp_path: Path) -> None:
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     assert count == 20000 and peak < 8_000_000, peak  # json.load would hold all 20,000
+
+
+def test_a_discord_server_folder_imports_each_channel(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.textgen.test_formats import discord_folder
+
+    folder = discord_folder(cli_env)
+    assert main(["import", "--workspace", "800000000000000001", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("imported 6 of 6 messages (discord-json format")
+    assert "discord:800000000000000001 #800000000000000010, #800000000000000011;" in captured.out
+    assert (
+        "could not read Model Railway Club - Text Channels - broken [800000000000000012].json" in captured.err
+    )

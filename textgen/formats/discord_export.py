@@ -44,10 +44,15 @@ def read_discord_json(
 ) -> Iterator[ChatRecord]:
     """The messages of one DiscordChatExporter JSON file, oldest first, streamed.
 
+    A file cut short (an export stopped half-way) gives the messages before the cut, and is reported in
+    `report.broken`.
+
     Raises:
-        TextgenError: The file is not UTF-8 or not the JSON DiscordChatExporter writes.
+        TextgenError: The file is not UTF-8, or not the JSON DiscordChatExporter writes up to its first
+            message.
     """
     total = path.stat().st_size
+    count = 0
     with path.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as handle:
         stream = JsonObjectStream(handle, "messages")
         try:
@@ -60,13 +65,57 @@ def read_discord_json(
                 if progress is not None and count % _PROGRESS_EVERY == 0:
                     progress(raw.tell(), total)
         except JsonStreamError as error:
-            raise TextgenError(
-                f"{path} is not a whole DiscordChatExporter JSON export ({error}); export the channel again"
-            ) from None
+            if count == 0:
+                raise TextgenError(
+                    f"{path} is not a whole DiscordChatExporter JSON export ({error}); export the channel again"
+                ) from None
+            report.add_broken(
+                path.name, f"cut off after {count} messages ({error}); export the channel again"
+            )
         except UnicodeDecodeError as error:
             raise _not_utf8(path, error) from None
     if progress is not None:
         progress(total, total)
+
+
+def discord_json_files(folder: Path) -> list[Path]:
+    """The DiscordChatExporter JSON files in a folder (an export of a whole server), by path."""
+    found = []
+    for path in sorted(folder.rglob("*.json")):
+        try:
+            with path.open(encoding="utf-8", errors="replace") as handle:
+                head = handle.read(4096)
+        except OSError:
+            continue
+        if looks_like_discord_json(head):
+            found.append(path)
+    return found
+
+
+def read_discord_folder(
+    folder: Path, report: ReadReport, progress: ProgressCallback | None = None, channel: str | None = None
+) -> Iterator[ChatRecord]:
+    """The messages of every channel file in a folder of DiscordChatExporter JSON exports, file by file.
+
+    A file that cannot be read is reported by name in `report.broken` and the others are read.
+
+    Args:
+        folder: The folder (DiscordChatExporter writes one file per channel, threads included).
+        report: Collects broken files and left-out entries.
+        progress: Called with (files read, files in all).
+        channel: The one channel to read, by name or id.
+    """
+    files = discord_json_files(folder)
+    wanted = channel.removeprefix("#") if channel is not None else None
+    for done, path in enumerate(files, start=1):
+        try:
+            for record in read_discord_json(path, report):
+                if wanted is None or wanted in (record.channel_id, record.channel_name):
+                    yield record
+        except TextgenError as error:
+            report.add_broken(path.relative_to(folder).as_posix(), str(error))
+        if progress is not None:
+            progress(done, len(files))
 
 
 def _json_record(item: Any, fields: dict[str, Any]) -> ChatRecord | None:

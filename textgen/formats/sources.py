@@ -19,9 +19,11 @@ from pathlib import Path
 from textgen.errors import TextgenError
 from textgen.formats import irc
 from textgen.formats.discord_export import (
+    discord_json_files,
     looks_like_discord_csv,
     looks_like_discord_json,
     read_discord_csv,
+    read_discord_folder,
     read_discord_json,
 )
 from textgen.formats.plain import is_json_message, jsonl_records, line_records, read_lines, read_whole
@@ -105,8 +107,11 @@ def detect_format(path: Path) -> str:
     if path.is_dir():
         if is_slack_export(path):
             return "slack-export"
+        if discord_json_files(path):
+            return "discord-json"
         raise TextgenError(
-            f"corpus {path} is a directory but not a Slack export (no channels.json or users.json); pass a file"
+            f"corpus {path} is a directory but not a Slack export (no channels.json or users.json) nor a "
+            "folder of DiscordChatExporter JSON files; pass a file"
         )
     if zipfile.is_zipfile(path):
         if is_slack_export(path):
@@ -165,17 +170,25 @@ class ChatSource:
     include_actions: bool = False
     report: ReadReport = field(default_factory=ReadReport)
 
+    @property
+    def counts_files(self) -> bool:
+        """Whether progress counts files (an export of many files) rather than bytes."""
+        return self.format == "slack-export" or self.path.is_dir()
+
     def records(self, progress: ProgressCallback | None = None) -> Iterator[ChatRecord]:
         """The messages, in the file's order (a Slack export: channel by channel, each oldest first).
 
         Args:
-            progress: Called now and then with (done, total): bytes, or day files of a Slack export.
+            progress: Called now and then with (done, total): bytes, or files of a Slack export or of a
+                folder of Discord exports (see `counts_files`).
 
         Raises:
             TextgenError: The file is not what its format says, in a way that stops reading it.
         """
         if self.format == "slack-export":
             yield from read_slack_export(self.path, self.report, progress, self.channel)
+        elif self.format == "discord-json" and self.path.is_dir():
+            yield from read_discord_folder(self.path, self.report, progress, self.channel)
         elif self.format == "discord-json":
             for record in read_discord_json(self.path, self.report, progress):
                 if self.channel is None or self.channel.removeprefix("#") in (
@@ -225,9 +238,9 @@ def open_source(
     guessed = fmt == "auto"
     if guessed:
         fmt = detect_format(path)
-    elif path.is_dir() and fmt != "slack-export":
+    elif path.is_dir() and fmt not in ("slack-export", "discord-json"):
         raise TextgenError(
-            f"corpus {path} is a directory; pass a text file (or a Slack export with --format auto)"
+            f"corpus {path} is a directory; pass a file (or a Slack export or a folder of Discord exports)"
         )
     elif path.stat().st_size == 0:
         raise TextgenError(f"corpus {path} is empty; give a file with some text in it")
