@@ -352,3 +352,34 @@ def test_slack_private_channels_and_direct_messages_are_read_only_when_named() -
     assert private.records[0].channel_id == "G0DESIGN01"
     direct = load_corpus(FORMATS / "slack-export", channel="D0DM000001")
     assert direct.messages == ["are you coming on friday?"]
+
+
+def test_slack_edit_and_delete_events_apply_to_their_day(tmp_path: Path) -> None:
+    export = tmp_path / "export"
+    (export / "general").mkdir(parents=True)
+    (export / "channels.json").write_text('[{"id": "C1", "name": "general"}]', encoding="utf-8")
+    day = [
+        {"type": "message", "user": "U1", "text": "teh first draft", "ts": "1705312800.000100"},
+        {"type": "message", "user": "U2", "text": "oops, wrong channel", "ts": "1705312860.000200"},
+        {
+            "type": "message",
+            "subtype": "message_changed",
+            "ts": "1705312900.000300",
+            "message": {
+                "user": "U1",
+                "text": "the first draft",
+                "ts": "1705312800.000100",
+                "edited": {"ts": "1705312900.000300"},
+            },
+        },
+        {
+            "type": "message",
+            "subtype": "message_deleted",
+            "ts": "1705312950.000400",
+            "deleted_ts": "1705312860.000200",
+        },
+    ]
+    (export / "general" / "2024-01-15.json").write_text(json.dumps(day), encoding="utf-8")
+    corpus = load_corpus(export)
+    assert corpus.messages == ["the first draft"]
+    assert corpus.records[0].edited_at == datetime.fromtimestamp(1705312900.0003, UTC)
