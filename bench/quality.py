@@ -2,7 +2,7 @@
 
 For each corpus, `chatsmith train` (its defaults, `--time-budget 100`) runs with seeds 0, 1 and 2, one
 at a time so that each budget buys the same compute. The figure is the CLI's `test_nats_per_char`: the
-total negative log-likelihood (natural log, framing tokens included) of the first 200,000 characters of
+total negative log-likelihood (natural log, framing tokens included) of the first 120,000 characters of
 the test part, over their characters; messages are read as segments that start at message boundaries,
 one document as segments that read a burn-in first (textgen.evaluate). Nothing is tuned on the test
 part. Reported: the mean and the worst (highest) over the seeds.

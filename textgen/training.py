@@ -36,13 +36,17 @@ log = logging.getLogger(__name__)
 
 # In-training validation looks at this many batches at most.
 MAX_VALIDATION_BATCHES = 48
+# Until the first validation is timed, it is guessed at this many seconds (compiling its step) plus
+# this share of a training step per batch (forward only).
+FIRST_VALIDATION_SECONDS = 2.0
+VALIDATION_STEP_SHARE = 0.5
 # The final evaluation reads at most this many characters of each held-out part (the first messages),
 # so that its cost is bounded and can be kept inside the time budget.
-FINAL_EVALUATION_CHARS = 200_000
+FINAL_EVALUATION_CHARS = 120_000
 # Seconds kept for building the float32 copy and writing the bundle.
 SAVE_SECONDS = 2.0
 # The final evaluation's estimated time is multiplied by this, to stay inside the budget on a busy machine.
-EVALUATION_TIME_MARGIN = 1.5
+EVALUATION_TIME_MARGIN = 2.0
 
 
 class TrainingFailed(TextgenError):
@@ -347,9 +351,18 @@ def _fit(
             trained_tokens += tokens
             loss_sum += loss
             accuracy_sum += accuracy
-            # Leave room for the epoch's validation so the run still ends inside the budget.
-            reserve = validation_seconds if val_dataset is not None else 0.0
+            # Leave room for the epoch's validation so the run still ends inside the budget; before
+            # the first one is timed, guess from the training steps (a validation batch runs forward only).
+            # A first epoch cut short by the budget is not validated (there are no other weights to
+            # choose from), so it needs no room.
+            reserve = 0.0
             local_elapsed = time.monotonic() - started
+            if val_dataset is not None:
+                mean_step = (time.monotonic() - epoch_start) / epoch_steps
+                guess = FIRST_VALIDATION_SECONDS + MAX_VALIDATION_BATCHES * mean_step * VALIDATION_STEP_SHARE
+                finishes_epoch = (steps_per_epoch - epoch_steps) * mean_step < budget - local_elapsed
+                if history or finishes_epoch:
+                    reserve = validation_seconds or guess
             elapsed, elapsed_with_reserve = trainer.agreed_seconds(local_elapsed, local_elapsed + reserve)
             learning_rate = schedule(step, elapsed)
             trainer.set_learning_rate(learning_rate)
@@ -384,7 +397,7 @@ def _fit(
             "accuracy": accuracy_sum / epoch_steps,
             "seconds": epoch_seconds,
         }
-        if val_dataset is not None:
+        if val_dataset is not None and (history or not out_of_time):
             validation_start = time.monotonic()
             record["val_loss"], record["val_accuracy"] = trainer.evaluate(
                 val_dataset, MAX_VALIDATION_BATCHES, carry_state=val_carry

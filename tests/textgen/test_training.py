@@ -87,7 +87,7 @@ def test_time_budget_includes_preparation_and_stops_cleanly(tmp_path, shakespear
     # The whole run (the two seconds before, training, the final evaluation and the save) fits in the
     # budget: training stops early enough to leave time for the rest. One step is far below a second.
     assert result.metrics["budget_seconds_used"] < 6.0
-    assert result.metrics["seconds"] <= 6.0 + 0.5
+    assert result.metrics["seconds"] <= 6.0 + 1.5
     assert result.metrics["train_seconds"] < 4.0
     assert load_bundle(result.bundle).metrics["steps"] == result.metrics["steps"]
 
