@@ -33,7 +33,15 @@ def test_train_json_reports_the_metrics_users_compare(tmp_path, corpus_file, cap
     assert main(["train", "--corpus", str(corpus_file), "--out", str(out), *TINY, "--json"]) == 0
     captured = capsys.readouterr()
     metrics = json.loads(captured.out.strip().splitlines()[-1])
-    for key in ("val_loss", "val_nats_per_char", "train_tokens_per_sec", "params", "seconds", "bundle"):
+    for key in (
+        "val_loss",
+        "val_nats_per_char",
+        "test_nats_per_char",
+        "train_tokens_per_sec",
+        "params",
+        "seconds",
+        "bundle",
+    ):
         assert key in metrics
     assert metrics["bundle"] == str(out.absolute())
     assert "guessed format 'text'" in captured.err
@@ -97,6 +105,9 @@ def run_error(capsys, argv):
         ("some text " * 200, ["--units", "0"], "units must be a positive whole number"),
         ("some text " * 200, ["--dropout", "1.5"], "dropout must be in [0, 1)"),
         ("some text " * 200, ["--learning-rate", "-1"], "learning rate must be positive"),
+        ("some text " * 200, ["--test-fraction", "0.6"], "test fraction must be in [0, 0.5)"),
+        # A learning rate that wrecks the weights: a model worse than a uniform guess is a failed run.
+        ("the quick brown fox jumps. " * 400, ["--learning-rate", "1000"], "no better than a uniform guess"),
     ],
 )
 def test_bad_training_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, content, extra, message):
