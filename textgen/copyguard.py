@@ -134,6 +134,22 @@ class CopyGuard:
         """
         return find_copy([self], text, after)
 
+    def merged(self, other: CopyGuard | None) -> CopyGuard:
+        """This guard and `other` in one (a fine-tuned model also knows its parent's messages)."""
+        if other is None:
+            return self
+        if (other.word_n, other.char_n) != (self.word_n, self.char_n):
+            raise TextgenError(
+                f"Received a copy guard of {other.word_n} words / {other.char_n} characters, expected "
+                f"{self.word_n} / {self.char_n}; retrain the parent model"
+            )
+        return CopyGuard(
+            np.union1d(self.word_hashes, other.word_hashes),
+            np.union1d(self.char_hashes, other.char_hashes),
+            self.word_n,
+            self.char_n,
+        )
+
     def save(self, bundle_dir: Path) -> Path:
         """Write the guard into a bundle directory."""
         path = Path(bundle_dir) / FILE

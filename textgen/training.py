@@ -20,7 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.bundle import Bundle, check_bundle_destination, load_bundle, save_bundle
-from textgen.copyguard import build_copy_guard
+from textgen.copyguard import build_copy_guard, load_copy_guard
 from textgen.data import num_batches, stream_num_batches, stream_windows_dataset, windows_dataset
 from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
@@ -221,6 +221,11 @@ def train_model(
         metrics["seconds"] = time.monotonic() - started
         # Every message of the corpus, held-out parts too: replies must not copy any member's message.
         guard = build_copy_guard([*train_messages, *(val_messages or []), *(test_messages or [])])
+        if base_bundle is not None and "parent" in base_bundle.manifest:
+            # A fine-tuned parent learned a scope's messages (a workspace's, for a channel model): they
+            # are in these weights too. A parent trained from scratch is a base model, whose guard the
+            # bot checks apart rather than copying it into every version.
+            guard = guard.merged(load_copy_guard(base_bundle.path))
         bundle_path = save_bundle(
             Path(out_dir),
             float_model,
