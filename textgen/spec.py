@@ -82,13 +82,15 @@ class TrainConfig:
             longer than one window, as they do when generating. Off for BiLSTMs and multi-worker runs.
         state_reset: with `carry_state`, the share of rows whose state is reset to zeros at each step,
             so that the model learns to start from a fresh state anywhere in the text (a reply, an
-            evaluation segment). With 64-token windows, 0.1 still carries ~640 tokens on average.
+            evaluation segment). With 64-token windows and 32 rows, 0.05 resets 1.6 rows a step and still
+            carries ~1,280 tokens on average (chat: 1.762 against 1.774 nats/char with 0.1).
         optimizer: `adam` (default) or `sgd` (plain gradient descent, whose updates show the gradient's
             scale; Adam's hide it).
     """
 
     batch_size: int = 32
-    learning_rate: float = 4e-3
+    # Measured on chat at 100 s (seed 2, same machine state): 5e-3 reached 1.748 nats/char, 4e-3 1.774.
+    learning_rate: float = 5e-3
     epochs: int = 20
     time_budget: float | None = None
     grad_accum: int = 1
@@ -99,7 +101,7 @@ class TrainConfig:
     seed: int = 0
     steps_per_epoch: int | None = None
     carry_state: bool = True
-    state_reset: float = 0.1
+    state_reset: float = 0.05
     optimizer: str = "adam"
 
     def __post_init__(self) -> None:
