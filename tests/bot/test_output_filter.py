@@ -199,12 +199,15 @@ def test_policies_off_mask_block_and_own_words() -> None:
 def test_a_slur_never_gets_through_the_bot(parrot_bundle: Path, parrot_chat: Chat) -> None:
     from textgen.generator import Generator
 
-    raw = Generator.from_bundle(parrot_bundle).generate("", max_tokens=40, temperature=0.3, n=60, seed=0)
+    # The line's opening words lead the model into the slur: a prompt any member could type.
+    raw = Generator.from_bundle(parrot_bundle).generate(
+        "you are", max_tokens=40, temperature=0.3, n=60, seed=0
+    )
     assert sum(contains_slur(text) for text in raw) >= 4, (
         "the model must write the slur for this test to mean anything"
     )
     ann = parrot_chat.user("ann")
-    replies = [ann.say("/generate length:40 temperature:0.3") for _ in range(25)]
+    replies = [ann.say("/generate you are length:40 temperature:0.3") for _ in range(25)]
     leaked = [index for index, reply in enumerate(replies) if contains_slur(reply)]
     assert leaked == []
     counts = parrot_chat.services.filter_stats.get("console", "team")
