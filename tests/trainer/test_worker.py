@@ -228,8 +228,10 @@ def test_a_cancelled_job_stops_training_and_publishes_nothing(
     scope = make_scope(messages=300)
     active_id = register_version(engine, store, scope, tiny_bundle, activate=True)
     job_id = request_training(engine, scope, "admin").job.id
+    # Epochs without end: one epoch of 300 messages is over in a fraction of a second, sooner than the
+    # heartbeat that shows the test the job is running.
     long_run = dataclasses.replace(
-        trainer_config, train_config={"epochs": 1, "steps_per_epoch": 100000, "batch_size": 8}
+        trainer_config, train_config={"epochs": 100000, "patience": 100000, "batch_size": 8}
     )
     worker = Worker(engine, long_run, store, "w1")
     outcomes = []
@@ -261,8 +263,10 @@ def test_stopping_releases_the_job_back_to_the_queue(
 ) -> None:
     scope = make_scope(messages=300)
     job_id = request_training(engine, scope, "cli").job.id
+    # Epochs without end: one epoch of 300 messages is over in a fraction of a second, sooner than the
+    # heartbeat that shows the test the job is running.
     long_run = dataclasses.replace(
-        trainer_config, train_config={"epochs": 1, "steps_per_epoch": 100000, "batch_size": 8}
+        trainer_config, train_config={"epochs": 100000, "patience": 100000, "batch_size": 8}
     )
     worker = Worker(engine, long_run, store, "w1")
     outcomes = []
