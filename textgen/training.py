@@ -162,6 +162,17 @@ def train_model(
         if sum(len(message) for message in messages) > 0
     }
 
+    guard = None
+    if is_chief(strategy):
+        # Built before training, so that its seconds (several on a large corpus) count in the budget.
+        # Every message of the corpus, held-out parts too: replies must not copy any member's message.
+        guard = build_copy_guard([*train_messages, *(val_messages or []), *(test_messages or [])])
+        if base_bundle is not None and "parent" in base_bundle.manifest:
+            # A fine-tuned parent learned a scope's messages (a workspace's, for a channel model): they
+            # are in these weights too. A parent trained from scratch is a base model, whose guard the
+            # bot checks apart rather than copying it into every version.
+            guard = guard.merged(load_copy_guard(base_bundle.path))
+
     policy = pick_precision_policy(strategy, precision)
     set_precision_policy(policy)
     try:
@@ -218,14 +229,8 @@ def train_model(
         extra["parent"] = str(base_bundle.path)
     metrics["saved"] = is_chief(strategy)
     if metrics["saved"]:
+        # The manifest's figure: the run up to its save.
         metrics["seconds"] = time.monotonic() - started
-        # Every message of the corpus, held-out parts too: replies must not copy any member's message.
-        guard = build_copy_guard([*train_messages, *(val_messages or []), *(test_messages or [])])
-        if base_bundle is not None and "parent" in base_bundle.manifest:
-            # A fine-tuned parent learned a scope's messages (a workspace's, for a channel model): they
-            # are in these weights too. A parent trained from scratch is a base model, whose guard the
-            # bot checks apart rather than copying it into every version.
-            guard = guard.merged(load_copy_guard(base_bundle.path))
         bundle_path = save_bundle(
             Path(out_dir),
             float_model,
