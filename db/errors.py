@@ -14,6 +14,11 @@ class SchemaOutOfDate(DatabaseError):
     """The database schema is not the one this version of the code was written for."""
 
 
+class BundleOutsideStore(DatabaseError):
+    """A model version's bundle location lies outside the model directory: it is never served, fine-tuned
+    from or deleted through."""
+
+
 class NothingToRollBack(DatabaseError):
     """A rollback was asked for a scope that has no earlier good model version."""
 

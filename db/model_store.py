@@ -10,6 +10,11 @@ Layout of `LocalModelStore(root)`:
     root/workspace-3/model-v2/            the bundle of version 2 of workspace 3's model
     root/workspace-3/channel-7/model-v1/  the bundle of version 1 of channel 7's model
     root/.staging/job-12-<random>/        bundles being trained; never loaded, removed on failure
+
+Locations come back from the database, which may have been restored on another host, edited by hand, or
+written before the model directory moved. Every location is therefore resolved (symbolic links and `..`
+included) and checked to lie inside the model directory before it is read or deleted: a row that points
+elsewhere is refused, so the trainer can never delete through it and the bots never load from it.
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import shutil
 import tempfile
 from pathlib import Path
 from typing import Protocol
+
+from db.errors import BundleOutsideStore
 
 STAGING_DIR = ".staging"
 
@@ -39,15 +46,27 @@ class ModelStore(Protocol):
         ...
 
     def exists(self, location: str) -> bool:
-        """Whether a published bundle is at `location`."""
+        """Whether a published bundle is at `location` (False for a location outside the store)."""
+        ...
+
+    def problem(self, location: str) -> str | None:
+        """Why the bundle at `location` cannot be served (one line), or None when it can."""
         ...
 
     def local_path(self, location: str) -> Path:
-        """A local directory holding the bundle at `location`, for `load_bundle`."""
+        """A local directory holding the bundle at `location`, for `load_bundle`.
+
+        Raises:
+            BundleOutsideStore: The location is not inside the store.
+        """
         ...
 
     def delete(self, location: str) -> None:
-        """Delete the bundle at `location`; nothing happens when it is already gone."""
+        """Delete the bundle at `location`; nothing happens when it is already gone.
+
+        Raises:
+            BundleOutsideStore: The location is not inside the store; nothing is deleted.
+        """
         ...
 
     def discard_staging(self, label: str) -> None:
@@ -93,14 +112,41 @@ class LocalModelStore:
         _fsync_directory(target.parent)
         return str(target)
 
+    def checked_path(self, location: str) -> Path:
+        """The bundle directory at `location`, resolved and checked to lie inside the model directory.
+
+        Raises:
+            BundleOutsideStore: It resolves to the model directory itself, to staging, or to anywhere
+                outside the model directory.
+        """
+        root = self.root.resolve()
+        resolved = Path(location).expanduser().resolve()
+        if (
+            resolved == root
+            or not resolved.is_relative_to(root)
+            or resolved.is_relative_to(root / STAGING_DIR)
+        ):
+            raise BundleOutsideStore(
+                f"model bundle location {location} lies outside the model directory {self.root}; "
+                "move the bundle under CHATSMITH_MODEL_DIR and point its version there, or retrain"
+            )
+        return resolved
+
     def exists(self, location: str) -> bool:
-        return Path(location).is_dir()
+        return self.problem(location) is None
+
+    def problem(self, location: str) -> str | None:
+        try:
+            path = self.checked_path(location)
+        except BundleOutsideStore:
+            return f"bundle location {location} lies outside the model directory {self.root}"
+        return None if path.is_dir() else f"bundle missing at {location}"
 
     def local_path(self, location: str) -> Path:
-        return Path(location)
+        return self.checked_path(location)
 
     def delete(self, location: str) -> None:
-        path = Path(location)
+        path = self.checked_path(location)
         if not path.exists():
             return
         # Rename first so that a reader never loads a half-deleted bundle.

@@ -23,11 +23,20 @@ from db.models import ModelVersion, utcnow
 from db.scopes import Scope
 
 BundleExists = Callable[[str], bool]
+# Why a bundle location cannot serve (one line for operators), or None when it can.
+BundleProblem = Callable[[str], str | None]
 
 
 def bundle_path_exists(bundle_path: str) -> bool:
     """The default check of `resolve_serving_version`: the bundle is a path on this machine that exists."""
     return os.path.exists(bundle_path)
+
+
+def _problem_check(bundle_exists: BundleExists | None, bundle_problem: BundleProblem | None) -> BundleProblem:
+    if bundle_problem is not None:
+        return bundle_problem
+    exists = bundle_exists or bundle_path_exists
+    return lambda path: None if exists(path) else f"bundle missing at {path}"
 
 
 def get_version(session: Session, version_id: int) -> ModelVersion:
@@ -194,10 +203,14 @@ def rollback(
     session: Session,
     scope: Scope,
     *,
-    bundle_exists: BundleExists = bundle_path_exists,
+    bundle_exists: BundleExists | None = None,
+    bundle_problem: BundleProblem | None = None,
     now: datetime | None = None,
 ) -> ModelVersion:
     """Serve the scope's previous good version again; the current active one is marked rejected.
+
+    Earlier versions whose bundle cannot serve (`bundle_problem`, else `bundle_exists`) are flagged failed
+    on the way.
 
     Returns:
         The version now active.
@@ -205,10 +218,12 @@ def rollback(
     Raises:
         NothingToRollBack: The scope has no earlier version that served and still has its bundle.
     """
+    check = _problem_check(bundle_exists, bundle_problem)
     current = active_version(session, scope)
     for candidate in _rollback_targets(session, scope, current.version if current else None):
-        if not bundle_exists(candidate.bundle_path or ""):
-            _flag_missing_bundle(candidate, now)
+        problem = check(candidate.bundle_path or "")
+        if problem is not None:
+            flag_unservable(candidate, problem, now)
             continue
         if current is not None:
             current.status = "rejected"
@@ -230,44 +245,54 @@ def resolve_serving_version(
     workspace_id: int,
     channel_id: int | None = None,
     *,
-    bundle_exists: BundleExists = bundle_path_exists,
+    bundle_exists: BundleExists | None = None,
+    bundle_problem: BundleProblem | None = None,
     now: datetime | None = None,
 ) -> ModelVersion | None:
     """The version that should answer `/generate` in a channel.
 
     The channel's active version, else the workspace's, else None (use the base model). An active version
-    whose bundle is gone from disk is marked failed with a note for operators, and the scope's previous
-    good version is activated in its place, so the next request does not look again.
+    whose bundle cannot serve (gone from disk, or outside the model directory) is marked failed with a note
+    for operators, and the scope's previous good version is activated in its place, so the next request
+    does not look again.
 
     Args:
         session: The caller's session; commit it to keep the flags and fallbacks made here.
         workspace_id: The workspace of the request.
         channel_id: Its channel, or None for a workspace-wide request.
-        bundle_exists: Whether a bundle path is still there (a `ModelStore` can pass its own check).
+        bundle_exists: Whether a bundle path is still there.
+        bundle_problem: Why a bundle path cannot serve, or None when it can (a `ModelStore`'s `problem`);
+            takes precedence over `bundle_exists`.
         now: The current time (tests).
     """
+    check = _problem_check(bundle_exists, bundle_problem)
     scopes = [Scope(workspace_id, channel_id)] if channel_id is not None else []
     scopes.append(Scope(workspace_id))
     for scope in scopes:
         version = active_version(session, scope)
-        if version is not None and version.bundle_path and bundle_exists(version.bundle_path):
+        if version is None:
+            continue
+        problem = check(version.bundle_path) if version.bundle_path else "no bundle"
+        if problem is None:
             return version
-        if version is not None:
-            _flag_missing_bundle(version, now)
-            session.flush()
-            try:
-                return rollback(session, scope, bundle_exists=bundle_exists, now=now)
-            except NothingToRollBack:
-                continue
+        flag_unservable(version, problem, now)
+        session.flush()
+        try:
+            return rollback(session, scope, bundle_problem=check, now=now)
+        except NothingToRollBack:
+            continue
     return None
 
 
-def _flag_missing_bundle(version: ModelVersion, now: datetime | None) -> None:
+def flag_unservable(version: ModelVersion, problem: str, now: datetime | None = None) -> None:
+    """Mark a version failed because its bundle cannot serve; `problem` (one line) goes in its note.
+
+    A failed version is never served, rolled back to, or fine-tuned from again.
+    """
     moment = now or utcnow()
     version.status = "failed"
     version.note = _append_note(
-        version.note,
-        f"bundle missing at {version.bundle_path} (found {moment:%Y-%m-%d %H:%M} UTC); retrain or restore it",
+        version.note, f"{problem} (found {moment:%Y-%m-%d %H:%M} UTC); retrain or restore it"
     )
 
 

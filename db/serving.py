@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from db.model_store import ModelStore
-from db.registry import bundle_path_exists, resolve_serving_version
+from db.registry import resolve_serving_version
 from db.retry import retry_on_lock
 from db.scopes import Scope, find_scope
 
@@ -60,8 +60,8 @@ def serving_model_for_scope(
     Returns:
         The serving model, or None when nothing is trained and there is no base model.
     """
-    exists = store.exists if store is not None else bundle_path_exists
-    version = resolve_serving_version(session, scope.workspace_id, scope.channel_id, bundle_exists=exists)
+    problem = store.problem if store is not None else None
+    version = resolve_serving_version(session, scope.workspace_id, scope.channel_id, bundle_problem=problem)
     if version is not None and version.bundle_path:
         path = store.local_path(version.bundle_path) if store is not None else Path(version.bundle_path)
         return ServingModel(

@@ -31,7 +31,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from db.engine import immediate
-from db.errors import DatabaseError
+from db.errors import BundleOutsideStore, DatabaseError
+from db.forgetting import record_exposure
 from db.jobs import JobProgress, StaleJobs, claim_next_job, finish_job, release_job, requeue_stale_jobs
 from db.model_store import ModelStore
 from db.models import ModelVersion, TrainingJob
@@ -284,6 +285,13 @@ class Worker:
                 corpus_stats={**corpus.stats, "job_id": job.id},
                 parent_version_id=parent.version_id if parent is not None else None,
             )
+            if parent is not None and parent.version_id is not None:
+                parent_row = session.get(ModelVersion, parent.version_id)
+                # Withdrawn since it was picked (forget-me, retention): never fine-tune from what must go.
+                if parent_row is None or parent_row.status == "retired":
+                    raise JobLost
+            # Whose messages the weights will hold, the parent's included, for forget-me and retention.
+            record_exposure(session, version, corpus.authors, corpus.oldest_message_at)
             version.note = f"job {job.id} (attempt {job.attempts}) from {describe_model(parent)}"
             return version.id, version.version
 
@@ -412,6 +420,9 @@ class Worker:
     def _delete_bundle(self, location: str) -> None:
         try:
             self.store.delete(location)
+        except BundleOutsideStore as error:
+            # Never delete through a row that points elsewhere: it may name anyone's directory.
+            logger.error("refused to delete a retired bundle: %s", error)
         except OSError as error:
             logger.warning("could not delete bundle %s: %s", location, error)
 

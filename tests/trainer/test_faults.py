@@ -1,8 +1,9 @@
 """Faults, on SQLite and PostgreSQL: a trainer process SIGKILLed mid-training, two trainer processes at once,
-and a bundle deleted under an active row."""
+a bundle deleted under an active row, and a row pointing outside the model directory."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import signal
 import time
@@ -20,6 +21,7 @@ from db.registry import list_versions
 from db.serving import resolve_serving_model
 from tests.trainer.conftest import ScopeMaker, register_version, start_trainer, trainer_environment
 from textgen.bundle import read_manifest
+from trainer.config import TrainerConfig
 
 SLOW_TRAINING = '{"epochs": 1, "steps_per_epoch": 100000, "batch_size": 8}'
 
@@ -159,3 +161,51 @@ def test_deleted_bundle_under_an_active_row_falls_back_to_the_previous_version_a
     shutil.rmtree(paths[previous_id])
     assert _serving(engine, base_model=tiny_bundle) == tiny_bundle
     assert _serving(engine) is None
+
+
+def test_a_row_pointing_outside_the_model_directory_is_refused_flagged_and_never_deleted_through(
+    tmp_path: Path,
+    engine: Engine,
+    store: LocalModelStore,
+    trainer_config: TrainerConfig,
+    make_scope: ScopeMaker,
+    tiny_bundle: Path,
+) -> None:
+    """What must hold: nothing outside the model directory is served, fine-tuned from or deleted."""
+    from trainer.worker import Worker
+
+    scope = make_scope(messages=300)
+    good_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    stray_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    # As a restored database or a hand edit leaves it: the active row names a directory elsewhere, which
+    # holds a complete bundle and an unrelated file.
+    elsewhere = tmp_path / "elsewhere" / "model-v2"
+    shutil.copytree(tiny_bundle, elsewhere)
+    (elsewhere / "precious.txt").write_text("not chatsmith's")
+    with Session(engine) as session, session.begin():
+        version = session.get(ModelVersion, stray_id)
+        shutil.rmtree(version.bundle_path)
+        version.bundle_path = str(elsewhere)
+    with Session(engine) as session:
+        good_path = Path(session.get(ModelVersion, good_id).bundle_path)
+
+    assert _serving(engine, store=store) == good_path
+    with Session(engine) as session:
+        stray = session.get(ModelVersion, stray_id)
+    assert stray.status == "failed" and "outside the model directory" in stray.note
+    with pytest.raises(Exception, match="outside the model directory"):
+        store.local_path(str(elsewhere))
+    with pytest.raises(Exception, match="outside the model directory"):
+        store.delete(str(elsewhere))
+
+    # A retrain fine-tunes from the good version and retires everything but one version: the stray row
+    # is retired without its directory being touched.
+    request_training(engine, scope, "cli")
+    config = dataclasses.replace(trainer_config, keep_versions=1)
+    [outcome] = Worker(engine, config, store, "w").process_queue()
+    assert outcome.status == "succeeded", outcome.message
+    with Session(engine) as session:
+        new = session.get(ModelVersion, outcome.model_version_id)
+    assert new.parent_version_id == good_id
+    assert (elsewhere / "precious.txt").read_text() == "not chatsmith's"
+    assert read_manifest(elsewhere)["spec"]
