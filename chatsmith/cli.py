@@ -11,8 +11,11 @@ from collections.abc import Sequence
 
 from chatsmith.commands import registered_command_modules
 
-# Commands that never load a model start faster and need no quiet import.
-_COMMANDS_WITHOUT_TENSORFLOW = frozenset({"db", "config", "import", "train-scope", "models"})
+# Commands that never import TensorFlow start faster and need no quiet import. The bots and `generate`
+# decode with NumPy only, and the bot image has no TensorFlow to import.
+_COMMANDS_WITHOUT_TENSORFLOW = frozenset(
+    {"db", "config", "import", "train-scope", "models", "bot", "console", "generate"}
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,8 +2,14 @@
 
     bundle.json        format version, spec, tokenizer kind, training config, metrics, history
     tokenizer.json     the tokenizer
-    model.weights.h5   Keras weights
+    model.weights.h5   Keras weights (training, `chatsmith eval`)
+    weights.npy        the same weights as one memory-mappable float32 file, indexed in bundle.json
+                       (`textgen.weights`): what the bots decode from, without TensorFlow
     copyguard.npz      hashes of the training messages' word and character runs (`textgen.copyguard`)
+
+`load_bundle` rebuilds the Keras model (it imports TensorFlow); `load_serving_bundle` reads the spec, the
+tokenizer and the weight arrays only, so a bot never imports TensorFlow. Bundles written before
+`weights.npy` existed are served from `model.weights.h5`, read with h5py.
 
 A bundle is written into a temporary sibling directory and renamed into place, so a reader sees
 either the whole bundle or nothing; a crash leaves at most a `.tmp-*` directory that is never loaded.
@@ -18,21 +24,32 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import keras
+from typing import TYPE_CHECKING, Any
 
 from textgen.copyguard import CopyGuard
 from textgen.errors import TextgenError
-from textgen.model import build_model
 from textgen.spec import ModelSpec
 from textgen.tokenizers import Tokenizer, load_tokenizer
+from textgen.weights import (
+    Weights,
+    check_weights,
+    read_keras_weights,
+    read_weight_arrays,
+    weights_from_keras,
+    write_weight_arrays,
+)
+
+if TYPE_CHECKING:
+    import keras
 
 FORMAT = "chatsmith-bundle"
 FORMAT_VERSION = 1
 MANIFEST = "bundle.json"
 TOKENIZER = "tokenizer.json"
 WEIGHTS = "model.weights.h5"
+WEIGHT_ARRAYS = "weights.npy"
+# The manifest key of `weights.npy`'s index (name -> [offset, *shape]).
+WEIGHT_INDEX = "weight_arrays"
 
 
 @dataclass
@@ -45,6 +62,18 @@ class Bundle:
     model: keras.Model
     metrics: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ServingBundle:
+    """A bundle loaded for decoding: the weights as NumPy arrays (`textgen.weights`), no Keras model."""
+
+    path: Path
+    spec: ModelSpec
+    tokenizer: Tokenizer
+    weights: Weights
+    metrics: dict[str, Any] = field(default_factory=dict)
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
@@ -61,8 +90,11 @@ def save_bundle(
 ) -> Path:
     """Write a bundle to `out_dir` atomically; an existing bundle there is replaced whole.
 
-    A `copy_guard` (`textgen.copyguard`) is saved beside the weights, so it lands with them.
+    A `copy_guard` (`textgen.copyguard`) is saved beside the weights, so it lands with them. The weights
+    are written twice: for Keras, and as `weights.npy` for serving without TensorFlow.
     """
+    import keras
+
     out_dir = Path(out_dir).absolute()
     if out_dir.exists() and not (out_dir / MANIFEST).exists() and any(out_dir.iterdir()):
         raise TextgenError(
@@ -77,6 +109,7 @@ def save_bundle(
         os.umask(umask)
         staging.chmod(0o777 & ~umask)
         model.save_weights(staging / WEIGHTS)
+        weight_index = write_weight_arrays(staging / WEIGHT_ARRAYS, weights_from_keras(model, spec))
         tokenizer.save(staging / TOKENIZER)
         if copy_guard is not None:
             copy_guard.save(staging)
@@ -90,6 +123,7 @@ def save_bundle(
             "metrics": metrics or {},
             "history": history or [],
             "keras_version": keras.__version__,
+            WEIGHT_INDEX: weight_index,
             **(extra or {}),
         }
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -170,15 +204,14 @@ def read_manifest(path: Path) -> dict[str, Any]:
 
 
 def load_bundle(path: Path | str) -> Bundle:
-    """Load the bundle at `path`: manifest checked, model rebuilt from its spec, weights loaded."""
+    """Load the bundle at `path`: manifest checked, Keras model rebuilt from its spec, weights loaded.
+
+    Imports TensorFlow; to decode, `load_serving_bundle` is enough.
+    """
+    from textgen.model import build_model
+
     path = Path(path)
-    manifest = read_manifest(path)
-    spec = ModelSpec.from_dict(manifest["spec"])
-    tokenizer = load_tokenizer(path / TOKENIZER)
-    if tokenizer.vocab_size != manifest.get("vocab_size", tokenizer.vocab_size):
-        raise TextgenError(
-            f"bundle {path} tokenizer does not match its manifest; the bundle is damaged, retrain it"
-        )
+    manifest, spec, tokenizer = _read_parts(path)
     model = build_model(spec, tokenizer.vocab_size)
     try:
         model.load_weights(path / WEIGHTS)
@@ -192,5 +225,53 @@ def load_bundle(path: Path | str) -> Bundle:
         model=model,
         metrics=manifest.get("metrics", {}),
         history=manifest.get("history", []),
+        manifest=manifest,
+    )
+
+
+def _read_parts(path: Path) -> tuple[dict[str, Any], ModelSpec, Tokenizer]:
+    """The checked manifest, spec and tokenizer of the bundle at `path`."""
+    manifest = read_manifest(path)
+    try:
+        spec = ModelSpec.from_dict(manifest["spec"])
+    except (KeyError, TypeError):
+        raise TextgenError(
+            f"bundle {path} has no valid spec in {MANIFEST}: the bundle is damaged; retrain it"
+        ) from None
+    tokenizer = load_tokenizer(path / TOKENIZER)
+    if tokenizer.vocab_size != manifest.get("vocab_size", tokenizer.vocab_size):
+        raise TextgenError(
+            f"bundle {path} tokenizer does not match its manifest; the bundle is damaged, retrain it"
+        )
+    return manifest, spec, tokenizer
+
+
+def load_serving_bundle(path: Path | str) -> ServingBundle:
+    """Load the bundle at `path` for decoding, without TensorFlow: spec, tokenizer and weight arrays.
+
+    The weights are memory-mapped from `weights.npy`, or read from `model.weights.h5` with h5py when the
+    bundle predates that file.
+
+    Raises:
+        TextgenError: The bundle is missing or damaged (one line, naming the fix).
+    """
+    path = Path(path)
+    manifest, spec, tokenizer = _read_parts(path)
+    index = manifest.get(WEIGHT_INDEX)
+    if index is not None and (path / WEIGHT_ARRAYS).exists():
+        if not isinstance(index, dict):
+            raise TextgenError(f"bundle {path} has a damaged {WEIGHT_INDEX} index; retrain the model")
+        source = path / WEIGHT_ARRAYS
+        weights = read_weight_arrays(source, index)
+    else:
+        source = path / WEIGHTS
+        weights = read_keras_weights(source, spec)
+    check_weights(weights, spec, tokenizer.vocab_size, source)
+    return ServingBundle(
+        path=path,
+        spec=spec,
+        tokenizer=tokenizer,
+        weights=weights,
+        metrics=manifest.get("metrics", {}),
         manifest=manifest,
     )

@@ -1,13 +1,13 @@
-"""The decoding engine: recurrent steps with explicit state, in NumPy (architecture decision 3).
+"""The decoding engine: recurrent steps with explicit state, in NumPy only (architecture decision 3).
 
 Keras evaluates a whole sequence per call; generation needs one token at a time. Calling the model
 once per token (the seed project's `model.predict` loop) re-runs the whole window and pays the
-framework's dispatch cost every time. Here a causal model's weights are read once into NumPy arrays
-and each token costs one step of matrix-vector products per layer, with the state carried between
-steps: O(1) work per token, and a batch of requests costs one matrix-matrix product per layer.
+framework's dispatch cost every time. Here a causal model's weights (`textgen.weights`) are used as NumPy
+arrays and each token costs one step of matrix-vector products per layer, with the state carried
+between steps: O(1) work per token, and a batch of requests costs one matrix-matrix product per layer.
 
 A BiLSTM cannot carry state (its backward direction sees the whole window), so it re-encodes the last
-window per token through one compiled `tf.function` call for the whole batch.
+window per token, the whole batch at once. Nothing here imports TensorFlow: the bots decode without it.
 """
 
 from __future__ import annotations
@@ -16,10 +16,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
 from textgen.spec import ModelSpec
 from textgen.tokenizers import PAD_ID
+from textgen.weights import Weights, weights_from_keras
+
+# Largest embedding table (tokens) for which layer 0's input projection is precomputed per token: byte
+# and character vocabularies (a few hundred entries) cost well under a millisecond; a word vocabulary of
+# tens of thousands would cost a bundle load tens of milliseconds and megabytes, to save one small
+# product per step.
+_FUSED_TABLE_MAX_TOKENS = 4096
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -31,10 +37,25 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 class _Layer:
     arch: str
     units: int
-    kernel: np.ndarray  # (input, gates * units); None-equivalent for layer 0, folded into the table
+    kernel: np.ndarray  # (input, gates * units)
     recurrent: np.ndarray  # (units, gates * units)
     bias: np.ndarray  # (gates * units,) input bias
     recurrent_bias: np.ndarray | None  # GRU (reset_after) only
+
+
+def _layer(weights: Weights, prefix: str, arch: str, units: int) -> _Layer:
+    bias = weights[f"{prefix}/bias"]
+    recurrent_bias = None
+    if arch == "gru":
+        bias, recurrent_bias = bias[0], bias[1]
+    return _Layer(
+        arch, units, weights[f"{prefix}/kernel"], weights[f"{prefix}/recurrent_kernel"], bias, recurrent_bias
+    )
+
+
+def as_weights(source: Any, spec: ModelSpec) -> Weights:
+    """`source` as named arrays: already `Weights`, or a Keras model whose arrays are read out."""
+    return source if isinstance(source, dict) else weights_from_keras(source, spec)
 
 
 class CausalStepper:
@@ -44,27 +65,25 @@ class CausalStepper:
     pairs for LSTM layers.
     """
 
-    def __init__(self, model: Any, spec: ModelSpec) -> None:
+    def __init__(self, weights: Weights, spec: ModelSpec) -> None:
         if not spec.causal:
             raise ValueError("CausalStepper runs causal models only; use WindowStepper for a BiLSTM")
         self.spec = spec
-        embeddings = np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)
-        self.layers: list[_Layer] = []
-        for index in range(spec.layers):
-            weights = [np.asarray(w, dtype=np.float32) for w in model.get_layer(f"rnn_{index}").get_weights()]
-            kernel, recurrent, bias = weights
-            recurrent_bias = None
-            if spec.arch == "gru":
-                # Keras' GRU keeps input and recurrent biases apart (reset_after=True): shape (2, 3u).
-                bias, recurrent_bias = bias[0], bias[1]
-            self.layers.append(_Layer(spec.arch, spec.units, kernel, recurrent, bias, recurrent_bias))
-        # Embedding lookup followed by the first layer's input projection is a lookup in one table.
+        self.embeddings = weights["embedding"]
+        self.layers = [_layer(weights, f"rnn_{i}", spec.arch, spec.units) for i in range(spec.layers)]
         first = self.layers[0]
-        self.input_table = embeddings @ first.kernel + first.bias
-        dense_kernel, dense_bias = model.get_layer("logits").get_weights()
-        self.output_kernel = np.asarray(dense_kernel, dtype=np.float32)
-        self.output_bias = np.asarray(dense_bias, dtype=np.float32)
-        self.vocab_size = self.output_kernel.shape[1]
+        # Embedding lookup followed by the first layer's input projection is a lookup in one table.
+        self.input_table: np.ndarray | None = None
+        if self.embeddings.shape[0] <= _FUSED_TABLE_MAX_TOKENS:
+            self.input_table = self.embeddings @ first.kernel + first.bias
+        self.output_kernel = weights["logits/kernel"]
+        self.output_bias = weights["logits/bias"]
+        self.vocab_size = int(self.output_kernel.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of arrays this stepper made itself (the weights are counted where they are held)."""
+        return 0 if self.input_table is None else int(self.input_table.nbytes)
 
     def initial_state(self, batch: int) -> list[Any]:
         state: list[Any] = []
@@ -76,7 +95,11 @@ class CausalStepper:
     def step(self, tokens: np.ndarray, state: list[Any]) -> tuple[np.ndarray, list[Any]]:
         """Logits `(batch, vocab)` for the next token after `tokens` `(batch,)`, and the new state."""
         new_state = []
-        x = self.input_table[tokens]
+        if self.input_table is not None:
+            x = self.input_table[tokens]
+        else:
+            first = self.layers[0]
+            x = self.embeddings[tokens] @ first.kernel + first.bias
         for index, layer in enumerate(self.layers):
             projected = x if index == 0 else x @ layer.kernel + layer.bias
             x, layer_state = _cell(layer, projected, state[index])
@@ -109,7 +132,7 @@ def _cell(layer: _Layer, projected: np.ndarray, state: Any) -> tuple[np.ndarray,
     if layer.arch == "simplernn":
         h = np.tanh(projected + state @ layer.recurrent)
         return h, h
-    if layer.arch == "lstm":
+    if layer.arch in ("lstm", "bilstm"):
         h_prev, c_prev = state
         z = projected + h_prev @ layer.recurrent
         i = _sigmoid(z[:, :units])
@@ -129,29 +152,68 @@ def _cell(layer: _Layer, projected: np.ndarray, state: Any) -> tuple[np.ndarray,
     return h, h
 
 
+def _lstm_sequence(layer: _Layer, inputs: np.ndarray) -> np.ndarray:
+    """Every output `(batch, time, units)` of one LSTM direction over `inputs` `(batch, time, features)`."""
+    batch, length, _ = inputs.shape
+    # One product projects every position's input; the loop is left with the recurrent products.
+    projected = inputs @ layer.kernel + layer.bias
+    h = np.zeros((batch, layer.units), dtype=np.float32)
+    state: Any = (h, h.copy())
+    outputs = np.empty((batch, length, layer.units), dtype=np.float32)
+    for position in range(length):
+        h, state = _cell(layer, projected[:, position], state)
+        outputs[:, position] = h
+    return outputs
+
+
 class WindowStepper:
-    """Runs a BiLSTM: the last `seq_len` tokens of each row, re-encoded in one compiled call per step.
+    """Runs a BiLSTM: the last `seq_len` tokens of each row, re-encoded for the whole batch per step.
 
     Rows shorter than the window are left-padded with the padding token. The state is the window itself,
     so the same batching code drives both steppers.
     """
 
-    def __init__(self, model: Any, spec: ModelSpec) -> None:
+    def __init__(self, weights: Weights, spec: ModelSpec) -> None:
+        if spec.causal:
+            raise ValueError("WindowStepper runs a BiLSTM only; use CausalStepper for causal models")
         self.spec = spec
         self.seq_len = spec.seq_len
-        self.vocab_size = int(model.get_layer("logits").get_weights()[1].shape[0])
-        signature = [tf.TensorSpec(shape=(None, spec.seq_len), dtype=tf.int32)]
-        self._forward = tf.function(
-            lambda x: model(x, training=False), input_signature=signature, jit_compile=False
-        )
+        self.embeddings = weights["embedding"]
+        self.layers = [
+            tuple(_layer(weights, f"rnn_{i}/{d}", "bilstm", spec.units) for d in ("forward", "backward"))
+            for i in range(spec.layers)
+        ]
+        self.output_kernel = weights["logits/kernel"]
+        self.output_bias = weights["logits/bias"]
+        self.vocab_size = int(self.output_kernel.shape[1])
+
+    @property
+    def nbytes(self) -> int:
+        return 0
+
+    def forward(self, windows: np.ndarray) -> np.ndarray:
+        """Logits `(batch, vocab)` of the token after each window `(batch, seq_len)`: Keras' forward pass.
+
+        Each layer runs both directions over the whole window; Keras' `Bidirectional` joins them per
+        position (the backward outputs put back in time order), and the last layer keeps only each
+        direction's final output (forward: after the last token; backward: after the first).
+        """
+        x = self.embeddings[windows]
+        for index, (forward, backward) in enumerate(self.layers):
+            ahead = _lstm_sequence(forward, x)
+            behind = _lstm_sequence(backward, x[:, ::-1])
+            if index == len(self.layers) - 1:
+                x = np.concatenate([ahead[:, -1], behind[:, -1]], axis=-1)
+            else:
+                x = np.concatenate([ahead, behind[:, ::-1]], axis=-1)
+        return x @ self.output_kernel + self.output_bias
 
     def initial_state(self, batch: int) -> np.ndarray:
         return np.full((batch, self.seq_len), PAD_ID, dtype=np.int32)
 
     def step(self, tokens: np.ndarray, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         window = self.advance(tokens, state)
-        logits = self._forward(tf.constant(window)).numpy()
-        return logits.astype(np.float32), window
+        return self.forward(window), window
 
     @staticmethod
     def advance(tokens: np.ndarray, state: np.ndarray) -> np.ndarray:
@@ -188,10 +250,12 @@ def limit_blas_threads() -> None:
     _blas_limited = True
 
 
-def make_stepper(model: object, spec: ModelSpec) -> CausalStepper | WindowStepper:
-    """The stepper for `spec`'s architecture (and BLAS limited to one thread, see `limit_blas_threads`)."""
+def make_stepper(source: Any, spec: ModelSpec) -> CausalStepper | WindowStepper:
+    """The stepper for `spec`'s architecture, from `Weights` or a Keras model (and BLAS limited to one
+    thread, see `limit_blas_threads`)."""
     limit_blas_threads()
-    return CausalStepper(model, spec) if spec.causal else WindowStepper(model, spec)
+    weights = as_weights(source, spec)
+    return CausalStepper(weights, spec) if spec.causal else WindowStepper(weights, spec)
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

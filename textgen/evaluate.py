@@ -32,7 +32,7 @@ from textgen.tokenizers import PAD_ID
 # context for a model trained with carried state to have settled (measured: the per-token loss of a
 # fresh state is back at the stream's level well within this many tokens).
 DEFAULT_BURN_IN = 128
-# A BiLSTM scores this many windows per compiled call.
+# A BiLSTM scores this many windows per forward pass.
 _WINDOW_BATCH = 512
 
 
@@ -123,7 +123,7 @@ def evaluation_seconds(model: object, spec: ModelSpec, tokens: int, parts: int =
     stepper = make_stepper(model, spec)
     if isinstance(stepper, WindowStepper):
         stream = np.full(2 * _WINDOW_BATCH + 1, PAD_ID + 4, dtype=np.int32)
-        _window_nll(stepper, stream[: _WINDOW_BATCH + 1])  # compile
+        _window_nll(stepper, stream[: _WINDOW_BATCH + 1])  # warm-up
         began = time.perf_counter()
         _window_nll(stepper, stream)
         return (time.perf_counter() - began) / 2 * (tokens / _WINDOW_BATCH + 1)
@@ -208,7 +208,7 @@ def _window_nll(stepper: WindowStepper, tokens: np.ndarray, batch: int = _WINDOW
         chunk = targets[start : start + batch]
         # The window ending at token t-1 (left-padded at the start of the stream) predicts token t.
         windows = padded[chunk[:, None] + np.arange(seq_len)[None, :] - 1]
-        logits = stepper._forward(windows).numpy()
+        logits = stepper.forward(windows)
         logp = log_softmax(logits.astype(np.float64))
         total -= float(logp[np.arange(len(chunk)), tokens[chunk]].sum())
     return total

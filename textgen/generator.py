@@ -1,4 +1,7 @@
-"""Text generation from a bundle: prompts in, texts out, many requests decoded as one batch."""
+"""Text generation from a bundle: prompts in, texts out, many requests decoded as one batch.
+
+NumPy only: `Generator.from_bundle` reads the weight arrays (`load_serving_bundle`), never TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from textgen.bundle import Bundle, load_bundle
+from textgen.bundle import Bundle, ServingBundle, load_serving_bundle
 from textgen.engine import WindowStepper, make_stepper
 from textgen.sampling import SamplingParams, sample_tokens
 from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
+from textgen.weights import weights_from_keras, weights_nbytes
 
 
 @dataclass
@@ -37,14 +41,31 @@ class Generator:
     only bytes that keep the text valid UTF-8 (`textgen.utf8`).
     """
 
-    def __init__(self, bundle: Bundle) -> None:
+    def __init__(self, bundle: Bundle | ServingBundle) -> None:
         self.bundle = bundle
+        self.spec = bundle.spec
         self.tokenizer = bundle.tokenizer
-        self.stepper = make_stepper(bundle.model, bundle.spec)
+        # A Keras bundle (training, evaluation) is read out into arrays once; serving bundles are arrays.
+        self.weights = (
+            bundle.weights
+            if isinstance(bundle, ServingBundle)
+            else weights_from_keras(bundle.model, bundle.spec)
+        )
+        self.stepper = make_stepper(self.weights, bundle.spec)
 
     @classmethod
     def from_bundle(cls, path: Path | str) -> Generator:
-        return cls(load_bundle(path))
+        """The generator of the bundle at `path`, loaded without TensorFlow.
+
+        Raises:
+            TextgenError: The bundle is missing or damaged (one line, naming the fix).
+        """
+        return cls(load_serving_bundle(path))
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes this generator holds: its weights (memory-mapped or not) and the arrays derived from them."""
+        return weights_nbytes(self.weights) + self.stepper.nbytes
 
     def generate(
         self,
