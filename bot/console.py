@@ -11,10 +11,12 @@ import asyncio
 import itertools
 import logging
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import TextIO
 
+from bot.core.collection import flush_pending, pending_writes
 from bot.core.commands import CommandCore
 from bot.core.errors import user_message
 from bot.core.parsing import parse_command_text
@@ -22,6 +24,9 @@ from bot.core.request import ADMINISTRATOR, IncomingMessage, Reply, Request
 from db.models import utcnow
 
 log = logging.getLogger(__name__)
+
+# At the end of input, how long messages kept while the database was down may wait for it to return.
+PENDING_GRACE_S = 30.0
 
 
 class ConsoleChat:
@@ -55,18 +60,21 @@ class ConsoleChat:
         if not text.strip():
             return []
         if not text.lstrip().startswith("/"):
-            await self.core.collect_message(
-                IncomingMessage(
-                    platform="console",
-                    workspace=self.workspace,
-                    channel=self.channel,
-                    # Unique across console sessions, so a later session never collides with an old id.
-                    message_id=f"{self._session_tag}-{next(self._message_ids)}",
-                    author_id=self.user,
-                    text=text,
-                    created_at=utcnow(),
-                )
+            message = IncomingMessage(
+                platform="console",
+                workspace=self.workspace,
+                channel=self.channel,
+                # Unique across console sessions, so a later session never collides with an old id.
+                message_id=f"{self._session_tag}-{next(self._message_ids)}",
+                author_id=self.user,
+                text=text,
+                created_at=utcnow(),
             )
+            try:
+                # While the database is down the message waits in memory; it is written when it returns.
+                await self.core.collect_message(message)
+            except Exception:  # an unexpected error costs this line, never the session
+                log.exception("could not keep message %s", message.message_id)
             return []
         command, args = parse_command_text(text)
         request = Request(
@@ -110,10 +118,20 @@ class ConsoleChat:
                 # Reading blocks; a thread keeps the event loop (and the worker pools) going meanwhile.
                 line = await asyncio.to_thread(_read_line, interactive)
             if line is None:
+                await self._write_pending()
                 return
             for printed in await self.say(line):
                 out.write(printed + "\n")
             out.flush()
+
+    async def _write_pending(self) -> None:
+        """At the end of input, give messages kept while the database was down time to be written."""
+        services = self.core.services
+        buffer = pending_writes(services)
+        deadline = time.monotonic() + PENDING_GRACE_S
+        while len(buffer) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        await flush_pending(services)
 
 
 def _read_line(interactive: bool) -> str | None:

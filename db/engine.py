@@ -63,7 +63,9 @@ def create_database_engine(
         # Several threads of one process share the pool; the pool, not sqlite3, keeps connections apart.
         connect_args["check_same_thread"] = False
     try:
-        engine = create_engine(parsed, echo=echo, connect_args=connect_args)
+        # pool_pre_ping: a pooled connection is checked before each use, so the first query after a
+        # database restart reconnects instead of failing on a connection the server closed.
+        engine = create_engine(parsed, echo=echo, connect_args=connect_args, pool_pre_ping=True)
     except (NoSuchModuleError, ModuleNotFoundError) as error:
         raise DatabaseError(
             f"no database driver for {mask_url(parsed)}; install it (PostgreSQL: pip install 'psycopg[binary]') "

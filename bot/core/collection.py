@@ -3,18 +3,81 @@
 Bot messages, commands to the bot and empty messages are never training data; `db.messages.record_message`
 checks consent (the channel's opt-in, the author's opt-out). Events are applied one at a time in arrival
 order on the collection thread (`Services.run_collect`): an edit or a delete never overtakes its message.
+While the database is down, events wait in a bounded in-memory buffer (`bot.core.pending`) and are written
+when it returns.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import weakref
+from collections.abc import Callable
+
 from sqlalchemy import select
 
 from bot.core.catalog import is_command
+from bot.core.pending import DRAIN_RETRY_S, PendingWrite, PendingWrites
 from bot.core.places import find_channel
 from bot.core.request import HistoryMessage, IncomingMessage
 from bot.core.services import Services
 from db import messages
 from db.models import Channel, Message
+
+log = logging.getLogger(__name__)
+
+# One buffer per services object (one per process in practice).
+_BUFFERS: weakref.WeakKeyDictionary[Services, PendingWrites] = weakref.WeakKeyDictionary()
+
+
+def pending_writes(services: Services) -> PendingWrites:
+    """The buffer of message events waiting for the database, for these services."""
+    buffer = _BUFFERS.get(services)
+    if buffer is None:
+        buffer = _BUFFERS[services] = PendingWrites()
+    return buffer
+
+
+async def _apply(services: Services, description: str, write: Callable[[], bool]) -> bool:
+    """Run a message event's transaction on the collection thread, or buffer it while the database is down."""
+    buffer = pending_writes(services)
+    result = await services.run_collect(buffer.apply, PendingWrite(description, write))
+    if result is None:
+        _ensure_draining(services, buffer)
+        return False
+    return result
+
+
+def _ensure_draining(services: Services, buffer: PendingWrites) -> None:
+    if buffer.drain_task is not None and not buffer.drain_task.done():
+        return
+    buffer.drain_task = asyncio.get_running_loop().create_task(_drain_until_empty(services, buffer))
+
+
+async def _drain_until_empty(services: Services, buffer: PendingWrites) -> None:
+    delay, longest = DRAIN_RETRY_S
+    while True:
+        await asyncio.sleep(delay)
+        try:
+            if await services.run_collect(buffer.drain):
+                return
+        except RuntimeError:  # the services were closed under us (shutdown)
+            return
+        delay = min(delay * 2, longest)
+
+
+async def flush_pending(services: Services) -> int:
+    """Try once more to write the buffered message events (at shutdown). Returns how many are still lost."""
+    buffer = _BUFFERS.get(services)
+    if buffer is None or len(buffer) == 0:
+        return 0
+    if buffer.drain_task is not None:
+        buffer.drain_task.cancel()
+    await services.run_collect(buffer.drain)
+    left = len(buffer)
+    if left:
+        log.error("database still down at shutdown: %d waiting message events were not written", left)
+    return left
 
 
 def is_training_text(text: str, author_is_bot: bool) -> bool:
@@ -40,7 +103,8 @@ async def collect_message(services: Services, message: IncomingMessage) -> bool:
             )
             return stored is not None
 
-    return await services.run_collect(record)
+    where = f"{message.platform} {message.workspace}/{message.channel}"
+    return await _apply(services, f"message {message.message_id} in {where}", record)
 
 
 async def edit_message(
@@ -53,7 +117,7 @@ async def edit_message(
             row = find_channel(session, platform, workspace, channel)
             return row is not None and messages.edit_message(session, row, message_id, text)
 
-    return await services.run_collect(edit)
+    return await _apply(services, f"edit of message {message_id} in {platform} {workspace}/{channel}", edit)
 
 
 async def delete_message(
@@ -66,7 +130,9 @@ async def delete_message(
             row = find_channel(session, platform, workspace, channel)
             return row is not None and messages.delete_message(session, row, message_id)
 
-    return await services.run_collect(delete)
+    return await _apply(
+        services, f"delete of message {message_id} in {platform} {workspace}/{channel}", delete
+    )
 
 
 async def is_collecting(services: Services, platform: str, workspace: str, channel: str) -> bool:
