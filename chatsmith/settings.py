@@ -165,7 +165,17 @@ class Settings(BaseSettings):
     generation_max_batch: int = Field(
         default=32, ge=1, description="Most generate requests decoded together in one batch."
     )
-    model_cache_size: int = Field(default=4, ge=1, description="Model bundles kept loaded by a bot.")
+    generation_queue_max: int = Field(
+        default=128,
+        ge=1,
+        description="Most generate requests waiting or decoding at once; past it a request is answered "
+        "'busy, try again in a moment' at once.",
+    )
+    model_cache_mb: int = Field(
+        default=256,
+        ge=1,
+        description="Megabytes of model weights a bot keeps loaded (least recently used go).",
+    )
     generate_default_length: int = Field(default=160, ge=1, description="Tokens /generate writes by default.")
     generate_max_length: int = Field(default=600, ge=1, description="Most tokens one /generate may ask for.")
     generate_temperature: float = Field(default=0.8, ge=0, description="Default sampling temperature.")
@@ -288,7 +298,8 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
         "train_channel_cooldown",
         "generation_workers",
         "generation_max_batch",
-        "model_cache_size",
+        "generation_queue_max",
+        "model_cache_mb",
         "generate_default_length",
         "generate_max_length",
         "generate_temperature",

@@ -47,9 +47,11 @@ def bot_config(settings: Settings) -> BotConfig:
         top_p=settings.generate_top_p,
         backfill_max=settings.backfill_max,
         base_model_path=find_base_model(settings.base_model_path),
-        model_cache_size=settings.model_cache_size,
+        model_cache_bytes=settings.model_cache_mb * 1024 * 1024,
         generation_workers=settings.generation_workers,
         generation_max_batch=settings.generation_max_batch,
+        generation_queue_max=settings.generation_queue_max,
+        min_training_messages=settings.trainer_min_messages,
     )
 
 

@@ -18,17 +18,33 @@ class CooldownRule:
 
 
 class Cooldowns:
-    """Remembers when each user and channel last ran each command.
+    """Remembers until when each user and channel must wait before running each command again.
 
     `check_and_start` either returns 0 and records the use, or returns the seconds left to wait and
     records nothing, so a refused call does not push the wait further out. Thread-safe.
+
+    Only running waits are kept: entries whose wait has passed are dropped every `prune_every` seconds
+    (during a call, in one pass), so memory follows the users active within the longest cooldown rather
+    than every user ever seen.
     """
 
-    def __init__(self, rules: dict[str, CooldownRule], clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        rules: dict[str, CooldownRule],
+        clock: Callable[[], float] = time.monotonic,
+        prune_every: float = 60.0,
+    ) -> None:
         self._rules = dict(rules)
         self._clock = clock
-        self._last: dict[tuple[str, ...], float] = {}
+        self._until: dict[tuple[str, ...], float] = {}
         self._lock = threading.Lock()
+        self._prune_every = prune_every
+        self._next_prune = clock() + prune_every
+
+    def remembered(self) -> int:
+        """How many waits are remembered now (users and channels within their cooldown, until pruned)."""
+        with self._lock:
+            return len(self._until)
 
     def check_and_start(self, command: str, user_key: tuple[str, ...], channel_key: tuple[str, ...]) -> float:
         """Seconds to wait before `command` may run again for this user in this channel; 0 means go.
@@ -47,17 +63,24 @@ class Cooldowns:
             (("channel", command, *channel_key), rule.per_channel),
         ]
         with self._lock:
+            if now >= self._next_prune:
+                self._prune(now)
             wait = 0.0
             for key, period in keys:
-                last = self._last.get(key)
-                if period > 0 and last is not None:
-                    wait = max(wait, last + period - now)
+                until = self._until.get(key)
+                if period > 0 and until is not None:
+                    wait = max(wait, until - now)
             if wait > 0:
                 return wait
             for key, period in keys:
                 if period > 0:
-                    self._last[key] = now
+                    self._until[key] = now + period
             return 0.0
+
+    def _prune(self, now: float) -> None:
+        """Forget the waits that have passed; the caller holds the lock."""
+        self._until = {key: until for key, until in self._until.items() if until > now}
+        self._next_prune = now + self._prune_every
 
 
 def describe_wait(seconds: float) -> str:

@@ -11,6 +11,13 @@ class CommandError(BotError):
     """A command cannot be carried out; the message (one line) says why and what to do instead."""
 
 
+class GenerationBusy(CommandError):
+    """Too many generate requests are waiting already; this one is refused at once rather than queued."""
+
+    def __init__(self, message: str = "I'm busy right now, try again in a moment.") -> None:
+        super().__init__(message)
+
+
 class ConfigurationError(BotError):
     """A bot cannot start as configured; the message names the setting (env var) to fix."""
 

@@ -2,6 +2,10 @@
 
 While a batch decodes, new requests for that model queue up; when it finishes they all go in the next
 `generate_many` call. Under load, batches grow by themselves and no request waits for a timer.
+
+The pool holds at most `max_queued` requests (waiting or decoding). Past that, `submit` refuses at once
+with `GenerationBusy` ("busy, try again in a moment"): beyond saturation, a longer queue only makes every
+answer later and holds memory, while a quick refusal lets people retry when the burst has passed.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.core.errors import GenerationBusy
 from bot.core.models import ModelCache
 from textgen.sampling import SamplingParams
 
@@ -40,13 +45,22 @@ class GenerationPool:
         models: Where generators come from (loaded on the worker threads).
         workers: Threads; each decodes one model's batch at a time.
         max_batch: Most requests decoded in one `generate_many` call.
+        max_queued: Most requests waiting or decoding at once; more are refused with `GenerationBusy`.
     """
 
-    def __init__(self, models: ModelCache, workers: int = 2, max_batch: int = 32) -> None:
+    def __init__(
+        self, models: ModelCache, workers: int = 2, max_batch: int = 32, *, max_queued: int = 128
+    ) -> None:
         if max_batch < 1:
             raise ValueError(f"Received max_batch {max_batch}, expected at least 1")
+        if max_queued < 1:
+            raise ValueError(f"Received max_queued {max_queued}, expected at least 1")
         self.models = models
         self.max_batch = max_batch
+        self.max_queued = max_queued
+        # Requests submitted and not yet answered (waiting or decoding).
+        self.outstanding = 0
+        self.refused = 0
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="chatsmith-generate")
         self._lock = threading.Lock()
         self._queues: dict[str, _ModelQueue] = {}
@@ -57,15 +71,25 @@ class GenerationPool:
         """The continuation of `prompt` by the model in `bundle` (without the prompt).
 
         Raises:
+            GenerationBusy: `max_queued` requests are outstanding already.
             TextgenError: The bundle cannot be loaded.
         """
         return await asyncio.wrap_future(self.submit(bundle, prompt, params))
 
     def submit(self, bundle: Path, prompt: str, params: SamplingParams) -> Future[str]:
-        """Queue a request; the future resolves on a worker thread."""
+        """Queue a request; the future resolves on a worker thread.
+
+        Raises:
+            GenerationBusy: `max_queued` requests are outstanding already (nothing was queued).
+        """
         future: Future[str] = Future()
         key = str(Path(bundle).resolve())
         with self._lock:
+            if self.outstanding >= self.max_queued:
+                self.refused += 1
+                raise GenerationBusy()
+            self.outstanding += 1
+            future.add_done_callback(self._answered)
             queue = self._queues.setdefault(key, _ModelQueue(Path(key)))
             queue.waiting.append(_Pending(prompt, params, future))
             start = not queue.draining
@@ -73,6 +97,10 @@ class GenerationPool:
         if start:
             self._executor.submit(self._drain, key)
         return future
+
+    def _answered(self, _: Future[str]) -> None:
+        with self._lock:
+            self.outstanding -= 1
 
     def _drain(self, key: str) -> None:
         while True:

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.core.cooldowns import CooldownRule
 from bot.core.copy_guards import CopyGuardCache
 from bot.core.generation import GenerationPool
-from bot.core.models import ModelCache
+from bot.core.models import DEFAULT_CACHE_BYTES, ModelCache
 from bot.core.output_filter import FilterStats
 from bot.core.request import AdminPolicy
 from db.engine import immediate
@@ -46,9 +46,13 @@ class BotConfig:
         top_p: Nucleus sampling share.
         backfill_max: Most past messages one `train backfill:N` reads.
         base_model_path: The bundle that serves where no channel or workspace model is active; None: none.
-        model_cache_size: Model bundles kept loaded.
+        model_cache_bytes: Bytes of model weights kept loaded (least recently used models go first).
         generation_workers: Threads decoding generate requests.
         generation_max_batch: Most generate requests decoded together in one batch.
+        generation_queue_max: Most generate requests waiting or decoding at once; past it a request is
+            refused at once as busy (`GenerationBusy`).
+        min_training_messages: Trainable messages the trainer needs for a model (its `min_messages`);
+            `train` and `forget-me` queue no job below it.
     """
 
     policy: AdminPolicy = AdminPolicy()
@@ -59,9 +63,11 @@ class BotConfig:
     top_p: float = 0.95
     backfill_max: int = 5000
     base_model_path: Path | None = None
-    model_cache_size: int = 4
+    model_cache_bytes: int = DEFAULT_CACHE_BYTES
     generation_workers: int = 2
     generation_max_batch: int = 32
+    generation_queue_max: int = 128
+    min_training_messages: int = 1
 
 
 class Services:
@@ -73,7 +79,7 @@ class Services:
     Args:
         engine: A database at the current schema (see `db.open_database`).
         config: The core's settings.
-        models: The model cache (default: one of `model_cache_size` entries).
+        models: The model cache (default: one of `model_cache_bytes`).
         generation: The generation pool (default: one on `models`).
         store: The model store the trainer publishes to (None: registry locations are local paths).
         db_workers: Threads for database work.
@@ -173,6 +179,8 @@ def build_services(
     # loop thread can wait several slices for the GIL after every socket read (a convoy), which shows as
     # loop stalls of hundreds of milliseconds on a busy machine. A 1 ms interval keeps the loop responsive.
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
-    models = ModelCache(config.model_cache_size)
-    generation = GenerationPool(models, config.generation_workers, config.generation_max_batch)
+    models = ModelCache(config.model_cache_bytes)
+    generation = GenerationPool(
+        models, config.generation_workers, config.generation_max_batch, max_queued=config.generation_queue_max
+    )
     return Services(engine, config, models=models, generation=generation, store=store)

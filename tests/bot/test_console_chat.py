@@ -10,7 +10,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from bot.core import CommandCore, Request, Services
+from bot.core import CommandCore, Reply, Request, Services
 from bot.core.generation import GenerationPool
 from bot.core.models import ModelCache
 from bot.core.safety import EMPTY_GENERATION
@@ -18,6 +18,7 @@ from db.models import Message, TrainingJob, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES, Chat, make_settings
 from tests.bot.helpers import answers
 from tests.bot.test_core_units import MENTION_BOMB, FakeGenerator
+from textgen.sampling import SamplingParams
 
 
 def test_a_user_generates_with_the_base_model(chat: Chat) -> None:
@@ -119,6 +120,38 @@ def test_empty_generation_gets_a_friendly_message(services: Services) -> None:
     reply = asyncio.run(CommandCore(fake).handle(Request("discord", "g1", "c1", "u1", "generate")))
     assert reply.text == EMPTY_GENERATION
     fake.generation.close()
+
+
+def test_generate_answers_busy_at_once_when_the_queue_is_full(services: Services) -> None:
+    import threading
+
+    release = threading.Event()
+
+    class Stuck(FakeGenerator):
+        def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
+            release.wait(10)
+            return super().generate_many(prompts, params)
+
+    models = ModelCache(loader=lambda path: Stuck("stuck"))  # type: ignore[arg-type,return-value]
+    pool = GenerationPool(models, workers=1, max_queued=1)
+    busy = Services(services.engine, services.config, models=models, generation=pool)
+    core = CommandCore(busy)
+
+    async def two_at_once() -> tuple[Reply, Reply]:
+        first = asyncio.create_task(core.handle(Request("discord", "g1", "c1", "u1", "generate")))
+        while pool.outstanding == 0:  # the first request holds the only place in the queue
+            await asyncio.sleep(0.01)
+        second = await core.handle(Request("discord", "g1", "c2", "u2", "generate"))
+        release.set()
+        return await first, second
+
+    try:
+        first, second = asyncio.run(two_at_once())
+    finally:
+        release.set()
+        pool.close()
+    assert second.text == "I'm busy right now, try again in a moment." and second.ephemeral
+    assert first.text.strip() == "and more"
 
 
 def test_mention_bomb_cannot_ping_on_any_platform(services: Services) -> None:

@@ -11,6 +11,7 @@ import pytest
 
 from bot.core.charts import render_stats_chart
 from bot.core.cooldowns import CooldownRule, Cooldowns, describe_wait
+from bot.core.errors import GenerationBusy
 from bot.core.generation import GenerationPool
 from bot.core.models import ModelCache
 from bot.core.parsing import command_for_slash, parse_command_text
@@ -88,6 +89,22 @@ def test_cooldowns_per_user_and_channel() -> None:
     assert describe_wait(7.2) == "8 s" and describe_wait(125) == "2 min 5 s"
 
 
+def test_cooldowns_forget_waits_that_have_passed() -> None:
+    now = [0.0]
+    cooldowns = Cooldowns(
+        {"generate": CooldownRule(per_user=5, per_channel=1)}, clock=lambda: now[0], prune_every=60
+    )
+    for user in range(1000):
+        now[0] += 0.01
+        cooldowns.check_and_start("generate", ("d", "g", f"user{user}"), ("d", "g", "general"))
+    assert cooldowns.remembered() > 2
+    now[0] += 60  # every wait has passed
+    assert cooldowns.check_and_start("generate", ("d", "g", "ann"), ("d", "g", "general")) == 0
+    assert cooldowns.remembered() == 2, "only ann's and the channel's running waits are left"
+    # What was forgotten had passed anyway: the next call behaves as it would have.
+    assert cooldowns.check_and_start("generate", ("d", "g", "user1"), ("d", "g", "other")) == 0
+
+
 def test_admin_is_denied_by_default() -> None:
     policy = AdminPolicy(role_names=frozenset({"Mods"}), user_ids=frozenset({"U42"}))
 
@@ -106,10 +123,11 @@ def test_admin_is_denied_by_default() -> None:
 class FakeGenerator:
     """Stands in for `textgen.Generator`: echoes prompts and records batch sizes."""
 
-    def __init__(self, name: str, delay: float = 0.0, text: str = " and more") -> None:
+    def __init__(self, name: str, delay: float = 0.0, text: str = " and more", nbytes: int = 100) -> None:
         self.name = name
         self.delay = delay
         self.text = text
+        self.nbytes = nbytes
         self.batches: list[int] = []
 
     def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
@@ -131,7 +149,7 @@ def test_model_cache_is_lru_and_reloads_a_rewritten_bundle(tmp_path: Path) -> No
         loaded.append(path.name)
         return FakeGenerator(path.name)
 
-    cache = ModelCache(capacity=2, loader=loader)  # type: ignore[arg-type]
+    cache = ModelCache(max_bytes=200, loader=loader)  # type: ignore[arg-type]
     a, b, c = (_bundle(tmp_path / name) for name in "abc")
     assert cache.get(a) is cache.get(a)
     cache.get(b)
@@ -144,6 +162,24 @@ def test_model_cache_is_lru_and_reloads_a_rewritten_bundle(tmp_path: Path) -> No
     (a / "bundle.json").write_text('{"new": true}')
     cache.get(a)
     assert loaded[-1] == "a" and len(loaded) == 5
+
+
+def test_model_cache_keeps_models_up_to_its_bytes(tmp_path: Path) -> None:
+    sizes = {"small": 30, "medium": 60, "large": 500}
+
+    def loader(path: Path) -> FakeGenerator:
+        return FakeGenerator(path.name, nbytes=sizes[path.name.split("-")[0]])
+
+    cache = ModelCache(max_bytes=100, loader=loader)  # type: ignore[arg-type]
+    for name in ("small-1", "small-2", "small-3"):
+        cache.get(_bundle(tmp_path / name))
+    assert cache.bytes == 90 and len(cache.loaded_paths()) == 3
+    cache.get(_bundle(tmp_path / "medium-1"))  # 150 bytes: the two oldest go
+    assert [p.name for p in cache.loaded_paths()] == ["small-3", "medium-1"] and cache.bytes == 90
+    # A model larger than the whole cache is still served, alone.
+    large = cache.get(_bundle(tmp_path / "large-1"))
+    assert large.nbytes == 500 and [p.name for p in cache.loaded_paths()] == ["large-1"]
+    assert cache.loads == 5 and cache.evictions == 4
 
 
 def test_model_cache_shares_one_load_between_threads(tmp_path: Path) -> None:
@@ -183,6 +219,36 @@ def test_pool_batches_concurrent_requests_per_model(tmp_path: Path) -> None:
         # The first request decodes alone; the others waited together behind it.
         assert len(generator.batches) < 10 and max(generator.batches) > 1
         assert max(generator.batches) <= 8
+
+
+def test_a_full_pool_refuses_at_once_and_accepts_again_when_drained(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    class Stuck(FakeGenerator):
+        def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
+            release.wait(5)
+            return super().generate_many(prompts, params)
+
+    pool = GenerationPool(
+        ModelCache(loader=lambda path: Stuck(path.name)),  # type: ignore[arg-type, return-value]
+        workers=1,
+        max_queued=3,
+    )
+    bundle = _bundle(tmp_path / "m")
+    try:
+        waiting = [pool.submit(bundle, f"p{i}", SamplingParams()) for i in range(3)]
+        began = time.monotonic()
+        with pytest.raises(GenerationBusy, match="busy right now, try again in a moment"):
+            pool.submit(bundle, "one too many", SamplingParams())
+        assert time.monotonic() - began < 1, "refused at once, not after a wait"
+        assert pool.refused == 1
+        release.set()
+        assert [f.result(timeout=5) for f in waiting] == [" and more"] * 3
+        assert pool.submit(bundle, "again", SamplingParams()).result(timeout=5) == " and more"
+        assert pool.outstanding == 0
+    finally:
+        release.set()
+        pool.close()
 
 
 def test_pool_reports_load_errors_to_every_waiter(tmp_path: Path) -> None:

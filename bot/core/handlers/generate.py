@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from bot.core.arguments import float_arg, int_arg
+from bot.core.errors import GenerationBusy
 from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, PROMPT_REFUSED, Checked, OutputFilter
 from bot.core.request import Reply, Request
 from bot.core.safety import generated_or_friendly, safe_reply
@@ -36,7 +37,8 @@ async def generate(services: Services, request: Request) -> Reply:
     """Continue the prompt (or start from nothing) with the serving model; the whole channel sees it.
 
     Every sample passes the output filter (`bot.core.output_filter`); a blocked one is sampled again,
-    up to `MAX_ATTEMPTS` in all, before a friendly fallback line.
+    up to `MAX_ATTEMPTS` in all, before a friendly fallback line. When the generation queue is full the
+    answer is "busy, try again in a moment", at once.
     """
     config = services.config
     prompt = str(request.args.get("prompt") or "").strip()[:MAX_PROMPT_CHARS]
@@ -59,7 +61,11 @@ async def generate(services: Services, request: Request) -> Reply:
     attempts = 0
     while attempts < MAX_ATTEMPTS:
         attempts += 1
-        continuation = await services.generation.generate(serving.path, prompt, params)
+        try:
+            continuation = await services.generation.generate(serving.path, prompt, params)
+        except GenerationBusy as busy:
+            # Saturated: answered at once, to the asker only, so they can simply try again.
+            return safe_reply(request, str(busy), ephemeral=True)
         if not continuation.strip():
             checked = Checked(generated_or_friendly(""))
             break
