@@ -12,7 +12,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, CursorResult, Result, and_, delete, exists, func, not_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    Result,
+    and_,
+    delete,
+    exists,
+    func,
+    not_,
+    or_,
+    select,
+    true,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -198,6 +210,10 @@ def _training_messages(scope: Scope, command_prefixes: Sequence[str]) -> list[Co
     ]
     if scope.channel_id is not None:
         conditions.append(Channel.id == scope.channel_id)
+    else:
+        # The workspace model answers in every channel: a private channel feeds it only when an admin
+        # shared that channel with the workspace explicitly.
+        conditions.append(or_(not_(Channel.private), Channel.workspace_training == true()))
     # Commands to the bot are requests, not conversation; leading spaces do not hide one.
     stripped = func.ltrim(Message.text)
     conditions += [
@@ -229,6 +245,38 @@ def iter_corpus(
             yield text
 
 
+@dataclass(frozen=True)
+class CorpusMessage:
+    """One training message with what privacy needs to know of it: who wrote it and when."""
+
+    text: str
+    author_id: str
+    created_at: datetime
+
+
+def iter_corpus_messages(
+    session: Session,
+    scope: Scope,
+    *,
+    command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
+    scrub: bool = True,
+    batch_size: int = 2000,
+) -> Iterator[CorpusMessage]:
+    """Like `iter_corpus`, with each text's author and time, read by the same query (one snapshot)."""
+    query = (
+        select(Message.text, Message.author_id, Message.created_at)
+        .join(Channel, Message.channel_id == Channel.id)
+        .where(*_training_messages(scope, command_prefixes))
+        .order_by(Message.created_at, Message.id)
+        .execution_options(yield_per=batch_size)
+    )
+    for text, author_id, created_at in session.execute(query):
+        if scrub:
+            text = scrub_text(text)
+        if text.strip():
+            yield CorpusMessage(text, author_id, created_at)
+
+
 def corpus_for_scope(
     session: Session,
     scope: Scope,
@@ -238,7 +286,8 @@ def corpus_for_scope(
 ) -> list[str]:
     """The texts a scope's model may be trained on, oldest first.
 
-    A workspace scope takes every channel of the workspace that has collection on. Left out: messages by
+    A workspace scope takes every channel of the workspace that has collection on, except private channels
+    an admin did not share with the workspace (`Channel.workspace_training`). Left out: messages by
     bots, deleted messages, messages of users who opted out, channels with collection off, commands to the
     bot (texts starting with one of `command_prefixes`), and texts empty after scrubbing.
 

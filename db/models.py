@@ -125,6 +125,10 @@ class Channel(Base):
     external_id: Mapped[str] = mapped_column(String(64))
     name: Mapped[str] = mapped_column(String(200), default="")
     collecting: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # A channel not everyone in the workspace can read. Its messages train only its own model, which
+    # answers only there, unless an admin shares it with the workspace model (`workspace_training`).
+    private: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    workspace_training: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     collection_enabled_by: Mapped[str | None] = mapped_column(String(64))
     collection_enabled_at: Mapped[datetime | None] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -223,9 +227,26 @@ class ModelVersion(Base):
     activated_at: Mapped[datetime | None] = mapped_column()
     # What an operator should know: why it was rejected, flagged or rolled back.
     note: Mapped[str | None] = mapped_column(Text)
+    # Whose messages shaped the weights (its own corpus and every ancestor's, see `ModelVersionAuthor`) and
+    # the oldest of them. A version from before this was recorded has `exposure_recorded` false and counts
+    # as having seen every member of its workspace.
+    exposure_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    oldest_message_at: Mapped[datetime | None] = mapped_column()
 
     def __repr__(self) -> str:
         return f"ModelVersion(id={self.id}, scope={self.scope_key!r}, v{self.version}, {self.status})"
+
+
+class ModelVersionAuthor(Base):
+    """A member whose messages a model version learned from, directly or through the model it was tuned from."""
+
+    __tablename__ = "model_version_authors"
+    __table_args__ = (Index("ix_model_version_authors_author_id", "author_id"),)
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    author_id: Mapped[str] = mapped_column(String(64), primary_key=True)
 
 
 class TrainingJob(Base):

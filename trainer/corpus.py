@@ -6,12 +6,13 @@ judged on how well it predicts what the channel says now, on text neither model 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.messages import corpus_for_scope
+from db.messages import iter_corpus_messages
 from db.scopes import Scope
 from trainer.config import MAX_HOLDOUT_MESSAGES
 from trainer.errors import CorpusTooSmall
@@ -19,10 +20,16 @@ from trainer.errors import CorpusTooSmall
 
 @dataclass(frozen=True)
 class ScopeCorpus:
-    """A scope's training text and held-out text, each one string per message, oldest first."""
+    """A scope's training text and held-out text, each one string per message, oldest first.
+
+    `authors` and `oldest_message_at` say whose messages, and from when, the corpus holds: the version
+    trained on it records them, so that forget-me and the retention limit can find it.
+    """
 
     train: list[str]
     holdout: list[str]
+    authors: frozenset[str] = field(default_factory=frozenset)
+    oldest_message_at: datetime | None = None
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -55,7 +62,7 @@ def load_scope_corpus(
 ) -> ScopeCorpus:
     """The scope's scrubbed trainable messages, split into training and newest held-out messages.
 
-    `db.messages.corpus_for_scope` leaves out bot messages, commands, deleted messages, opted-out users
+    `db.messages.iter_corpus_messages` leaves out bot messages, commands, deleted messages, opted-out users
     and channels with collection off, and replaces mentions, emails and URLs with placeholders.
 
     Args:
@@ -68,11 +75,18 @@ def load_scope_corpus(
     Raises:
         CorpusTooSmall: Fewer than `min_messages` trainable messages; the message says how many are needed.
     """
-    messages = corpus_for_scope(session, scope, scrub=True)
+    rows = list(iter_corpus_messages(session, scope, scrub=True))
+    messages = [row.text for row in rows]
     if len(messages) < max(2, min_messages):
         name = scope_name or f"scope {scope.scope_key}"
         raise CorpusTooSmall(
             f"{name} has {len(messages)} trainable messages, training needs at least {min_messages}; "
             "collect or import more, or lower CHATSMITH_TRAINER_MIN_MESSAGES"
         )
-    return split_recent(messages, holdout_fraction)
+    split = split_recent(messages, holdout_fraction)
+    return ScopeCorpus(
+        split.train,
+        split.holdout,
+        authors=frozenset(row.author_id for row in rows),
+        oldest_message_at=min((row.created_at for row in rows), default=None),
+    )

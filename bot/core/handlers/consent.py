@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterable
+
+from sqlalchemy.orm import Session
+
 from bot.core.errors import CommandError
 from bot.core.places import channel_label, channel_row
 from bot.core.request import Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
-from db import jobs, messages, registry
+from db import forgetting, jobs, messages
+from db.forgetting import RetrainPlan, Withdrawal
+from db.models import Channel
 from db.scopes import Scope, get_or_create_workspace
+
+log = logging.getLogger(__name__)
 
 
 async def collect(services: Services, request: Request) -> Reply:
@@ -35,27 +44,83 @@ async def collect(services: Services, request: Request) -> Reply:
 
 
 async def forget_me(services: Services, request: Request) -> Reply:
-    """Delete the caller's messages in the workspace, stop collecting theirs, and retrain what saw them."""
+    """Delete the caller's messages in the workspace, stop collecting theirs, and take them out of the models.
 
-    def forget() -> tuple[int, list[Scope]]:
+    Every model version that learned from them (directly or through the model it was fine-tuned from) stops
+    serving at once and its bundle is deleted; each scope falls back to its newest clean version, the
+    workspace model or the base model; running training jobs that may have read them start again; and the
+    scopes that can be retrained are queued (`db.forgetting`).
+    """
+
+    def forget() -> tuple[int, Withdrawal, RetrainPlan, dict[str, str]]:
         with services.write_sessions.begin() as session:
             workspace = get_or_create_workspace(
                 session, request.platform, request.workspace, request.workspace_name or None
             )
             result = messages.forget_user(session, workspace.id, request.user)
-            # Only scopes with a model saw the messages; the rest have nothing to retrain.
-            to_retrain = [s for s in result.affected_scopes if registry.list_versions(session, s)]
-            return result.deleted_messages, to_retrain
+            tainted = forgetting.versions_that_saw_author(session, workspace.id, request.user)
+            withdrawal = forgetting.withdraw_versions(
+                session,
+                tainted,
+                reason="its corpus held messages a member deleted with forget-me",
+                affected_scopes=result.affected_scopes,
+            )
+            plan = forgetting.plan_retraining(
+                session, withdrawal, result.affected_scopes, services.config.min_training_messages
+            )
+            names = {s.scope_key: _scope_name(session, s) for s in plan.retrain + plan.too_small}
+            names |= {key: _scope_name(session, Scope.from_key(key)) for key in withdrawal.fallbacks}
+            return result.deleted_messages, withdrawal, plan, names
 
-    deleted, scopes = await services.run_db(forget)
-    for scope in scopes:
+    deleted, withdrawal, plan, names = await services.run_db(forget)
+    # Only after the commit: a bundle goes once no row can point a reader at it.
+    await services.run_work(_delete_bundles, services, withdrawal.bundle_locations)
+    for scope in plan.retrain:
         await services.run_db(
             jobs.request_training, services.engine, scope, "admin", f"forget-me:{request.user}"[:64]
         )
-    retrain = f" {len(scopes)} model(s) that saw them will be retrained." if scopes else ""
-    return safe_reply(
-        request,
+    text = (
         f"Deleted {deleted} of your messages in this workspace; nothing you write here will be "
-        f"collected from now on.{retrain}",
-        ephemeral=True,
+        "collected from now on."
     )
+    if withdrawal.versions:
+        text += (
+            f" {len(withdrawal.versions)} model version(s) that learned from them stopped answering at once "
+            "and were deleted; they can never be restored."
+        )
+    for key, version in withdrawal.fallbacks.items():
+        instead = f"its earlier v{version}" if version is not None else "the workspace or base model"
+        text += f" {names[key]} now answers with {instead}."
+    if withdrawal.requeued_jobs:
+        text += f" {len(withdrawal.requeued_jobs)} training job(s) that had read them were stopped and queued again."
+    if plan.retrain:
+        text += f" Retraining queued for {_join(names[s.scope_key] for s in plan.retrain)}."
+    if plan.too_small:
+        text += (
+            f" Too few messages are left to retrain {_join(names[s.scope_key] for s in plan.too_small)}; "
+            "no model that saw yours answers there."
+        )
+    return safe_reply(request, text, ephemeral=True)
+
+
+def _scope_name(session: Session, scope: Scope) -> str:
+    if scope.channel_id is None:
+        return "the workspace model"
+    channel = session.get(Channel, scope.channel_id)
+    return f"#{channel.name or channel.external_id}" if channel is not None else "a channel"
+
+
+def _join(names: Iterable[str]) -> str:
+    return ", ".join(names)
+
+
+def _delete_bundles(services: Services, locations: list[str]) -> None:
+    for location in locations:
+        try:
+            if services.store is not None:
+                services.store.delete(location)
+            else:
+                forgetting.delete_bundle_directory(location)
+        except Exception:
+            # The row is withdrawn already, so nothing can load it again; the log names the failure.
+            log.exception("could not delete a withdrawn bundle")
