@@ -1,8 +1,10 @@
 """Print chatsmith's runtime requirements from pyproject.toml, one per line, for the image's cached layer.
 
-Usage: `python requirements.py [cpu|cuda] [PYPROJECT]`. `cuda` adds the `cuda` extra (TensorFlow with the
-CUDA libraries). The Dockerfile installs these before copying the code, so a code change does not
-reinstall TensorFlow; only pyproject.toml feeds this layer (not README.md, which the package build reads).
+Usage: `python requirements.py [bot|cpu|cuda] [PYPROJECT]`. `bot` is the dependencies alone (the bots
+decode with NumPy: no TensorFlow); `cpu` adds the `train` extra (TensorFlow's CPU wheels), `cuda` the `cuda`
+extra (TensorFlow with the CUDA libraries). The Dockerfile installs these before copying the code, so a
+code change does not reinstall TensorFlow; only pyproject.toml feeds this layer (not README.md, which the
+package build reads).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import sys
 import tomllib
 from pathlib import Path
 
-VARIANTS = {"cpu": (), "cuda": ("cuda",)}
+VARIANTS = {"bot": (), "cpu": ("train",), "cuda": ("cuda",)}
 
 
 def requirements(variant: str, pyproject: Path) -> list[str]:

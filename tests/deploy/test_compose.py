@@ -141,8 +141,17 @@ def test_gpu_variant_reserves_a_gpu_and_builds_cuda(gpu_compose: dict[str, Any])
     # Layered over compose.yaml, the trainer keeps its role, database and models volume.
     assert trainer["command"] == ["trainer"]
     assert "models:/data/models" in trainer["volumes"]
-    # The bots stay on the CPU image.
-    assert gpu_compose["services"]["discord"]["build"]["args"]["TENSORFLOW_VARIANT"] == "cpu"
+    assert trainer["build"]["target"] == "trainer"
+    # The bots stay on their image without TensorFlow.
+    assert gpu_compose["services"]["discord"]["build"]["target"] == "bot"
+
+
+def test_bots_run_the_image_without_tensorflow_and_the_trainer_the_one_with(compose: dict[str, Any]) -> None:
+    services = chatsmith_services(compose)
+    targets = {name: service["build"]["target"] for name, service in services.items()}
+    assert targets == {"migrate": "bot", "discord": "bot", "slack": "bot", "trainer": "trainer"}
+    assert services["trainer"]["build"]["args"]["TENSORFLOW_VARIANT"] == "cpu"
+    assert services["discord"]["image"] == services["slack"]["image"] != services["trainer"]["image"]
 
 
 @pytest.mark.parametrize("path", [COMPOSE, GPU_OVERRIDE], ids=lambda p: p.name)

@@ -95,24 +95,63 @@ def test_hadolint_finds_nothing() -> None:
     assert completed.returncode == 0 and not output, f"hadolint:\n{output}"
 
 
+def stage_names(steps: list[tuple[int, str, str]]) -> dict[str, int]:
+    """Stage name (`FROM ... AS name`) -> stage index."""
+    return {a.split()[-1]: s for s, k, a in steps if k == "FROM" and " AS " in a.upper()}
+
+
+def target_steps(target: str, steps: list[tuple[int, str, str]] | None = None) -> list[tuple[str, str]]:
+    """The instructions that make up `target`: those of the stages it is built FROM, then its own."""
+    steps = steps if steps is not None else instructions()
+    names = stage_names(steps)
+    own = [(k, a) for s, k, a in steps if s == names[target]]
+    base = own[0][1].split()[0]
+    inherited = target_steps(base, steps) if base in names else []
+    return inherited + own[1:]
+
+
 def test_multi_stage_slim_python_311_non_root() -> None:
     steps = instructions()
     froms = [arguments for _stage, keyword, arguments in steps if keyword == "FROM"]
     assert len(froms) >= 2, "build and runtime stages"
     args = {a.split("=", 1)[0]: a.split("=", 1)[1] for _s, k, a in steps if k == "ARG" and "=" in a}
     assert args["PYTHON_IMAGE"].startswith("python:3.11-slim")
-    assert all(line.startswith("${PYTHON_IMAGE}") for line in froms), "every stage on the slim base"
+    names = stage_names(steps)
+    assert all(line.startswith("${PYTHON_IMAGE}") or line.split()[0] in names for line in froms), (
+        "every stage on the slim base"
+    )
     final = max(stage for stage, _keyword, _arguments in steps)
-    users = [arguments for stage, keyword, arguments in steps if keyword == "USER" and stage == final]
-    assert users, "the runtime stage sets USER"
-    uid = users[-1].split(":")[0]
-    assert uid.isdigit() and int(uid) != 0, "a numeric, non-root user"
-    assert any(k == "COPY" and a.startswith("--from=build") for s, k, a in steps if s == final)
+    assert final == names["trainer"], "a plain `docker build` gives the trainer image"
+    for target, venv in (("bot", "--from=build-bot"), ("trainer", "--from=build ")):
+        chain = target_steps(target)
+        users = [arguments for keyword, arguments in chain if keyword == "USER"]
+        assert users, f"the {target} image sets USER"
+        uid = users[-1].split(":")[0]
+        assert uid.isdigit() and int(uid) != 0, "a numeric, non-root user"
+        assert any(k == "COPY" and a.startswith(venv) for k, a in chain), target
 
 
-def test_dependencies_are_installed_before_the_code_is_copied() -> None:
+def test_the_bot_image_installs_no_tensorflow() -> None:
+    steps = instructions()
+    bot_build = [a for s, k, a in steps if s == stage_names(steps)["build-bot"] and k == "RUN"]
+    assert any("requirements.py bot " in a for a in bot_build)
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    bot = subprocess.run(
+        [sys.executable, str(REQUIREMENTS_SCRIPT), "bot", str(ROOT / "pyproject.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    assert bot == pyproject["dependencies"]
+    assert not [r for r in bot if r.lower().startswith(("tensorflow", "keras"))], bot
+
+
+@pytest.mark.parametrize("stage", ["build-bot", "build"])
+def test_dependencies_are_installed_before_the_code_is_copied(stage: str) -> None:
     """A code change must not reinvalidate the TensorFlow layer: deps come from pyproject.toml alone."""
-    steps = [(keyword, arguments) for stage, keyword, arguments in instructions() if stage == 0]
+    all_steps = instructions()
+    index = stage_names(all_steps)[stage]
+    steps = [(keyword, arguments) for s, keyword, arguments in all_steps if s == index]
     install_deps = next(i for i, (k, a) in enumerate(steps) if k == "RUN" and "--requirement" in a)
     copies_before = [a for k, a in steps[:install_deps] if k == "COPY"]
     copied = {item for arguments in copies_before for item in arguments.split()[:-1]}
@@ -139,7 +178,7 @@ def test_cuda_build_argument_selects_the_cuda_extra() -> None:
     assert 'requirements.py "$TENSORFLOW_VARIANT"' in runs
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     for variant, expected in (
-        ("cpu", pyproject["dependencies"]),
+        ("cpu", pyproject["dependencies"] + pyproject["optional-dependencies"]["train"]),
         ("cuda", pyproject["dependencies"] + pyproject["optional-dependencies"]["cuda"]),
     ):
         completed = subprocess.run(
@@ -153,16 +192,15 @@ def test_cuda_build_argument_selects_the_cuda_extra() -> None:
     assert wrong.returncode != 0 and "TENSORFLOW_VARIANT" in wrong.stderr
 
 
-def test_entrypoint_cmd_and_healthcheck_run_real_commands() -> None:
-    steps = instructions()
-    final = max(stage for stage, _keyword, _arguments in steps)
-    final_steps = {keyword: arguments for stage, keyword, arguments in steps if stage == final}
+@pytest.mark.parametrize("target", ["bot", "trainer"])
+def test_entrypoint_cmd_and_healthcheck_run_real_commands(target: str) -> None:
+    chain = target_steps(target)
+    final_steps = {keyword: arguments for keyword, arguments in chain}
     entrypoint = exec_form(final_steps["ENTRYPOINT"])
     assert entrypoint == ["chatsmith-entrypoint"]
     assert any(
         k == "COPY" and a.split()[-2:] == ["docker/entrypoint.sh", "/usr/local/bin/chatsmith-entrypoint"]
-        for s, k, a in steps
-        if s == final
+        for k, a in chain
     ), "the entrypoint script is installed under the name ENTRYPOINT runs"
     parse_cli(exec_form(final_steps["CMD"]))
     healthcheck = final_steps["HEALTHCHECK"]
