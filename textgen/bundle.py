@@ -6,6 +6,7 @@
     weights.npy        the same weights as one memory-mappable float32 file, indexed in bundle.json
                        (`textgen.weights`): what the bots decode from, without TensorFlow
     copyguard.npz      hashes of the training messages' word and character runs (`textgen.copyguard`)
+    lexicon.txt.gz     the words replies may spell (`textgen.lexicon`)
 
 `load_bundle` rebuilds the Keras model (it imports TensorFlow); `load_serving_bundle` reads the spec, the
 tokenizer and the weight arrays only, so a bot never imports TensorFlow. Bundles written before
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from textgen.copyguard import CopyGuard
 from textgen.errors import TextgenError
+from textgen.lexicon import Lexicon
 from textgen.spec import ModelSpec
 from textgen.tokenizers import Tokenizer, load_tokenizer
 from textgen.weights import (
@@ -87,10 +89,12 @@ def save_bundle(
     history: list[dict[str, Any]] | None = None,
     extra: dict[str, Any] | None = None,
     copy_guard: CopyGuard | None = None,
+    lexicon: Lexicon | None = None,
 ) -> Path:
     """Write a bundle to `out_dir` atomically; an existing bundle there is replaced whole.
 
-    A `copy_guard` (`textgen.copyguard`) is saved beside the weights, so it lands with them. The weights
+    A `copy_guard` (`textgen.copyguard`) and a `lexicon` (`textgen.lexicon`) are saved beside the
+    weights, so they land with them. The weights
     are written twice: for Keras, and as `weights.npy` for serving without TensorFlow.
     """
     import keras
@@ -113,6 +117,8 @@ def save_bundle(
         tokenizer.save(staging / TOKENIZER)
         if copy_guard is not None:
             copy_guard.save(staging)
+        if lexicon is not None:
+            lexicon.save(staging)
         manifest = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,

@@ -13,6 +13,7 @@ import numpy as np
 
 from textgen.bundle import Bundle, ServingBundle, load_serving_bundle
 from textgen.engine import WindowStepper, make_stepper
+from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
 from textgen.sampling import SamplingParams, sample_tokens
 from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
@@ -31,6 +32,7 @@ class _Row:
     generated: list[int] = field(default_factory=list)
     finished: bool = False
     utf8: Utf8State = BOUNDARY  # byte-level models: where the sampled bytes are in a character
+    word: str = ""  # the word being spelled, for the lexicon (`textgen.lexicon`)
 
 
 class Generator:
@@ -41,7 +43,7 @@ class Generator:
     only bytes that keep the text valid UTF-8 (`textgen.utf8`).
     """
 
-    def __init__(self, bundle: Bundle | ServingBundle) -> None:
+    def __init__(self, bundle: Bundle | ServingBundle, lexicon: Lexicon | None = None) -> None:
         self.bundle = bundle
         self.spec = bundle.spec
         self.tokenizer = bundle.tokenizer
@@ -52,6 +54,15 @@ class Generator:
             else weights_from_keras(bundle.model, bundle.spec)
         )
         self.stepper = make_stepper(self.weights, bundle.spec)
+        # Words are spelled only from the lexicon (given, else the bundle's), where tokens are characters
+        # or bytes: every generator of one bundle decodes the same.
+        if lexicon is None and bundle.path is not None:
+            lexicon = load_lexicon(bundle.path)
+        self.lexicon = (
+            LexiconConstraint(lexicon, bundle.tokenizer)
+            if lexicon is not None and bundle.tokenizer.kind in ("byte", "char")
+            else None
+        )
 
     @classmethod
     def from_bundle(cls, path: Path | str) -> Generator:
@@ -111,11 +122,13 @@ class Generator:
         for index, (prompt, request_params) in enumerate(zip(prompts, params, strict=True)):
             seen = np.zeros(vocab, dtype=bool)
             seen[[t for t in prompt if t < vocab]] = True
-            rows.append(
-                _Row(
-                    index, [BOS_ID, *prompt], request_params, np.random.default_rng(request_params.seed), seen
-                )
+            row = _Row(
+                index, [BOS_ID, *prompt], request_params, np.random.default_rng(request_params.seed), seen
             )
+            if self.lexicon is not None:
+                for token in prompt:  # a prompt that ends inside a word is continued from that word
+                    row.word = self.lexicon.advance(row.word, token)
+            rows.append(row)
         results: list[list[int]] = [[] for _ in prompts]
         state: Any = self.stepper.initial_state(len(rows))
         while rows:
@@ -139,9 +152,7 @@ class Generator:
                     [rows[p].params for p in sampling],
                     [rows[p].rng for p in sampling],
                     np.stack([rows[p].seen for p in sampling]),
-                    np.stack([allowed_tokens(rows[p].utf8, vocab) for p in sampling])
-                    if whole_characters
-                    else None,
+                    self._allowed([rows[p] for p in sampling], vocab, whole_characters),
                 )
                 for position, token in zip(sampling, picked.tolist(), strict=True):
                     row = rows[position]
@@ -152,7 +163,14 @@ class Generator:
                     row.seen[token] = True
                     if whole_characters:
                         row.utf8 = advance(row.utf8, token)
-                    row.finished = len(row.generated) >= row.params.max_tokens and complete(row.utf8)
+                    if self.lexicon is not None:
+                        row.word = self.lexicon.advance(row.word, token)
+                    # At the length limit a reply still ends its character, and its word (`textgen.lexicon`).
+                    row.finished = (
+                        len(row.generated) >= row.params.max_tokens
+                        and complete(row.utf8)
+                        and (self.lexicon is None or self.lexicon.may_end(row.word))
+                    )
             keep = [position for position, row in enumerate(rows) if not row.finished]
             for row in rows:
                 if row.finished:
@@ -162,3 +180,14 @@ class Generator:
                 rows = [rows[position] for position in keep]
                 state = self.stepper.select(state, np.array(keep, dtype=np.int64))
         return results
+
+    def _allowed(self, rows: list[_Row], vocab: int, whole_characters: bool) -> np.ndarray | None:
+        """(rows, vocab) booleans: the tokens each row may sample next (None: any)."""
+        masks = []
+        for row in rows:
+            mask = allowed_tokens(row.utf8, vocab) if whole_characters else None
+            if self.lexicon is not None:
+                words = self.lexicon.allowed(row.word)
+                mask = words if mask is None else mask & words
+            masks.append(mask)
+        return None if masks[0] is None else np.stack(masks)

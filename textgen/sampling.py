@@ -21,8 +21,9 @@ class SamplingParams:
     """How one request samples.
 
     Args:
-        max_tokens: tokens to generate at most (a byte-level model may add up to 3 bytes to finish
-            the character it is in).
+        max_tokens: tokens to generate, give or take the end of a character or word: a byte-level model
+            may add up to 3 bytes to finish the character it is in, and a model with a lexicon
+            (`textgen.lexicon`) finishes the word it is spelling.
         temperature: 0 (or anything below 1e-6) picks the most likely token (greedy); higher is more
             varied.
         top_k: sample among the k most likely tokens (None or >= vocabulary: all).

@@ -25,8 +25,10 @@ from textgen.data import num_batches, stream_num_batches, stream_windows_dataset
 from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
 from textgen.holdout import head_of, split_validation
+from textgen.lexicon import Lexicon, load_lexicon
 from textgen.model import build_model
 from textgen.schedule import LearningRateSchedule
+from textgen.slurs import contains_slur
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import is_chief, pick_precision_policy, pick_strategy, set_precision_policy
 from textgen.tokenizers import Tokenizer, build_tokenizer
@@ -172,6 +174,7 @@ def train_model(
             # are in these weights too. A parent trained from scratch is a base model, whose guard the
             # bot checks apart rather than copying it into every version.
             guard = guard.merged(load_copy_guard(base_bundle.path))
+    lexicon = _lexicon(tok.kind, [*train_messages, *(val_messages or [])], base_bundle)
 
     policy = pick_precision_policy(strategy, precision)
     set_precision_policy(policy)
@@ -240,11 +243,22 @@ def train_model(
             history=history,
             extra=extra,
             copy_guard=guard,
+            lexicon=lexicon,
         )
     else:
         bundle_path = Path(out_dir)
     metrics["seconds"] = time.monotonic() - started
     return TrainResult(bundle=bundle_path, metrics=metrics, history=history)
+
+
+def _lexicon(tokenizer_kind: str, messages: list[str], base_bundle: Bundle | None) -> Lexicon | None:
+    """The words replies may spell (`textgen.lexicon`): the corpus's, not the test part's, and the
+    parent's. Word tokenizers spell no words, so they need none."""
+    if tokenizer_kind not in ("byte", "char"):
+        return None
+    lexicon = Lexicon.build(messages, exclude=contains_slur)
+    parent = load_lexicon(base_bundle.path) if base_bundle is not None else None
+    return lexicon.union(parent) if parent is not None else lexicon
 
 
 def _refuse_failed_run(evaluation: Evaluation, part: str, vocab_size: int, train_loss: float | None) -> None:
