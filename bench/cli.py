@@ -15,6 +15,10 @@ Benchmarks, in order (names for `--only`):
     output       1000 bot replies each from the base model and one fine-tuned on chat, through the output
                  filter: slurs (target 0), offensive by a classifier (<=1/1000), copies (<=1%), the
                  filter's false positives on 1000 clean chat messages, its time per reply (<1 ms median)
+    replies      a channel the base model never saw (Stripe IRC, newest third held out): 300 replies each
+                 from markovify (state 2), the base model, the base fine-tuned 60 s and a model trained
+                 60 s from scratch: known words (target >= markovify), copies (<=1%), distinct word
+                 pairs, length, held-out nats/char (target: fine-tuned best)
 
 Ratios compare against baselines run by this same script; figures measured elsewhere are listed apart
 as references. Progress goes to stderr; the table, references and absolute figures to stdout; the record
@@ -40,6 +44,7 @@ from bench.memory import run_irc_memory, run_memory
 from bench.output_safety import run_output_safety
 from bench.quality import run_chat, run_shakespeare
 from bench.references import format_references, references_record
+from bench.reply_quality import run_reply_quality
 from bench.report import Outcome, Row, format_figures, format_table, write_results
 from bench.settings import RunSettings
 from bench.sources import REPO_ROOT, find_sources
@@ -60,6 +65,7 @@ BENCHMARKS: dict[str, Callable[[RunSettings], Outcome]] = {
     "tokenizers": run_tokenizers,
     "irc-memory": run_irc_memory,
     "output": run_output_safety,
+    "replies": run_reply_quality,
 }
 
 

@@ -1,0 +1,283 @@
+"""Benchmark `replies`: how replies read on a channel the base model never saw, next to a Markov bot.
+
+The channel is the Stripe developers' IRC log (`../shared/data/stripe-irc.log`; the slice under
+tests/data without it). Its newest third (by timestamp) is held out; the rest is the channel's history.
+Four writers learn that history, in this one script:
+
+- markovify, state size 2 (the engine of the Markov bots: markov-discord, Parrot);
+- the packaged base model, untouched;
+- the base model fine-tuned on the history for 60 s (what a new channel gets);
+- the default spec trained from scratch on the history for 60 s.
+
+Each writes 300 replies as the bot would post them: `BotConfig` defaults, no prompt, through the output
+filter with its resampling. Measured on those replies:
+
+- known words: the share of generated words (`[a-z][a-z']+`, lowercased) found in a lexicon of the
+  channel's history plus the IRC corpus, words seen at least twice (goal: at least markovify's);
+- copies: replies repeating 8 or more consecutive words of one history message (goal: at most 1%);
+- distinct word pairs: distinct adjacent word pairs over all pairs (diversity), and mean words per reply;
+- held-out nats/char of the channel's newest third (the models; a Markov chain gives unseen text zero
+  probability, so it has none).
+
+`--quick` fine-tunes 10 s and samples 100 replies; `--tiny` trains tiny models for a few steps.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.report import Outcome, Row
+from bench.settings import RunSettings
+from bench.sources import REPO_ROOT, SHARED_DATA
+
+BASE_MODEL = REPO_ROOT / "chatsmith" / "data" / "base-model"
+TEST_DATA = REPO_ROOT / "tests" / "data"
+REPLIES = {"full": 300, "quick": 100, "tiny": 20}
+TRAIN_SECONDS = {"full": 60.0, "quick": 10.0, "tiny": 2.0}
+COPY_WORDS = 8
+_WORD = re.compile(r"[a-z][a-z']+")
+_COPY_TOKEN = re.compile(r"\S+")
+_STAMPED_LINE = re.compile(r"(\d{4}-\d\d-\d\d) \[(\d\d:\d\d(?::\d\d)?)\] <([^>]+)> (.*)$")
+
+
+def _progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class ChannelLine:
+    stamp: str
+    author: str
+    text: str
+
+
+def read_channel(path: Path) -> list[ChannelLine]:
+    """The messages of a log written `channel date [time] <nick> text`, in the order of the file."""
+    lines = []
+    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        match = _STAMPED_LINE.search(raw)
+        if match and match.group(4).strip():
+            lines.append(
+                ChannelLine(f"{match.group(1)} {match.group(2)}", match.group(3), match.group(4).strip())
+            )
+    return lines
+
+
+def split_newest(
+    lines: list[ChannelLine], fraction: float = 1 / 3
+) -> tuple[list[ChannelLine], list[ChannelLine]]:
+    """(history, newest `fraction` by timestamp); each part keeps the order of the file."""
+    order = sorted(range(len(lines)), key=lambda index: lines[index].stamp)
+    newest = set(order[len(lines) - int(len(lines) * fraction) :])
+    history = [line for index, line in enumerate(lines) if index not in newest]
+    held_out = [line for index, line in enumerate(lines) if index in newest]
+    return history, held_out
+
+
+def words_of(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+def build_lexicon(corpora: Iterable[Iterable[str]], min_count: int = 2) -> set[str]:
+    """Words seen at least `min_count` times across the corpora."""
+    counts: Counter[str] = Counter()
+    for corpus in corpora:
+        for text in corpus:
+            counts.update(words_of(text))
+    return {word for word, count in counts.items() if count >= min_count}
+
+
+def copy_index(messages: Iterable[str], n: int = COPY_WORDS) -> set[tuple[str, ...]]:
+    """Every run of `n` consecutive words (whitespace-separated, lowercased) of each message."""
+    runs: set[tuple[str, ...]] = set()
+    for message in messages:
+        tokens = _COPY_TOKEN.findall(message.lower())
+        runs.update(tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
+    return runs
+
+
+def copies(text: str, index: set[tuple[str, ...]], n: int = COPY_WORDS) -> bool:
+    tokens = _COPY_TOKEN.findall(text.lower())
+    return any(tuple(tokens[i : i + n]) in index for i in range(len(tokens) - n + 1))
+
+
+def reply_figures(replies: list[str], lexicon: set[str], index: set[tuple[str, ...]]) -> dict[str, float]:
+    """Known-word rate, copy rate, distinct word pairs and mean length of `replies`."""
+    words = [words_of(reply) for reply in replies]
+    flat = [word for reply in words for word in reply]
+    pairs = [pair for reply in words for pair in zip(reply, reply[1:], strict=False)]
+    return {
+        "replies": len(replies),
+        "known_words": sum(word in lexicon for word in flat) / max(1, len(flat)),
+        "copy_rate": sum(copies(reply, index) for reply in replies) / max(1, len(replies)),
+        "distinct_pairs": len(set(pairs)) / max(1, len(pairs)),
+        "mean_words": len(flat) / max(1, len(replies)),
+    }
+
+
+def markov_replies(history: list[str], count: int, seed: int) -> list[str]:
+    """`count` sentences from markovify (state size 2) as the Markov bots use it: `make_sentence()` with
+    its defaults, skipping the attempts where it gives up."""
+    import random
+
+    import markovify
+
+    random.seed(seed)
+    model = markovify.NewlineText("\n".join(history), state_size=2, well_formed=False)
+    replies: list[str] = []
+    for _ in range(count * 50):
+        sentence = model.make_sentence()
+        if sentence:
+            replies.append(sentence)
+            if len(replies) == count:
+                break
+    return replies
+
+
+def model_replies(bundle: Path, count: int, seed: int) -> list[str]:
+    """`count` replies of the bundle as `/generate` would post them (its own and the base's guards)."""
+    from bench.output_safety import sample_replies
+    from textgen.copyguard import load_copy_guard
+
+    guards = [g for g in (load_copy_guard(bundle), load_copy_guard(BASE_MODEL)) if g is not None]
+    return sample_replies(bundle, count, guards, seed=seed).final
+
+
+def held_out_nats(bundle: Path, messages: list[str]) -> float:
+    from textgen.bundle import load_bundle
+    from textgen.evaluate import evaluate_messages
+
+    return evaluate_messages(load_bundle(bundle), messages).nats_per_char
+
+
+def _channel(settings: RunSettings) -> Path:
+    stripe = SHARED_DATA / "stripe-irc.log"
+    return stripe if stripe.exists() and not settings.tiny else TEST_DATA / "stripe-irc-head.log"
+
+
+def _irc_lexicon_corpus(settings: RunSettings) -> list[str]:
+    from bench.output_safety import irc_messages
+
+    irc = settings.sources.irc
+    return irc_messages(irc if irc is not None and not settings.tiny else TEST_DATA / "ubuntu-irc-head.log")
+
+
+def _train(
+    history: list[str], held_out: list[str], out: Path, settings: RunSettings, base: Path | None
+) -> Path:
+    from textgen.spec import ModelSpec, TrainConfig
+    from textgen.training import train_model
+
+    mode = "tiny" if settings.tiny else "quick" if settings.quick else "full"
+    config = TrainConfig(time_budget=TRAIN_SECONDS[mode], epochs=1000, seed=1)
+    spec = None
+    if settings.tiny:
+        config = TrainConfig(batch_size=8, epochs=1, steps_per_epoch=4, seed=1)
+        spec = ModelSpec(arch="gru", layers=1, units=16, embedding=8, seq_len=16)
+    train_model(
+        history, out, spec=spec, config=config, base=base, test_messages=held_out, precision="float32"
+    )
+    return out
+
+
+def run_reply_quality(settings: RunSettings) -> Outcome:
+    """Benchmark `replies`: chatsmith's replies on a new channel against markovify's, same messages."""
+    mode = "tiny" if settings.tiny else "quick" if settings.quick else "full"
+    count = REPLIES[mode]
+    lines = read_channel(_channel(settings))
+    history_lines, held_out_lines = split_newest(lines)
+    history = [line.text for line in history_lines]
+    held_out = [line.text for line in held_out_lines]
+    lexicon = build_lexicon([history, _irc_lexicon_corpus(settings)])
+    index = copy_index(history)
+    figures: dict[str, Any] = {
+        "channel_messages": len(history),
+        "held_out_messages": len(held_out),
+        "lexicon_words": len(lexicon),
+        "replies": count,
+    }
+    _progress(f"replies: markovify on {len(history)} messages")
+    figures["markovify"] = reply_figures(markov_replies(history, count, seed=1), lexicon, index)
+    with tempfile.TemporaryDirectory(prefix="chatsmith-bench-replies-") as tmp:
+        base = BASE_MODEL
+        if settings.tiny:
+            base = _train(
+                _irc_lexicon_corpus(settings)[:2000], held_out, Path(tmp) / "tiny-base", settings, None
+            )
+        writers = {"base model": base}
+        _progress(f"replies: fine-tuning the base model for {TRAIN_SECONDS[mode]:.0f} s")
+        writers["fine-tuned"] = _train(history, held_out, Path(tmp) / "fine-tuned", settings, base)
+        _progress(f"replies: training from scratch for {TRAIN_SECONDS[mode]:.0f} s")
+        writers["from scratch"] = _train(history, held_out, Path(tmp) / "scratch", settings, None)
+        for name, bundle in writers.items():
+            _progress(f"replies: {count} replies from the {name}")
+            model_figures = reply_figures(model_replies(bundle, count, seed=2000), lexicon, index)
+            model_figures["nats_per_char"] = held_out_nats(bundle, held_out)
+            figures[name] = model_figures
+    return Outcome(rows=_rows(figures), figures=figures)
+
+
+def _rows(figures: dict[str, Any]) -> list[Row]:
+    markov, tuned = figures["markovify"], figures["fine-tuned"]
+    rows = [
+        Row(
+            name="replies: known words, fine-tuned vs markovify (state 2)",
+            baseline="markovify",
+            baseline_value=100 * markov["known_words"],
+            project_value=100 * tuned["known_words"],
+            unit="%",
+            target="≥ markovify",
+            met=tuned["known_words"] >= markov["known_words"],
+        ),
+        Row(
+            name="replies: copying 8+ words of one message, fine-tuned",
+            baseline="markovify",
+            baseline_value=100 * markov["copy_rate"],
+            project_value=100 * tuned["copy_rate"],
+            unit="%",
+            target="≤1%",
+            met=tuned["copy_rate"] <= 0.01,
+        ),
+        Row(
+            name="replies: distinct word pairs, fine-tuned",
+            baseline="markovify",
+            baseline_value=markov["distinct_pairs"],
+            project_value=tuned["distinct_pairs"],
+        ),
+        Row(
+            name="replies: mean words per reply, fine-tuned",
+            baseline="markovify",
+            baseline_value=markov["mean_words"],
+            project_value=tuned["mean_words"],
+        ),
+    ]
+    best_other = min(figures[name]["nats_per_char"] for name in ("base model", "from scratch"))
+    rows.append(
+        Row(
+            name="replies: held-out nats/char, fine-tuned vs best of base and scratch",
+            baseline="base / scratch 60 s",
+            baseline_value=best_other,
+            project_value=tuned["nats_per_char"],
+            unit="nats/char",
+            target="best",
+            met=tuned["nats_per_char"] < best_other,
+        )
+    )
+    for name in ("base model", "from scratch"):
+        other = figures[name]
+        rows.append(
+            Row(
+                name=f"replies: {name}: known words / copies / held-out nats/char",
+                project_value=other["nats_per_char"],
+                unit="nats/char",
+                note=f"{100 * other['known_words']:.1f}% known, {100 * other['copy_rate']:.1f}% copies",
+            )
+        )
+    return rows
