@@ -3,14 +3,15 @@
 The worker first moves the bundle into place in the model store; only then does one transaction give
 the version row that location and apply the gate's verdict, after checking that the job is still this
 worker's. A row never points at a half-written bundle, and a job that was cancelled or taken over
-meanwhile changes nothing that serves.
+meanwhile changes nothing that serves. The same transaction closes the job as succeeded, so a connection
+lost after it commits can never leave a registered model behind a job that runs again.
 """
 
 from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from db.models import ModelVersion, TrainingJob
+from db.models import ModelVersion, TrainingJob, utcnow
 from db.registry import mark_candidate, promote, reject, retire_old_versions
 from db.scopes import Scope
 from trainer.errors import JobLost
@@ -28,7 +29,8 @@ def record_published(
     scope: Scope,
     keep_versions: int,
 ) -> list[str]:
-    """Give the `training` version its published bundle and activate or reject it, in the caller's session.
+    """Give the `training` version its published bundle, activate or reject it, and close the job as
+    succeeded, in the caller's session.
 
     Args:
         session: A session in a transaction that holds the write lock (commit it to keep the result).
@@ -58,4 +60,8 @@ def record_published(
         version.note = f"{version.note}; promoted: {verdict.summary}"
     else:
         reject(session, version, note=f"{version.note}; rejected: {verdict.summary}")
+    job.status = "succeeded"
+    job.error = None
+    job.model_version_id = version.id
+    job.finished_at = utcnow()
     return retire_old_versions(session, scope, keep_versions)

@@ -22,10 +22,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -37,7 +38,7 @@ from db.jobs import JobProgress, StaleJobs, claim_next_job, finish_job, release_
 from db.model_store import ModelStore
 from db.models import ModelVersion, TrainingJob
 from db.registry import create_version, mark_failed
-from db.retry import retry_on_lock
+from db.retry import DatabaseUnavailable, retry_on_lock
 from db.scopes import Scope, describe_scope
 from db.serving import ServingModel, serving_model_for_scope
 from textgen.errors import TextgenError
@@ -50,6 +51,10 @@ from trainer.publishing import record_published
 
 logger = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
+# A step waiting this long for the database says so in the log (once), then waits on.
+NOTICE_OUTAGE_AFTER_S = 5.0
 # Longest error text stored on a job: the bots show it in chat.
 MAX_ERROR_CHARS = 500
 
@@ -165,6 +170,19 @@ class Worker:
                 self._abandon(attempt, "the trainer stopped before the model was finished; job requeued")
                 self._release(job.id)
                 outcome = JobOutcome(job.id, job.scope_key, "released", "stopped; job put back in the queue")
+            except DatabaseUnavailable:
+                # Every step waits for the database for as long as it is down; this is the trainer being
+                # stopped meanwhile. The job is not at fault: it goes back to the queue.
+                heartbeat.close()
+                self._abandon(attempt, "the trainer stopped while the database was down; job requeued")
+                if self._release(job.id):
+                    message = "stopped while the database was down; job put back in the queue"
+                else:
+                    message = (
+                        "stopped while the database was down; its row still says running until its "
+                        "heartbeat goes stale, then the job is requeued"
+                    )
+                outcome = JobOutcome(job.id, job.scope_key, "released", message)
             except JobLost:
                 self._abandon(attempt, "the job was cancelled or taken over by another worker")
                 outcome = JobOutcome(
@@ -176,7 +194,8 @@ class Worker:
                 expected = isinstance(error, TextgenError | DatabaseError)
                 logger.error("job %d failed: %s", job.id, message, exc_info=not expected)
                 self._abandon(attempt, message)
-                self._finish(job.id, "failed", error=message, model_version_id=attempt.version_id)
+                if not self._finish(job.id, "failed", error=message, model_version_id=attempt.version_id):
+                    message += "; not recorded (database down), so the job runs again once requeued"
                 outcome = JobOutcome(job.id, job.scope_key, "failed", message, attempt.version_id)
             finally:
                 self._discard_staging(attempt)
@@ -189,27 +208,34 @@ class Worker:
     def _run(self, attempt: _Attempt, heartbeat: Heartbeat) -> JobOutcome:
         job = attempt.job
         scope = Scope(job.workspace_id, job.channel_id)
-        scope_name, parent = retry_on_lock(lambda: self._clean_up_and_pick_parent(scope, job))
+        scope_name, parent = self._persist(
+            lambda: self._clean_up_and_pick_parent(scope, job), "picking the parent model"
+        )
         corpus = self._read_corpus(scope, scope_name)
         spec, tokenizer_kind = self._spec_of(parent)
-        attempt.version_id, version_number = retry_on_lock(
-            lambda: self._create_version(scope, job, parent, spec, tokenizer_kind, corpus)
+        attempt.version_id, version_number = self._persist(
+            lambda: self._create_version(scope, job, parent, spec, tokenizer_kind, corpus),
+            "creating the version",
         )
 
         result = self._train(attempt, corpus, spec, parent, heartbeat, version_number)
         verdict = judge_candidate(
-            result.bundle, result.metrics, corpus.holdout, lambda: self._incumbent(scope)
+            result.bundle,
+            result.metrics,
+            corpus.holdout,
+            lambda: self._persist(lambda: self._incumbent(scope), "looking up the incumbent"),
         )
 
         if not heartbeat.beat():
             raise JobLost
         attempt.published = self.store.publish(result.bundle, job.scope_key, version_number)
-        retired = retry_on_lock(lambda: self._record(attempt, scope, verdict))
+        # The model is trained and in place: only the database is missing. Wait for it (a restart, a
+        # dropped connection) rather than throw the model away; registering also closes the job.
+        retired = self._persist(lambda: self._record(attempt, scope, verdict), "registering the model")
         attempt.registered = True
         heartbeat.close()
         for location in retired:
             self._delete_bundle(location)
-        self._finish(job.id, "succeeded", model_version_id=attempt.version_id)
         verdict_word = "promoted" if verdict.promote else "rejected"
         return JobOutcome(
             job.id,
@@ -219,6 +245,29 @@ class Worker:
             attempt.version_id,
             verdict.promote,
         )
+
+    def _persist(self, action: Callable[[], T], what: str) -> T:
+        """Run a transaction until the database answers, however long it is down, or the trainer stops.
+
+        Raises:
+            DatabaseUnavailable: The trainer was stopped while the database was still not answering.
+        """
+        waiting = False
+        while True:
+            try:
+                result = retry_on_lock(
+                    action, outage_seconds=None if waiting else NOTICE_OUTAGE_AFTER_S, stop=self.stop
+                )
+            except DatabaseUnavailable:  # down, or locked through every attempt: keep waiting
+                if self.stop.is_set():
+                    raise
+                if not waiting:
+                    logger.warning("the database is not answering while %s; waiting for it", what)
+                waiting = True
+                continue
+            if waiting:
+                logger.info("the database answers again; %s done", what)
+            return result
 
     def _session(self) -> Session:
         return Session(immediate(self.engine), expire_on_commit=False)
@@ -256,7 +305,7 @@ class Worker:
                     scope_name=scope_name,
                 )
 
-        return retry_on_lock(read)
+        return self._persist(read, "reading the corpus")
 
     def _spec_of(self, parent: ServingModel | None) -> tuple[dict[str, Any], str]:
         """The spec and tokenizer kind of the new model: the parent's when fine-tuning (ids must agree)."""
@@ -345,14 +394,10 @@ class Worker:
 
     def _incumbent(self, scope: Scope) -> ServingModel | None:
         """What serves the scope now, looked up again: an operator may have activated or rolled back."""
-
-        def find() -> ServingModel | None:
-            with self._session() as session, session.begin():
-                return serving_model_for_scope(
-                    session, scope, store=self.store, base_model=self.config.base_model
-                )
-
-        return retry_on_lock(find)
+        with self._session() as session, session.begin():
+            return serving_model_for_scope(
+                session, scope, store=self.store, base_model=self.config.base_model
+            )
 
     def _record(self, attempt: _Attempt, scope: Scope, verdict: Verdict) -> list[str]:
         assert attempt.published is not None and attempt.version_id is not None
@@ -393,23 +438,40 @@ class Worker:
         except Exception:  # the job's own error is what matters; a stale 'training' row is cleaned later
             logger.exception("could not mark version %d failed", version_id)
 
-    def _release(self, job_id: int) -> None:
+    def _release(self, job_id: int) -> bool:
+        """Put the job back in the queue; False when the database could not be told (the row says running)."""
         try:
-            release_job(self.engine, job_id, self.worker_id)
-        except Exception:
-            logger.exception(
-                "could not release job %d; it will be requeued when its heartbeat goes stale", job_id
+            self._persist(lambda: release_job(self.engine, job_id, self.worker_id), "releasing the job")
+        except Exception as error:
+            logger.error(
+                "could not release job %d (%s); its row says running until its heartbeat goes stale, then "
+                "it is requeued",
+                job_id,
+                one_line_error(error),
             )
+            return False
+        return True
 
-    def _finish(self, job_id: int, status: str, **fields: Any) -> None:
+    def _finish(self, job_id: int, status: str, **fields: Any) -> bool:
+        """Close the job; False when the database could not be told (the row still says running)."""
         try:
-            closed = finish_job(self.engine, job_id, status, worker_id=self.worker_id, **fields)
-        except Exception:
+            closed = self._persist(
+                lambda: finish_job(self.engine, job_id, status, worker_id=self.worker_id, **fields),
+                f"recording the job {status}",
+            )
+        except Exception as error:
             # Left running, the job goes stale and is requeued; better than crashing the trainer.
-            logger.exception("could not mark job %d %s", job_id, status)
-            return
+            logger.error(
+                "could not record job %d as %s (%s); its row says running until its heartbeat goes stale, "
+                "then it is requeued",
+                job_id,
+                status,
+                one_line_error(error),
+            )
+            return False
         if not closed:
             logger.warning("job %d was no longer held by %s when it finished", job_id, self.worker_id)
+        return True
 
     def _discard_staging(self, attempt: _Attempt) -> None:
         if attempt.staging is not None:
