@@ -128,7 +128,8 @@ def retry_on_lock(
                 now = clock()
                 if outage_started is None:
                     outage_started = now
-                    logger.warning("database not answering (%s); retrying", _first_line(error))
+                    # Debug only: the caller says once per outage what it does meanwhile.
+                    logger.debug("database not answering (%s); retrying", _first_line(error))
                 gave_up = outage_seconds is not None and now - outage_started + delay > outage_seconds
                 if gave_up or (stop is not None and stop.is_set()):
                     raise DatabaseUnavailable(

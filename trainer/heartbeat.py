@@ -42,6 +42,7 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False
 
     def update(self, progress: JobProgress) -> None:
         """Record the latest progress; the next heartbeat carries it (non-finite numbers are dropped)."""
@@ -62,8 +63,18 @@ class Heartbeat:
         except (DatabaseError, SQLAlchemyError) as error:
             # Locked through every retry, or the connection dropped: skip this beat rather than kill the
             # thread. The stale-after window spans several beats, so one missed beat requeues nothing.
-            logger.warning("heartbeat of job %d skipped: %s", self.job_id, str(error).splitlines()[0])
+            # One line per outage, not one per beat.
+            if not self._failing:
+                logger.warning(
+                    "heartbeats of job %d skipped until the database answers: %s",
+                    self.job_id,
+                    str(error).splitlines()[0],
+                )
+            self._failing = True
             return not self.lost.is_set()
+        if self._failing:
+            logger.info("heartbeats of job %d reach the database again", self.job_id)
+            self._failing = False
         if not alive:
             if not self.lost.is_set():
                 logger.warning(

@@ -26,6 +26,7 @@ from sqlalchemy import Engine
 
 from db.engine import immediate
 from db.model_store import ModelStore
+from db.retry import DatabaseUnavailable
 from trainer.config import TrainerConfig, cron_trigger
 from trainer.schedules import set_schedule_context, sync_schedules
 from trainer.worker import JobOutcome, Worker
@@ -63,6 +64,7 @@ class TrainerService:
         self.stop = threading.Event()
         self.worker = Worker(engine, config, store, worker_id, stop=self.stop)
         self._scheduler: Any = None
+        self._database_down = False
 
     def run_once(self) -> list[JobOutcome]:
         """Requeue stale jobs, then run every queued job (including ones queued meanwhile), then return."""
@@ -75,8 +77,22 @@ class TrainerService:
             return
         try:
             self.run_once()
+        except DatabaseUnavailable as error:
+            # An outage is expected: one line when it starts and one when it ends, not one per poll.
+            if not self._database_down:
+                logger.error(
+                    "queue poll paused: %s; polling every %gs until it answers",
+                    error,
+                    self.config.poll_seconds,
+                )
+            self._database_down = True
+            return
         except Exception:
             logger.exception("queue poll failed; trying again in %.0fs", self.config.poll_seconds)
+            return
+        if self._database_down:
+            logger.info("the database answers again; queue poll resumed")
+            self._database_down = False
 
     def build_scheduler(self) -> Any:
         """A `BackgroundScheduler` with the persistent schedule store and the in-memory poll jobs."""
