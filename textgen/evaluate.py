@@ -22,11 +22,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from textgen.bundle import Bundle
+from textgen.bundle import Bundle, ServingBundle
+from textgen.context import DEFAULT_CONTEXT_TOKENS, prompt_with_context
 from textgen.engine import CausalStepper, WindowStepper, log_softmax, make_stepper
 from textgen.errors import TextgenError
 from textgen.spec import ModelSpec
-from textgen.tokenizers import PAD_ID
+from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID
 
 # Tokens a one-document segment reads before its figures count: about two lines of prose, enough
 # context for a model trained with carried state to have settled (measured: the per-token loss of a
@@ -113,6 +114,39 @@ def recovery_gap(
     _, per_position = _stream_losses(stepper, tokens[: int(starts.max()) + burn_in + span + 1])
     targets = np.concatenate([np.arange(start + burn_in + 1, start + burn_in + span + 1) for start in starts])
     return fresh_total / counted, float(per_position[targets].mean())
+
+
+def evaluate_in_context(
+    bundle: Bundle | ServingBundle,
+    messages: list[str],
+    context_messages: int = 8,
+    max_context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+) -> tuple[Evaluation, Evaluation]:
+    """Nats per character of each message after the first `context_messages`, scored twice: read after the
+    messages before it, framed and bounded as a reply gets them (`textgen.context`), and alone from the
+    zero state. Returns (in context, alone); only the message's own tokens count in either.
+    """
+    source = bundle.weights if isinstance(bundle, ServingBundle) else bundle.model
+    stepper = make_stepper(source, bundle.spec)
+    if not isinstance(stepper, CausalStepper):
+        raise TextgenError("conversation context applies to causal models; a BiLSTM reads a fixed window")
+    if len(messages) <= context_messages:
+        raise TextgenError(f"{len(messages)} messages are too few for a context of {context_messages}")
+    tokenizer = bundle.tokenizer
+    in_context, alone = [], []
+    for index in range(context_messages, len(messages)):
+        own = [*tokenizer.encode(messages[index]), EOS_ID]
+        context = prompt_with_context(
+            tokenizer, messages[index - context_messages : index], "", max_context_tokens
+        )
+        in_context.append(_Segment(np.array([BOS_ID, *context, *own], dtype=np.int32), 1 + len(context)))
+        alone.append(_Segment(np.array([BOS_ID, *own], dtype=np.int32), 1))
+    chars = sum(len(message) for message in messages[context_messages:])
+    figures = []
+    for segments in (in_context, alone):
+        total, counted = causal_nll(stepper, segments)
+        figures.append(Evaluation(total / max(1, chars), total / max(1, counted), chars, counted))
+    return figures[0], figures[1]
 
 
 def evaluation_seconds(model: object, spec: ModelSpec, tokens: int, parts: int = 1) -> float:

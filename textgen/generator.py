@@ -5,6 +5,7 @@ NumPy only: `Generator.from_bundle` reads the weight arrays (`load_serving_bundl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from textgen.bundle import Bundle, ServingBundle, load_serving_bundle
+from textgen.context import prompt_with_context
 from textgen.engine import WindowStepper, make_stepper
 from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
 from textgen.sampling import SamplingParams, sample_tokens
@@ -107,9 +109,24 @@ class Generator:
         continuations = self.generate_many([prompt] * n, params)
         return [prompt + text for text in continuations]
 
-    def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
-        """The continuation (without the prompt) of each prompt, decoded as one batch."""
-        tokens = self.generate_tokens([self.tokenizer.encode(p) for p in prompts], params)
+    def generate_many(
+        self,
+        prompts: list[str],
+        params: list[SamplingParams],
+        contexts: Sequence[Sequence[str]] | None = None,
+    ) -> list[str]:
+        """The continuation (without the prompt) of each prompt, decoded as one batch.
+
+        `contexts[i]`, when given, is the conversation before prompt i (oldest message first): the reply
+        is that conversation's next message (`textgen.context`).
+        """
+        contexts = contexts if contexts is not None else [()] * len(prompts)
+        if len(contexts) != len(prompts):
+            raise ValueError("one context per prompt")
+        tokens = self.generate_tokens(
+            [prompt_with_context(self.tokenizer, c, p) for p, c in zip(prompts, contexts, strict=True)],
+            params,
+        )
         return [self.tokenizer.decode(ids) for ids in tokens]
 
     def generate_tokens(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[list[int]]:

@@ -29,6 +29,7 @@ class _Pending:
     prompt: str
     params: SamplingParams
     future: Future[str]
+    context: tuple[str, ...] = ()  # the conversation before the reply, oldest first
 
 
 @dataclass
@@ -67,16 +68,20 @@ class GenerationPool:
         # Sizes of the batches decoded so far (most recent last, bounded), for status and tests.
         self.batch_sizes: list[int] = []
 
-    async def generate(self, bundle: Path, prompt: str, params: SamplingParams) -> str:
+    async def generate(
+        self, bundle: Path, prompt: str, params: SamplingParams, context: tuple[str, ...] = ()
+    ) -> str:
         """The continuation of `prompt` by the model in `bundle` (without the prompt).
 
         Raises:
             GenerationBusy: `max_queued` requests are outstanding already.
             TextgenError: The bundle cannot be loaded.
         """
-        return await asyncio.wrap_future(self.submit(bundle, prompt, params))
+        return await asyncio.wrap_future(self.submit(bundle, prompt, params, context))
 
-    def submit(self, bundle: Path, prompt: str, params: SamplingParams) -> Future[str]:
+    def submit(
+        self, bundle: Path, prompt: str, params: SamplingParams, context: tuple[str, ...] = ()
+    ) -> Future[str]:
         """Queue a request; the future resolves on a worker thread.
 
         Raises:
@@ -91,7 +96,7 @@ class GenerationPool:
             self.outstanding += 1
             future.add_done_callback(self._answered)
             queue = self._queues.setdefault(key, _ModelQueue(Path(key)))
-            queue.waiting.append(_Pending(prompt, params, future))
+            queue.waiting.append(_Pending(prompt, params, future, context))
             start = not queue.draining
             queue.draining = True
         if start:
@@ -119,7 +124,11 @@ class GenerationPool:
             return
         try:
             generator = self.models.get(path)
-            texts = generator.generate_many([item.prompt for item in live], [item.params for item in live])
+            texts = generator.generate_many(
+                [item.prompt for item in live],
+                [item.params for item in live],
+                [item.context for item in live],
+            )
         except Exception as error:  # every waiter learns why; the worker thread lives on
             for item in live:
                 item.future.set_exception(error)
