@@ -320,3 +320,27 @@ def count_messages_since(
         conditions.append(Message.created_at > since)
     query = select(func.count(Message.id)).join(Channel, Message.channel_id == Channel.id).where(*conditions)
     return session.scalar(query) or 0
+
+
+def recent_messages(
+    session: Session,
+    scope: Scope,
+    limit: int,
+    *,
+    author_id: str | None = None,
+    command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
+) -> list[str]:
+    """The newest `limit` messages of a channel scope that may be trained on (so: collected, not deleted,
+    not from opted-out members, not commands), oldest first and scrubbed like the corpus; only
+    `author_id`'s when given. The conversation a reply follows (`textgen.context`)."""
+    query = (
+        select(Message.text)
+        .join(Channel, Message.channel_id == Channel.id)
+        .where(*_training_messages(scope, command_prefixes))
+        .order_by(Message.created_at.desc(), Message.id.desc())
+        .limit(limit)
+    )
+    if author_id is not None:
+        query = query.where(Message.author_id == author_id)
+    texts = [scrub_text(text) for text in session.scalars(query)]
+    return [text for text in reversed(texts) if text.strip()]

@@ -1,0 +1,64 @@
+"""A reply without a prompt follows the conversation: the channel's last messages, consent respected."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chatsmith.wiring import bot_services
+from tests.bot.conftest import Chat, make_settings
+
+PAIRS = [("ping?", "pong"), ("knock?", "who"), ("hello?", "hi")]
+
+
+@pytest.fixture(scope="module")
+def call_and_response(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model of a channel where every call is answered by its own response: only context says which."""
+    from textgen.spec import ModelSpec, TrainConfig
+    from textgen.training import train_model
+
+    rng = random.Random(0)
+    messages = [line for _ in range(1000) for line in rng.choice(PAIRS)]
+    out = tmp_path_factory.mktemp("calls") / "model"
+    train_model(
+        messages,
+        out,
+        spec=ModelSpec(arch="gru", units=48, embedding=16, seq_len=32),
+        config=TrainConfig(batch_size=8, epochs=30, learning_rate=3e-3, test_fraction=0.0),
+        precision="float32",
+    )
+    return out
+
+
+@pytest.fixture
+def chat(tmp_path: Path, call_and_response: Path) -> Iterator[Chat]:
+    services = bot_services(
+        make_settings(tmp_path / "data", call_and_response, generate_temperature=0.3),
+        migrate_new_database=True,
+    )
+    bot = Chat(services, tmp_path / "files")
+    yield bot
+    bot.close()
+    services.close()
+
+
+def test_generate_without_a_prompt_answers_the_last_message(chat: Chat) -> None:
+    admin, ann = chat.user("admin", admin=True), chat.user("ann")
+    admin.say("/collect on")
+    for call, response in PAIRS:
+        ann.say(call)
+        replies = [admin.say("/generate") for _ in range(5)]
+        assert sum(reply.strip() == response for reply in replies) >= 4, (call, replies)
+
+
+def test_an_opted_out_members_messages_are_not_context(chat: Chat) -> None:
+    admin, ann, bob = chat.user("admin", admin=True), chat.user("ann"), chat.user("bob")
+    admin.say("/collect on")
+    bob.say("/forget-me")
+    ann.say("knock?")
+    bob.say("ping?")  # not collected, so never read as context
+    replies = [admin.say("/generate") for _ in range(5)]
+    assert sum(reply.strip() == "who" for reply in replies) >= 4, replies
