@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint format bench bench-quick base-model clean
+.PHONY: install demo test lint format bench bench-quick bench-serving base-model clean
 
 $(BIN)/python:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "error: $(PYTHON) not found; install Python 3.11 or run 'make PYTHON=python3 ...'"; exit 2; }
@@ -42,6 +42,11 @@ bench: $(STAMP)
 bench-quick: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	$(BIN)/python -m bench --quick
+
+# /generate at 20 per second over 1, 50 and 1,000 channel models through the command core, in a bot
+# process without TensorFlow; writes bench/SERVING.md. About 5 minutes.
+bench-serving: $(STAMP)
+	$(BIN)/python -m bench.serving
 
 # The base model new scopes are fine-tuned from: the default spec trained on real chat (the Ubuntu IRC
 # logs, CC-BY-4.0) for BASE_MODEL_BUDGET seconds, without the messages that hold a slur. Shipped inside
