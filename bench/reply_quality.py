@@ -17,7 +17,8 @@ filter with its resampling. Measured on those replies:
 - copies: replies repeating 8 or more consecutive words of one history message (goal: at most 1%);
 - distinct word pairs: distinct adjacent word pairs over all pairs (diversity), and mean words per reply;
 - held-out nats/char of the channel's newest third (the models; a Markov chain gives unseen text zero
-  probability, so it has none).
+  probability, so it has none), and of each held-out message read after the messages before it, as a
+  reply without a prompt reads them, against the message alone.
 
 `--quick` fine-tunes 10 s and samples 100 replies; `--tiny` trains tiny models for a few steps.
 """
@@ -157,6 +158,20 @@ def held_out_nats(bundle: Path, messages: list[str]) -> float:
     return evaluate_messages(load_bundle(bundle), messages).nats_per_char
 
 
+def context_figures(bundle: Path, held_out: list[str]) -> dict[str, float]:
+    """Held-out nats/char of each message after the bot's context (the channel's last messages) and alone."""
+    from bot.core.handlers.generate import CONTEXT_MESSAGES
+    from textgen.bundle import load_serving_bundle
+    from textgen.evaluate import evaluate_in_context
+
+    with_context, alone = evaluate_in_context(load_serving_bundle(bundle), held_out, CONTEXT_MESSAGES)
+    return {
+        "context_messages": CONTEXT_MESSAGES,
+        "in_context": with_context.nats_per_char,
+        "alone": alone.nats_per_char,
+    }
+
+
 def _channel(settings: RunSettings) -> Path:
     stripe = SHARED_DATA / "stripe-irc.log"
     return stripe if stripe.exists() and not settings.tiny else TEST_DATA / "stripe-irc-head.log"
@@ -221,6 +236,7 @@ def run_reply_quality(settings: RunSettings) -> Outcome:
             model_figures = reply_figures(model_replies(bundle, count, seed=2000), lexicon, index)
             model_figures["nats_per_char"] = held_out_nats(bundle, held_out)
             figures[name] = model_figures
+        figures["context"] = context_figures(writers["fine-tuned"], held_out)
     return Outcome(rows=_rows(figures), figures=figures)
 
 
@@ -258,6 +274,17 @@ def _rows(figures: dict[str, Any]) -> list[Row]:
             project_value=tuned["mean_words"],
         ),
     ]
+    context = figures["context"]
+    rows.append(
+        Row(
+            name=f"replies: next message after {context['context_messages']} messages of context vs alone",
+            baseline="alone",
+            baseline_value=context["alone"],
+            project_value=context["in_context"],
+            unit="nats/char",
+            note="fine-tuned model, held-out messages",
+        )
+    )
     best_other = min(figures[name]["nats_per_char"] for name in ("base model", "from scratch"))
     rows.append(
         Row(

@@ -122,26 +122,41 @@ def evaluate_in_context(
     context_messages: int = 8,
     max_context_tokens: int = DEFAULT_CONTEXT_TOKENS,
 ) -> tuple[Evaluation, Evaluation]:
-    """Nats per character of each message after the first `context_messages`, scored twice: read after the
-    messages before it, framed and bounded as a reply gets them (`textgen.context`), and alone from the
-    zero state. Returns (in context, alone); only the message's own tokens count in either.
+    """Nats per character of each message after the first `context_messages`, read after the messages
+    before it and alone (see `evaluate_with_contexts`)."""
+    if len(messages) <= context_messages:
+        raise TextgenError(f"{len(messages)} messages are too few for a context of {context_messages}")
+    contexts = [
+        messages[index - context_messages : index] for index in range(context_messages, len(messages))
+    ]
+    return evaluate_with_contexts(bundle, messages[context_messages:], contexts, max_context_tokens)
+
+
+def evaluate_with_contexts(
+    bundle: Bundle | ServingBundle,
+    targets: list[str],
+    contexts: list[list[str]],
+    max_context_tokens: int = DEFAULT_CONTEXT_TOKENS,
+) -> tuple[Evaluation, Evaluation]:
+    """Nats per character of each target message scored twice: read after its context (oldest first),
+    framed and bounded as a reply gets it (`textgen.context`), and alone from the zero state.
+
+    Returns (in context, alone); only the target's own tokens (and its end of message) count in either.
     """
     source = bundle.weights if isinstance(bundle, ServingBundle) else bundle.model
     stepper = make_stepper(source, bundle.spec)
     if not isinstance(stepper, CausalStepper):
         raise TextgenError("conversation context applies to causal models; a BiLSTM reads a fixed window")
-    if len(messages) <= context_messages:
-        raise TextgenError(f"{len(messages)} messages are too few for a context of {context_messages}")
+    if len(targets) != len(contexts) or not targets:
+        raise TextgenError("give one context per target message, and at least one target")
     tokenizer = bundle.tokenizer
     in_context, alone = [], []
-    for index in range(context_messages, len(messages)):
-        own = [*tokenizer.encode(messages[index]), EOS_ID]
-        context = prompt_with_context(
-            tokenizer, messages[index - context_messages : index], "", max_context_tokens
-        )
-        in_context.append(_Segment(np.array([BOS_ID, *context, *own], dtype=np.int32), 1 + len(context)))
+    for target, context in zip(targets, contexts, strict=True):
+        own = [*tokenizer.encode(target), EOS_ID]
+        framed = prompt_with_context(tokenizer, context, "", max_context_tokens)
+        in_context.append(_Segment(np.array([BOS_ID, *framed, *own], dtype=np.int32), 1 + len(framed)))
         alone.append(_Segment(np.array([BOS_ID, *own], dtype=np.int32), 1))
-    chars = sum(len(message) for message in messages[context_messages:])
+    chars = sum(len(target) for target in targets)
     figures = []
     for segments in (in_context, alone):
         total, counted = causal_nll(stepper, segments)
