@@ -155,7 +155,8 @@ class ChatsmithDiscordBot(discord.Client):
             permissions.add(MANAGE_SERVER)
         roles: tuple[str, ...] = ()
         if isinstance(interaction.user, discord.Member):
-            roles = tuple(role.name for role in interaction.user.roles)
+            # Ids, never names: anyone who may create roles can give one any name.
+            roles = tuple(str(role.id) for role in interaction.user.roles)
         channel = interaction.channel
         return Request(
             platform="discord",

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.catalog import ADMIN_COMMANDS
+from bot.core.catalog import ADMIN_COMMANDS, COMMANDS
 from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
 from bot.core.parsing import command_for_slash, parse_command_text
@@ -32,8 +33,10 @@ log = logging.getLogger(__name__)
 
 SLASH_COMMANDS = ("/generate", "/train", "/chatsmith")
 ERROR_REPLY = "Something went wrong on my side; the error was logged."
-# How long a users.info answer about admin rights is trusted.
-ADMIN_CACHE_S = 300.0
+# How long a users.info answer about admin rights is trusted: a demoted admin keeps them this long at most.
+ADMIN_CACHE_S = 60.0
+# Event ids remembered to answer Slack's retries of a delivery once (it retries for about an hour).
+SEEN_EVENTS_MAX = 10_000
 HISTORY_PAGE = 200
 PROGRESS_INTERVAL_S = 1.0
 # Plain messages; every other subtype (joins, bot posts, channel changes) is not conversation.
@@ -76,7 +79,8 @@ class SlackBot:
     def __init__(self, app: AsyncApp, core: CommandCore) -> None:
         self.app = app
         self.core = core
-        self._admins: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
+        self._seen_events: OrderedDict[str, None] = OrderedDict()
         # Recent unexpected errors, newest last (the log has the detail).
         self.errors: list[BaseException] = []
 
@@ -91,10 +95,11 @@ class SlackBot:
         command: str,
         args: dict[str, ArgValue],
         progress: Callable[[str], Awaitable[None]] | None,
+        enterprise: str = "",
     ) -> Request:
         permissions: frozenset[str] = frozenset()
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
-        if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, user):
+        if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, enterprise, user):
             permissions = frozenset({ADMINISTRATOR})
         return Request(
             platform="slack",
@@ -109,19 +114,47 @@ class SlackBot:
             progress=progress,
         )
 
-    async def _is_workspace_admin(self, client: AsyncWebClient, team: str, user: str) -> bool:
-        cached = self._admins.get((team, user))
+    async def _is_workspace_admin(
+        self, client: AsyncWebClient, team: str, enterprise: str, user: str
+    ) -> bool:
+        """Whether `user` is an admin or owner of this workspace (or of its Enterprise Grid organisation).
+
+        An admin of another organisation, met in a shared channel, is not: `is_admin` speaks of their own.
+        """
+        key = (team, enterprise, user)
+        cached = self._admins.get(key)
         if cached is not None and time.monotonic() - cached[0] < ADMIN_CACHE_S:
             return cached[1]
         try:
             info = (await client.users_info(user=user))["user"]
-            admin = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+            home_enterprise = str((info.get("enterprise_user") or {}).get("enterprise_id") or "")
+            same_org = str(info.get("team_id") or "") == team or bool(
+                enterprise and home_enterprise == enterprise
+            )
+            rights = bool(info.get("is_admin") or info.get("is_owner") or info.get("is_primary_owner"))
+            if rights and not same_org:
+                log.info("user %s is an admin of another organisation; no admin rights here", user)
+            admin = rights and same_org
         except SlackApiError:
             # No answer means no rights (deny by default); configured admin ids still work.
             log.warning("users.info failed for %s; treating as not an admin", user, exc_info=True)
             admin = False
-        self._admins[(team, user)] = (time.monotonic(), admin)
+        self._admins[key] = (time.monotonic(), admin)
         return admin
+
+    def first_delivery(self, body: dict[str, Any]) -> bool:
+        """False for an event already handled: Slack delivers an event again (with `X-Slack-Retry-Num`)
+        when the first answer was slow or lost, and a retry must not be answered twice."""
+        event_id = str(body.get("event_id") or "")
+        if not event_id:
+            return True
+        if event_id in self._seen_events:
+            log.info("event %s delivered again (a retry); already handled", event_id)
+            return False
+        self._seen_events[event_id] = None
+        if len(self._seen_events) > SEEN_EVENTS_MAX:
+            self._seen_events.popitem(last=False)
+        return True
 
     @staticmethod
     def _history_reader(
@@ -153,14 +186,22 @@ class SlackBot:
 
     # ------------------------------------------------------------------ listeners
 
-    async def on_mention(self, event: dict[str, Any], context: Any, client: AsyncWebClient) -> None:
+    async def on_mention(
+        self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
+    ) -> None:
+        if not self.first_delivery(body):
+            return
         text = _strip_mention(str(event.get("text") or ""), context.bot_user_id)
         command, args = parse_command_text(text)
+        if command not in COMMANDS and text.strip():
+            # Said to the bot rather than a command: the reply is the conversation's next message.
+            command, args = "generate", {"reply_to": text}
         channel, user = str(event["channel"]), str(event.get("user") or "")
         team = str(context.team_id or event.get("team") or "")
         thread = event.get("thread_ts")
         progress = _MessageProgress(client, channel, thread)
-        request = await self.request(client, team, channel, user, command, args, progress)
+        enterprise = str(context.enterprise_id or "")
+        request = await self.request(client, team, channel, user, command, args, progress, enterprise)
         reply = await self.core.handle(request)
         await progress.finish()
         await self._post(client, channel, user, reply, thread)
@@ -174,7 +215,10 @@ class SlackBot:
         async def progress(text: str) -> None:
             await respond(text=text, response_type="ephemeral", replace_original=True)
 
-        request = await self.request(client, team, channel, user, name, args, _Throttled(progress))
+        enterprise = str(command.get("enterprise_id") or "")
+        request = await self.request(
+            client, team, channel, user, name, args, _Throttled(progress), enterprise
+        )
         reply = await self.core.handle(request)
         await respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
         if reply.file is not None:
@@ -182,7 +226,9 @@ class SlackBot:
                 channel=channel, content=reply.file, filename=reply.filename or "attachment.png"
             )
 
-    async def on_message(self, event: dict[str, Any], context: Any) -> None:
+    async def on_message(self, event: dict[str, Any], context: Any, body: dict[str, Any]) -> None:
+        if not self.first_delivery(body):
+            return
         subtype = event.get("subtype")
         team = str(context.team_id or event.get("team") or "")
         channel = str(event.get("channel") or "")

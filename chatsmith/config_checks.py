@@ -262,7 +262,15 @@ def check_trainer(settings: Any, report: CheckReport) -> None:
 
 
 def check_bots(settings: Any, report: CheckReport) -> None:
-    """Generation defaults that contradict each other."""
+    """Admin settings that grant nothing, and generation defaults that contradict each other."""
+    if settings.admin_roles:
+        report.problem(
+            "CHATSMITH_ADMIN_ROLES",
+            f"role names ({', '.join(settings.admin_roles)}) no longer make anyone an admin, because anyone "
+            "who may create roles could make one with that name; set CHATSMITH_ADMIN_ROLE_IDS to "
+            "GUILD_ID:ROLE_ID pairs instead (Discord: User Settings > Advanced > Developer Mode on, then "
+            "right-click the server and the role > Copy ID) and remove CHATSMITH_ADMIN_ROLES",
+        )
     if settings.generate_default_length > settings.generate_max_length:
         report.problem(
             "CHATSMITH_GENERATE_DEFAULT_LENGTH",

@@ -143,9 +143,15 @@ class Settings(BaseSettings):
     )
 
     # ------------------------------------------------------------------ both bots (bot/core)
+    admin_role_ids: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated GUILD_ID:ROLE_ID pairs: members of that Discord role in that server "
+        "may run admin commands.",
+    )
     admin_roles: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Comma-separated Discord role names whose members may run admin commands.",
+        description="No longer used: role names grant nothing (anyone who may create roles could make one); "
+        "`chatsmith config check` says how to move to CHATSMITH_ADMIN_ROLE_IDS.",
     )
     admin_user_ids: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -182,12 +188,24 @@ class Settings(BaseSettings):
     generate_top_p: float = Field(default=0.95, gt=0, le=1, description="Nucleus sampling share.")
     backfill_max: int = Field(default=5000, ge=0, description="Most past messages one /train backfill reads.")
 
-    @field_validator("admin_roles", "admin_user_ids", mode="before")
+    @field_validator("admin_roles", "admin_user_ids", "admin_role_ids", mode="before")
     @classmethod
     def _split_commas(cls, value: object) -> object:
         # "a, b" from the environment; lists pass through from code.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("admin_role_ids")
+    @classmethod
+    def _guild_role_pairs(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            guild, _, role = entry.partition(":")
+            if not (guild.isdigit() and role.isdigit()):
+                raise ValueError(
+                    f"received {entry!r}, expected GUILD_ID:ROLE_ID (two Discord ids, e.g. "
+                    "123456789012345678:234567890123456789; copy them with Developer Mode on)"
+                )
         return value
 
     @field_validator("discord_shard_ids", mode="before")
@@ -290,6 +308,7 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "discord": ("discord_token", "discord_sharded", "discord_shard_count", "discord_shard_ids"),
     "slack": tuple(name for name in Settings.model_fields if name.startswith("slack_")),
     "bots": (
+        "admin_role_ids",
         "admin_roles",
         "admin_user_ids",
         "generate_user_cooldown",

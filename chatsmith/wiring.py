@@ -36,7 +36,7 @@ def bot_config(settings: Settings) -> BotConfig:
     from bot.core.services import BotConfig
 
     return BotConfig(
-        policy=AdminPolicy(frozenset(settings.admin_roles), frozenset(settings.admin_user_ids)),
+        policy=AdminPolicy(frozenset(settings.admin_role_ids), frozenset(settings.admin_user_ids)),
         cooldowns={
             "generate": CooldownRule(settings.generate_user_cooldown, settings.generate_channel_cooldown),
             "train": CooldownRule(settings.train_user_cooldown, settings.train_channel_cooldown),

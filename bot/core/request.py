@@ -45,20 +45,31 @@ ProgressReporter = Callable[[str], Awaitable[None]]
 class AdminPolicy:
     """Who may run admin commands besides holders of the platform's admin rights.
 
+    Role names grant nothing: anyone allowed to create roles could make one with the configured name.
+
     Attributes:
-        role_names: Role names (Discord) whose members count as admins; compared case-insensitively.
+        role_ids: Discord roles whose members count as admins, each as "<guild id>:<role id>", so a role
+            counts only in its own server.
         user_ids: Platform user ids that count as admins.
     """
 
-    role_names: frozenset[str] = frozenset()
+    role_ids: frozenset[str] = frozenset()
     user_ids: frozenset[str] = frozenset()
 
-    def allows(self, permissions: frozenset[str], roles: tuple[str, ...], user: str) -> bool:
-        """Deny by default: only an admin permission, a listed role or a listed user id says yes."""
+    def allows(
+        self, permissions: frozenset[str], roles: tuple[str, ...], user: str, workspace: str = ""
+    ) -> bool:
+        """Deny by default: only an admin permission, a listed role of this workspace or a listed user says yes.
+
+        Args:
+            permissions: The caller's platform rights, as names.
+            roles: Ids of the caller's roles in `workspace`.
+            user: The caller's user id.
+            workspace: The server the request comes from.
+        """
         if permissions & ADMIN_PERMISSIONS:
             return True
-        wanted = {name.casefold() for name in self.role_names}
-        if any(role.casefold() in wanted for role in roles):
+        if workspace and any(f"{workspace}:{role}" in self.role_ids for role in roles):
             return True
         return bool(user) and user in self.user_ids
 
@@ -77,7 +88,7 @@ class Request:
             checked by the handler.
         permissions: Platform rights of the caller, as names (`ADMINISTRATOR`, `MANAGE_SERVER`); empty
             when the platform did not say, which means "not an admin".
-        roles: Role names of the caller (Discord), for the configured admin roles.
+        roles: Role ids of the caller in this workspace (Discord), for the configured admin roles.
         policy: Extra admins from configuration.
         workspace_name: Human name of the workspace, stored for `chatsmith` listings.
         channel_name: Human name of the channel, for replies.
@@ -102,7 +113,7 @@ class Request:
     @property
     def is_admin(self) -> bool:
         """Whether the caller may run admin commands (unknown permission data means no)."""
-        return self.policy.allows(self.permissions, self.roles, self.user)
+        return self.policy.allows(self.permissions, self.roles, self.user, self.workspace)
 
 
 @dataclass(frozen=True)

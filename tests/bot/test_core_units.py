@@ -106,16 +106,22 @@ def test_cooldowns_forget_waits_that_have_passed() -> None:
 
 
 def test_admin_is_denied_by_default() -> None:
-    policy = AdminPolicy(role_names=frozenset({"Mods"}), user_ids=frozenset({"U42"}))
+    policy = AdminPolicy(role_ids=frozenset({"111:777"}), user_ids=frozenset({"U42"}))
 
     def request(**fields: object) -> Request:
-        return Request("discord", "g", "c", str(fields.pop("user", "u1")), "train", policy=policy, **fields)  # type: ignore[arg-type]
+        workspace = str(fields.pop("workspace", "111"))
+        return Request(
+            "discord", workspace, "c", str(fields.pop("user", "u1")), "train", policy=policy, **fields
+        )  # type: ignore[arg-type]
 
     assert not request().is_admin
-    assert not Request("discord", "g", "c", "", "train").is_admin
+    assert not Request("discord", "111", "c", "", "train").is_admin
     assert request(permissions=frozenset({ADMINISTRATOR})).is_admin
     assert request(permissions=frozenset({MANAGE_SERVER})).is_admin
-    assert request(roles=("mods",)).is_admin
+    assert request(roles=("777",)).is_admin
+    # A role id counts only in its own server, and a role's name never counts.
+    assert not request(roles=("777",), workspace="222").is_admin
+    assert not request(roles=("ChatSmith-Admin", "Mods", "111:777")).is_admin
     assert request(user="U42").is_admin
     assert not request(permissions=frozenset({"send_messages"}), roles=("members",)).is_admin
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import select
 
-from bot.core import Services
+from bot.core import AdminPolicy, Services
 from bot.discord_bot import ERROR_REPLY, ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
 from chatsmith.settings import Settings
 from chatsmith.wiring import discord_config
@@ -17,7 +18,7 @@ from db.models import Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
 from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
 from tests.bot.test_core_units import MENTION_BOMB
-from tests.fakes.discord import EPHEMERAL, FakeDiscord
+from tests.fakes.discord import EPHEMERAL, MEMBER_PERMISSIONS, FakeDiscord
 
 NO_PINGS = {"parse": []}
 
@@ -299,5 +300,40 @@ def test_replies_are_masked(bot_settings: Settings, services: Services) -> None:
             answer = await record.wait_for_followup(timeout=30)
             assert answer.content.startswith(MASKED_PROMPT)
             assert "ann@example.org" not in answer.content
+
+    run(scenario)
+
+
+def test_admin_roles_count_by_id_in_their_own_server_never_by_name(
+    bot_settings: Settings, services: Services
+) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            guild, general = fake.guild.id, fake.channel.id
+            moderators = fake._role(fake.snowflake(), "Moderators", MEMBER_PERMISSIONS, position=5)
+            # Anyone allowed to create roles can make one called like the old admin setting.
+            self_made = fake._role(fake.snowflake(), "ChatSmith-Admin", MEMBER_PERMISSIONS, position=6)
+            for role in (moderators, self_made):
+                fake.guild.roles.append(role)
+                await fake.dispatch("GUILD_ROLE_CREATE", {"guild_id": guild, "role": role})
+            mallory = fake.add_member(guild, "mallory")
+            mallory.role_ids.append(self_made["id"])
+            alice_roles = fake.guild.members[fake.alice.id].role_ids
+            alice_roles.append(moderators["id"])
+            await eventually(
+                lambda: bot.get_guild(int(guild)).get_role(int(self_made["id"])) is not None,  # type: ignore[union-attr]
+                what="the roles",
+            )
+            bot.core.config = replace(
+                bot.core.config,
+                policy=AdminPolicy(
+                    role_ids=frozenset({f"{guild}:{moderators['id']}", f"999:{self_made['id']}"})
+                ),
+            )
+
+            refused = await fake.send_interaction(guild, general, mallory.id, "collect", {"state": "on"})
+            assert "is for admins" in (await refused.wait_for_response()).content
+            allowed = await fake.send_interaction(guild, general, fake.alice.id, "collect", {"state": "on"})
+            assert "Collection is on" in (await allowed.wait_for_followup(timeout=10)).content
 
     run(scenario)

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.core import AdminPolicy, ConfigurationError, Services
 from bot.core.safety import EMPTY_GENERATION
-from bot.slack_app import SlackBot, build_slack_app, check_slack_config, serve_http
+from bot.slack_app import ADMIN_CACHE_S, SlackBot, build_slack_app, check_slack_config, serve_http
 from chatsmith.settings import Settings
 from chatsmith.wiring import slack_config
 from db.models import Message, UserOptOut
@@ -299,5 +299,51 @@ def test_replies_are_masked(bot_settings: Settings, services: Services) -> None:
             post = await fake.wait_for_call("chat.postMessage", timeout=30)
             assert post.params["text"].startswith(MASKED_PROMPT)
             assert "ann@example.org" not in post.params["text"]
+
+    run(scenario)
+
+
+def test_only_admins_of_this_workspace_get_admin_rights_and_not_for_long(
+    bot_settings: Settings, services: Services
+) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            outsider = fake.add_user("U0OUTSIDE1", "olga", is_admin=True, home_team_id="T0OTHERORG")
+            owner = fake.add_user("U0OWNER001", "oscar", is_admin=True)
+
+            async def collect(user: str) -> str:
+                response_url = fake.new_response_url()
+                form = fake.slash_command_form(
+                    "/chatsmith", "collect on", user=user, response_url=response_url
+                )
+                assert (await fake.post_signed_slash_command(url, form)).status == 200
+                response_id = response_url.rsplit("/", 1)[1]
+                answer = await fake.wait_for_response_post(lambda p: p.response_id == response_id, timeout=10)
+                return answer.text or ""
+
+            # An admin of another organisation, met in a shared channel, is nobody's admin here.
+            assert "is for admins" in await collect(outsider.id)
+            assert "Collection is on" in await collect(owner.id)
+
+            # Demoted: the cached answer lasts a minute at most.
+            owner.is_admin = False
+            assert "Collection" in await collect(owner.id)  # still cached
+            assert ADMIN_CACHE_S <= 60
+            for key, (cached_at, admin) in list(bot._admins.items()):
+                bot._admins[key] = (cached_at - ADMIN_CACHE_S - 1, admin)  # a minute later
+            assert "is for admins" in await collect(owner.id)
+
+    run(scenario)
+
+
+def test_a_retried_delivery_is_answered_once(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            delivery = fake.event_callback(fake.app_mention("help", user=fake.alice.id))
+            assert (await fake.post_signed_event(url, delivery)).status == 200
+            await fake.wait_for_call("chat.postEphemeral", timeout=10)
+            assert (await fake.post_signed_event(url, delivery, retry=1)).status == 200
+            await asyncio.sleep(0.5)
+            assert len(fake.calls_to("chat.postEphemeral")) == 1
 
     run(scenario)

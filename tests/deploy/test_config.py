@@ -263,6 +263,9 @@ def test_check_passes_on_a_complete_configuration(
             "0..0",
         ),
         ({"CHATSMITH_SLACK_MODE": "sockets"}, "CHATSMITH_SLACK_MODE", "'socket' or 'http'"),
+        # Role names grant nothing any more: the check says how to move to role ids.
+        ({"CHATSMITH_ADMIN_ROLES": "ChatSmith-Admin"}, "CHATSMITH_ADMIN_ROLES", "CHATSMITH_ADMIN_ROLE_IDS"),
+        ({"CHATSMITH_ADMIN_ROLE_IDS": "Moderators"}, "CHATSMITH_ADMIN_ROLE_IDS", "GUILD_ID:ROLE_ID"),
     ],
 )
 def test_check_reports_each_problem_on_one_line_with_its_fix(

@@ -115,8 +115,12 @@ class FakeUser:
     name: str
     is_bot: bool = False
     bot_id: str | None = None
+    is_admin: bool = False
+    # Set for a user of another organisation (a Slack Connect shared channel); None: the fake's team.
+    home_team_id: str | None = None
 
     def to_payload(self, team_id: str) -> dict[str, Any]:
+        team_id = self.home_team_id or team_id
         return {
             "id": self.id,
             "team_id": team_id,
@@ -126,7 +130,7 @@ class FakeUser:
             "tz": "Europe/London",
             "is_bot": self.is_bot,
             "is_app_user": False,
-            "is_admin": False,
+            "is_admin": self.is_admin,
             "profile": {
                 "real_name": self.name.title(),
                 "display_name": self.name,
@@ -267,9 +271,16 @@ class FakeSlack:
     # ----------------------------------------------------------------- world
 
     def add_user(
-        self, user_id: str, name: str, *, is_bot: bool = False, bot_id: str | None = None
+        self,
+        user_id: str,
+        name: str,
+        *,
+        is_bot: bool = False,
+        bot_id: str | None = None,
+        is_admin: bool = False,
+        home_team_id: str | None = None,
     ) -> FakeUser:
-        user = FakeUser(user_id, name, is_bot, bot_id)
+        user = FakeUser(user_id, name, is_bot, bot_id, is_admin, home_team_id)
         self.users[user_id] = user
         return user
 
@@ -533,12 +544,14 @@ class FakeSlack:
         secret: str | None = None,
         forge: bool = False,
         stale: bool = False,
+        retry: int = 0,
     ) -> SignedPostResult:
         """POST a raw body to the app the way Slack does, signed with `secret` (default the fake's).
 
         Args:
             forge: sign with a wrong secret; the app must answer 401.
             stale: date the request ten minutes back (and sign that); the app must answer 401.
+            retry: Slack's retry number of this delivery (sent as `X-Slack-Retry-Num` when not 0).
         """
         assert self._http is not None, "FakeSlack is not started"
         timestamp = str(int(time.time()) - (2 * STALE_AFTER_S if stale else 0))
@@ -550,6 +563,9 @@ class FakeSlack:
             "X-Slack-Signature": signature,
             "User-Agent": "Slackbot 1.0 (+https://api.slack.com/robots)",
         }
+        if retry:
+            headers["X-Slack-Retry-Num"] = str(retry)
+            headers["X-Slack-Retry-Reason"] = "http_timeout"
         started = time.monotonic()
         async with self._http.post(app_url, data=body.encode(), headers=headers) as response:
             text = await response.text()
@@ -563,10 +579,17 @@ class FakeSlack:
         *,
         forge: bool = False,
         stale: bool = False,
+        retry: int = 0,
     ) -> SignedPostResult:
         """Deliver an Events API payload (JSON), e.g. `fake.event_callback(fake.app_mention("hi"))`."""
         return await self.post_signed(
-            app_url, json.dumps(payload), "application/json", secret=secret, forge=forge, stale=stale
+            app_url,
+            json.dumps(payload),
+            "application/json",
+            secret=secret,
+            forge=forge,
+            stale=stale,
+            retry=retry,
         )
 
     async def post_signed_slash_command(
