@@ -170,6 +170,7 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=interaction.guild.name if interaction.guild else "",
             channel_name=getattr(channel, "name", None) or "",
+            channel_private=_is_private(channel, interaction.guild),
             history=self._history_reader(interaction),
             progress=reporter,
         )
@@ -243,6 +244,17 @@ class ChatsmithDiscordBot(discord.Client):
             await self.core.delete_message(
                 "discord", str(payload.guild_id), str(payload.channel_id), str(message_id)
             )
+
+
+def _is_private(channel: Any, guild: discord.Guild | None) -> bool | None:
+    """Whether @everyone cannot read the channel (a private thread always counts); None: unknown."""
+    if isinstance(channel, discord.Thread):
+        if channel.type == discord.ChannelType.private_thread:
+            return True
+        channel = channel.parent
+    if guild is None or not isinstance(channel, discord.abc.GuildChannel):
+        return None
+    return not channel.permissions_for(guild.default_role).view_channel
 
 
 class ShardedChatsmithDiscordBot(ChatsmithDiscordBot, discord.AutoShardedClient):
@@ -323,8 +335,13 @@ def _add_commands(bot: ChatsmithDiscordBot) -> None:
         await bot.run_command(interaction, "rollback", {"scope": scope})
 
     @tree.command()
-    @app_commands.describe(state="on: keep this channel's messages for training; off: stop")
-    async def collect(interaction: discord.Interaction, state: Literal["on", "off"] | None = None) -> None:
+    @app_commands.describe(
+        state="on: keep this channel's messages for training; off: stop; share: a private channel also "
+        "trains the server's model; unshare: it does not"
+    )
+    async def collect(
+        interaction: discord.Interaction, state: Literal["on", "off", "share", "unshare"] | None = None
+    ) -> None:
         """Opt this channel in or out of collection (admins)."""
         await bot.run_command(interaction, "collect", {"state": state})
 

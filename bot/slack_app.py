@@ -101,6 +101,7 @@ class SlackBot:
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
         if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, enterprise, user):
             permissions = frozenset({ADMINISTRATOR})
+        private = await self._is_private(client, channel) if command in ADMIN_COMMANDS else None
         return Request(
             platform="slack",
             workspace=team,
@@ -109,6 +110,7 @@ class SlackBot:
             command=command or "help",
             args=args,
             permissions=permissions,
+            channel_private=private,
             policy=self.core.config.policy,
             history=self._history_reader(client, channel),
             progress=progress,
@@ -141,6 +143,18 @@ class SlackBot:
             admin = False
         self._admins[key] = (time.monotonic(), admin)
         return admin
+
+    @staticmethod
+    async def _is_private(client: AsyncWebClient, channel: str) -> bool | None:
+        """Whether the channel is private (or a direct message); None when Slack did not say."""
+        if channel.startswith(("D", "G")):
+            return True
+        try:
+            info = (await client.conversations_info(channel=channel))["channel"]
+        except SlackApiError:
+            log.warning("conversations.info failed for %s; its privacy is left as stored", channel)
+            return None
+        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
 
     def first_delivery(self, body: dict[str, Any]) -> bool:
         """False for an event already handled: Slack delivers an event again (with `X-Slack-Retry-Num`)

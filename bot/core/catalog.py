@@ -30,7 +30,11 @@ COMMANDS: dict[str, CommandInfo] = {
         "queue training; backfill first reads up to N past messages",
         admin=True,
     ),
-    "collect": CommandInfo("collect on|off", "opt this channel in or out of collection", admin=True),
+    "collect": CommandInfo(
+        "collect on|off|share|unshare",
+        "opt this channel in or out of collection; share lets a private channel train the workspace model",
+        admin=True,
+    ),
     "models": CommandInfo("models [channel|workspace]", "list model versions and their scores", admin=True),
     "rollback": CommandInfo(
         "rollback [channel|workspace]", "serve the previous good model version again", admin=True

@@ -62,11 +62,15 @@ def find_place(session: Session, request: Request) -> Place | None:
 
 
 def channel_row(session: Session, request: Request) -> Channel:
-    """The request's channel row, created with its workspace when missing (names kept up to date)."""
+    """The request's channel row, created with its workspace when missing (names and privacy kept up to date)."""
     workspace = get_or_create_workspace(
         session, request.platform, request.workspace, request.workspace_name or None
     )
-    return get_or_create_channel(session, workspace, request.channel, request.channel_name or None)
+    channel = get_or_create_channel(session, workspace, request.channel, request.channel_name or None)
+    if request.channel_private is not None and channel.private != request.channel_private:
+        # A channel made private keeps its messages out of the workspace model from its next training on.
+        channel.private = request.channel_private
+    return channel
 
 
 def ensure_place(services: Services, request: Request) -> Place:

@@ -92,6 +92,8 @@ class Request:
         policy: Extra admins from configuration.
         workspace_name: Human name of the workspace, stored for `chatsmith` listings.
         channel_name: Human name of the channel, for replies.
+        channel_private: Whether not everyone in the workspace can read the channel; None when the
+            adapter could not tell (the stored answer stands).
         history: Reads past messages of the channel for `train backfill:N`; None where the adapter cannot.
         progress: Reports progress of a long command; None to stay quiet.
     """
@@ -107,6 +109,7 @@ class Request:
     policy: AdminPolicy = AdminPolicy()
     workspace_name: str = ""
     channel_name: str = ""
+    channel_private: bool | None = None
     history: HistoryReader | None = None
     progress: ProgressReporter | None = None
 

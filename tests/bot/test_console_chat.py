@@ -253,3 +253,40 @@ def test_replies_are_masked_on_the_console(chat: Chat) -> None:
     from tests.bot.test_discord_adapter import MASKED_PROMPT, UNMASKED_PROMPT
 
     assert chat.user("ann").say(f"/generate {UNMASKED_PROMPT}").startswith(MASKED_PROMPT)
+
+
+def test_a_private_channel_never_feeds_the_workspace_model_unless_shared(chat: Chat) -> None:
+    from db.messages import corpus_for_scope
+    from db.models import Channel
+    from db.scopes import Scope
+
+    def command(channel: str, line: str, *, private: bool) -> str:
+        request = Request(
+            platform="console",
+            workspace="team",
+            channel=channel,
+            user="root",
+            command="collect",
+            args={"state": line},
+            permissions=frozenset({"administrator"}),
+            channel_private=private,
+            channel_name=channel,
+        )
+        return chat.runner.run(chat.core.handle(request)).text
+
+    assert "is private: its messages train only its own model" in command("secret", "on", private=True)
+    assert "is private" not in command("general", "on", private=False)
+    chat.user("ann", channel="secret").say("whispered in the private channel")
+    chat.user("bob", channel="general").say("said in the open")
+
+    def workspace_corpus() -> list[str]:
+        with chat.services.sessions() as session:
+            workspace_id = session.scalars(select(Channel.workspace_id)).first()
+            assert workspace_id is not None
+            return corpus_for_scope(session, Scope(workspace_id))
+
+    assert workspace_corpus() == ["said in the open"]
+    assert "trains the workspace model too" in command("secret", "share", private=True)
+    assert workspace_corpus() == ["whispered in the private channel", "said in the open"]
+    assert "no longer trains the workspace model" in command("secret", "unshare", private=True)
+    assert workspace_corpus() == ["said in the open"]

@@ -14,7 +14,7 @@ from bot.core import AdminPolicy, Services
 from bot.discord_bot import ERROR_REPLY, ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
 from chatsmith.settings import Settings
 from chatsmith.wiring import discord_config
-from db.models import Message, UserOptOut
+from db.models import Channel, Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
 from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
 from tests.bot.test_core_units import MENTION_BOMB
@@ -69,7 +69,12 @@ def test_commands_are_synced_with_their_help(bot_settings: Settings, services: S
             assert commands["generate"]["description"] == "Write something in this channel's voice."
             options = {o["name"]: o for o in commands["generate"]["options"]}
             assert options["length"]["type"] == 4 and not options["length"]["required"]
-            assert [c["value"] for c in commands["collect"]["options"][0]["choices"]] == ["on", "off"]
+            assert [c["value"] for c in commands["collect"]["options"][0]["choices"]] == [
+                "on",
+                "off",
+                "share",
+                "unshare",
+            ]
 
     run(scenario)
 
@@ -335,5 +340,29 @@ def test_admin_roles_count_by_id_in_their_own_server_never_by_name(
             assert "is for admins" in (await refused.wait_for_response()).content
             allowed = await fake.send_interaction(guild, general, fake.alice.id, "collect", {"state": "on"})
             assert "Collection is on" in (await allowed.wait_for_followup(timeout=10)).content
+
+    run(scenario)
+
+
+def test_a_private_channel_is_known_as_private(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            guild = fake.guild.id
+            secret = fake.add_channel(guild, "secret", private=True)
+            await fake.dispatch("CHANNEL_CREATE", secret.to_payload())
+            await eventually(lambda: bot.get_channel(int(secret.id)) is not None, what="the channel")
+
+            private = await fake.send_interaction(guild, secret.id, fake.bob.id, "collect", {"state": "on"})
+            assert (
+                "is private: its messages train only its own model"
+                in (await private.wait_for_followup(timeout=10)).content
+            )
+            public = await fake.send_interaction(
+                guild, fake.channel.id, fake.bob.id, "collect", {"state": "on"}
+            )
+            assert "is private" not in (await public.wait_for_followup(timeout=10)).content
+            with services.sessions() as session:
+                flags = dict(session.execute(select(Channel.external_id, Channel.private)).tuples().all())
+            assert flags == {secret.id: True, fake.channel.id: False}
 
     run(scenario)

@@ -347,3 +347,15 @@ def test_a_retried_delivery_is_answered_once(bot_settings: Settings, services: S
             assert len(fake.calls_to("chat.postEphemeral")) == 1
 
     run(scenario)
+
+
+def test_a_private_slack_channel_is_known_as_private(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            secret = fake.add_channel("C0SECRET01", "secret", private=True)
+            form = fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id, channel=secret.id)
+            assert (await fake.post_signed_slash_command(url, form)).status == 200
+            answer = await fake.wait_for_response_post(timeout=10)
+            assert "is private: its messages train only its own model" in (answer.text or "")
+
+    run(scenario)

@@ -179,3 +179,23 @@ def test_set_collection_records_who_and_when(session: Session, make_channel: Cal
     )
     set_collection(session, channel, False, by="admin-2")
     assert not channel.collecting
+
+
+def test_a_private_channel_feeds_only_its_own_model_unless_shared(
+    session: Session, make_channel: Callable
+) -> None:
+    general, secret = make_channel("general"), make_channel("secret")
+    secret.private = True
+    _say(session, general, "g1", "said in public", 1)
+    _say(session, secret, "s1", "said in private", 2)
+    session.commit()
+    workspace = Scope(general.workspace_id)
+
+    # The workspace model answers in every channel: a private channel stays out of it...
+    assert corpus_for_scope(session, workspace) == ["said in public"]
+    assert count_messages_since(session, workspace, None) == 1
+    assert corpus_for_scope(session, Scope.of(secret)) == ["said in private"]
+    # ...until an admin shares that channel with the workspace explicitly.
+    secret.workspace_training = True
+    session.commit()
+    assert corpus_for_scope(session, workspace) == ["said in public", "said in private"]

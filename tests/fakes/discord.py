@@ -213,6 +213,7 @@ class FakeChannel:
     position: int
     type: int = 0
     messages: list[dict[str, Any]] = field(default_factory=list)
+    permission_overwrites: list[dict[str, Any]] = field(default_factory=list)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -221,7 +222,7 @@ class FakeChannel:
             "guild_id": self.guild_id,
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": list(self.permission_overwrites),
             "nsfw": False,
             "parent_id": None,
             "topic": None,
@@ -507,9 +508,14 @@ class FakeDiscord:
         self.guilds[guild.id] = guild
         return guild
 
-    def add_channel(self, guild_id: str, name: str) -> FakeChannel:
+    def add_channel(self, guild_id: str, name: str, *, private: bool = False) -> FakeChannel:
+        """Add a text channel; a private one denies @everyone (whose role id is the guild's) the view."""
         guild = self.guilds[guild_id]
         channel = FakeChannel(self.snowflake(), guild_id, name, position=len(guild.channels))
+        if private:
+            channel.permission_overwrites.append(
+                {"id": guild_id, "type": 0, "allow": "0", "deny": str(VIEW_CHANNEL)}
+            )
         guild.channels[channel.id] = channel
         return channel
 

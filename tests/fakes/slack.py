@@ -148,6 +148,7 @@ class FakeSlackChannel:
     name: str
     messages: list[dict[str, Any]] = field(default_factory=list)
     replies: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    is_private: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -156,7 +157,7 @@ class FakeSlackChannel:
             "is_channel": True,
             "is_group": False,
             "is_im": False,
-            "is_private": False,
+            "is_private": self.is_private,
             "is_archived": False,
             "is_general": self.name == "general",
             "is_member": True,
@@ -284,8 +285,8 @@ class FakeSlack:
         self.users[user_id] = user
         return user
 
-    def add_channel(self, channel_id: str, name: str) -> FakeSlackChannel:
-        channel = FakeSlackChannel(channel_id, name)
+    def add_channel(self, channel_id: str, name: str, *, private: bool = False) -> FakeSlackChannel:
+        channel = FakeSlackChannel(channel_id, name, is_private=private)
         self.channels[channel_id] = channel
         return channel
 

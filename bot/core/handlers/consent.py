@@ -21,26 +21,58 @@ log = logging.getLogger(__name__)
 
 
 async def collect(services: Services, request: Request) -> Reply:
-    """`collect on|off` sets collection in the channel; plain `collect` says whether it is on."""
+    """`collect on|off` sets collection in the channel; plain `collect` says whether it is on.
+
+    `collect share` lets a private channel's messages train the workspace model, which answers in every
+    channel; `collect unshare` takes that back. Without it a private channel trains only its own model.
+    """
     state = str(request.args.get("state") or "").strip().lower()
-    if state not in ("", "on", "off"):
-        raise CommandError(f"Received `collect {state}`, expected `collect on` or `collect off`.")
+    if state not in ("", "on", "off", "share", "unshare"):
+        raise CommandError(
+            f"Received `collect {state}`, expected `collect on`, `collect off`, `collect share` or "
+            "`collect unshare`."
+        )
 
     def apply() -> str:
         with services.write_sessions.begin() as session:
             channel = channel_row(session, request)
             label = channel_label(request)
+            if state in ("share", "unshare"):
+                channel.workspace_training = state == "share"
+                if state == "unshare":
+                    return (
+                        f"{label} no longer trains the workspace model (from its next training on)."
+                        + _private_rule(channel.private, label)
+                    )
+                return (
+                    f"{label} now trains the workspace model too, which answers in every channel of this "
+                    "workspace: what is said here can show up in replies anywhere. `collect unshare` "
+                    "takes that back."
+                )
             if state == "":
-                return f"Collection in {label} is {'on' if channel.collecting else 'off'}."
+                return f"Collection in {label} is {'on' if channel.collecting else 'off'}." + _private_rule(
+                    channel.private and not channel.workspace_training, label
+                )
             messages.set_collection(session, channel, state == "on", by=request.user[:64])
+            private = channel.private and not channel.workspace_training
         if state == "on":
             return (
                 f"Collection is on in {label}: messages posted from now on are kept for training "
                 "(anyone can remove theirs with `forget-me`). `train backfill:N` adds past messages."
+                + _private_rule(private, label)
             )
         return f"Collection is off in {label}; its stored messages stay out of training until it is on again."
 
     return safe_reply(request, await services.run_db(apply), ephemeral=True)
+
+
+def _private_rule(private: bool, label: str) -> str:
+    if not private:
+        return ""
+    return (
+        f" {label} is private: its messages train only its own model, which answers only here, never the "
+        "workspace model (`collect share` would change that)."
+    )
 
 
 async def forget_me(services: Services, request: Request) -> Reply:
