@@ -17,7 +17,6 @@ model's lexicon is its channel's words joined with its base model's, saved in th
 
 from __future__ import annotations
 
-import bisect
 import gzip
 import re
 import string
@@ -37,16 +36,23 @@ WORD = re.compile(r"[a-z][a-z']+")
 DEFAULT_MIN_COUNT = 2
 _LETTERS = frozenset(string.ascii_lowercase)
 _CONTINUATIONS = string.ascii_lowercase + "'"
-# Masks kept per prefix: the prefixes of common words come back at every reply.
-_CACHE_LIMIT = 50_000
+# Masks kept per prefix: the prefixes of common words come back at every reply. Bounded, because a bot
+# keeps a constraint per cached model (2,048 masks of 260 bytes: about 0.5 MB).
+_CACHE_LIMIT = 2048
 
 
 class Lexicon:
-    """A sorted set of lowercase words, answering "which letters may follow this prefix"."""
+    """A sorted set of lowercase words, answering "which letters may follow this prefix".
+
+    Held compactly, because a bot keeps one per cached model: the words as one sorted blob of ASCII bytes
+    and their offsets (about 12 bytes a word; Python strings would take over 100).
+    """
 
     def __init__(self, words: Iterable[str]) -> None:
-        self.words = sorted({word for word in words if WORD.fullmatch(word)})
-        self._set = frozenset(self.words)
+        unique = sorted({word for word in words if WORD.fullmatch(word)})
+        self._blob = "".join(unique).encode("ascii")
+        self._starts = np.zeros(len(unique) + 1, dtype=np.int32)
+        np.cumsum([len(word) for word in unique], out=self._starts[1:])
 
     @classmethod
     def build(
@@ -64,18 +70,43 @@ class Lexicon:
         )
 
     def __len__(self) -> int:
-        return len(self.words)
+        return len(self._starts) - 1
+
+    def _word(self, index: int) -> str:
+        return self._blob[self._starts[index] : self._starts[index + 1]].decode("ascii")
+
+    @property
+    def words(self) -> list[str]:
+        return [self._word(index) for index in range(len(self))]
+
+    @property
+    def nbytes(self) -> int:
+        return len(self._blob) + self._starts.nbytes
+
+    def _first_not_below(self, text: str) -> int:
+        """Index of the first word >= `text` (binary search over the blob)."""
+        low, high = 0, len(self)
+        while low < high:
+            middle = (low + high) // 2
+            if self._word(middle) < text:
+                low = middle + 1
+            else:
+                high = middle
+        return low
 
     def __contains__(self, word: object) -> bool:
-        return word in self._set
+        if not isinstance(word, str):
+            return False
+        index = self._first_not_below(word)
+        return index < len(self) and self._word(index) == word
 
     def union(self, other: Lexicon) -> Lexicon:
         return Lexicon([*self.words, *other.words])
 
     def begins_a_word(self, prefix: str) -> bool:
         """Whether some lexicon word starts with `prefix`."""
-        index = bisect.bisect_left(self.words, prefix)
-        return index < len(self.words) and self.words[index].startswith(prefix)
+        index = self._first_not_below(prefix)
+        return index < len(self) and self._word(index).startswith(prefix)
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / LEXICON_FILE
@@ -119,6 +150,11 @@ class LexiconConstraint:
             char: np.array([c == char for c in self._chars]) for char in _CONTINUATIONS
         }
         self._masks: dict[str, np.ndarray] = {}
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held: the lexicon and the cached masks."""
+        return self.lexicon.nbytes + sum(mask.nbytes for mask in self._masks.values())
 
     def may_end(self, word: str) -> bool:
         """Whether the text may stop (or go on with a space, a digit, ...) after the word spelled so far."""
