@@ -115,16 +115,20 @@ def _unwritable(path: Path) -> str | None:
 def check_database(settings: Any, report: CheckReport, *, connect: bool, timeout: float) -> None:
     """The database URL parses, its driver is installed, the server answers, and its schema is current."""
     from sqlalchemy import create_engine
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    from sqlalchemy.exc import NoSuchModuleError
 
     from chatsmith.settings import mask_database_url
+    from db.engine import parse_database_url
+    from db.errors import DatabaseError
 
     variable = "CHATSMITH_DATABASE_URL"
     url = settings.effective_database_url
     try:
-        parsed = make_url(url)
-    except ArgumentError:
+        parsed = parse_database_url(url)
+    except DatabaseError as error:
+        if "port" in str(error):
+            report.problem(variable, str(error))
+            return
         report.problem(
             variable,
             "not a valid SQLAlchemy URL; use e.g. sqlite:////data/chatsmith.db or "

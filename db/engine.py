@@ -50,13 +50,7 @@ def create_database_engine(
     Raises:
         DatabaseError: The URL is not valid, its driver is missing, or the database cannot be reached.
     """
-    try:
-        parsed = make_url(url)
-    except ArgumentError as error:
-        raise DatabaseError(
-            "the database URL is not a valid SQLAlchemy URL; set CHATSMITH_DATABASE_URL to something like "
-            "sqlite:///data/chatsmith.db or postgresql+psycopg://user:password@host/dbname"
-        ) from error
+    parsed = parse_database_url(url)
     connect_args: dict[str, Any] = {}
     if parsed.get_backend_name() == "sqlite":
         _create_sqlite_directory(parsed)
@@ -65,7 +59,10 @@ def create_database_engine(
     try:
         # pool_pre_ping: a pooled connection is checked before each use, so the first query after a
         # database restart reconnects instead of failing on a connection the server closed.
-        engine = create_engine(parsed, echo=echo, connect_args=connect_args, pool_pre_ping=True)
+        # hide_parameters: a failed statement's error (and so the logs) never carries message text.
+        engine = create_engine(
+            parsed, echo=echo, connect_args=connect_args, pool_pre_ping=True, hide_parameters=True
+        )
     except (NoSuchModuleError, ModuleNotFoundError) as error:
         raise DatabaseError(
             f"no database driver for {mask_url(parsed)}; install it (PostgreSQL: pip install 'psycopg[binary]') "
@@ -76,6 +73,37 @@ def create_database_engine(
     if check_connection:
         verify_connection(engine)
     return engine
+
+
+def parse_database_url(url: str | URL) -> URL:
+    """Parse a database URL, or fail in one line that names the problem and never shows the password.
+
+    Raises:
+        DatabaseError: Not a SQLAlchemy URL, or its port is not a number from 1 to 65535.
+    """
+    example = "sqlite:///data/chatsmith.db or postgresql+psycopg://user:password@host:5432/dbname"
+    if isinstance(url, URL):
+        parsed = url
+    else:
+        try:
+            parsed = make_url(url)
+        except ArgumentError:
+            raise DatabaseError(
+                f"the database URL is not a valid SQLAlchemy URL; set CHATSMITH_DATABASE_URL to something like "
+                f"{example}"
+            ) from None
+        except ValueError:
+            # make_url's int() of the port; its message would quote the URL's text.
+            raise DatabaseError(
+                f"the port of the database URL is not a number; set CHATSMITH_DATABASE_URL to something like "
+                f"{example}"
+            ) from None
+    if parsed.port is not None and not 1 <= parsed.port <= 65535:
+        raise DatabaseError(
+            f"the port of the database URL {mask_url(parsed)} is {parsed.port}, expected 1 to 65535; fix "
+            "CHATSMITH_DATABASE_URL"
+        )
+    return parsed
 
 
 def _create_sqlite_directory(url: URL) -> None:

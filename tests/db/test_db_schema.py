@@ -190,3 +190,53 @@ def test_db_command_on_unreachable_database_is_one_line_exit_2(
     assert error.startswith("error: cannot connect to the database")
     assert error.count("\n") == 1
     assert "pa55word" not in error
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        (
+            "postgresql+psycopg://chatsmith:hunter22@db:fivefourthreetwo/chatsmith",
+            "port of the database URL is not a number",
+        ),
+        (
+            "postgresql+psycopg://chatsmith:hunter22@[::1/chatsmith",
+            "port of the database URL is not a number",
+        ),
+        ("postgresql+psycopg://chatsmith:hunter22@db:99999/chatsmith", "is 99999, expected 1 to 65535"),
+        ("not a url at all hunter22", "not a valid SQLAlchemy URL"),
+    ],
+)
+def test_every_bad_database_url_is_one_line_without_the_password(url: str, problem: str) -> None:
+    with pytest.raises(DatabaseError) as raised:
+        create_database_engine(url)
+    message = str(raised.value)
+    assert problem in message and "CHATSMITH_DATABASE_URL" in message
+    assert "\n" not in message and "hunter22" not in message
+
+
+def test_database_errors_never_carry_message_text(engine: Engine) -> None:
+    from sqlalchemy.orm import Session
+
+    from db.models import Channel, Message, Workspace, utcnow
+
+    with Session(engine) as session:
+        workspace = Workspace(platform="console", external_id="w")
+        session.add(workspace)
+        session.flush()
+        channel = Channel(workspace_id=workspace.id, external_id="c")
+        session.add(channel)
+        session.flush()
+        for _ in range(2):  # the same platform id twice: a unique violation
+            session.add(
+                Message(
+                    channel_id=channel.id,
+                    platform_message_id="m1",
+                    author_id="ann",
+                    text="my private words",
+                    created_at=utcnow(),
+                )
+            )
+        with pytest.raises(IntegrityError) as raised:
+            session.flush()
+    assert "my private words" not in str(raised.value)

@@ -255,6 +255,11 @@ def test_check_passes_on_a_complete_configuration(
         ),
         ({"CHATSMITH_BASE_MODEL_PATH": "/no/such/bundle"}, "CHATSMITH_BASE_MODEL_PATH", "'none'"),
         ({"CHATSMITH_DATABASE_URL": "not a url"}, "CHATSMITH_DATABASE_URL", "postgresql+psycopg://"),
+        (
+            {"CHATSMITH_DATABASE_URL": "postgresql+psycopg://u:pw@db:port/chatsmith"},
+            "CHATSMITH_DATABASE_URL",
+            "port of the database URL is not a number",
+        ),
         ({"CHATSMITH_GENERATE_DEFAULT_LENGTH": "900"}, "CHATSMITH_GENERATE_DEFAULT_LENGTH", "lower it"),
         ({"TF_CONFIG": "{not json"}, "TF_CONFIG", "set it to"),
         (
