@@ -178,7 +178,7 @@ class Settings(BaseSettings):
         "'busy, try again in a moment' at once.",
     )
     model_cache_mb: int = Field(
-        default=256,
+        default=128,
         ge=1,
         description="Megabytes of model weights a bot keeps loaded (least recently used go).",
     )
