@@ -77,8 +77,10 @@ class Generator:
 
     @property
     def nbytes(self) -> int:
-        """Bytes this generator holds: its weights (memory-mapped or not) and the arrays derived from them."""
-        return weights_nbytes(self.weights) + self.stepper.nbytes
+        """Bytes this generator holds: its weights (memory-mapped or not), the arrays derived from them,
+        and its lexicon's words (what the model cache counts)."""
+        lexicon = 0 if self.lexicon is None else self.lexicon.nbytes
+        return weights_nbytes(self.weights) + self.stepper.nbytes + lexicon
 
     def generate(
         self,
@@ -200,11 +202,12 @@ class Generator:
 
     def _allowed(self, rows: list[_Row], vocab: int, whole_characters: bool) -> np.ndarray | None:
         """(rows, vocab) booleans: the tokens each row may sample next (None: any)."""
+        if not whole_characters and self.lexicon is None:
+            return None
         masks = []
         for row in rows:
-            mask = allowed_tokens(row.utf8, vocab) if whole_characters else None
+            mask = allowed_tokens(row.utf8, vocab) if whole_characters else np.ones(vocab, dtype=bool)
             if self.lexicon is not None:
-                words = self.lexicon.allowed(row.word)
-                mask = words if mask is None else mask & words
+                mask = mask & self.lexicon.allowed(row.word)
             masks.append(mask)
-        return None if masks[0] is None else np.stack(masks)
+        return np.stack(masks)
