@@ -13,7 +13,7 @@ import sys
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import discord
@@ -135,9 +135,15 @@ class ChatsmithDiscordBot(discord.Client):
         if refusal is not None:
             await interaction.response.send_message(refusal.text, ephemeral=True)
             return
-        await interaction.response.defer(ephemeral=command not in PUBLIC_COMMANDS, thinking=True)
+        # Deferred privately even for the public commands: their answer may be an error ("no model answers
+        # here yet", a refused prompt), and Discord keeps a deferred response as private or public as the
+        # defer was. A public answer then comes as a message of its own.
+        await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await self.core.run(request)
-        await self._follow_up(interaction, reply)
+        if reply.ephemeral or command not in PUBLIC_COMMANDS:
+            await self._follow_up(interaction, replace(reply, ephemeral=True))
+            return
+        await self._post_publicly(interaction, reply)
 
     def _request(
         self,
@@ -192,6 +198,19 @@ class ChatsmithDiscordBot(discord.Client):
                 )
 
         return read
+
+    async def _post_publicly(self, interaction: discord.Interaction, reply: Reply) -> None:
+        """Post `reply` for the whole channel after a private defer, and remove the private placeholder.
+
+        The first follow-up after a defer only edits the deferred response (keeping it private); once that
+        response is edited, a follow-up is a new message with its own visibility.
+        """
+        await interaction.edit_original_response(content="Posted.")
+        await self._follow_up(interaction, reply)
+        try:
+            await interaction.delete_original_response()
+        except discord.HTTPException:
+            log.warning("could not remove the private placeholder", exc_info=True)
 
     async def _follow_up(self, interaction: discord.Interaction, reply: Reply) -> None:
         options: dict[str, Any] = {
@@ -284,21 +303,31 @@ def _add_commands(bot: ChatsmithDiscordBot) -> None:
     tree = bot.tree
 
     @tree.command()
+    @app_commands.rename(member="as")
     @app_commands.describe(
-        prompt="text for the model to continue",
+        prompt="text for the model to continue (none: the conversation's next message)",
         length="how many tokens to write",
         temperature="0 is predictable, higher is wilder",
+        member="write like this member (they must have run /imitate-me on)",
     )
     async def generate(
         interaction: discord.Interaction,
         prompt: str = "",
         length: app_commands.Range[int, 1, 2000] | None = None,
         temperature: app_commands.Range[float, 0.0, 2.0] | None = None,
+        member: discord.User | None = None,
     ) -> None:
         """Write something in this channel's voice."""
-        await bot.run_command(
-            interaction, "generate", {"prompt": prompt, "length": length, "temperature": temperature}
-        )
+        args: dict[str, ArgValue | None] = {"prompt": prompt, "length": length, "temperature": temperature}
+        if member is not None:
+            args["as"] = str(member.id)
+        await bot.run_command(interaction, "generate", args)
+
+    @tree.command(name="imitate-me")
+    @app_commands.describe(state="on: /generate as:@you may write like you here; off: nobody can")
+    async def imitate_me(interaction: discord.Interaction, state: Literal["on", "off"] | None = None) -> None:
+        """Let /generate write like you in this server, or stop it."""
+        await bot.run_command(interaction, "imitate-me", {"state": state})
 
     @tree.command()
     @app_commands.describe(

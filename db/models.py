@@ -188,6 +188,24 @@ class WorkspaceFilter(Base):
     updated_by: Mapped[str] = mapped_column(String(64), default="")
 
 
+class ImitationConsent(Base):
+    """A member who agreed that `/generate as:@member` may write like them in a workspace (`/imitate-me`).
+
+    Deleted by `/imitate-me off`; an opt-out (and so forget-me) ends it too, since an opted-out member has
+    no messages left to imitate from.
+    """
+
+    __tablename__ = "imitation_consents"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "user_id", name="uq_imitation_consents_workspace_user"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(ForeignKey("workspaces.id", ondelete="CASCADE"))
+    user_id: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class ModelVersion(Base):
     """One trained model of a scope: its bundle on disk, how it was made and how it scored.
 

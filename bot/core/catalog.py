@@ -19,7 +19,12 @@ class CommandInfo:
 
 COMMANDS: dict[str, CommandInfo] = {
     "generate": CommandInfo(
-        "generate [prompt] [length:N] [temperature:T]", "write something in this channel's voice"
+        "generate [prompt] [length:N] [temperature:T] [as:@member]",
+        "write something in this channel's voice (without a prompt: the conversation's next message; "
+        "as:@member: like a member who turned on imitate-me)",
+    ),
+    "imitate-me": CommandInfo(
+        "imitate-me on|off", "let `generate as:@you` write like you in this workspace, or stop it"
     ),
     "status": CommandInfo("status", "which model answers here, its scores, and training progress"),
     "stats": CommandInfo("stats", "chart of the model's loss per epoch and the messages collected"),

@@ -18,6 +18,7 @@ from bot.core.errors import user_message
 from bot.core.handlers import consent, generate, models, status, train
 from bot.core.handlers.filter import filter_command
 from bot.core.handlers.help import help_command
+from bot.core.handlers.imitate import imitate_me
 from bot.core.request import IncomingMessage, Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
@@ -48,6 +49,7 @@ class CommandCore:
             "stats": status.stats,
             "help": help_command,
             "filter": filter_command,
+            "imitate-me": imitate_me,
         }
 
     # ------------------------------------------------------------------ commands

@@ -13,7 +13,7 @@ from bot.core.request import ArgValue
 
 # Each command's options, and the argument its positional words fill ("prompt" takes them all).
 OPTIONS: dict[str, tuple[str, ...]] = {
-    "generate": ("length", "temperature"),
+    "generate": ("length", "temperature", "as"),
     "train": ("backfill", "scope"),
     "rollback": ("scope",),
     "models": ("scope",),
@@ -26,8 +26,16 @@ POSITIONAL: dict[str, str] = {
     "models": "scope",
     "collect": "state",
     "filter": "text",
+    "imitate-me": "state",
 }
-ALIASES = {"forget": "forget-me", "forgetme": "forget-me", "forget_me": "forget-me", "gen": "generate"}
+ALIASES = {
+    "forget": "forget-me",
+    "forgetme": "forget-me",
+    "forget_me": "forget-me",
+    "gen": "generate",
+    "imitate": "imitate-me",
+    "imitate_me": "imitate-me",
+}
 _OPTION = re.compile(r"^([a-z_]+)[:=](.+)$", re.IGNORECASE)
 
 

@@ -62,3 +62,26 @@ def test_an_opted_out_members_messages_are_not_context(chat: Chat) -> None:
     bob.say("ping?")  # not collected, so never read as context
     replies = [admin.say("/generate") for _ in range(5)]
     assert sum(reply.strip() == "who" for reply in replies) >= 4, replies
+
+
+def test_imitation_needs_the_members_consent_and_ends_at_once(chat: Chat) -> None:
+    admin, ann, bob = chat.user("admin", admin=True), chat.user("ann"), chat.user("bob")
+    admin.say("/collect on")
+    bob.say("ping?")
+    ann.say("knock?")
+    assert "has not turned on imitation" in ann.say("/generate as:@bob")
+
+    assert "Imitation is on" in bob.say("/imitate-me on")
+    # As bob: after bob's own latest message, not the channel's.
+    replies = [ann.say("/generate as:@bob") for _ in range(5)]
+    assert sum(reply.strip() == "pong" for reply in replies) >= 4, replies
+    assert "imitating" in ann.last_reply.model
+    replies = [ann.say("/generate") for _ in range(5)]
+    assert sum(reply.strip() == "who" for reply in replies) >= 4, replies
+
+    assert "Imitation is off" in bob.say("/imitate-me off")
+    assert "has not turned on imitation" in ann.say("/generate as:<@bob>")
+    bob.say("/imitate-me on")
+    bob.say("/forget-me")
+    assert "has not turned on imitation" in ann.say("/generate as:@bob")
+    assert "nothing to imitate" in bob.say("/imitate-me on")

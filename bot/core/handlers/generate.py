@@ -6,12 +6,14 @@ import logging
 
 from bot.core.arguments import float_arg, int_arg
 from bot.core.errors import GenerationBusy
+from bot.core.handlers.imitate import member_id
 from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, PROMPT_REFUSED, Checked, OutputFilter
 from bot.core.request import Reply, Request
 from bot.core.safety import generated_or_friendly, safe_reply
 from bot.core.services import Services
 from bot.core.serving import serving_model
 from db.filters import FilterSettings, filter_settings
+from db.imitation import may_imitate
 from db.messages import recent_messages
 from db.scopes import find_scope
 from textgen.sampling import SamplingParams
@@ -27,14 +29,23 @@ MAX_PROMPT_CHARS = 500
 CONTEXT_MESSAGES = 4
 
 
-def conversation(services: Services, request: Request) -> tuple[str, ...]:
+NOT_IMITABLE = "That member has not turned on imitation here (they can run `imitate-me on`)."
+
+
+def conversation(services: Services, request: Request, author: str | None = None) -> tuple[str, ...]:
     """The channel's last messages that may be trained on (collected, no opted-out member, no command),
-    oldest first; nothing for a channel the database does not know. Call it on the database threads."""
+    oldest first, only `author`'s when given; nothing for a channel the database does not know. Call it
+    on the database threads."""
     with services.sessions() as session:
         scope = find_scope(session, request.platform, request.workspace, request.channel)
         if scope is None or scope.channel_id is None:
             return ()
-        return tuple(recent_messages(session, scope, CONTEXT_MESSAGES))
+        return tuple(recent_messages(session, scope, CONTEXT_MESSAGES, author_id=author))
+
+
+def imitable(services: Services, request: Request, member: str) -> bool:
+    with services.sessions() as session:
+        return may_imitate(session, request.platform, request.workspace, member)
 
 
 def workspace_filter_settings(services: Services, request: Request) -> FilterSettings:
@@ -75,7 +86,13 @@ async def generate(services: Services, request: Request) -> Reply:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
     params = SamplingParams(max_tokens=length, temperature=temperature, top_p=config.top_p)
     context: tuple[str, ...] = ()
-    if not prompt:
+    member = member_id(str(request.args.get("as") or ""))
+    if member:
+        # Like a member who agreed to it: the reply follows their own latest messages in this channel.
+        if not await services.run_db(imitable, services, request, member):
+            return safe_reply(request, NOT_IMITABLE, ephemeral=True)
+        context = await services.run_db(conversation, services, request, member)
+    elif not prompt:
         # No prompt (or a message addressed to the bot): the reply is the conversation's next message.
         context = await services.run_db(conversation, services, request)
         said = str(request.args.get("reply_to") or "").strip()
@@ -114,4 +131,5 @@ async def generate(services: Services, request: Request) -> Reply:
         fallback=fallback,
     )
     log.debug("generate in %s/%s answered by %s", request.workspace, request.channel, serving.label)
-    return safe_reply(request, FALLBACK if fallback else checked.text, model=serving.label)
+    label = f"{serving.label}, imitating a member who agreed to it" if member else serving.label
+    return safe_reply(request, FALLBACK if fallback else checked.text, model=label)
