@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     train_channel_cooldown: float = Field(
         default=30.0, ge=0, description="Seconds between /train calls in one channel."
     )
+    stats_user_cooldown: float = Field(default=30.0, ge=0, description="Seconds between a user's /stats.")
+    stats_channel_cooldown: float = Field(
+        default=10.0, ge=0, description="Seconds between /stats calls in one channel (each draws a chart)."
+    )
     generation_workers: int = Field(default=2, ge=1, description="Threads decoding generate requests.")
     generation_max_batch: int = Field(
         default=32, ge=1, description="Most generate requests decoded together in one batch."
@@ -315,6 +319,8 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
         "generate_channel_cooldown",
         "train_user_cooldown",
         "train_channel_cooldown",
+        "stats_user_cooldown",
+        "stats_channel_cooldown",
         "generation_workers",
         "generation_max_batch",
         "generation_queue_max",

@@ -40,6 +40,7 @@ def bot_config(settings: Settings) -> BotConfig:
         cooldowns={
             "generate": CooldownRule(settings.generate_user_cooldown, settings.generate_channel_cooldown),
             "train": CooldownRule(settings.train_user_cooldown, settings.train_channel_cooldown),
+            "stats": CooldownRule(settings.stats_user_cooldown, settings.stats_channel_cooldown),
         },
         default_length=min(settings.generate_default_length, settings.generate_max_length),
         max_length=settings.generate_max_length,

@@ -48,6 +48,8 @@ def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) ->
         "generate_channel_cooldown": 0,
         "train_user_cooldown": 0,
         "train_channel_cooldown": 0,
+        "stats_user_cooldown": 0,
+        "stats_channel_cooldown": 0,
         "generate_default_length": 24,
         "trainer_min_messages": 5,
         "trainer_time_budget": 60,

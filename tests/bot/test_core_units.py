@@ -287,3 +287,16 @@ def test_stats_chart_is_a_png() -> None:
     )
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
     assert render_stats_chart("empty", [], []).startswith(b"\x89PNG")
+
+
+def test_stats_has_a_cooldown_by_default() -> None:
+    from chatsmith.settings import Settings
+    from chatsmith.wiring import bot_config
+
+    config = bot_config(Settings(_env_file=None, base_model_path="none"))  # type: ignore[call-arg]
+    now = [0.0]
+    cooldowns = Cooldowns(config.cooldowns, lambda: now[0])
+    assert cooldowns.check_and_start("stats", ("d", "g", "ann"), ("d", "g", "general")) == 0
+    # Each /stats draws a chart: asking again at once waits, for the caller and for the channel.
+    assert cooldowns.check_and_start("stats", ("d", "g", "ann"), ("d", "g", "general")) > 0
+    assert cooldowns.check_and_start("stats", ("d", "g", "bob"), ("d", "g", "general")) > 0
