@@ -86,10 +86,12 @@ def test_user_generates_and_a_non_admin_is_refused_train(bot_settings: Settings,
                 fake.guild.id, fake.channel.id, fake.alice.id, "generate", {"prompt": "to be", "length": 12}
             )
             deferred = await record.wait_for_response()
-            assert deferred.type == 5 and not deferred.ephemeral
+            # Deferred privately (an error would reach only the caller); the answer is public.
+            assert deferred.type == 5 and deferred.ephemeral
             answer = await record.wait_for_followup(timeout=30)
-            assert answers(answer.content, "to be")
+            assert answers(answer.content, "to be") and not answer.ephemeral
             assert answer.allowed_mentions == NO_PINGS
+            assert answers(fake.messages_in(fake.channel.id)[-1]["content"], "to be")
 
             refused = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "train")
             reply = await refused.wait_for_response()
@@ -364,5 +366,30 @@ def test_a_private_channel_is_known_as_private(bot_settings: Settings, services:
             with services.sessions() as session:
                 flags = dict(session.execute(select(Channel.external_id, Channel.private)).tuples().all())
             assert flags == {secret.id: True, fake.channel.id: False}
+
+    run(scenario)
+
+
+def test_errors_of_public_commands_reach_only_the_caller(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            # No model answers anywhere: generate's answer is an error.
+            bot.core.services.config = replace(bot.core.services.config, base_model_path=None)
+            record = await fake.send_interaction(
+                fake.guild.id, fake.channel.id, fake.alice.id, "generate", {"prompt": "to be"}
+            )
+            assert (await record.wait_for_response()).ephemeral
+            await eventually(
+                lambda: (
+                    any("No model answers here" in (e.data.get("content") or "") for e in record.followups)
+                    or any("No model answers here" in (e.data.get("content") or "") for e in record.edits)
+                ),
+                timeout=10,
+                what="the error",
+            )
+            await asyncio.sleep(0.2)
+            assert all(
+                "No model answers" not in (m.get("content") or "") for m in fake.messages_in(fake.channel.id)
+            )
 
     run(scenario)
