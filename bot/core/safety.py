@@ -15,11 +15,12 @@ EMPTY_GENERATION = "The model had nothing to say this time. Try again, or give i
 # Discord: @everyone/@here and <@id>, <@!id>, <@&role> mentions. A zero-width space after "@" (or "<")
 # keeps the text readable and breaks the markup, so the text stays safe even where allowed_mentions is
 # not honoured (a forwarded or copied message).
-_DISCORD_BROADCAST = re.compile(r"@(everyone|here)\b", re.IGNORECASE)
+# No word boundary after the name: Discord pings on "@everyone_x" and "@here2" too.
+_DISCORD_BROADCAST = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _DISCORD_MENTION = re.compile(r"<(@[!&]?\w+)>")
 # Slack: every <...> is markup (mentions, <!here>, links). Slack asks apps to escape &, < and > in text,
 # which turns any markup the model or a prompt produced into plain characters.
-_SLACK_BROADCAST = re.compile(r"@(everyone|here|channel)\b", re.IGNORECASE)
+_SLACK_BROADCAST = re.compile(r"@(everyone|here|channel)", re.IGNORECASE)
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}…$")
 
 

@@ -36,6 +36,14 @@ def test_discord_mentions_are_neutralised() -> None:
     assert "everyone" in safe and "hi" in safe  # still readable
 
 
+def test_broadcasts_glued_to_more_letters_are_neutralised_too() -> None:
+    # Discord pings everyone for "@everyone_x" or "@here2": no word boundary is needed after the name.
+    for text in ("@everyone_x", "@EVERYONE1", "@here_and_now", "a@everyone"):
+        for platform in ("discord", "slack"):
+            safe = neutralise_mentions(text, platform)
+            assert "@everyone" not in safe.lower() and "@here" not in safe.lower(), (platform, safe)
+
+
 def test_slack_mentions_are_neutralised() -> None:
     safe = neutralise_mentions(MENTION_BOMB + " & <https://x.example|x>", "slack")
     assert "<" not in safe and ">" not in safe
