@@ -290,3 +290,18 @@ def test_a_private_channel_never_feeds_the_workspace_model_unless_shared(chat: C
     assert workspace_corpus() == ["whispered in the private channel", "said in the open"]
     assert "no longer trains the workspace model" in command("secret", "unshare", private=True)
     assert workspace_corpus() == ["said in the open"]
+
+
+def test_train_checks_the_trainers_minimum_first(chat: Chat) -> None:
+    admin, ann = chat.user("root", admin=True), chat.user("ann")
+    admin.say("/collect on")
+    for line in CHANNEL_LINES[:3]:
+        ann.say(line)
+    answer = admin.say("/train")
+    assert "#general has 3 messages to train on; the trainer needs at least 5, so 2 more" in answer
+    assert "This workspace has 3 messages" in admin.say("/train workspace")
+    with chat.services.sessions() as session:
+        assert session.scalars(select(TrainingJob)).all() == []
+    for line in CHANNEL_LINES[3:5]:
+        ann.say(line)
+    assert "Training queued for #general on 5 messages" in admin.say("/train")

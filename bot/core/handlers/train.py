@@ -40,6 +40,15 @@ async def train(services: Services, request: Request) -> Reply:
             f"or use `train backfill:N`.{note}",
             ephemeral=True,
         )
+    needed = services.config.min_training_messages
+    if trainable < needed:
+        # Checked here, so the trainer never fails a job for it later.
+        return safe_reply(
+            request,
+            f"{where[:1].upper()}{where[1:]} has {trainable} messages to train on; the trainer needs at least "
+            f"{needed}, so {needed - trainable} more. Let people talk, or use `train backfill:N`.{note}",
+            ephemeral=True,
+        )
     enqueued, position = await services.run_db(_enqueue, services, scope, request.user)
     where_in_queue = "training now" if position == 0 else f"position {position} in the queue"
     if enqueued.created:
