@@ -96,6 +96,7 @@ class SlackBot:
         args: dict[str, ArgValue],
         progress: Callable[[str], Awaitable[None]] | None,
         enterprise: str = "",
+        bot_user_id: str = "",
     ) -> Request:
         permissions: frozenset[str] = frozenset()
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
@@ -112,7 +113,7 @@ class SlackBot:
             permissions=permissions,
             channel_private=private,
             policy=self.core.config.policy,
-            history=self._history_reader(client, channel),
+            history=self._history_reader(client, channel, bot_user_id),
             progress=progress,
         )
 
@@ -172,7 +173,7 @@ class SlackBot:
 
     @staticmethod
     def _history_reader(
-        client: AsyncWebClient, channel: str
+        client: AsyncWebClient, channel: str, bot_user_id: str
     ) -> Callable[[int], AsyncIterator[HistoryMessage]]:
         async def read(limit: int) -> AsyncIterator[HistoryMessage]:
             cursor: str | None = None
@@ -185,6 +186,8 @@ class SlackBot:
                     seen += 1
                     if message.get("subtype") not in _CONVERSATION_SUBTYPES or "ts" not in message:
                         continue
+                    if _addressed_to_bot(str(message.get("text") or ""), bot_user_id):
+                        continue  # skipped as live collection skips it
                     yield HistoryMessage(
                         message_id=str(message["ts"]),
                         author_id=str(message.get("user") or message.get("bot_id") or ""),
@@ -215,12 +218,16 @@ class SlackBot:
         thread = event.get("thread_ts")
         progress = _MessageProgress(client, channel, thread)
         enterprise = str(context.enterprise_id or "")
-        request = await self.request(client, team, channel, user, command, args, progress, enterprise)
+        request = await self.request(
+            client, team, channel, user, command, args, progress, enterprise, str(context.bot_user_id or "")
+        )
         reply = await self.core.handle(request)
         await progress.finish()
         await self._post(client, channel, user, reply, thread)
 
-    async def on_slash(self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient) -> None:
+    async def on_slash(
+        self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
+    ) -> None:
         # Ack first, always: everything after may take longer than Slack's 3 seconds.
         await ack()
         name, args = command_for_slash(str(command["command"]), str(command.get("text") or ""))
@@ -231,7 +238,15 @@ class SlackBot:
 
         enterprise = str(command.get("enterprise_id") or "")
         request = await self.request(
-            client, team, channel, user, name, args, _Throttled(progress), enterprise
+            client,
+            team,
+            channel,
+            user,
+            name,
+            args,
+            _Throttled(progress),
+            enterprise,
+            str(context.bot_user_id or ""),
         )
         reply = await self.core.handle(request)
         await respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
@@ -260,7 +275,7 @@ class SlackBot:
         if subtype not in _CONVERSATION_SUBTYPES or event.get("bot_id") or not event.get("user"):
             return
         text = str(event.get("text") or "")
-        if context.bot_user_id and text.lstrip().startswith(f"<@{context.bot_user_id}"):
+        if _addressed_to_bot(text, context.bot_user_id):
             return  # a command to the bot (also delivered as app_mention), not conversation
         await self.core.collect_message(
             IncomingMessage(
@@ -345,6 +360,11 @@ class _MessageProgress(_Throttled):
                 await self.client.chat_delete(channel=self.channel, ts=self.ts)
             except SlackApiError:
                 log.warning("could not remove the progress message", exc_info=True)
+
+
+def _addressed_to_bot(text: str, bot_user_id: str | None) -> bool:
+    """Whether a message starts by mentioning the bot: a command to it, never conversation to learn from."""
+    return bool(bot_user_id) and text.lstrip().startswith(f"<@{bot_user_id}")
 
 
 def _strip_mention(text: str, bot_user_id: str | None) -> str:

@@ -359,3 +359,22 @@ def test_a_private_slack_channel_is_known_as_private(bot_settings: Settings, ser
             assert "is private: its messages train only its own model" in (answer.text or "")
 
     run(scenario)
+
+
+def test_backfill_skips_commands_to_the_bot_as_live_collection_does(
+    bot_settings: Settings, services: Services
+) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            general = fake.general.id
+            fake.add_history(general, CHANNEL_LINES[:6], user=fake.alice.id)
+            fake.add_history(general, [f"<@{FakeSlack.BOT_USER_ID}> generate the cat"], user=fake.alice.id)
+            form = fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id)
+            assert (await fake.post_signed_slash_command(url, form)).status == 200
+            form = fake.slash_command_form("/train", "backfill:50", user=fake.bob.id)
+            assert (await fake.post_signed_slash_command(url, form)).status == 200
+            done = await fake.wait_for_response_post(lambda p: "Backfill read" in (p.text or ""), timeout=20)
+            assert "added 6 new ones" in (done.text or ""), done.text
+            assert sorted(m.text for m in stored_messages(services).values()) == sorted(CHANNEL_LINES[:6])
+
+    run(scenario)
