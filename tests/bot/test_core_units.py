@@ -308,3 +308,14 @@ def test_stats_has_a_cooldown_by_default() -> None:
     # Each /stats draws a chart: asking again at once waits, for the caller and for the channel.
     assert cooldowns.check_and_start("stats", ("d", "g", "ann"), ("d", "g", "general")) > 0
     assert cooldowns.check_and_start("stats", ("d", "g", "bob"), ("d", "g", "general")) > 0
+
+
+def test_the_prompt_cap_counts_tokens_not_characters() -> None:
+    from bot.core.handlers.generate import MAX_PROMPT_TOKENS, cap_prompt
+    from textgen.tokenizers import ByteTokenizer
+
+    emoji = "🙂" * MAX_PROMPT_TOKENS  # 500 characters, 2,000 bytes
+    capped = cap_prompt(emoji)
+    assert len(ByteTokenizer().encode(capped)) <= MAX_PROMPT_TOKENS
+    assert capped == "🙂" * (MAX_PROMPT_TOKENS // 4)  # whole characters only
+    assert cap_prompt("plain words") == "plain words"

@@ -20,8 +20,15 @@ from textgen.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
-# Longest prompt fed to a model: every prompt token is one decoding step.
-MAX_PROMPT_CHARS = 500
+# Longest prompt fed to a model, in tokens: every prompt token is one decoding step. The prompt is cut to
+# this many UTF-8 bytes, which bounds its tokens under every tokenizer (the byte tokenizer spends one per
+# byte, so 500 emoji would otherwise cost 2,000 steps).
+MAX_PROMPT_TOKENS = 500
+
+
+def cap_prompt(prompt: str, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
+    """The prompt cut to at most `max_tokens` UTF-8 bytes, never through a character."""
+    return prompt.encode("utf-8")[:max_tokens].decode("utf-8", errors="ignore")
 
 
 # Messages of the channel a reply without a prompt follows (within `textgen.context`'s token bound).
@@ -69,7 +76,7 @@ async def generate(services: Services, request: Request) -> Reply:
     answer is "busy, try again in a moment", at once.
     """
     config = services.config
-    prompt = str(request.args.get("prompt") or "").strip()[:MAX_PROMPT_CHARS]
+    prompt = cap_prompt(str(request.args.get("prompt") or "").strip())
     length = int_arg(request.args, "length", config.default_length, 1, config.max_length)
     temperature = float_arg(request.args, "temperature", config.temperature, 0.0, 2.0)
     serving = await services.run_db(serving_model, services, request)
