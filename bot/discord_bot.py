@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import sys
 import time
 from collections import deque
@@ -240,6 +241,42 @@ class ChatsmithDiscordBot(discord.Client):
                 author_is_bot=message.author.bot,
             )
         )
+        if self._addressed_to_me(message):
+            await self._answer(message)
+
+    def _addressed_to_me(self, message: discord.Message) -> bool:
+        """Whether a message mentions the bot or replies to one of its messages."""
+        me = self.user
+        if me is None:
+            return False
+        if any(user.id == me.id for user in message.mentions):
+            return True
+        resolved = message.reference.resolved if message.reference is not None else None
+        return isinstance(resolved, discord.Message) and resolved.author.id == me.id
+
+    async def _answer(self, message: discord.Message) -> None:
+        """Reply to a message addressed to the bot with the conversation's next message (`generate`
+        without a prompt). Refusals (cooldowns, no model yet) are private by nature, and a channel
+        message has no private answer: they are logged, not posted."""
+        assert message.guild is not None and self.user is not None
+        said = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
+        request = Request(
+            platform="discord",
+            workspace=str(message.guild.id),
+            channel=str(message.channel.id),
+            user=str(message.author.id),
+            command="generate",
+            args={"reply_to": said} if said else {},
+            policy=self.core.config.policy,
+            workspace_name=message.guild.name,
+            channel_name=getattr(message.channel, "name", None) or "",
+            channel_private=_is_private(message.channel, message.guild),
+        )
+        reply = await self.core.handle(request)
+        if reply.ephemeral:
+            log.info("mention in %s/%s not answered: %s", request.workspace, request.channel, reply.text)
+            return
+        await message.reply(reply.text, allowed_mentions=discord.AllowedMentions.none(), mention_author=False)
 
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         content = payload.data.get("content")
