@@ -1,19 +1,20 @@
-"""Per-scope retrain schedules: a cron job per scope in APScheduler's store, enqueueing only when needed.
+"""Per-scope retrain schedules: a cron job per scope, rebuilt from the database, enqueueing only when needed.
 
 Every channel with collection on, and every workspace with such a channel, gets a job with id
-`retrain:<scope_key>` in the persistent job store (a table of the same database, so schedules and their
-missed runs survive restarts). When it fires it enqueues a `schedule` job only if trainable messages
-arrived since the scope's last model, so a quiet channel costs nothing.
+`retrain:<scope_key>` in the scheduler's memory. When it fires it enqueues a `schedule` job only if
+trainable messages arrived since the scope's last model, so a quiet channel costs nothing.
 
-APScheduler stores a job as a reference to a module-level function plus pickled arguments; the arguments
-are only the scope key, never the database URL (it may hold a password). The running service registers
-the engine here with `set_schedule_context`.
+The schedules are derived from the scopes in the database rather than kept as APScheduler's pickled rows
+there: unpickling rows would let anyone who can write to the database run code in the trainer. What a
+persistent store gave, a run missed while the trainer was down, `catch_up_missed_runs` recovers from the
+database at start. The running service registers the engine here with `set_schedule_context`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine, func, select, true
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from db.jobs import Enqueued, request_training
 from db.messages import count_messages_since
-from db.models import Channel, ModelVersion
+from db.models import Channel, ModelVersion, TrainingJob
 from db.scopes import Scope
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,50 @@ def retrain_if_new_messages(engine: Engine, scope: Scope, *, min_messages: int =
     return enqueued
 
 
+def catch_up_missed_runs(
+    engine: Engine, trigger: Any, *, min_messages: int = 0, now: datetime | None = None
+) -> list[Scope]:
+    """Run the retrain check of every scope whose last cron time passed while nothing checked it.
+
+    A scope's run counts as missed when the cron expression fired within `MISFIRE_GRACE_SECONDS` before
+    `now` and the scope has no job created since then (a run that found nothing new creates none, so such a
+    scope is simply checked again: only new messages queue anything).
+
+    Returns:
+        The scopes for which a job is open after the catch-up.
+    """
+    moment = now or datetime.now(UTC)
+    last_fire = _last_fire_time(trigger, moment)
+    if last_fire is None:
+        return []
+    with Session(engine) as session:
+        scopes = scheduled_scopes(session)
+        newest_jobs = select(TrainingJob.scope_key, func.max(TrainingJob.created_at)).group_by(
+            TrainingJob.scope_key
+        )
+        checked_since = {key: created for key, created in session.execute(newest_jobs)}
+    queued = []
+    for scope in scopes:
+        last_job = checked_since.get(scope.scope_key)
+        if last_job is not None and last_job >= last_fire:
+            continue
+        if retrain_if_new_messages(engine, scope, min_messages=min_messages) is not None:
+            queued.append(scope)
+    if queued:
+        logger.info("caught up %d retrain(s) missed at %s UTC", len(queued), f"{last_fire:%Y-%m-%d %H:%M}")
+    return queued
+
+
+def _last_fire_time(trigger: Any, now: datetime) -> datetime | None:
+    """The latest time `trigger` fired in the grace period before `now`, or None."""
+    previous = None
+    fire = trigger.get_next_fire_time(None, now - timedelta(seconds=MISFIRE_GRACE_SECONDS))
+    while fire is not None and fire <= now:
+        previous = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(microseconds=1))
+    return previous
+
+
 def run_scheduled_retrain(scope_key: str) -> None:
     """The function APScheduler's stored cron jobs call (by reference): retrain one scope if needed."""
     if _context is None:
@@ -99,10 +144,10 @@ def sync_schedules(scheduler: Any, engine: Engine, expression: str, trigger: Any
     """Make the scheduler's retrain jobs match the scopes in the database.
 
     A job whose cron expression changed is rescheduled; jobs of scopes no longer collecting are removed;
-    others are left alone so their next run time (and a missed run) is kept across restarts.
+    others are left alone so their next run time is kept.
 
     Args:
-        scheduler: A started APScheduler 3 scheduler whose default job store is persistent.
+        scheduler: A started APScheduler 3 scheduler.
         engine: The database.
         expression: The cron expression (kept in the job's name to notice a change).
         trigger: The `CronTrigger` built from it.

@@ -1,10 +1,11 @@
 """The trainer process: APScheduler with the retrain schedules, a queue poll, and a clean shutdown.
 
-`TrainerService.serve()` (what `chatsmith trainer` runs) starts a `BackgroundScheduler` with two job
-stores: the persistent one (`SQLAlchemyJobStore`, table `trainer_schedules` of the same database) holds
-the per-scope cron retrains; the in-memory one holds the queue poll (every `poll_seconds`: requeue stale
-jobs, then claim and run queued jobs one at a time) and a periodic re-sync of the schedules with the
-scopes in the database. `run_once()` (`chatsmith trainer --once`) does one poll in the calling thread.
+`TrainerService.serve()` (what `chatsmith trainer` runs) starts a `BackgroundScheduler` whose jobs all live
+in memory: the per-scope cron retrains, rebuilt from the scopes in the database at start and every few
+minutes (`trainer.schedules`); the queue poll (every `poll_seconds`: requeue stale jobs, then claim and run
+queued jobs one at a time); and that re-sync. Nothing is unpickled from the database, so whoever can write
+to it cannot make the trainer run code; a retrain missed while the trainer was down is caught up at start
+(`catch_up_missed_runs`). `run_once()` (`chatsmith trainer --once`) does one poll in the calling thread.
 
 SIGTERM or SIGINT sets the stop event: a job in training is released back to the queue at its next step
 (a finished model still gets published), the scheduler shuts down, and the process exits.
@@ -24,16 +25,14 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from db.engine import immediate
 from db.model_store import ModelStore
 from db.retry import DatabaseUnavailable
 from trainer.config import TrainerConfig, cron_trigger
-from trainer.schedules import set_schedule_context, sync_schedules
+from trainer.schedules import catch_up_missed_runs, set_schedule_context, sync_schedules
 from trainer.worker import JobOutcome, Worker
 
 logger = logging.getLogger(__name__)
 
-SCHEDULE_TABLE = "trainer_schedules"
 POLL_JOB_ID = "queue-poll"
 POLL_JOB_NAME = "poll the training queue"
 # New channels opted in by a bot get their schedule within this many seconds.
@@ -95,19 +94,13 @@ class TrainerService:
             self._database_down = False
 
     def build_scheduler(self) -> Any:
-        """A `BackgroundScheduler` with the persistent schedule store and the in-memory poll jobs."""
+        """A `BackgroundScheduler` whose jobs live in memory: schedules come from the database's scopes."""
         from apscheduler.executors.pool import ThreadPoolExecutor
         from apscheduler.jobstores.memory import MemoryJobStore
-        from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
         from apscheduler.schedulers.background import BackgroundScheduler
 
         scheduler = BackgroundScheduler(
-            jobstores={
-                # Immediate transactions: APScheduler reads then writes, which SQLite would refuse as
-                # "database is locked" if another writer committed in between.
-                "default": SQLAlchemyJobStore(engine=immediate(self.engine), tablename=SCHEDULE_TABLE),
-                "memory": MemoryJobStore(),
-            },
+            jobstores={"default": MemoryJobStore(), "memory": MemoryJobStore()},
             # One thread trains (the poll); the other keeps cron retrains enqueueing meanwhile.
             executors={"default": ThreadPoolExecutor(max_workers=2)},
             timezone=UTC,
@@ -151,6 +144,12 @@ class TrainerService:
         self._scheduler = scheduler = self.build_scheduler()
         scheduler.start()
         self.sync_schedules(scheduler)
+        try:
+            catch_up_missed_runs(
+                self.engine, cron_trigger(self.config.schedule), min_messages=self.config.min_messages
+            )
+        except Exception:
+            logger.exception("could not catch up retrains missed while the trainer was down")
         logger.info(
             "trainer %s up: polling every %gs, retrain schedule '%s' UTC",
             self.worker.worker_id,

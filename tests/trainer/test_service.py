@@ -1,5 +1,6 @@
-"""The trainer service: APScheduler with its schedule store in the database, the queue poll, signals, and
-the scheduled retrain that only enqueues when new messages arrived."""
+"""The trainer service: APScheduler with schedules rebuilt from the database's scopes (nothing unpickled),
+the queue poll, signals, missed runs caught up, and the scheduled retrain that only enqueues when new
+messages arrived."""
 
 from __future__ import annotations
 
@@ -19,12 +20,12 @@ from db.model_store import LocalModelStore
 from db.models import Channel, TrainingJob
 from db.registry import create_version
 from tests.trainer.conftest import ScopeMaker
-from trainer.config import TrainerConfig
-from trainer.schedules import SCHEDULE_ID_PREFIX, retrain_if_new_messages
-from trainer.service import SCHEDULE_TABLE, StopOnSignal, TrainerService
+from trainer.config import TrainerConfig, cron_trigger
+from trainer.schedules import SCHEDULE_ID_PREFIX, catch_up_missed_runs, retrain_if_new_messages
+from trainer.service import StopOnSignal, TrainerService
 
 
-def test_service_keeps_schedules_in_the_database_and_runs_queued_jobs_until_stopped(
+def test_service_rebuilds_schedules_from_the_scopes_and_runs_queued_jobs_until_stopped(
     engine: Engine, store: LocalModelStore, trainer_config: TrainerConfig, make_scope: ScopeMaker
 ) -> None:
     channel = make_scope(messages=150)
@@ -49,11 +50,13 @@ def test_service_keeps_schedules_in_the_database_and_runs_queued_jobs_until_stop
     with Session(engine) as session:
         assert session.get(TrainingJob, job_id).status == "succeeded"
 
-    # The schedules outlive the process: a new scheduler on the same table finds them.
-    assert SCHEDULE_TABLE in inspect(engine).get_table_names()
+    # No job store in the database (its pickled rows would run as code when read): a new trainer rebuilds
+    # the schedules from the scopes.
+    assert "trainer_schedules" not in inspect(engine).get_table_names()
     scheduler = service.build_scheduler()
     scheduler.start(paused=True)
     try:
+        service.sync_schedules(scheduler)
         jobs = {job.id: job for job in scheduler.get_jobs() if job.id.startswith(SCHEDULE_ID_PREFIX)}
     finally:
         scheduler.shutdown(wait=False)
@@ -113,3 +116,24 @@ def test_sigterm_and_sigint_ask_for_a_clean_stop_once() -> None:
         # The first signal put the usual handlers back: a second Ctrl-C would interrupt as always.
         assert signal.getsignal(signal.SIGTERM) is before
     assert signal.getsignal(signal.SIGINT) is before_interrupt
+
+
+def test_a_retrain_missed_while_the_trainer_was_down_is_caught_up(
+    engine: Engine, make_scope: ScopeMaker
+) -> None:
+    scope = make_scope(messages=150)
+    nightly = cron_trigger("0 3 * * *")
+    at_four = datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
+
+    # 03:00 passed while no trainer ran: the check happens at start.
+    assert catch_up_missed_runs(engine, nightly, min_messages=100, now=at_four) == [
+        scope.workspace_scope(),
+        scope,
+    ]
+    with Session(engine) as session:
+        assert open_job(session, scope) is not None
+    # Checked since 03:00 already: nothing more.
+    assert catch_up_missed_runs(engine, nightly, min_messages=100, now=at_four + timedelta(minutes=5)) == []
+    # Long past the grace period: no catch-up.
+    late = make_scope("late", messages=150)
+    assert late not in catch_up_missed_runs(engine, nightly, now=at_four + timedelta(hours=12))

@@ -1,4 +1,5 @@
-"""Privacy: whose messages each model version learned from, and which channels are private.
+"""Privacy: whose messages each model version learned from, which channels are private, and no pickled
+schedules in the database.
 
 Revision ID: 0005
 Revises: 0003
@@ -40,6 +41,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("model_version_id", "author_id", name=op.f("pk_model_version_authors")),
     )
     op.create_index("ix_model_version_authors_author_id", "model_version_authors", ["author_id"])
+    # The trainer no longer keeps APScheduler's pickled jobs here (it rebuilds schedules from the scopes):
+    # rows someone could write would otherwise be unpickled, that is run, by an older trainer.
+    op.execute("DROP TABLE IF EXISTS trainer_schedules")
 
 
 def downgrade() -> None:
