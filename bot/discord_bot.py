@@ -411,6 +411,11 @@ def _add_commands(bot: ChatsmithDiscordBot) -> None:
         """Opt this channel in or out of collection (admins)."""
         await bot.run_command(interaction, "collect", {"state": state})
 
+    @tree.command(name="my-data")
+    async def my_data(interaction: discord.Interaction) -> None:
+        """Get, privately, a file of everything collected from you in this server."""
+        await bot.run_command(interaction, "my-data")
+
     @tree.command(name="forget-me")
     async def forget_me(interaction: discord.Interaction) -> None:
         """Delete your collected messages in this server and stop collecting yours."""

@@ -146,6 +146,17 @@ class SlackBot:
         return admin
 
     @staticmethod
+    async def _send_file_privately(client: AsyncWebClient, user: str, reply: Reply) -> None:
+        """Slack has no ephemeral files: a private file goes to the caller's direct messages with the bot."""
+        opened = await client.conversations_open(users=user)
+        await client.files_upload_v2(
+            channel=str(opened["channel"]["id"]),
+            content=reply.file,
+            filename=reply.filename or "attachment",
+            initial_comment=reply.text,
+        )
+
+    @staticmethod
     async def _is_private(client: AsyncWebClient, channel: str) -> bool | None:
         """Whether the channel is private (or a direct message); None when Slack did not say."""
         if channel.startswith(("D", "G")):
@@ -250,7 +261,9 @@ class SlackBot:
         )
         reply = await self.core.handle(request)
         await respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
-        if reply.file is not None:
+        if reply.file is not None and reply.ephemeral:
+            await self._send_file_privately(client, user, reply)
+        elif reply.file is not None:
             await client.files_upload_v2(
                 channel=channel, content=reply.file, filename=reply.filename or "attachment.png"
             )
@@ -303,7 +316,10 @@ class SlackBot:
     async def _post(
         self, client: AsyncWebClient, channel: str, user: str, reply: Reply, thread: str | None
     ) -> None:
-        if reply.file is not None:
+        if reply.file is not None and reply.ephemeral:
+            await client.chat_postEphemeral(channel=channel, user=user, text=reply.text)
+            await self._send_file_privately(client, user, reply)
+        elif reply.file is not None:
             await client.files_upload_v2(
                 channel=channel,
                 content=reply.file,

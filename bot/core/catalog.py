@@ -29,6 +29,7 @@ COMMANDS: dict[str, CommandInfo] = {
     "status": CommandInfo("status", "which model answers here, its scores, and training progress"),
     "stats": CommandInfo("stats", "chart of the model's loss per epoch and the messages collected"),
     "forget-me": CommandInfo("forget-me", "delete your collected messages here and stop collecting yours"),
+    "my-data": CommandInfo("my-data", "get, privately, a file of everything collected from you here"),
     "help": CommandInfo("help", "this list"),
     "train": CommandInfo(
         "train [channel|workspace] [backfill:N]",

@@ -19,6 +19,7 @@ from bot.core.handlers import consent, generate, models, status, train
 from bot.core.handlers.filter import filter_command
 from bot.core.handlers.help import help_command
 from bot.core.handlers.imitate import imitate_me
+from bot.core.handlers.my_data import my_data
 from bot.core.request import IncomingMessage, Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
@@ -50,6 +51,7 @@ class CommandCore:
             "help": help_command,
             "filter": filter_command,
             "imitate-me": imitate_me,
+            "my-data": my_data,
         }
 
     # ------------------------------------------------------------------ commands

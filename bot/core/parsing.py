@@ -35,6 +35,8 @@ ALIASES = {
     "gen": "generate",
     "imitate": "imitate-me",
     "imitate_me": "imitate-me",
+    "mydata": "my-data",
+    "my_data": "my-data",
 }
 _OPTION = re.compile(r"^([a-z_]+)[:=](.+)$", re.IGNORECASE)
 

@@ -305,3 +305,26 @@ def test_train_checks_the_trainers_minimum_first(chat: Chat) -> None:
     for line in CHANNEL_LINES[3:5]:
         ann.say(line)
     assert "Training queued for #general on 5 messages" in admin.say("/train")
+
+
+def test_my_data_is_a_private_file_of_what_was_kept(chat: Chat) -> None:
+    import json
+
+    admin, ann, bob = chat.user("root", admin=True), chat.user("ann"), chat.user("bob")
+    admin.say("/collect on")
+    ann.say("ann's first words")
+    ann.say("ann's second words")
+    bob.say("bob's words")
+
+    answer = ann.say("/my-data")
+    reply = ann.last_reply
+    assert reply.ephemeral and reply.filename == "chatsmith-my-data.json" and "2 message(s)" in answer
+    data = json.loads(reply.file)
+    assert [m["text"] for m in data["messages"]] == ["ann's first words", "ann's second words"]
+    assert {m["channel"] for m in data["messages"]} == {"general"} and data["user_id"] == "ann"
+    assert data["opted_out_at"] is None
+
+    ann.say("/forget-me")
+    ann.say("/my-data")
+    after = json.loads(ann.last_reply.file)
+    assert after["messages"] == [] and after["opted_out_at"] is not None

@@ -62,6 +62,8 @@ def test_commands_are_synced_with_their_help(bot_settings: Settings, services: S
                 "rollback",
                 "collect",
                 "forget-me",
+                "my-data",
+                "imitate-me",
                 "stats",
                 "help",
                 "filter",
@@ -391,5 +393,24 @@ def test_errors_of_public_commands_reach_only_the_caller(bot_settings: Settings,
             assert all(
                 "No model answers" not in (m.get("content") or "") for m in fake.messages_in(fake.channel.id)
             )
+
+    run(scenario)
+
+
+def test_my_data_reaches_only_the_caller(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            guild, general = fake.guild.id, fake.channel.id
+            opt_in = await fake.send_interaction(guild, general, fake.bob.id, "collect", {"state": "on"})
+            await opt_in.wait_for_followup(timeout=10)
+            await fake.dispatch_message_create(general, fake.alice.id, "alice's only words")
+            await eventually(lambda: count_messages(services) == 1, what="collection")
+
+            record = await fake.send_interaction(guild, general, fake.alice.id, "my-data")
+            assert (await record.wait_for_response()).ephemeral
+            reply = await record.wait_for_followup(timeout=10)
+            assert reply.files[0].filename == "chatsmith-my-data.json"
+            assert b"alice's only words" in reply.files[0].data
+            assert all(not m.get("attachments") for m in fake.messages_in(general))
 
     run(scenario)

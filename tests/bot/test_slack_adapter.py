@@ -378,3 +378,24 @@ def test_backfill_skips_commands_to_the_bot_as_live_collection_does(
             assert sorted(m.text for m in stored_messages(services).values()) == sorted(CHANNEL_LINES[:6])
 
     run(scenario)
+
+
+def test_my_data_goes_to_the_callers_direct_messages(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            form = fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id)
+            assert (await fake.post_signed_slash_command(url, form)).status == 200
+            await fake.wait_for_response_post(timeout=10)
+            event = fake.event_callback(message_event(fake, "alice's only words", fake.alice.id))
+            assert (await fake.post_signed_event(url, event)).status == 200
+            await eventually(lambda: len(stored_messages(services)) == 1, what="collection")
+
+            form = fake.slash_command_form("/chatsmith", "my-data", user=fake.alice.id)
+            assert (await fake.post_signed_slash_command(url, form)).status == 200
+            await fake.wait_for_call("files.completeUploadExternal", timeout=10)
+            [dm] = [c for c in fake.channels.values() if c.id.startswith("D")]
+            [shared] = [m for m in dm.messages if m.get("files")]
+            assert shared["files"][0]["name"] == "chatsmith-my-data.json"
+            assert all(not m.get("files") for m in fake.messages_in(fake.general.id))
+
+    run(scenario)

@@ -904,6 +904,16 @@ class FakeSlack:
     def _api_conversations_info(self, params: dict[str, Any], files: list[UploadedFile]) -> dict[str, Any]:
         return {"ok": True, "channel": self._channel(params).to_payload()}
 
+    def _api_conversations_open(self, params: dict[str, Any], files: list[UploadedFile]) -> dict[str, Any]:
+        """A direct message channel with the user(s), made on first use (ids "D" + the user id's tail)."""
+        users = [u for u in str(params.get("users") or "").split(",") if u]
+        if len(users) != 1 or users[0] not in self.users:
+            raise _ApiError("user_not_found")
+        channel_id = f"D{users[0][1:]}"
+        if channel_id not in self.channels:
+            self.channels[channel_id] = FakeSlackChannel(channel_id, users[0], is_private=True)
+        return {"ok": True, "channel": {"id": channel_id}}
+
     def _api_users_info(self, params: dict[str, Any], files: list[UploadedFile]) -> dict[str, Any]:
         user = self.users.get(str(params.get("user")))
         if user is None:
