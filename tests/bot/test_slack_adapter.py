@@ -286,6 +286,9 @@ def test_manifest_matches_the_adapter() -> None:
         "commands",
         "files:write",
         "users:read",
+        "channels:read",  # whether a channel is private
+        "groups:read",
+        "im:write",  # my-data goes to a direct message
     } <= scopes
 
 
