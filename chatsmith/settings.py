@@ -86,6 +86,12 @@ class Settings(BaseSettings):
         default=0.1, gt=0, lt=0.5, description="Share of the newest messages held out for the promotion gate."
     )
     trainer_keep_versions: int = Field(default=5, ge=1, description="Model versions kept per scope.")
+    retention_days: int = Field(
+        default=0,
+        ge=0,
+        description="Messages older than this many days are deleted on the trainer's schedule, and the models "
+        "that learned from them retired; 0 keeps messages for ever.",
+    )
     # NoDecode: the validator below parses the JSON, so a typo is one validation error among the others
     # instead of an exception that hides every later problem.
     trainer_spec: Annotated[dict[str, Any], NoDecode] = Field(
@@ -308,7 +314,7 @@ class Settings(BaseSettings):
 # Every field belongs to one group; `config show`, `.env.example` and the tests follow this order.
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": ("data_dir", "database_url", "model_dir", "base_model_path"),
-    "trainer": tuple(name for name in Settings.model_fields if name.startswith("trainer_")),
+    "trainer": (*(name for name in Settings.model_fields if name.startswith("trainer_")), "retention_days"),
     "discord": ("discord_token", "discord_sharded", "discord_shard_count", "discord_shard_ids"),
     "slack": tuple(name for name in Settings.model_fields if name.startswith("slack_")),
     "bots": (

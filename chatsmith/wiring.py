@@ -125,6 +125,7 @@ def trainer_config(settings: Settings) -> TrainerConfig:
         min_messages=settings.trainer_min_messages,
         holdout_fraction=settings.trainer_holdout_fraction,
         keep_versions=settings.trainer_keep_versions,
+        retention_days=settings.retention_days,
         spec=dict(settings.trainer_spec),
         train_config=dict(settings.trainer_train_config),
         base_model=find_base_model(settings.base_model_path),

@@ -28,6 +28,8 @@ class TrainerConfig:
         min_messages: Trainable messages a scope needs; fewer fails the job saying so.
         holdout_fraction: Share of the newest messages kept out of training for the promotion gate.
         keep_versions: Model versions kept per scope (the active one included); older ones are retired.
+        retention_days: Messages older than this are deleted and the models holding them withdrawn
+            (`trainer.retention`); 0 keeps them.
         spec: `ModelSpec` fields for a model trained from scratch (no base model).
         train_config: `TrainConfig` fields (epochs, batch size, learning rate, steps per epoch, ...).
         base_model: The bundle a scope's first model is fine-tuned from; None: from scratch.
@@ -43,6 +45,7 @@ class TrainerConfig:
     min_messages: int = 200
     holdout_fraction: float = 0.1
     keep_versions: int = 5
+    retention_days: int = 0
     spec: dict[str, Any] = field(default_factory=dict)
     train_config: dict[str, Any] = field(default_factory=dict)
     base_model: Path | None = None

@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 from db.model_store import ModelStore
 from db.retry import DatabaseUnavailable
 from trainer.config import TrainerConfig, cron_trigger
+from trainer.retention import apply_retention
 from trainer.schedules import catch_up_missed_runs, set_schedule_context, sync_schedules
 from trainer.worker import JobOutcome, Worker
 
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 POLL_JOB_ID = "queue-poll"
 POLL_JOB_NAME = "poll the training queue"
+# How often messages past CHATSMITH_RETENTION_DAYS are deleted (and the models holding them withdrawn).
+RETENTION_INTERVAL_SECONDS = 3600.0
 # New channels opted in by a bot get their schedule within this many seconds.
 SCHEDULE_SYNC_SECONDS = 300.0
 
@@ -60,15 +63,32 @@ class TrainerService:
     def __init__(self, engine: Engine, config: TrainerConfig, store: ModelStore, worker_id: str) -> None:
         self.engine = engine
         self.config = config
+        self.store = store
         self.stop = threading.Event()
         self.worker = Worker(engine, config, store, worker_id, stop=self.stop)
         self._scheduler: Any = None
         self._database_down = False
 
     def run_once(self) -> list[JobOutcome]:
-        """Requeue stale jobs, then run every queued job (including ones queued meanwhile), then return."""
+        """Apply the retention limit, requeue stale jobs, then run every queued job (including ones queued
+        meanwhile), then return."""
+        self.apply_retention()
         self.worker.requeue_stale()
         return self.worker.process_queue()
+
+    def apply_retention(self) -> None:
+        """Delete messages past `retention_days` and withdraw the models that learned from them."""
+        if self.config.retention_days <= 0:
+            return
+        apply_retention(
+            self.engine, self.store, self.config.retention_days, min_messages=self.config.min_messages
+        )
+
+    def _apply_retention_logged(self) -> None:
+        try:
+            self.apply_retention()
+        except Exception:
+            logger.exception("could not apply the retention limit; trying again later")
 
     def poll(self) -> None:
         """One poll of the queue; errors are logged so the scheduler keeps polling (e.g. database down)."""
@@ -117,6 +137,18 @@ class TrainerService:
             coalesce=True,
             next_run_time=now,
         )
+        if self.config.retention_days > 0:
+            scheduler.add_job(
+                self._apply_retention_logged,
+                "interval",
+                seconds=RETENTION_INTERVAL_SECONDS,
+                id="retention",
+                name="delete messages past the retention limit",
+                jobstore="memory",
+                max_instances=1,
+                coalesce=True,
+                next_run_time=now,
+            )
         scheduler.add_job(
             self.sync_schedules,
             "interval",
