@@ -6,8 +6,9 @@ command core, in a bot process that never imports TensorFlow.
 Each part runs in a fresh child process, so one part's memory never shows in another's:
 
 1. `setup` (TensorFlow allowed): one bundle per spec written by `save_bundle`, then copied once per
-   channel with its own random weights (`weights.npy`; the other files hard-linked), published in the
-   model store and registered as the channel's active model in an embedded SQLite database.
+   channel with its own random weights (`weights.npy`; the other files hard-linked) and the packaged base
+   model's lexicon (as a model fine-tuned from it carries), published in the model store and registered
+   as the channel's active model in an embedded SQLite database.
 2. `serve`, once per model count (TensorFlow blocked: importing it fails): the bots' modules imported
    and their services built as `chatsmith bot` builds them (default cache, 128 MB), then requests
    `CommandCore.handle(generate)` sent open-loop at `--rate` per second, each for a channel picked at
@@ -110,16 +111,20 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     import numpy as np
     from sqlalchemy.orm import Session
 
+    from chatsmith.base_model import find_base_model
     from db.model_store import LocalModelStore
     from db.registry import create_version, promote
     from db.schema import open_database, upgrade
     from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
     from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, save_bundle
+    from textgen.lexicon import LEXICON_FILE
     from textgen.model import build_model
     from textgen.spec import ModelSpec
     from textgen.tokenizers import ByteTokenizer
     from textgen.weights import read_weight_arrays, write_weight_arrays
 
+    base = find_base_model(None)
+    lexicon = base / LEXICON_FILE if base is not None and (base / LEXICON_FILE).exists() else None
     tokenizer = ByteTokenizer()
     templates = {}
     for name in set(scenarios.values()):
@@ -146,6 +151,9 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
                 for item in template.iterdir():
                     if item.name != WEIGHT_ARRAYS:
                         os.link(item, staged / item.name)
+                if lexicon is not None:
+                    # A model fine-tuned from the base model spells from its words too, as trained ones do.
+                    os.link(lexicon, staged / lexicon.name)
                 # Larger-than-initial weights of its own: every model is different data.
                 write_weight_arrays(
                     staged / WEIGHT_ARRAYS,
@@ -243,6 +251,8 @@ def serve(work: Path, count: int, rate: float, seconds: float) -> dict[str, Any]
         "cache_mb": services.models.bytes / MIB,
         "cpu_percent": 100 * cpu / wall,
         "cpu_ms_per_request": 1000 * cpu / max(1, len(latencies)),
+        # The machine's load over the last minute: other work competing for the same cores.
+        "load_average": os.getloadavg()[0],
         "mean_batch": statistics.fmean(services.generation.batch_sizes)
         if services.generation.batch_sizes
         else 0,
@@ -328,8 +338,7 @@ def run_child(role: str, *args: str) -> dict[str, Any]:
 
 
 def format_report(record: dict[str, Any]) -> str:
-    runs = record["runs"]
-    cycles_result = record["cycles"]
+    """The Markdown report: the setting, then each variant's tables and goals, then batching across models."""
     specs = ", ".join(
         f"{n:,} model{'s' if n > 1 else ''}: GRU {SPECS[s]['units']} units"
         for n, s in record["scenarios"].items()
@@ -345,18 +354,49 @@ def format_report(record: dict[str, Any]) -> str:
         "decoding threads), TensorFlow blocked. Replies of 160 tokens (random weights: full length). "
         f"Specs: {specs} "
         "(embedding 64 for 384 units, 32 for 128; byte tokenizer). Follow-up: from the moment a request "
-        "was due to its reply.",
+        "was due to its reply. Run twice on the same bundles: each carrying the packaged base model's "
+        "lexicon (26,000 words; `textgen.lexicon`), as a model fine-tuned from it does, and without one "
+        "(the decoding path alone).",
+        "",
+        "The machine is shared: other people's jobs ran on the same 2 cores and the benchmark ran at "
+        '`nice -n 19`, so follow-up times include waiting for a core ("machine load" is the 1-minute load '
+        "average at the end of each run; above 2, the cores were oversubscribed). The CPU per request "
+        "depends far less on that: at 20 requests per second it says how much of one core serving needs.",
+    ]
+    for variant in record["variants"]:
+        lines += format_variant(variant)
+    lines += [
+        "",
+        "## Batching across models",
+        "",
+        "`python -m bench.cross_model_batching`: M models of one spec (GRU, different random weights), one "
+        "160-token reply each, decoded per model (what the bots do) or stacked into one step for all M "
+        "(weights stacked once, `np.matmul` over the stacked kernels). Recurrent steps and logits only, best "
+        "of 3, one thread.",
+        "",
+        record["cross_model_batching"].strip(),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def format_variant(variant: dict[str, Any]) -> list[str]:
+    runs = variant["runs"]
+    cycles_result = variant["cycles"]
+    lines = [
+        "",
+        f"## {variant['label']}",
         "",
         "| channel models | follow-up p50 | p99 | max | resident memory: before serving / peak / end | "
-        "model loads (evictions) | bot CPU (per request) | mean batch | answered / busy / other |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "model loads (evictions) | bot CPU (per request) | mean batch | answered / busy / other | "
+        "machine load |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         lines.append(
             f"| {run['models']:,} | {run['p50_ms']:.0f} ms | {run['p99_ms']:.0f} ms | {run['max_ms']:.0f} ms | "
             f"{run['rss_before_serving_mb']:.0f} / {run['rss_peak_mb']:.0f} / {run['rss_end_mb']:.0f} MB | "
             f"{run['model_loads']:,} ({run['evictions']:,}) | {run['cpu_percent']:.0f}% ({run['cpu_ms_per_request']:.0f} ms) | {run['mean_batch']:.2f} | "
-            f"{run['answered']} / {run['busy']} / {run['other']} |"
+            f"{run['answered']} / {run['busy']} / {run['other']} | {run.get('load_average', 0):.1f} |"
         )
     largest = runs[-1]
     lines += [
@@ -427,19 +467,11 @@ def format_report(record: dict[str, Any]) -> str:
         lines.append(f"| {goal} | {target} | {measured} | {'yes' if met else '**no**'} |")
     lines += [
         "",
-        '"Other" replies are the friendly line for a model that ended its message at once; no request '
-        "failed. Mean batch: requests decoded together per `generate_many` call.",
-        "",
-        "## Batching across models",
-        "",
-        "`python -m bench.cross_model_batching`: M models of one spec (GRU, different random weights), one "
-        "160-token reply each, decoded per model (what the bots do) or stacked into one step for all M "
-        "(weights stacked once, `np.matmul` over the stacked kernels). Recurrent steps and logits only, best "
-        "of 3, one thread.",
-        "",
-        record["cross_model_batching"].strip(),
+        '"Other" replies are the friendly line for a model that ended its message at once; "busy" ones were '
+        "refused at once by the bounded generation queue. Mean batch: requests decoded together per "
+        "`generate_many` call.",
     ]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -474,16 +506,23 @@ def main(argv: list[str] | None = None) -> int:
     try:
         _progress(f"writing {sum(scenarios)} bundles in {work}")
         made = run_child("setup", str(work), *quick)
-        runs = []
-        for count in scenarios:
-            _progress(f"{count} models: {args.rate:g}/s for {seconds:g} s")
-            run = run_child("serve", str(work), str(count), str(args.rate), str(seconds), *quick)
-            _progress(
-                f"  p50 {run['p50_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms, peak {run['rss_peak_mb']:.0f} MB"
-            )
-            runs.append(run)
-        _progress("bundle loads and load/evict cycles")
-        cycles_result = run_child("cycles", str(work), str(args.cycles), *quick)
+        variants: list[dict[str, Any]] = []
+        for label in ("With the base model's lexicon in every bundle", "Without a lexicon"):
+            if variants:
+                for lexicon in (work / "models").glob("workspace-*/channel-*/model-v1/lexicon.txt.gz"):
+                    lexicon.unlink()
+            _progress(label)
+            runs = []
+            for count in scenarios:
+                _progress(f"{count} models: {args.rate:g}/s for {seconds:g} s")
+                run = run_child("serve", str(work), str(count), str(args.rate), str(seconds), *quick)
+                _progress(
+                    f"  p50 {run['p50_ms']:.0f} ms, p99 {run['p99_ms']:.0f} ms, peak {run['rss_peak_mb']:.0f} MB"
+                )
+                runs.append(run)
+            _progress("bundle loads and load/evict cycles")
+            cycles_result = run_child("cycles", str(work), str(args.cycles), *quick)
+            variants.append({"label": label, "runs": runs, "cycles": cycles_result})
         _progress("batching across models (bench.cross_model_batching)")
         batching = subprocess.run(
             [sys.executable, "-m", "bench.cross_model_batching"],
@@ -501,8 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         "seconds": seconds,
         "scenarios": scenarios,
         "bundles": made,
-        "runs": runs,
-        "cycles": cycles_result,
+        "variants": variants,
         "cross_model_batching": batching,
     }
     report = format_report(record)
