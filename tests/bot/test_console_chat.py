@@ -34,7 +34,7 @@ def test_admin_commands_are_refused_to_others(chat: Chat) -> None:
     for line in ("/train", "/collect on", "/models", "/rollback"):
         assert "is for admins" in ann.say(line), line
     assert "Unknown command `dance`" in ann.say("/dance")
-    assert "• `generate [prompt] [length:N] [temperature:T]`" in ann.say("/help")
+    assert "• `generate [prompt] [length:N] [temperature:T] [as:@member]`" in ann.say("/help")
 
 
 def test_collection_training_request_and_status(chat: Chat) -> None:
@@ -203,7 +203,8 @@ def test_console_command_on_a_fresh_data_dir(tmp_path: Path, base_bundle: Path) 
     assert "Commands:" in out and "Collection is on in #C" in out
     assert "Collection in #C: on (1 messages kept" in out
     assert "once upon a time" in out
-    assert "Training queued for #C on 1 messages" in out
+    # One message is far below the trainer's default minimum: train says so instead of queueing.
+    assert "#C has 1 messages to train on; the trainer needs at least 200, so 199 more" in out
     assert (tmp_path / "fresh" / "chatsmith.db").exists()
 
 
