@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from db.errors import NothingToRollBack
 from db.messages import count_messages_since
 from db.models import ModelVersion, ModelVersionAuthor, TrainingJob, utcnow
-from db.registry import active_version, list_versions, rollback
+from db.registry import BundleExists, active_version, list_versions, rollback
 from db.scopes import Scope
 
 WITHDRAWN_STATUSES = ("retired",)
@@ -128,6 +128,7 @@ def withdraw_versions(
     *,
     reason: str,
     affected_scopes: Iterable[Scope] = (),
+    bundle_exists: BundleExists | None = None,
     now: datetime | None = None,
 ) -> Withdrawal:
     """Take `versions` out of service for good, fall back where they served, and requeue tainted jobs.
@@ -139,6 +140,8 @@ def withdraw_versions(
         reason: Why, for the versions' notes ("its corpus held messages deleted by forget-me").
         affected_scopes: Scopes whose stored messages changed: a running job of one of them may have read
             them, so it is queued again even if no withdrawn version is involved yet.
+        bundle_exists: Whether a fallback's bundle is there (a `ModelStore`'s `exists`); default: a local
+            path that exists.
         now: The current time (tests).
 
     Returns:
@@ -163,7 +166,9 @@ def withdraw_versions(
         if active_version(session, scope) is not None:
             continue
         try:
-            result.fallbacks[scope_key] = rollback(session, scope, now=moment).version
+            result.fallbacks[scope_key] = rollback(
+                session, scope, bundle_exists=bundle_exists, now=moment
+            ).version
         except NothingToRollBack:
             result.fallbacks[scope_key] = None
     result.requeued_jobs = _requeue_tainted_jobs(

@@ -70,6 +70,7 @@ def apply_retention(
                 versions_older_than(session, cutoff),
                 reason=f"its corpus held messages older than the retention limit of {days} days",
                 affected_scopes=affected,
+                bundle_exists=store.exists,
             )
             plan = plan_retraining(session, withdrawal, affected, min_messages)
             return RetentionResult(deleted, withdrawal, plan.retrain, plan.too_small)

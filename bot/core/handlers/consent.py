@@ -96,6 +96,7 @@ async def forget_me(services: Services, request: Request) -> Reply:
                 tainted,
                 reason="its corpus held messages a member deleted with forget-me",
                 affected_scopes=result.affected_scopes,
+                bundle_exists=services.store.exists if services.store is not None else None,
             )
             plan = forgetting.plan_retraining(
                 session, withdrawal, result.affected_scopes, services.config.min_training_messages
