@@ -128,7 +128,9 @@ def test_generate_answers_busy_at_once_when_the_queue_is_full(services: Services
     release = threading.Event()
 
     class Stuck(FakeGenerator):
-        def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
+        def generate_many(
+            self, prompts: list[str], params: list[SamplingParams], contexts: object = None
+        ) -> list[str]:
             release.wait(10)
             return super().generate_many(prompts, params)
 

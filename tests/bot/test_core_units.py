@@ -144,7 +144,9 @@ class FakeGenerator:
         self.nbytes = nbytes
         self.batches: list[int] = []
 
-    def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
+    def generate_many(
+        self, prompts: list[str], params: list[SamplingParams], contexts: object = None
+    ) -> list[str]:
         self.batches.append(len(prompts))
         time.sleep(self.delay)
         return [f"{self.text}" for _ in prompts]
@@ -239,7 +241,9 @@ def test_a_full_pool_refuses_at_once_and_accepts_again_when_drained(tmp_path: Pa
     release = threading.Event()
 
     class Stuck(FakeGenerator):
-        def generate_many(self, prompts: list[str], params: list[SamplingParams]) -> list[str]:
+        def generate_many(
+            self, prompts: list[str], params: list[SamplingParams], contexts: object = None
+        ) -> list[str]:
             release.wait(5)
             return super().generate_many(prompts, params)
 
