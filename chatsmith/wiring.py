@@ -53,6 +53,7 @@ def bot_config(settings: Settings) -> BotConfig:
         generation_max_batch=settings.generation_max_batch,
         generation_queue_max=settings.generation_queue_max,
         min_training_messages=settings.trainer_min_messages,
+        retention_days=settings.retention_days,
     )
 
 

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Callable
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -22,7 +23,7 @@ from bot.core.places import find_channel
 from bot.core.request import HistoryMessage, IncomingMessage
 from bot.core.services import Services
 from db import messages
-from db.models import Channel, Message
+from db.models import Channel, Message, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -152,6 +153,9 @@ def record_history(services: Services, channel_id: int, batch: list[HistoryMessa
     Runs its own transaction; call it on the database threads.
     """
     kept = 0
+    days = services.config.retention_days
+    # Past the retention limit a message would only be deleted again, and retire the models that learn it.
+    cutoff = utcnow() - timedelta(days=days) if days > 0 else None
     with services.write_sessions.begin() as session:
         channel = session.get(Channel, channel_id)
         if channel is None:
@@ -166,6 +170,8 @@ def record_history(services: Services, channel_id: int, batch: list[HistoryMessa
         )
         for past in batch:
             if not is_training_text(past.text, past.author_is_bot) or past.message_id in known:
+                continue
+            if cutoff is not None and past.created_at < cutoff:
                 continue
             stored = messages.record_message(
                 session, channel, past.message_id, past.author_id, past.text, past.created_at

@@ -53,6 +53,8 @@ class BotConfig:
             refused at once as busy (`GenerationBusy`).
         min_training_messages: Trainable messages the trainer needs for a model (its `min_messages`);
             `train` and `forget-me` queue no job below it.
+        retention_days: Messages older than this many days are not kept by a backfill (the trainer deletes
+            them anyway, `CHATSMITH_RETENTION_DAYS`); 0: no limit.
     """
 
     policy: AdminPolicy = AdminPolicy()
@@ -68,6 +70,7 @@ class BotConfig:
     generation_max_batch: int = 32
     generation_queue_max: int = 128
     min_training_messages: int = 1
+    retention_days: int = 0
 
 
 class Services:

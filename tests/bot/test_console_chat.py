@@ -331,3 +331,42 @@ def test_my_data_is_a_private_file_of_what_was_kept(chat: Chat) -> None:
     ann.say("/my-data")
     after = json.loads(ann.last_reply.file)
     assert after["messages"] == [] and after["opted_out_at"] is not None
+
+
+def test_backfill_keeps_nothing_past_the_retention_limit(services: Services) -> None:
+    from dataclasses import replace
+    from datetime import timedelta
+
+    from bot.core.collection import record_history
+    from bot.core.places import ensure_place
+    from bot.core.request import HistoryMessage
+    from db.models import utcnow
+
+    services.config = replace(services.config, retention_days=30)
+    request = Request(
+        platform="console",
+        workspace="team",
+        channel="general",
+        user="root",
+        command="collect",
+        args={"state": "on"},
+        permissions=frozenset({"administrator"}),
+    )
+    runner = asyncio.Runner()
+    try:
+        runner.run(CommandCore(services).handle(request))
+    finally:
+        runner.close()
+    place = ensure_place(services, request)
+    now = utcnow()
+    kept = record_history(
+        services,
+        place.channel_id,
+        [
+            HistoryMessage("old", "ann", "said two months ago", now - timedelta(days=60)),
+            HistoryMessage("new", "ann", "said last week", now - timedelta(days=7)),
+        ],
+    )
+    assert kept == 1
+    with services.sessions() as session:
+        assert list(session.scalars(select(Message.text))) == ["said last week"]
