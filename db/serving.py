@@ -1,9 +1,10 @@
 """Which model bundle serves a scope: the one rule the bots, the trainer and the CLI all read.
 
 The channel's active model, else the workspace's active model, else the base model (architecture
-decision 7). An active version whose bundle vanished from disk is flagged failed and the scope's
-previous good version takes over (`db.registry.resolve_serving_version`), so a lost bundle degrades to
-an older model instead of an error. The bots answer `/generate` with `serving_model_in`, the CLI with
+decision 7). An active version whose bundle vanished from disk, or lies outside the model directory, is
+flagged failed and the scope's previous good version takes over (`db.registry.resolve_serving_version`),
+so a lost bundle degrades to an older model instead of an error; one that is there but does not load is
+reported by whoever tried to load it (`fail_unloadable_version`), with the same effect. The bots answer `/generate` with `serving_model_in`, the CLI with
 `resolve_serving_model`; the trainer uses `serving_model_for_scope` to pick the parent it fine-tunes
 from and the incumbent its candidate must beat.
 """
@@ -16,8 +17,10 @@ from pathlib import Path
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
+from db.errors import NothingToRollBack
 from db.model_store import ModelStore
-from db.registry import resolve_serving_version
+from db.models import ModelVersion
+from db.registry import flag_unservable, resolve_serving_version, rollback
 from db.retry import retry_on_lock
 from db.scopes import Scope, find_scope
 
@@ -132,3 +135,36 @@ def resolve_serving_model(
             return serving_model_in(session, platform, workspace, channel, store=store, base_model=base_model)
 
     return retry_on_lock(attempt)
+
+
+def fail_unloadable_version(
+    session: Session, version_id: int, problem: str, *, store: ModelStore | None = None
+) -> ModelVersion | None:
+    """A version's bundle is there but does not load (damaged): mark it failed, and when it was serving,
+    let the scope's previous good version serve in its place, in the caller's session.
+
+    A failed version is never served, rolled back to or fine-tuned from again. Where the scope has no
+    earlier good version, the workspace model or the base model serves (`serving_model_for_scope`).
+
+    Args:
+        session: The caller's session (commit it to keep the change).
+        version_id: The version whose bundle failed to load.
+        problem: The loader's one-line message, kept in the version's note for operators.
+        store: Where bundles live, to check the fallback's bundle; None: locations are local paths.
+
+    Returns:
+        The version now active in that scope, if any.
+    """
+    version = session.get(ModelVersion, version_id)
+    if version is None or version.status == "failed":
+        return None
+    was_active = version.status == "active"
+    flag_unservable(version, f"bundle does not load: {problem}")
+    session.flush()
+    if not was_active:
+        return None
+    try:
+        scope = Scope(version.workspace_id, version.channel_id)
+        return rollback(session, scope, bundle_problem=store.problem if store is not None else None)
+    except NothingToRollBack:
+        return None

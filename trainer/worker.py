@@ -19,6 +19,7 @@ half-written bundle; the job fails with a one-line error and the version is mark
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -40,11 +41,11 @@ from db.models import ModelVersion, TrainingJob
 from db.registry import create_version, mark_failed
 from db.retry import DatabaseUnavailable, retry_on_lock
 from db.scopes import Scope, describe_scope
-from db.serving import ServingModel, serving_model_for_scope
+from db.serving import ServingModel, fail_unloadable_version, serving_model_for_scope
 from textgen.errors import TextgenError
 from trainer.config import TrainerConfig
 from trainer.corpus import ScopeCorpus, load_scope_corpus
-from trainer.errors import JobLost
+from trainer.errors import JobLost, TrainerError
 from trainer.gate import Verdict, describe_model, judge_candidate
 from trainer.heartbeat import Heartbeat
 from trainer.publishing import record_published
@@ -211,6 +212,7 @@ class Worker:
         scope_name, parent = self._persist(
             lambda: self._clean_up_and_pick_parent(scope, job), "picking the parent model"
         )
+        parent = self._loadable_parent(scope, parent)
         corpus = self._read_corpus(scope, scope_name)
         spec, tokenizer_kind = self._spec_of(parent)
         attempt.version_id, version_number = self._persist(
@@ -292,6 +294,41 @@ class Worker:
             self._delete_bundle(location)
         self.store.discard_staging(f"job-{job.id}")
         return scope_name, parent
+
+    def _loadable_parent(self, scope: Scope, parent: ServingModel | None) -> ServingModel | None:
+        """The parent if its bundle loads; a damaged one is marked failed and the scope's fallback taken.
+
+        Raises:
+            TrainerError: The base model is the parent and does not load.
+        """
+        from textgen.bundle import load_bundle
+
+        while parent is not None:
+            try:
+                load_bundle(parent.path)
+                return parent
+            except TextgenError as error:
+                if parent.version_id is None:
+                    raise TrainerError(
+                        f"the base model does not load; see the trainer's log\n{error}"
+                    ) from None
+                logger.error(
+                    "%s does not load; marked failed, fine-tuning from the fallback: %s",
+                    describe_model(parent),
+                    error,
+                )
+                parent = self._persist(
+                    functools.partial(self._fail_and_pick_again, scope, parent.version_id, str(error)),
+                    "marking a damaged parent failed",
+                )
+        return None
+
+    def _fail_and_pick_again(self, scope: Scope, version_id: int, problem: str) -> ServingModel | None:
+        with self._session() as session, session.begin():
+            fail_unloadable_version(session, version_id, problem, store=self.store)
+            return serving_model_for_scope(
+                session, scope, store=self.store, base_model=self.config.base_model
+            )
 
     def _read_corpus(self, scope: Scope, scope_name: str) -> ScopeCorpus:
         # A plain read: SQLite's write lock is not needed, and bots keep writing messages meanwhile.

@@ -1,14 +1,29 @@
-"""Which model answers a request, named the way replies name it ("channel model v3", "base model")."""
+"""Which model answers a request, named the way replies name it ("channel model v3", "base model").
+
+The model that answers is one that loads. A bundle that is there but damaged makes the loader raise a
+one-line `TextgenError`; its version is then marked failed, the scope falls back (its previous good
+version, the workspace model, the base model), and the request is answered by the fallback. The loader's
+message names a server path, so it goes to the log and the version's note, never to chat.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+from bot.core.errors import CommandError
 from bot.core.request import Request
 from bot.core.services import Services
 from db.models import ModelVersion
-from db.serving import serving_model_in
+from db.serving import fail_unloadable_version, serving_model_in
+from textgen.errors import TextgenError
+
+log = logging.getLogger(__name__)
+
+# Each fallback retires one damaged version; a scope with more than this many in a row is not served.
+MAX_FALLBACKS = 8
+BASE_MODEL_BROKEN = "The base model cannot be loaded right now, so nothing answers here; an admin can see why in the bot's log."
 
 
 @dataclass(frozen=True)
@@ -21,10 +36,41 @@ class ServingModel:
 
 
 def serving_model(services: Services, request: Request) -> ServingModel | None:
-    """Channel model, else workspace model, else base model (architecture decision 7; `db.serving`).
+    """Channel model, else workspace model, else base model (architecture decision 7; `db.serving`),
+    the first of them whose bundle loads.
 
-    Runs its own transaction; call it on the database threads.
+    Loads the model into the services' cache on the way (the next `generate` finds it there). Runs its
+    own transactions; call it on the database threads.
+
+    Raises:
+        CommandError: The base model is the only one left and it does not load (no path in the text).
     """
+    for _ in range(MAX_FALLBACKS):
+        serving = _resolve(services, request)
+        if serving is None:
+            return None
+        try:
+            services.models.get(serving.path)
+        except TextgenError as error:
+            if serving.version is None:
+                log.error("the base model at %s does not load: %s", serving.path, error)
+                raise CommandError(BASE_MODEL_BROKEN) from None
+            log.error(
+                "%s of %s/%s does not load; marked failed, falling back: %s",
+                serving.label,
+                request.workspace,
+                request.channel,
+                error,
+            )
+            _fail_version(services, serving.version.id, str(error))
+            continue
+        return serving
+    raise CommandError(
+        "No model here loads right now; an admin can see why with `models` and in the bot's log."
+    )
+
+
+def _resolve(services: Services, request: Request) -> ServingModel | None:
     # Deferred: usually it only reads; the rare write (flagging a vanished bundle) is retried.
     with services.sessions.begin() as session:
         serving = serving_model_in(
@@ -41,3 +87,8 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
             return ServingModel(serving.path, "base model")
         version = session.get(ModelVersion, serving.version_id) if serving.version_id else None
         return ServingModel(serving.path, f"{serving.source} model v{serving.version}", version)
+
+
+def _fail_version(services: Services, version_id: int, problem: str) -> None:
+    with services.write_sessions.begin() as session:
+        fail_unloadable_version(session, version_id, problem.strip().splitlines()[0], store=services.store)

@@ -209,3 +209,35 @@ def test_a_row_pointing_outside_the_model_directory_is_refused_flagged_and_never
     assert new.parent_version_id == good_id
     assert (elsewhere / "precious.txt").read_text() == "not chatsmith's"
     assert read_manifest(elsewhere)["spec"]
+
+
+def test_a_retrain_never_fine_tunes_from_a_damaged_active_bundle(
+    engine: Engine,
+    store: LocalModelStore,
+    trainer_config: TrainerConfig,
+    make_scope: ScopeMaker,
+    tiny_bundle: Path,
+) -> None:
+    """What must hold: the job succeeds, fine-tuned from the previous good version; the damaged version is
+    marked failed and never serves again."""
+    from trainer.worker import Worker
+
+    scope = make_scope(messages=300)
+    good_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    bad_id = register_version(engine, store, scope, tiny_bundle, activate=True)
+    with Session(engine) as session:
+        damaged = Path(session.get(ModelVersion, bad_id).bundle_path)
+    for path in damaged.iterdir():
+        if path.suffix in (".h5", ".npy", ".npz", ".keras"):
+            path.write_bytes(b"\x00garbage\x00" * 8)
+
+    job_id = request_training(engine, scope, "cli").job.id
+    [outcome] = Worker(engine, trainer_config, store, "w").process_queue()
+
+    assert outcome.status == "succeeded", outcome.message
+    assert _job(engine, job_id).status == "succeeded"
+    with Session(engine) as session:
+        versions = {v.id: v for v in list_versions(session, scope)}
+    assert versions[outcome.model_version_id].parent_version_id == good_id
+    assert versions[bad_id].status == "failed" and "does not load" in versions[bad_id].note
+    assert _serving(engine, store=store) != damaged
