@@ -6,11 +6,14 @@ heartbeats while they train, and a job whose heartbeat went stale (its worker di
 limit of attempts, then failed with the reason.
 
 Functions that take a `Session` join the caller's transaction; those that take an `Engine` run their own
-short transactions, take SQLite's write lock up front, and retry when another writer holds it.
+short transactions, take SQLite's write lock up front, and retry when another writer holds it. Claims,
+heartbeats and the stale cut-off are stamped with the database server's clock (`db.clock`), so trainers
+on hosts whose clocks disagree never mistake a live job for a dead one.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import NamedTuple, TypedDict
@@ -19,9 +22,10 @@ from sqlalchemy import Engine, Update, and_, func, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from db.clock import database_now
 from db.engine import immediate
 from db.errors import DatabaseError
-from db.models import JOB_REASONS, OPEN_JOB_STATUSES, TrainingJob, utcnow
+from db.models import JOB_REASONS, OPEN_JOB_STATUSES, TrainingJob
 from db.retry import retry_on_lock
 from db.scopes import Scope
 
@@ -158,7 +162,10 @@ def claim_next_job(engine: Engine, worker_id: str, *, now: datetime | None = Non
     """
 
     def attempt() -> TrainingJob | None:
-        moment = now or utcnow()
+        with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
+            return session.scalars(statement(now or database_now(session))).one_or_none()
+
+    def statement(moment: datetime) -> Update:
         next_id = (
             select(TrainingJob.id)
             .where(TrainingJob.status == "queued")
@@ -167,7 +174,7 @@ def claim_next_job(engine: Engine, worker_id: str, *, now: datetime | None = Non
             .with_for_update(skip_locked=True)
             .scalar_subquery()
         )
-        statement = (
+        return (
             update(TrainingJob)
             .where(TrainingJob.id == next_id, TrainingJob.status == "queued")
             .values(
@@ -180,8 +187,6 @@ def claim_next_job(engine: Engine, worker_id: str, *, now: datetime | None = Non
             )
             .returning(TrainingJob)
         )
-        with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
-            return session.scalars(statement).one_or_none()
 
     return retry_on_lock(attempt)
 
@@ -200,14 +205,19 @@ def heartbeat(
         False when the job is no longer this worker's to run (cancelled, or requeued after it was
         thought dead): the worker should stop and not publish.
     """
-    values: dict[str, object] = {"heartbeat_at": now or utcnow()}
-    if progress is not None:
-        values["progress"] = dict(progress)
-    statement = (
-        update(TrainingJob)
-        .where(TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.worker_id == worker_id)
-        .values(**values)
-    )
+
+    def statement(moment: datetime) -> Update:
+        values: dict[str, object] = {"heartbeat_at": now or moment}
+        if progress is not None:
+            values["progress"] = dict(progress)
+        return (
+            update(TrainingJob)
+            .where(
+                TrainingJob.id == job_id, TrainingJob.status == "running", TrainingJob.worker_id == worker_id
+            )
+            .values(**values)
+        )
+
     return _update_one(engine, statement)
 
 
@@ -243,11 +253,14 @@ def finish_job(
     conditions = [TrainingJob.id == job_id, TrainingJob.status.in_(allowed_from)]
     if worker_id is not None:
         conditions.append(TrainingJob.worker_id == worker_id)
-    statement = (
-        update(TrainingJob)
-        .where(*conditions)
-        .values(status=status, error=error, model_version_id=model_version_id, finished_at=now or utcnow())
-    )
+
+    def statement(moment: datetime) -> Update:
+        return (
+            update(TrainingJob)
+            .where(*conditions)
+            .values(status=status, error=error, model_version_id=model_version_id, finished_at=now or moment)
+        )
+
     return _update_one(engine, statement)
 
 
@@ -270,7 +283,7 @@ def release_job(engine: Engine, job_id: int, worker_id: str) -> bool:
             error=f"released by {worker_id} when it was stopped; runs again when a trainer is up",
         )
     )
-    return _update_one(engine, statement)
+    return _update_one(engine, lambda _moment: statement)
 
 
 def cancel_job(engine: Engine, job_id: int) -> bool:
@@ -278,10 +291,12 @@ def cancel_job(engine: Engine, job_id: int) -> bool:
     return finish_job(engine, job_id, "cancelled")
 
 
-def _update_one(engine: Engine, statement: Update) -> bool:
+def _update_one(engine: Engine, statement: Callable[[datetime], Update]) -> bool:
+    """Run the update that `statement` builds for the database's current time; whether it hit one row."""
+
     def attempt() -> bool:
         with immediate(engine).begin() as connection:
-            return connection.execute(statement).rowcount == 1
+            return connection.execute(statement(database_now(connection))).rowcount == 1
 
     return retry_on_lock(attempt)
 
@@ -304,12 +319,12 @@ def requeue_stale_jobs(
     Returns:
         The ids requeued and the ids failed.
     """
-    moment = now or utcnow()
-    cutoff = moment - stale_after
 
     def attempt() -> StaleJobs:
         result = StaleJobs()
         with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
+            moment = now or database_now(session)
+            cutoff = moment - stale_after
             stale = session.scalars(
                 select(TrainingJob)
                 .where(

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from db.models import ModelVersion, TrainingJob, utcnow
+from db.clock import database_now
+from db.models import ModelVersion, TrainingJob
 from db.registry import mark_candidate, promote, reject, retire_old_versions
 from db.scopes import Scope
 from trainer.errors import JobLost
@@ -63,5 +64,5 @@ def record_published(
     job.status = "succeeded"
     job.error = None
     job.model_version_id = version.id
-    job.finished_at = utcnow()
+    job.finished_at = database_now(session)
     return retire_old_versions(session, scope, keep_versions)
