@@ -7,6 +7,7 @@ follow-up. Replies never ping: the client's `allowed_mentions` is none and the c
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
@@ -20,6 +21,7 @@ from typing import Any, Literal
 import discord
 from discord import app_commands
 
+from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import CommandError, ConfigurationError
 from bot.core.request import (
@@ -32,6 +34,7 @@ from bot.core.request import (
     Request,
 )
 from bot.core.services import Services
+from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals, stopped_before_end
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +98,8 @@ class ChatsmithDiscordBot(discord.Client):
         self.tree = ChatsmithTree(self)
         # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
         self.errors: deque[BaseException] = deque(maxlen=50)
+        # Interactions being answered, so that a stop can let them finish or tell them (SIGTERM).
+        self.in_flight = InFlight()
         _add_commands(self)
 
     async def setup_hook(self) -> None:
@@ -124,6 +129,16 @@ class ChatsmithDiscordBot(discord.Client):
     # ------------------------------------------------------------------ commands
 
     async def run_command(
+        self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
+    ) -> None:
+        """Answer a slash command; once the bot is stopping, say so instead (`bot.core.shutdown`)."""
+        if not self.in_flight.accepting:
+            await interaction.response.send_message(RESTARTING, ephemeral=True)
+            return
+        with self.in_flight.track(lambda: _answer_cut_off(interaction)):
+            await self._run_command(interaction, command, args)
+
+    async def _run_command(
         self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
     ) -> None:
         """Answer a slash command through the core: refuse at once, or defer and follow up."""
@@ -313,6 +328,14 @@ def _is_private(channel: Any, guild: discord.Guild | None) -> bool | None:
     return not channel.permissions_for(guild.default_role).view_channel
 
 
+async def _answer_cut_off(interaction: discord.Interaction) -> None:
+    """Tell the caller of an interaction the stop cut off that the bot is restarting."""
+    if interaction.response.is_done():
+        await interaction.followup.send(RESTARTING, ephemeral=True)
+    else:
+        await interaction.response.send_message(RESTARTING, ephemeral=True)
+
+
 class ShardedChatsmithDiscordBot(ChatsmithDiscordBot, discord.AutoShardedClient):
     """chatsmith on Discord with automatic sharding, for bots in many servers."""
 
@@ -487,8 +510,12 @@ def check_discord_config(config: DiscordConfig) -> str:
     return token
 
 
-async def run_discord_bot(config: DiscordConfig, services: Services) -> None:
-    """Run the Discord bot until it is closed or interrupted.
+async def run_discord_bot(
+    config: DiscordConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
+) -> None:
+    """Run the Discord bot until it is closed, or until SIGTERM or SIGINT stops it cleanly: no new
+    commands, running ones finish or are answered within `grace_seconds`, then the client closes and
+    message events kept while the database was down get a last chance to be written.
 
     Raises:
         ConfigurationError: The token is missing or Discord refused it, or the message content intent is
@@ -496,14 +523,24 @@ async def run_discord_bot(config: DiscordConfig, services: Services) -> None:
     """
     token = check_discord_config(config)
     bot = build_discord_bot(config, services)
-    async with bot:
-        try:
-            await bot.start(token)
-        except discord.LoginFailure:
-            raise ConfigurationError(
-                "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
-            ) from None
-        except discord.PrivilegedIntentsRequired:
-            raise ConfigurationError(
-                "the Message Content intent is not enabled: switch it on under Bot in the Discord developer portal"
-            ) from None
+    async with bot, stop_signals() as stop:
+        client = asyncio.create_task(_start(bot, token))
+        if await stopped_before_end(client, stop):
+            await bot.in_flight.drain(grace_seconds)
+            await bot.close()
+        await client
+    await flush_pending(services)
+
+
+async def _start(bot: ChatsmithDiscordBot, token: str) -> None:
+    """`bot.start`, with Discord's refusals turned into one-line configuration errors."""
+    try:
+        await bot.start(token)
+    except discord.LoginFailure:
+        raise ConfigurationError(
+            "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
+        ) from None
+    except discord.PrivilegedIntentsRequired:
+        raise ConfigurationError(
+            "the Message Content intent is not enabled: switch it on under Bot in the Discord developer portal"
+        ) from None

@@ -7,7 +7,6 @@ are acknowledged by Bolt before their listeners run, so Slack's 3-second deadlin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 import time
@@ -23,11 +22,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.catalog import ADMIN_COMMANDS, COMMANDS
+from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
 from bot.core.parsing import command_for_slash, parse_command_text
 from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
 from bot.core.services import Services
+from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,8 @@ class SlackBot:
         self._seen_events: OrderedDict[str, None] = OrderedDict()
         # Recent unexpected errors, newest last (the log has the detail).
         self.errors: list[BaseException] = []
+        # Commands being answered, so that a stop can let them finish or tell them (SIGTERM).
+        self.in_flight = InFlight()
 
     # ------------------------------------------------------------------ requests
 
@@ -217,6 +220,21 @@ class SlackBot:
     async def on_mention(
         self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
     ) -> None:
+        """A mention; once the bot is stopping, the caller is told to try again (`bot.core.shutdown`)."""
+        channel, user = str(event["channel"]), str(event.get("user") or "")
+
+        async def restarting() -> None:
+            await client.chat_postEphemeral(channel=channel, user=user, text=RESTARTING)
+
+        if not self.in_flight.accepting:
+            await restarting()
+            return
+        with self.in_flight.track(restarting):
+            await self._on_mention(event, context, client, body)
+
+    async def _on_mention(
+        self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
+    ) -> None:
         if not self.first_delivery(body):
             return
         text = _strip_mention(str(event.get("text") or ""), context.bot_user_id)
@@ -237,6 +255,21 @@ class SlackBot:
         await self._post(client, channel, user, reply, thread)
 
     async def on_slash(
+        self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
+    ) -> None:
+        """A slash command; once the bot is stopping, the caller is told to try again."""
+
+        async def restarting() -> None:
+            await respond(text=RESTARTING, response_type="ephemeral")
+
+        if not self.in_flight.accepting:
+            await ack()
+            await restarting()
+            return
+        with self.in_flight.track(restarting):
+            await self._on_slash(ack, command, respond, client, context)
+
+    async def _on_slash(
         self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
     ) -> None:
         # Ack first, always: everything after may take longer than Slack's 3 seconds.
@@ -457,25 +490,37 @@ async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/ev
     return runner
 
 
-async def run_slack_bot(config: SlackConfig, services: Services) -> None:
-    """Run the Slack bot in the configured mode until interrupted.
+async def run_slack_bot(
+    config: SlackConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
+) -> None:
+    """Run the Slack bot in the configured mode until SIGTERM or SIGINT stops it cleanly: no new commands,
+    running ones finish or are answered within `grace_seconds`, then the connection closes and message
+    events kept while the database was down get a last chance to be written.
 
     Raises:
         ConfigurationError: A token or secret is missing.
     """
     check_slack_config(config)
     bot = build_slack_app(config, services)
-    if config.mode == "http":
-        runner = await serve_http(bot, config.http_host, config.http_port, config.http_path)
-        log.info(
-            "serving Slack events on http://%s:%d%s", config.http_host, config.http_port, config.http_path
-        )
-        try:
-            await asyncio.Event().wait()
-        finally:
-            await runner.cleanup()
-        return
-    from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+    async with stop_signals() as stop:
+        if config.mode == "http":
+            runner = await serve_http(bot, config.http_host, config.http_port, config.http_path)
+            log.info(
+                "serving Slack events on http://%s:%d%s", config.http_host, config.http_port, config.http_path
+            )
+            try:
+                await stop.wait()
+                await bot.in_flight.drain(grace_seconds)
+            finally:
+                await runner.cleanup()
+        else:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-    handler = AsyncSocketModeHandler(bot.app, config.app_token.strip())
-    await handler.start_async()
+            handler = AsyncSocketModeHandler(bot.app, config.app_token.strip())
+            await handler.connect_async()
+            try:
+                await stop.wait()
+                await bot.in_flight.drain(grace_seconds)
+            finally:
+                await handler.close_async()
+    await flush_pending(services)

@@ -1,0 +1,77 @@
+"""SIGTERM (what `docker stop` sends) to the Discord bot with an interaction in flight, against the fake
+Discord: no new work is taken, the interaction finishes or is answered, and the bot returns cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import threading
+
+from bot.core import Services
+from bot.core.shutdown import RESTARTING
+from bot.discord_bot import DiscordConfig, run_discord_bot
+from tests.bot.conftest import base_bundle as base_bundle  # noqa: F401
+from tests.bot.conftest import bot_settings as bot_settings  # noqa: F401
+from tests.bot.conftest import services as services  # noqa: F401
+from tests.bot.helpers import run
+from tests.fakes.discord import FakeDiscord
+
+
+def _hold_write_lock(services: Services) -> sqlite3.Connection:  # noqa: F811
+    """Another process's long write: the bot's next write waits for it (an interaction in flight)."""
+    blocker = sqlite3.connect(
+        str(services.engine.url.database), isolation_level=None, check_same_thread=False
+    )
+    blocker.execute("BEGIN IMMEDIATE")
+    return blocker
+
+
+async def _stop_with_collect_in_flight(
+    services: Services,
+    grace_seconds: float,
+    lock_seconds: float | None,  # noqa: F811
+) -> tuple[str, str | None]:
+    """Start the bot, run `/collect on` while the database is busy, SIGTERM the process, and try a new
+    command. Returns the in-flight command's answer and the late command's answer."""
+    async with FakeDiscord() as fake, fake.install():
+        bot = asyncio.create_task(
+            run_discord_bot(DiscordConfig(token=FakeDiscord.TOKEN), services, grace_seconds=grace_seconds)
+        )
+        await fake.wait_until_ready(timeout=15)
+        blocker = _hold_write_lock(services)
+        if lock_seconds is not None:
+            threading.Timer(lock_seconds, blocker.rollback).start()
+        try:
+            collect = await fake.send_interaction(
+                fake.guild.id, fake.channel.id, fake.bob.id, "collect", {"state": "on"}
+            )
+            assert (await collect.wait_for_response(timeout=5)).type == 5  # deferred: "thinking..."
+            os.kill(os.getpid(), signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            late_answer = None
+            if grace_seconds > 1:
+                late = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.alice.id, "status")
+                late_answer = (await late.wait_for_response(timeout=5)).content
+            answer = (await collect.wait_for_followup(timeout=grace_seconds + 10)).content
+            await asyncio.wait_for(bot, timeout=grace_seconds + 15)  # returns: no exception, no hang
+        finally:
+            if lock_seconds is None:
+                blocker.rollback()
+            blocker.close()
+        return answer or "", late_answer
+
+
+def test_sigterm_lets_an_interaction_in_flight_finish_and_refuses_new_ones(services: Services) -> None:  # noqa: F811
+    """What must hold: the command running when the signal came finishes and is answered; a command after
+    it is told the bot is restarting; the bot then returns without error."""
+    answer, late = run(lambda: _stop_with_collect_in_flight(services, grace_seconds=20, lock_seconds=1.5))
+    assert "Collection is on" in answer
+    assert late == RESTARTING
+
+
+def test_sigterm_answers_an_interaction_that_cannot_finish_in_the_grace_period(services: Services) -> None:  # noqa: F811
+    """What must hold: nobody is left on "thinking...": the cut-off command is told to try again."""
+    answer, _ = run(lambda: _stop_with_collect_in_flight(services, grace_seconds=0.5, lock_seconds=None))
+    assert answer == RESTARTING
