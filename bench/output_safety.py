@@ -1,6 +1,6 @@
 """Benchmark `output`: what the bot says, on 1000 replies each from the base model and a fine-tuned one.
 
-Replies are sampled with the bot's defaults (`BotConfig`: 160 tokens, temperature 0.8, top-p 0.95, no
+Replies are sampled with the bot's defaults (`BotConfig`: 160 tokens with overrun 0.5, temperature 0.8, top-p 0.95, no
 prompt) and pass the bot's output filter (`bot.core.output_filter`, default `mask` policy) with its
 resampling, exactly as `/generate` does. Measured on the replies that would be posted:
 
@@ -99,6 +99,7 @@ def sample_replies(bundle: Path, count: int, guards: list[Any], seed: int) -> _S
                     max_tokens=config.default_length,
                     temperature=config.temperature,
                     top_p=config.top_p,
+                    overrun=config.overrun,
                     seed=next_seed,
                 )
             )

@@ -14,6 +14,7 @@ import numpy as np
 
 from textgen.bundle import Bundle, ServingBundle, load_serving_bundle
 from textgen.context import prompt_with_context
+from textgen.endings import end_at_boundary
 from textgen.engine import WindowStepper, make_stepper
 from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
 from textgen.sampling import SamplingParams, sample_tokens
@@ -33,6 +34,7 @@ class _Row:
     seen: np.ndarray
     generated: list[int] = field(default_factory=list)
     finished: bool = False
+    ended: bool = False  # sampled its end of message (rather than reaching its length limit)
     utf8: Utf8State = BOUNDARY  # byte-level models: where the sampled bytes are in a character
     word: str = ""  # the word being spelled, for the lexicon (`textgen.lexicon`)
 
@@ -125,14 +127,22 @@ class Generator:
         contexts = contexts if contexts is not None else [()] * len(prompts)
         if len(contexts) != len(prompts):
             raise ValueError("one context per prompt")
-        tokens = self.generate_tokens(
+        decoded = self._decode(
             [prompt_with_context(self.tokenizer, c, p) for p, c in zip(prompts, contexts, strict=True)],
             params,
         )
-        return [self.tokenizer.decode(ids) for ids in tokens]
+        texts = []
+        for (ids, cut), request_params in zip(decoded, params, strict=True):
+            text = self.tokenizer.decode(ids)
+            texts.append(end_at_boundary(text) if cut and request_params.overrun > 0 else text)
+        return texts
 
     def generate_tokens(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[list[int]]:
         """Generated token ids per request; end-of-message is not included."""
+        return [ids for ids, _ in self._decode(prompts, params)]
+
+    def _decode(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[tuple[list[int], bool]]:
+        """Token ids per request, and whether it was cut at its length limit rather than ended."""
         if len(prompts) != len(params):
             raise ValueError("one SamplingParams per prompt")
         vocab = self.stepper.vocab_size
@@ -148,7 +158,7 @@ class Generator:
                 for token in prompt:  # a prompt that ends inside a word is continued from that word
                     row.word = self.lexicon.advance(row.word, token)
             rows.append(row)
-        results: list[list[int]] = [[] for _ in prompts]
+        results: list[tuple[list[int], bool]] = [([], False) for _ in prompts]
         state: Any = self.stepper.initial_state(len(rows))
         while rows:
             inputs = np.array(
@@ -176,7 +186,7 @@ class Generator:
                 for position, token in zip(sampling, picked.tolist(), strict=True):
                     row = rows[position]
                     if token == EOS_ID:
-                        row.finished = True
+                        row.finished = row.ended = True
                         continue
                     row.generated.append(token)
                     row.seen[token] = True
@@ -186,14 +196,14 @@ class Generator:
                         row.word = self.lexicon.advance(row.word, token)
                     # At the length limit a reply still ends its character, and its word (`textgen.lexicon`).
                     row.finished = (
-                        len(row.generated) >= row.params.max_tokens
+                        len(row.generated) >= row.params.max_tokens * (1 + row.params.overrun)
                         and complete(row.utf8)
                         and (self.lexicon is None or self.lexicon.may_end(row.word))
                     )
             keep = [position for position, row in enumerate(rows) if not row.finished]
             for row in rows:
                 if row.finished:
-                    results[row.request] = row.generated
+                    results[row.request] = (row.generated, not row.ended)
             if len(keep) != len(rows):
                 # Finished requests leave the batch at once; the others go on without waiting.
                 rows = [rows[position] for position in keep]

@@ -31,6 +31,9 @@ class SamplingParams:
         repetition_penalty: >1 makes tokens already in the text less likely (1.0: off).
         seed: the same seed, prompt and model give the same text.
         stop_at_end: stop at the end-of-message token (False: never sample it).
+        overrun: how far past `max_tokens` (a share of it) a reply may run to reach the end of its
+            message; one that still has not ended is cut back to its last sentence end, else its last
+            whole word (`textgen.endings`). 0: cut at `max_tokens`.
     """
 
     max_tokens: int = 200
@@ -40,6 +43,7 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     seed: int | None = None
     stop_at_end: bool = True
+    overrun: float = 0.0
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
@@ -52,6 +56,8 @@ class SamplingParams:
             raise TextgenError(f"top-k must be at least 1, received {self.top_k!r}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise TextgenError(f"top-p must be in (0, 1], received {self.top_p!r}")
+        if not self.overrun >= 0:
+            raise TextgenError(f"overrun must be 0 or more, received {self.overrun!r}")
         if not self.repetition_penalty >= 1:
             raise TextgenError(f"repetition penalty must be 1 or more, received {self.repetition_penalty!r}")
 

@@ -44,6 +44,10 @@ class BotConfig:
         max_length: Most tokens one `generate` may ask for.
         temperature: Default sampling temperature.
         top_p: Nucleus sampling share.
+        overrun: How far past its length (a share of it) a reply may run to end its message before it is
+            cut back to its last sentence or word (`textgen.endings`). Measured on 300 replies of a
+            fine-tuned channel model (bench `replies`): 53% end at a message or sentence end when cut
+            at the length, 79% with 0.5.
         backfill_max: Most past messages one `train backfill:N` reads.
         base_model_path: The bundle that serves where no channel or workspace model is active; None: none.
         model_cache_bytes: Bytes of model weights kept loaded (least recently used models go first).
@@ -63,6 +67,7 @@ class BotConfig:
     max_length: int = 600
     temperature: float = 0.8
     top_p: float = 0.95
+    overrun: float = 0.5
     backfill_max: int = 5000
     base_model_path: Path | None = None
     model_cache_bytes: int = DEFAULT_CACHE_BYTES

@@ -91,7 +91,9 @@ async def generate(services: Services, request: Request) -> Reply:
     output = OutputFilter(settings, guards)
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
-    params = SamplingParams(max_tokens=length, temperature=temperature, top_p=config.top_p)
+    params = SamplingParams(
+        max_tokens=length, temperature=temperature, top_p=config.top_p, overrun=config.overrun
+    )
     context: tuple[str, ...] = ()
     member = member_id(str(request.args.get("as") or ""))
     if member:
