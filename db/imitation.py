@@ -6,8 +6,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db.messages import is_opted_out
-from db.models import ImitationConsent, Workspace
-from db.scopes import get_or_create_workspace
+from db.models import ImitationConsent
+from db.scopes import find_scope, get_or_create_workspace
 
 
 def set_imitation(
@@ -31,16 +31,12 @@ def set_imitation(
 
 def may_imitate(session: Session, platform: str, workspace_external_id: str, user_id: str) -> bool:
     """Whether `user_id` agreed to be imitated in this workspace and has not opted out of collection."""
-    workspace = session.scalars(
-        select(Workspace).where(
-            Workspace.platform == platform, Workspace.external_id == workspace_external_id
-        )
-    ).one_or_none()
-    if workspace is None:
+    scope = find_scope(session, platform, workspace_external_id)
+    if scope is None:
         return False
     consent = session.scalar(
         select(ImitationConsent.id).where(
-            ImitationConsent.workspace_id == workspace.id, ImitationConsent.user_id == user_id
+            ImitationConsent.workspace_id == scope.workspace_id, ImitationConsent.user_id == user_id
         )
     )
-    return consent is not None and not is_opted_out(session, workspace.id, user_id)
+    return consent is not None and not is_opted_out(session, scope.workspace_id, user_id)
