@@ -19,8 +19,10 @@ half-written bundle; the job fails with a one-line error and the version is mark
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -56,8 +58,16 @@ T = TypeVar("T")
 
 # A step waiting this long for the database says so in the log (once), then waits on.
 NOTICE_OUTAGE_AFTER_S = 5.0
-# Longest error text stored on a job: the bots show it in chat.
+# Longest first line of a job's error: the bots show it in chat.
 MAX_ERROR_CHARS = 500
+# Longest detail kept after it (the log has the traceback as well).
+MAX_DETAIL_CHARS = 20_000
+DISK_FULL = (
+    "the model directory's disk is full (No space left on device); free space under CHATSMITH_MODEL_DIR, "
+    "then train again"
+)
+# Free space a new bundle needs beyond the size of its parent's (staging, then the published copy).
+MIN_FREE_BYTES = 16 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -192,10 +202,11 @@ class Worker:
             except Exception as error:
                 heartbeat.close()
                 message = one_line_error(error)
+                stored = job_error_text(error)
                 expected = isinstance(error, TextgenError | DatabaseError)
-                logger.error("job %d failed: %s", job.id, message, exc_info=not expected)
+                logger.error("job %d failed: %s", job.id, stored, exc_info=not expected)
                 self._abandon(attempt, message)
-                if not self._finish(job.id, "failed", error=message, model_version_id=attempt.version_id):
+                if not self._finish(job.id, "failed", error=stored, model_version_id=attempt.version_id):
                     message += "; not recorded (database down), so the job runs again once requeued"
                 outcome = JobOutcome(job.id, job.scope_key, "failed", message, attempt.version_id)
             finally:
@@ -414,6 +425,7 @@ class Worker:
                 raise _StopRequested
 
         attempt.staging = self.store.new_staging_dir(f"job-{attempt.job.id}")
+        _check_free_space(attempt.staging, parent)
         return train_model(
             corpus.train,
             attempt.staging / "bundle",
@@ -512,8 +524,6 @@ class Worker:
 
     def _discard_staging(self, attempt: _Attempt) -> None:
         if attempt.staging is not None:
-            import shutil
-
             shutil.rmtree(attempt.staging, ignore_errors=True)
 
     def _delete_bundle(self, location: str) -> None:
@@ -527,7 +537,10 @@ class Worker:
 
 
 def one_line_error(error: BaseException) -> str:
-    """A job's error text: the message of a user error, else the exception's type and first line."""
+    """The line users see for a failed job: the message of a user error, a full disk in words, else the
+    exception's type and first line."""
+    if _disk_full(error):
+        return DISK_FULL
     if isinstance(error, TextgenError | DatabaseError):
         text = str(error)
     else:
@@ -535,6 +548,51 @@ def one_line_error(error: BaseException) -> str:
     lines = text.strip().splitlines()
     line = lines[0] if lines else type(error).__name__
     return line if len(line) <= MAX_ERROR_CHARS else line[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def job_error_text(error: BaseException) -> str:
+    """What a failed job's row keeps: the line users see, then the whole cause (every line of every
+    chained exception) for operators. The bots show only the first line."""
+    summary = one_line_error(error)
+    causes: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        causes.append(f"{type(current).__name__}: {str(current).strip()}")
+        current = current.__cause__ or current.__context__
+    if len(causes) == 1 and str(error).strip() == summary:
+        return summary  # a one-line user error is its own whole cause
+    detail = "\ncaused by ".join(causes)[:MAX_DETAIL_CHARS]
+    return f"{summary}\n{detail}"
+
+
+def _disk_full(error: BaseException) -> bool:
+    current: BaseException | None = error
+    seen: set[int] = set()
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "errno", None) == errno.ENOSPC or "No space left on device" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
+def _check_free_space(staging: Path, parent: ServingModel | None) -> None:
+    """Refuse to train when the bundle could not be written: a write that fills the disk half-way through
+    an HDF5 file can crash the whole process instead of raising.
+
+    Raises:
+        TrainerError: Less free space than twice the parent's bundle plus a margin.
+    """
+    parent_bytes = sum(f.stat().st_size for f in Path(parent.path).rglob("*") if f.is_file()) if parent else 0
+    needed = 2 * parent_bytes + MIN_FREE_BYTES
+    free = shutil.disk_usage(staging).free
+    if free < needed:
+        raise TrainerError(
+            f"{DISK_FULL}\nOSError: [Errno {errno.ENOSPC}] No space left on device: {free / 1e6:.1f} MB free "
+            f"at {staging}, a new bundle needs about {needed / 1e6:.1f} MB"
+        )
 
 
 def _clear_keras_session() -> None:
