@@ -12,12 +12,11 @@ decoding step, the tokens that would make the word being spelled leave the lexic
 
 Everything outside words (numbers, punctuation, code, URLs' separators) is left to the model. A fine-tuned
 model's lexicon is its channel's words joined with its base model's, saved in the bundle as
-`lexicon.txt.gz`; a bundle without one decodes unconstrained.
+`lexicon.npy`; a bundle without one decodes unconstrained.
 """
 
 from __future__ import annotations
 
-import gzip
 import re
 import string
 from collections import Counter
@@ -29,7 +28,7 @@ import numpy as np
 from textgen.errors import TextgenError
 from textgen.tokenizers import Tokenizer
 
-LEXICON_FILE = "lexicon.txt.gz"
+LEXICON_FILE = "lexicon.npy"
 WORD = re.compile(r"[a-z][a-z']+")
 # A word seen once is as likely a typo as a word; twice is the lexicon's bar (as the reply-quality
 # benchmark's judge counts known words).
@@ -44,15 +43,27 @@ _CACHE_LIMIT = 2048
 class Lexicon:
     """A sorted set of lowercase words, answering "which letters may follow this prefix".
 
-    Held compactly, because a bot keeps one per cached model: the words as one sorted blob of ASCII bytes
-    and their offsets (about 12 bytes a word; Python strings would take over 100).
+    Held compactly, because a bot keeps one per cached model: the sorted words as one ASCII blob, each
+    followed by a newline, and where each starts (about 13 bytes a word; Python strings would take over
+    100). The same blob is the bundle's file, so loading one is reading an array.
     """
 
     def __init__(self, words: Iterable[str]) -> None:
         unique = sorted({word for word in words if WORD.fullmatch(word)})
-        self._blob = "".join(unique).encode("ascii")
-        self._starts = np.zeros(len(unique) + 1, dtype=np.int32)
-        np.cumsum([len(word) for word in unique], out=self._starts[1:])
+        blob = "".join(f"{word}\n" for word in unique).encode("ascii")
+        self._set_blob(np.frombuffer(blob, dtype=np.uint8))
+
+    @classmethod
+    def from_blob(cls, blob: np.ndarray) -> Lexicon:
+        """The lexicon whose newline-terminated sorted words are `blob` (as `save` writes them)."""
+        lexicon = cls.__new__(cls)
+        lexicon._set_blob(blob)
+        return lexicon
+
+    def _set_blob(self, blob: np.ndarray) -> None:
+        self._blob = blob.tobytes()
+        ends = np.flatnonzero(blob == ord("\n")).astype(np.int32)
+        self._starts = np.concatenate([[0], ends + 1]).astype(np.int32)
 
     @classmethod
     def build(
@@ -72,18 +83,18 @@ class Lexicon:
     def __len__(self) -> int:
         return len(self._starts) - 1
 
-    def _word(self, index: int) -> str:
-        return self._blob[self._starts[index] : self._starts[index + 1]].decode("ascii")
+    def _word(self, index: int) -> bytes:
+        return self._blob[self._starts[index] : self._starts[index + 1] - 1]
 
     @property
     def words(self) -> list[str]:
-        return [self._word(index) for index in range(len(self))]
+        return [self._word(index).decode("ascii") for index in range(len(self))]
 
     @property
     def nbytes(self) -> int:
         return len(self._blob) + self._starts.nbytes
 
-    def _first_not_below(self, text: str) -> int:
+    def _first_not_below(self, text: bytes) -> int:
         """Index of the first word >= `text` (binary search over the blob)."""
         low, high = 0, len(self)
         while low < high:
@@ -95,24 +106,46 @@ class Lexicon:
         return low
 
     def __contains__(self, word: object) -> bool:
-        if not isinstance(word, str):
+        if not isinstance(word, str) or not word.isascii():
             return False
-        index = self._first_not_below(word)
-        return index < len(self) and self._word(index) == word
+        key = word.encode("ascii")
+        index = self._first_not_below(key)
+        return index < len(self) and self._word(index) == key
 
     def union(self, other: Lexicon) -> Lexicon:
         return Lexicon([*self.words, *other.words])
 
     def begins_a_word(self, prefix: str) -> bool:
         """Whether some lexicon word starts with `prefix`."""
-        index = self._first_not_below(prefix)
-        return index < len(self) and self._word(index).startswith(prefix)
+        key = prefix.encode("ascii")
+        index = self._first_not_below(key)
+        return index < len(self) and self._word(index).startswith(key)
+
+    def next_letters(self, prefix: str) -> tuple[bool, str]:
+        """(whether `prefix` is a word, the characters that continue it towards some word).
+
+        One binary search per distinct next character: after finding a word that continues with `c`,
+        the search jumps past every word that does.
+        """
+        key = prefix.encode("ascii")
+        size = len(key)
+        is_word, following = False, []
+        index = self._first_not_below(key)
+        while index < len(self):
+            word = self._word(index)
+            if not word.startswith(key):
+                break
+            if len(word) == size:
+                is_word = True
+                index += 1
+                continue
+            following.append(chr(word[size]))
+            index = self._first_not_below(key + bytes([word[size] + 1]))
+        return is_word, "".join(following)
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / LEXICON_FILE
-        # mtime=0: the same words give the same bytes.
-        with gzip.GzipFile(path, "wb", mtime=0) as file:
-            file.write("\n".join(self.words).encode("utf-8"))
+        np.save(path, np.frombuffer(self._blob, dtype=np.uint8), allow_pickle=False)
         return path
 
 
@@ -122,12 +155,14 @@ def load_lexicon(directory: Path | str) -> Lexicon | None:
     if not path.exists():
         return None
     try:
-        text = gzip.decompress(path.read_bytes()).decode("utf-8")
-    except (OSError, EOFError, UnicodeDecodeError) as error:
+        blob = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
         raise TextgenError(
             f"{path} is damaged ({error}); delete it to decode without a lexicon, or retrain"
         ) from error
-    return Lexicon(text.split("\n") if text else [])
+    if blob.dtype != np.uint8 or blob.ndim != 1 or (len(blob) and blob[-1] != ord("\n")):
+        raise TextgenError(f"{path} is not a lexicon; delete it to decode without a lexicon, or retrain")
+    return Lexicon.from_blob(blob)
 
 
 class LexiconConstraint:
@@ -165,11 +200,13 @@ class LexiconConstraint:
         mask = self._masks.get(word)
         if mask is not None:
             return mask
-        mask = self._other.copy() if self.may_end(word) else np.zeros_like(self._other)
-        for char in _CONTINUATIONS:
-            if not word and char == "'":
-                continue  # an apostrophe between words is punctuation, already allowed
-            if not word or self.lexicon.begins_a_word(word + char):
+        if not word:
+            # Between words: anything, and any letter may start one (a lone letter is always a word).
+            mask = self._other | np.logical_or.reduce([self._by_char[c] for c in string.ascii_lowercase])
+        else:
+            is_word, following = self.lexicon.next_letters(word)
+            mask = self._other.copy() if is_word or len(word) == 1 else np.zeros_like(self._other)
+            for char in following:
                 mask |= self._by_char[char]
         if not mask.any():
             mask = self._other  # a word the lexicon lacks (typed in a prompt): it may only end

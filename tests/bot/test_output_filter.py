@@ -18,6 +18,7 @@ from chatsmith.wiring import bot_services
 from db.filters import FilterSettings
 from tests.bot.conftest import Chat, make_settings
 from textgen.copyguard import CopyGuard, build_copy_guard, load_copy_guard
+from textgen.lexicon import LEXICON_FILE
 from textgen.slurs import contains_slur, slur_list, without_slurs
 from textgen.wordlist import WordList
 
@@ -76,6 +77,10 @@ def parrot_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
         tokenizer="byte",
         precision="float32",
     )
+    # Served without its lexicon (as an older bundle or a word-level model would be), it spells the slur,
+    # and only the output filter stands between it and the channel. The lexicon is kept aside for the
+    # test that shows it alone keeps the slur out.
+    (out / LEXICON_FILE).rename(out.parent / LEXICON_FILE)
     return out
 
 
@@ -214,6 +219,21 @@ def test_a_slur_never_gets_through_the_bot(parrot_bundle: Path, parrot_chat: Cha
     assert counts.replies == 25 and counts.resampled + counts.fallbacks > 0
     # A prompt with a slur is refused rather than echoed.
     assert ann.say(f"/generate {SLUR_LINE}") == PROMPT_REFUSED
+
+
+def test_a_lexicon_alone_keeps_the_slur_out(parrot_bundle: Path) -> None:
+    from textgen.bundle import load_serving_bundle
+    from textgen.generator import Generator
+    from textgen.lexicon import load_lexicon
+
+    lexicon = load_lexicon(parrot_bundle.parent)
+    assert lexicon is not None and "you" in lexicon
+    assert not any(contains_slur(word) for word in lexicon.words)
+    texts = Generator(load_serving_bundle(parrot_bundle), lexicon).generate(
+        "you are", max_tokens=40, temperature=0.3, n=60, seed=0
+    )
+    assert not any(contains_slur(text) for text in texts)
+    assert any(len(text) > len("you are") + 5 for text in texts)
 
 
 def test_copies_of_a_memorised_corpus_are_resampled(parrot_bundle: Path, parrot_chat: Chat) -> None:
