@@ -509,7 +509,9 @@ def main(argv: list[str] | None = None) -> int:
         variants: list[dict[str, Any]] = []
         for label in ("With the base model's lexicon in every bundle", "Without a lexicon"):
             if variants:
-                for lexicon in (work / "models").glob("workspace-*/channel-*/model-v1/lexicon.txt.gz"):
+                from textgen.lexicon import LEXICON_FILE
+
+                for lexicon in (work / "models").glob(f"workspace-*/channel-*/model-v1/{LEXICON_FILE}"):
                     lexicon.unlink()
             _progress(label)
             runs = []

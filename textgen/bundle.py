@@ -6,7 +6,7 @@
     weights.npy        the same weights as one memory-mappable float32 file, indexed in bundle.json
                        (`textgen.weights`): what the bots decode from, without TensorFlow
     copyguard.npz      hashes of the training messages' word and character runs (`textgen.copyguard`)
-    lexicon.txt.gz     the words replies may spell (`textgen.lexicon`)
+    lexicon.npy        the words replies may spell (`textgen.lexicon`)
 
 `load_bundle` rebuilds the Keras model (it imports TensorFlow); `load_serving_bundle` reads the spec, the
 tokenizer and the weight arrays only, so a bot never imports TensorFlow. Bundles written before
