@@ -3,24 +3,32 @@
 The model that answers is one that loads. A bundle that is there but damaged makes the loader raise a
 one-line `TextgenError`; its version is then marked failed, the scope falls back (its previous good
 version, the workspace model, the base model), and the request is answered by the fallback. The loader's
-message names a server path, so it goes to the log and the version's note, never to chat.
+message names a server path, so it goes to the log and the version's note, never to chat. While the
+database does not answer, the base model, which needs none, answers.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from bot.core.errors import CommandError
 from bot.core.request import Request
 from bot.core.services import Services
 from db.models import ModelVersion
+from db.retry import DatabaseUnavailable, retry_on_lock
 from db.serving import fail_unloadable_version, serving_model_in
 from textgen.errors import TextgenError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
+# How long a request waits for a database that does not answer before it does without it.
+GENERATE_DATABASE_WAIT_S = 2.0
 # Each fallback retires one damaged version; a scope with more than this many in a row is not served.
 MAX_FALLBACKS = 8
 BASE_MODEL_BROKEN = "The base model cannot be loaded right now, so nothing answers here; an admin can see why in the bot's log."
@@ -46,7 +54,18 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
         CommandError: The base model is the only one left and it does not load (no path in the text).
     """
     for _ in range(MAX_FALLBACKS):
-        serving = _resolve(services, request)
+        try:
+            serving = retry_on_lock(
+                functools.partial(_resolve, services, request), outage_seconds=GENERATE_DATABASE_WAIT_S
+            )
+        except DatabaseUnavailable:
+            # The base model needs no database: it answers while the database is down.
+            if services.config.base_model_path is None:
+                raise
+            log.warning(
+                "database not answering: the base model answers in %s/%s", request.workspace, request.channel
+            )
+            serving = ServingModel(services.config.base_model_path, "base model")
         if serving is None:
             return None
         try:
@@ -68,6 +87,18 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
     raise CommandError(
         "No model here loads right now; an admin can see why with `models` and in the bot's log."
     )
+
+
+def read_or_default(default: T, function: Callable[..., T], *args: object) -> T:
+    """`function(*args)` (a read), or `default` when the database does not answer within a short wait.
+
+    For what a reply can do without: a workspace's filter words, the channel's recent messages.
+    """
+    try:
+        return retry_on_lock(functools.partial(function, *args), outage_seconds=GENERATE_DATABASE_WAIT_S)
+    except DatabaseUnavailable:
+        log.warning("database not answering: %s done without", getattr(function, "__name__", "a read"))
+        return default
 
 
 def _resolve(services: Services, request: Request) -> ServingModel | None:

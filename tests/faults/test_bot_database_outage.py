@@ -25,6 +25,7 @@ from db.models import Message
 from db.schema import upgrade
 from tests.bot.conftest import Chat
 from tests.bot.conftest import base_bundle as base_bundle  # noqa: F401  (the session's tiny base model)
+from tests.bot.helpers import answers
 from tests.faults.postgres_server import RestartablePostgres
 
 Outage = tuple[Callable[[], None], Callable[[], None]]
@@ -62,7 +63,7 @@ def test_messages_said_while_the_database_is_down_are_kept_and_written_in_order_
     outage_database: tuple[str, int, Outage], tmp_path: Path, base_bundle: Path
 ) -> None:
     """What must hold: every line said before, during and after the outage is stored, in order, once;
-    the console answers every line and never exits."""
+    the console answers every line and never exits; /generate answers with the base model meanwhile."""
     url, busy_timeout_ms, (begin_outage, end_outage) = outage_database
     engine = create_database_engine(url, busy_timeout_ms=busy_timeout_ms)
     upgrade(engine)
@@ -83,6 +84,9 @@ def test_messages_said_while_the_database_is_down_are_kept_and_written_in_order_
             # Only the first line waits for the database; the rest go straight to the buffer.
             assert time.monotonic() - started < 30
             assert len(pending_writes(services)) == 10
+            # The base model needs no database: /generate still answers.
+            answer = ann.say("/generate to be")
+            assert answers(answer, "to be") and ann.last_reply.model == "base model", answer
         finally:
             end_outage()
         for line in lines[20:]:

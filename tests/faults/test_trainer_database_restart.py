@@ -104,3 +104,37 @@ def test_a_database_restart_after_training_registers_the_model_once_the_database
 
 def _is_up(server: RestartablePostgres) -> bool:
     return (server.data / "postmaster.pid").exists()
+
+
+def test_the_queue_poll_logs_one_line_per_outage_not_a_traceback_per_poll(
+    tmp_path: Path,
+    restartable_postgres: RestartablePostgres,
+    engine: Engine,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """What must hold: while the database is down the trainer keeps polling and says so once; when it is
+    back, once more; no traceback."""
+    import dataclasses
+    import logging
+
+    from db.model_store import LocalModelStore
+    from trainer.config import TrainerConfig
+    from trainer.service import TrainerService
+
+    config = dataclasses.replace(TrainerConfig(), model_dir=tmp_path / "models", base_model=None)
+    service = TrainerService(engine, config, LocalModelStore(tmp_path / "models"), "poller")
+    service.poll()
+    restartable_postgres.stop()
+    try:
+        with caplog.at_level(logging.INFO):
+            for _ in range(2):
+                service.poll()
+            down = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    finally:
+        restartable_postgres.start()
+    with caplog.at_level(logging.INFO):
+        service.poll()
+
+    assert len(down) == 1 and "queue poll paused" in down[0].getMessage(), [r.getMessage() for r in down]
+    assert all(record.exc_info is None for record in caplog.records)
+    assert "the database answers again" in caplog.text

@@ -11,7 +11,7 @@ from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, PROMPT_REFUSED, Check
 from bot.core.request import Reply, Request
 from bot.core.safety import generated_or_friendly, safe_reply
 from bot.core.services import Services
-from bot.core.serving import serving_model
+from bot.core.serving import read_or_default, serving_model
 from db.filters import FilterSettings, filter_settings
 from db.imitation import may_imitate
 from db.messages import recent_messages
@@ -86,7 +86,9 @@ async def generate(services: Services, request: Request) -> Reply:
             "No model answers here yet: an admin can run `collect on`, let people talk, then `train`.",
             ephemeral=True,
         )
-    settings = await services.run_db(workspace_filter_settings, services, request)
+    # Database down: the strictest policy, since the workspace's own cannot be read.
+    strictest = FilterSettings("block")
+    settings = await services.run_db(read_or_default, strictest, workspace_filter_settings, services, request)
     guards = await services.run_work(services.copy_guards.for_serving, serving.path, config.base_model_path)
     output = OutputFilter(settings, guards)
     if output.check_prompt(prompt).blocked:
@@ -103,7 +105,7 @@ async def generate(services: Services, request: Request) -> Reply:
         context = await services.run_db(conversation, services, request, member)
     elif not prompt:
         # No prompt (or a message addressed to the bot): the reply is the conversation's next message.
-        context = await services.run_db(conversation, services, request)
+        context = await services.run_db(read_or_default, (), conversation, services, request)
         said = str(request.args.get("reply_to") or "").strip()
         if said and (not context or context[-1] != said):
             context = (*context, said)
