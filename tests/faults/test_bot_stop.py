@@ -1,5 +1,5 @@
-"""SIGTERM (what `docker stop` sends) to the Discord bot with an interaction in flight, against the fake
-Discord: no new work is taken, the interaction finishes or is answered, and the bot returns cleanly."""
+"""SIGTERM (what `docker stop` sends) to a bot with an interaction in flight, against the fake Discord and
+the fake Slack: no new work is taken, the interaction finishes or is answered, and the bot returns cleanly."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import threading
 from bot.core import Services
 from bot.core.shutdown import RESTARTING
 from bot.discord_bot import DiscordConfig, run_discord_bot
+from chatsmith.settings import Settings
 from tests.bot.conftest import base_bundle as base_bundle  # noqa: F401
 from tests.bot.conftest import bot_settings as bot_settings  # noqa: F401
 from tests.bot.conftest import services as services  # noqa: F401
@@ -75,3 +76,36 @@ def test_sigterm_answers_an_interaction_that_cannot_finish_in_the_grace_period(s
     """What must hold: nobody is left on "thinking...": the cut-off command is told to try again."""
     answer, _ = run(lambda: _stop_with_collect_in_flight(services, grace_seconds=0.5, lock_seconds=None))
     assert answer == RESTARTING
+
+
+def test_sigterm_to_the_slack_bot_answers_a_cut_off_command_and_closes_the_socket(
+    bot_settings: Settings,  # noqa: F811
+    services: Services,  # noqa: F811
+) -> None:
+    """What must hold: the Slack caller of a command cut off by the stop is told to try again, and the bot
+    returns without error."""
+    from bot.slack_app import run_slack_bot
+    from chatsmith.wiring import slack_config
+    from tests.bot.test_slack_adapter import slack_settings
+    from tests.fakes.slack import FakeSlack
+
+    async def scenario() -> str | None:
+        async with FakeSlack() as fake:
+            config = slack_config(slack_settings(bot_settings, services, fake))
+            bot = asyncio.create_task(run_slack_bot(config, services, grace_seconds=0.5))
+            await fake.wait_for_socket(timeout=15)
+            blocker = _hold_write_lock(services)
+            try:
+                form = fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id)
+                envelope = await fake.send_socket_slash_command("/chatsmith", "collect on", form=form)
+                await envelope.wait_for_ack()
+                await asyncio.sleep(0.2)  # the command is now waiting for the database
+                os.kill(os.getpid(), signal.SIGTERM)
+                answer = (await fake.wait_for_response_post(timeout=10)).text
+                await asyncio.wait_for(bot, timeout=15)
+            finally:
+                blocker.rollback()
+                blocker.close()
+            return answer
+
+    assert run(scenario) == RESTARTING
