@@ -70,6 +70,8 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
             return None
         try:
             services.models.get(serving.path)
+            # Its copy guard too: a reply is never sent unchecked, so a damaged guard is a damaged bundle.
+            services.copy_guards.get(serving.path)
         except TextgenError as error:
             if serving.version is None:
                 log.error("the base model at %s does not load: %s", serving.path, error)

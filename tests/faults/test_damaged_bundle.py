@@ -22,10 +22,10 @@ from tests.bot.conftest import Chat
 from tests.bot.conftest import base_bundle as base_bundle  # noqa: F401  (the session's tiny base model)
 
 
-def damage(bundle: Path) -> None:
+def damage(bundle: Path, suffixes: tuple[str, ...] = (".h5", ".npy", ".npz", ".keras")) -> None:
     """What a bad disk or a half-finished copy leaves: the manifest is fine, the weights are garbage."""
     for path in bundle.iterdir():
-        if path.suffix in (".h5", ".npy", ".npz", ".keras"):
+        if path.suffix in suffixes:
             path.unlink()
             path.write_bytes(b"\x00garbage\x00" * 8)
 
@@ -86,6 +86,13 @@ def test_generate_with_a_damaged_active_bundle_answers_with_the_previous_version
     assert _version(chat, bad).status == "failed" and "does not load" in _version(chat, bad).note
     assert _version(chat, good).status == "active"
     assert "the channel model v1 answers" in ann.say("/status")
+
+    # Only its copy guard damaged: the same (a reply is never sent unchecked).
+    guarded = publish(engine, store, general, base_bundle, activate=True)
+    damage(Path(_version(chat, guarded).bundle_path), (".npz",))
+    answer = ann.say("/generate to be")
+    assert ann.last_reply.model == "channel model v1" and "/tmp" not in answer, answer
+    assert _version(chat, guarded).status == "failed"
 
     # A channel whose only version is damaged: the base model answers, and /status says so.
     only = publish(engine, store, random, base_bundle, activate=True)
