@@ -50,6 +50,24 @@ class _SkipBusyPoll(logging.Filter):
         return not (POLL_JOB_NAME in message and "maximum number of running instances" in message)
 
 
+class _QuietDuringOutage(logging.Filter):
+    """Drops APScheduler's warning, every 10 s, that its job store cannot be read while the database is
+    down and the queue poll has already said so; shortens it to one line otherwise."""
+
+    def __init__(self, service: TrainerService) -> None:
+        super().__init__()
+        self.service = service
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("Error getting due jobs from job store"):
+            return True
+        if self.service.database_down:
+            return False
+        lines = record.getMessage().splitlines()
+        record.msg, record.args = (lines[0] if lines else record.getMessage()), None
+        return True
+
+
 class TrainerService:
     """A trainer: one worker, the queue poll and the retrain schedules.
 
@@ -67,7 +85,8 @@ class TrainerService:
         self.stop = threading.Event()
         self.worker = Worker(engine, config, store, worker_id, stop=self.stop)
         self._scheduler: Any = None
-        self._database_down = False
+        # Whether the last poll found the database down (one log line per outage, not one per poll).
+        self.database_down = False
 
     def run_once(self) -> list[JobOutcome]:
         """Apply the retention limit, requeue stale jobs, then run every queued job (including ones queued
@@ -98,20 +117,20 @@ class TrainerService:
             self.run_once()
         except DatabaseUnavailable as error:
             # An outage is expected: one line when it starts and one when it ends, not one per poll.
-            if not self._database_down:
+            if not self.database_down:
                 logger.error(
                     "queue poll paused: %s; polling every %gs until it answers",
                     error,
                     self.config.poll_seconds,
                 )
-            self._database_down = True
+            self.database_down = True
             return
         except Exception:
             logger.exception("queue poll failed; trying again in %.0fs", self.config.poll_seconds)
             return
-        if self._database_down:
+        if self.database_down:
             logger.info("the database answers again; queue poll resumed")
-            self._database_down = False
+            self.database_down = False
 
     def build_scheduler(self) -> Any:
         """A `BackgroundScheduler` whose jobs live in memory: schedules come from the database's scopes."""
@@ -172,6 +191,8 @@ class TrainerService:
     def serve(self) -> None:
         """Run until `stop` is set (by a signal handler or a test), then shut down cleanly."""
         logging.getLogger("apscheduler.scheduler").addFilter(_SkipBusyPoll())
+        quiet = _QuietDuringOutage(self)
+        logging.getLogger("apscheduler.scheduler").addFilter(quiet)
         set_schedule_context(self.engine, self.config.min_messages)
         self._scheduler = scheduler = self.build_scheduler()
         scheduler.start()
@@ -196,6 +217,7 @@ class TrainerService:
             logger.info("trainer %s stopping: finishing or releasing its job", self.worker.worker_id)
             scheduler.shutdown(wait=True)
             set_schedule_context(None)
+            logging.getLogger("apscheduler.scheduler").removeFilter(quiet)
 
 
 class StopOnSignal:

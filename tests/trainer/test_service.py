@@ -10,6 +10,7 @@ import signal
 import threading
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session
@@ -137,3 +138,35 @@ def test_a_retrain_missed_while_the_trainer_was_down_is_caught_up(
     # Long past the grace period: no catch-up.
     late = make_scope("late", messages=150)
     assert late not in catch_up_missed_runs(engine, nightly, now=at_four + timedelta(hours=12))
+
+
+def test_the_schedulers_job_store_warning_is_one_line_and_silent_during_a_known_outage(
+    tmp_path: Path,
+) -> None:
+    import logging
+
+    from db.model_store import LocalModelStore
+    from trainer.config import TrainerConfig
+    from trainer.service import TrainerService, _QuietDuringOutage
+
+    service = TrainerService(None, TrainerConfig(), LocalModelStore(tmp_path), "w")  # type: ignore[arg-type]
+    quiet = _QuietDuringOutage(service)
+
+    def record() -> logging.LogRecord:
+        return logging.LogRecord(
+            "apscheduler.scheduler",
+            logging.WARNING,
+            __file__,
+            1,
+            "Error getting due jobs from job store %r: %s",
+            (
+                "default",
+                "(psycopg.OperationalError) connection failed\n[SQL: SELECT ...]\n(Background on ...)",
+            ),
+            None,
+        )
+
+    first = record()
+    assert quiet.filter(first) and "\n" not in first.getMessage()
+    service.database_down = True
+    assert not quiet.filter(record())
