@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class BotError(Exception):
     """Root of the errors raised by `bot`."""
@@ -33,5 +35,15 @@ def user_message(error: BaseException) -> str | None:
 
     if isinstance(error, CommandError | DatabaseError | TextgenError):
         text = str(error).strip()
-        return text.splitlines()[0] if text else None
+        return without_server_paths(text.splitlines()[0]) if text else None
     return None
+
+
+# An absolute path (or a Windows one): a server's layout is nobody's business in a chat.
+_SERVER_PATH = re.compile(r"(?<![\w:/\\.])(?:[A-Za-z]:\\|/)(?:[^\s/\\'\"`]+[/\\])+([^\s/\\'\"`]*)")
+
+
+def without_server_paths(text: str) -> str:
+    """`text` with every absolute path cut to its last part (`/srv/models/w1/v3/weights.npy` ->
+    `weights.npy`): errors about files stay readable and say nothing of where they live."""
+    return _SERVER_PATH.sub(lambda match: match.group(1) or "(a directory)", text)
