@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from textgen.copyguard import CopyGuard
 from textgen.errors import TextgenError
 from textgen.lexicon import Lexicon
@@ -79,6 +81,23 @@ class ServingBundle:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
+def _check_free_space(
+    directory: Path, model: keras.Model, copy_guard: CopyGuard | None, lexicon: Lexicon | None
+) -> None:
+    """Refuse to start a bundle the disk cannot hold. HDF5 does not fail cleanly when the disk fills in
+    the middle of a write (the process can crash at exit), so the room is checked before writing."""
+    weights = sum(int(np.prod(variable.shape)) * 4 for variable in model.weights)
+    # The weights twice (Keras file and weights.npy), the guard, the lexicon, and room for headers.
+    needed = 2 * weights + (copy_guard.nbytes if copy_guard else 0) + (lexicon.nbytes if lexicon else 0)
+    needed = int(needed * 1.1) + 1_000_000
+    free = shutil.disk_usage(directory).free
+    if free < needed:
+        raise TextgenError(
+            f"not enough disk space for the bundle in {directory}: {free / 1e6:.1f} MB free, "
+            f"{needed / 1e6:.1f} MB needed (No space left on device); free space there and train again"
+        )
+
+
 def save_bundle(
     out_dir: Path,
     model: keras.Model,
@@ -105,6 +124,7 @@ def save_bundle(
             f"{out_dir} exists and is not a model bundle; choose an empty or new --out directory"
         )
     out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _check_free_space(out_dir.parent, model, copy_guard, lexicon)
     staging = Path(tempfile.mkdtemp(prefix=f".tmp-{out_dir.name}-", dir=out_dir.parent))
     try:
         # mkdtemp makes the directory private (0700); a bundle is read by other users and hosts
