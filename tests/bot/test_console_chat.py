@@ -141,8 +141,13 @@ def test_generate_answers_busy_at_once_when_the_queue_is_full(services: Services
 
     async def two_at_once() -> tuple[Reply, Reply]:
         first = asyncio.create_task(core.handle(Request("discord", "g1", "c1", "u1", "generate")))
-        while pool.outstanding == 0:  # the first request holds the only place in the queue
+        # The first request holds the only place in the queue (and never hangs the test if it fails).
+        waited = 0.0
+        while pool.outstanding == 0 and not first.done():
+            assert waited < 20, "the first request never reached the generation queue"
             await asyncio.sleep(0.01)
+            waited += 0.01
+        assert not first.done(), first.result()
         second = await core.handle(Request("discord", "g1", "c2", "u2", "generate"))
         release.set()
         return await first, second
