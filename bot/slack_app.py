@@ -81,6 +81,7 @@ class SlackBot:
         self.app = app
         self.core = core
         self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
+        self._next_admin_prune = time.monotonic() + ADMIN_CACHE_S
         self._seen_events: OrderedDict[str, None] = OrderedDict()
         # Recent unexpected errors, newest last (the log has the detail).
         self.errors: list[BaseException] = []
@@ -145,8 +146,19 @@ class SlackBot:
             # No answer means no rights (deny by default); configured admin ids still work.
             log.warning("users.info failed for %s; treating as not an admin", user, exc_info=True)
             admin = False
-        self._admins[key] = (time.monotonic(), admin)
+        now = time.monotonic()
+        if now >= self._next_admin_prune:
+            # Answers past their time are dropped, not only ignored: one entry per user ever seen would
+            # otherwise stay for the life of the process.
+            self._admins = {k: v for k, v in self._admins.items() if now - v[0] < ADMIN_CACHE_S}
+            self._next_admin_prune = now + ADMIN_CACHE_S
+        self._admins[key] = (now, admin)
         return admin
+
+    @property
+    def cached_admin_answers(self) -> int:
+        """users.info answers held (the ones still within `ADMIN_CACHE_S`, and those since the last prune)."""
+        return len(self._admins)
 
     @staticmethod
     async def _send_file_privately(client: AsyncWebClient, user: str, reply: Reply) -> None:
