@@ -119,16 +119,19 @@ def sample_tokens(
 
 
 def _keep_head(scaled: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> np.ndarray:
-    """Mask all but each row's top-k tokens, then all but the smallest set whose probability reaches p."""
-    order = np.argsort(-scaled, axis=1, kind="stable")
-    ranked = np.take_along_axis(scaled, order, axis=1)
+    """Mask all but each row's top-k tokens, then all but the smallest set whose probability reaches p.
+
+    By thresholds on the sorted probabilities rather than by permuting indices: a token stays if its
+    probability is at least that of the last token kept (ties at the edge stay too).
+    """
+    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    ranked = -np.sort(-probs, axis=1)
     ranks = np.arange(scaled.shape[1])[None, :]
-    keep = ranks < top_k[:, None]
-    probs = np.where(keep, np.exp(ranked - ranked[:, :1]), 0.0)
-    probs /= probs.sum(axis=1, keepdims=True)
-    before = np.cumsum(probs, axis=1) - probs
-    # The most likely token always stays, so p near 0 is greedy rather than empty.
-    keep &= (before < top_p[:, None]) | (ranks == 0)
-    mask = np.zeros_like(keep)
-    np.put_along_axis(mask, order, keep, axis=1)
-    return np.where(mask, scaled, -np.inf)
+    ranked = np.where(ranks < top_k[:, None], ranked, 0.0)
+    cumulative = np.cumsum(ranked, axis=1)
+    cumulative /= cumulative[:, -1:]
+    # The last rank kept: the first whose cumulative probability reaches p (the most likely always stays,
+    # so p near 0 is greedy rather than empty), and never past top-k.
+    last = np.minimum((cumulative < top_p[:, None]).sum(axis=1), top_k - 1)
+    threshold = ranked[np.arange(len(ranked)), last]
+    return np.where(probs >= threshold[:, None], scaled, -np.inf)
