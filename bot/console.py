@@ -8,9 +8,12 @@ terminal the console reads it to the end and exits, so it can be scripted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
+import signal
 import sys
+import threading
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -111,12 +114,14 @@ class ConsoleChat:
             out.write(
                 f"chatsmith console: #{self.channel} in {self.workspace} as {self.user}. /help lists commands.\n"
             )
+        stop = _stop_on_signals() if source is None else asyncio.Event()
+        reader = None if source is not None else _StdinReader(interactive)
         while True:
             if source is not None:
                 line = next(source, None)
             else:
-                # Reading blocks; a thread keeps the event loop (and the worker pools) going meanwhile.
-                line = await asyncio.to_thread(_read_line, interactive)
+                assert reader is not None
+                line = await reader.next_line(stop)
             if line is None:
                 await self._write_pending()
                 return
@@ -132,6 +137,50 @@ class ConsoleChat:
         while len(buffer) and time.monotonic() < deadline:
             await asyncio.sleep(0.2)
         await flush_pending(services)
+
+
+def _stop_on_signals() -> asyncio.Event:
+    """An event set by SIGTERM or SIGINT (`docker stop`, Ctrl-C): the console then ends as at the end of
+    its input, writing what it kept, and exits 0. Where the loop cannot take signals (not the main thread,
+    Windows) the event is never set and the defaults stay."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.add_signal_handler(signal_number, stop.set)
+    return stop
+
+
+class _StdinReader:
+    """Lines of standard input, read on a daemon thread: a blocked read must never keep the process from
+    exiting once the console stops (a worker-pool thread would: `asyncio.run` waits for it)."""
+
+    def __init__(self, interactive: bool) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._interactive = interactive
+        self._wanted = threading.Semaphore(0)
+        threading.Thread(target=self._read, name="chatsmith-console-stdin", daemon=True).start()
+
+    def _read(self) -> None:
+        while True:
+            self._wanted.acquire()  # one line at a time, so the prompt shows after the previous reply
+            line = _read_line(self._interactive)
+            self._loop.call_soon_threadsafe(self._lines.put_nowait, line)
+            if line is None:
+                return
+
+    async def next_line(self, stop: asyncio.Event) -> str | None:
+        """The next line, or None at the end of input or when `stop` is set."""
+        self._wanted.release()
+        line = asyncio.ensure_future(self._lines.get())
+        stopped = asyncio.ensure_future(stop.wait())
+        done, _ = await asyncio.wait({line, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        stopped.cancel()
+        if line in done:
+            return line.result()
+        line.cancel()
+        return None
 
 
 def _read_line(interactive: bool) -> str | None:
