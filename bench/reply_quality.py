@@ -45,7 +45,6 @@ TRAIN_SECONDS = {"full": 60.0, "quick": 10.0, "tiny": 2.0}
 COPY_WORDS = 8
 _WORD = re.compile(r"[a-z][a-z']+")
 _COPY_TOKEN = re.compile(r"\S+")
-_STAMPED_LINE = re.compile(r"(\d{4}-\d\d-\d\d) \[(\d\d:\d\d(?::\d\d)?)\] <([^>]+)> (.*)$")
 
 
 def _progress(message: str) -> None:
@@ -60,15 +59,13 @@ class ChannelLine:
 
 
 def read_channel(path: Path) -> list[ChannelLine]:
-    """The messages of a log written `channel date [time] <nick> text`, in the order of the file."""
-    lines = []
-    for raw in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        match = _STAMPED_LINE.search(raw)
-        if match and match.group(4).strip():
-            lines.append(
-                ChannelLine(f"{match.group(1)} {match.group(2)}", match.group(3), match.group(4).strip())
-            )
-    return lines
+    """The messages of a dated IRC log (chatsmith's own reader), in the order of the file."""
+    from textgen.formats.sources import ChatSource
+
+    return [
+        ChannelLine(record.time.isoformat() if record.time else "", record.author_id or "", record.text)
+        for record in ChatSource(path, "irc").records()
+    ]
 
 
 def split_newest(

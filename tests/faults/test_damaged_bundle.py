@@ -3,7 +3,6 @@ path reaches the chat, and a retrain fine-tunes from the fallback, never from th
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +11,14 @@ from sqlalchemy.orm import Session
 
 from bot.core import Services
 from bot.core.services import BotConfig
-from db.engine import create_database_engine, immediate
+from db.engine import create_database_engine
 from db.model_store import LocalModelStore
 from db.models import ModelVersion
-from db.registry import create_version, mark_candidate, promote
 from db.schema import upgrade
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
 from tests.bot.conftest import Chat
 from tests.bot.conftest import base_bundle as base_bundle  # noqa: F401  (the session's tiny base model)
+from tests.trainer.conftest import register_version
 
 
 def damage(bundle: Path, suffixes: tuple[str, ...] = (".h5", ".npy", ".npz", ".keras")) -> None:
@@ -28,18 +27,6 @@ def damage(bundle: Path, suffixes: tuple[str, ...] = (".h5", ".npy", ".npz", ".k
         if path.suffix in suffixes:
             path.unlink()
             path.write_bytes(b"\x00garbage\x00" * 8)
-
-
-def publish(engine, store: LocalModelStore, scope: Scope, bundle: Path, *, activate: bool) -> int:  # type: ignore[no-untyped-def]
-    with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
-        version = create_version(session, scope, tokenizer_kind="byte", spec={})
-        target = Path(store.location_for(scope.scope_key, version.version))
-        shutil.copytree(bundle, target)
-        mark_candidate(session, version, bundle_path=str(target))
-        promote(session, version)
-        if not activate:
-            version.status = "candidate"
-        return version.id
 
 
 @pytest.fixture
@@ -75,8 +62,8 @@ def test_generate_with_a_damaged_active_bundle_answers_with_the_previous_version
     failed, /status names what really answers, and no reply shows a server path."""
     chat, (general, random), store = bot
     engine = chat.services.engine
-    good = publish(engine, store, general, base_bundle, activate=False)
-    bad = publish(engine, store, general, base_bundle, activate=True)
+    good = register_version(engine, store, general, base_bundle, activate=False)
+    bad = register_version(engine, store, general, base_bundle, activate=True)
     damage(Path(_version(chat, bad).bundle_path))
     ann = chat.user("ann")
 
@@ -88,14 +75,14 @@ def test_generate_with_a_damaged_active_bundle_answers_with_the_previous_version
     assert "the channel model v1 answers" in ann.say("/status")
 
     # Only its copy guard damaged: the same (a reply is never sent unchecked).
-    guarded = publish(engine, store, general, base_bundle, activate=True)
+    guarded = register_version(engine, store, general, base_bundle, activate=True)
     damage(Path(_version(chat, guarded).bundle_path), (".npz",))
     answer = ann.say("/generate to be")
     assert ann.last_reply.model == "channel model v1" and "/tmp" not in answer, answer
     assert _version(chat, guarded).status == "failed"
 
     # A channel whose only version is damaged: the base model answers, and /status says so.
-    only = publish(engine, store, random, base_bundle, activate=True)
+    only = register_version(engine, store, random, base_bundle, activate=True)
     damage(Path(_version(chat, only).bundle_path))
     bob = chat.user("bob", channel="random")
     answer = bob.say("/generate to be")
