@@ -50,6 +50,16 @@ def stored_messages(services: Services) -> dict[str, Message]:
         return {m.platform_message_id: m for m in session.scalars(select(Message))}
 
 
+async def chatsmith_slash(fake: FakeSlack, url: str, text: str, user: str) -> str:
+    """Send `/chatsmith <text>` as `user` to the bot at `url`; the text of its answer."""
+    response_url = fake.new_response_url()
+    form = fake.slash_command_form("/chatsmith", text, user=user, response_url=response_url)
+    assert (await fake.post_signed_slash_command(url, form)).status == 200
+    response_id = response_url.rsplit("/", 1)[1]
+    answer = await fake.wait_for_response_post(lambda p: p.response_id == response_id, timeout=10)
+    return answer.text or ""
+
+
 @asynccontextmanager
 async def http_bot(settings: Settings, services: Services) -> AsyncIterator[tuple[FakeSlack, SlackBot, str]]:
     """The fake Slack and the bot served in HTTP mode on 127.0.0.1; yields the request URL."""
@@ -315,14 +325,7 @@ def test_only_admins_of_this_workspace_get_admin_rights_and_not_for_long(
             owner = fake.add_user("U0OWNER001", "oscar", is_admin=True)
 
             async def collect(user: str) -> str:
-                response_url = fake.new_response_url()
-                form = fake.slash_command_form(
-                    "/chatsmith", "collect on", user=user, response_url=response_url
-                )
-                assert (await fake.post_signed_slash_command(url, form)).status == 200
-                response_id = response_url.rsplit("/", 1)[1]
-                answer = await fake.wait_for_response_post(lambda p: p.response_id == response_id, timeout=10)
-                return answer.text or ""
+                return await chatsmith_slash(fake, url, "collect on", user)
 
             # An admin of another organisation, met in a shared channel, is nobody's admin here.
             assert "is for admins" in await collect(outsider.id)

@@ -6,7 +6,7 @@ from bot.core import Services
 from bot.slack_app import ADMIN_CACHE_S
 from chatsmith.settings import Settings
 from tests.bot.helpers import run
-from tests.bot.test_slack_adapter import http_bot
+from tests.bot.test_slack_adapter import chatsmith_slash, http_bot
 
 
 def test_expired_admin_answers_are_pruned(bot_settings: Settings, services: Services) -> None:
@@ -15,13 +15,7 @@ def test_expired_admin_answers_are_pruned(bot_settings: Settings, services: Serv
             users = [fake.add_user(f"U0PRUNE{i:03d}", f"user{i}") for i in range(5)]
 
             async def ask(user: str) -> None:
-                response_url = fake.new_response_url()
-                form = fake.slash_command_form(
-                    "/chatsmith", "collect on", user=user, response_url=response_url
-                )
-                assert (await fake.post_signed_slash_command(url, form)).status == 200
-                response_id = response_url.rsplit("/", 1)[1]
-                await fake.wait_for_response_post(lambda p: p.response_id == response_id, timeout=10)
+                await chatsmith_slash(fake, url, "collect on", user)
 
             for user in users[:4]:
                 await ask(user.id)
