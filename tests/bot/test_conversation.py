@@ -85,3 +85,40 @@ def test_imitation_needs_the_members_consent_and_ends_at_once(chat: Chat) -> Non
     bob.say("/forget-me")
     assert "has not turned on imitation" in ann.say("/generate as:@bob")
     assert "nothing to imitate" in bob.say("/imitate-me on")
+
+
+def test_a_reply_never_repeats_a_message_it_just_read(services_for_echo: tuple) -> None:
+    """The messages read as context are in no model's copy guard yet; they are guarded all the same."""
+    from bot.core.output_filter import FALLBACK
+
+    (chat,) = services_for_echo
+    admin, ann = chat.user("admin", admin=True), chat.user("ann")
+    admin.say("/collect on")
+    ann.say("my card number is in the other tab so please do not read it out loud")
+    assert admin.say("/generate") == FALLBACK
+    assert "the model continues" in admin.say("/generate the model continues")
+
+
+class _Echo:
+    """Stands in for a model that repeats the last message of its context word for word."""
+
+    nbytes = 100
+
+    def generate_many(self, prompts: list[str], params: list, contexts: list | None = None) -> list[str]:
+        return [context[-1] if context else " and more" for context in (contexts or [()] * len(prompts))]
+
+
+@pytest.fixture
+def services_for_echo(tmp_path: Path, base_bundle: Path) -> Iterator[tuple]:
+    from bot.core import Services
+    from bot.core.generation import GenerationPool
+    from bot.core.models import ModelCache
+
+    services = bot_services(make_settings(tmp_path / "data", base_bundle), migrate_new_database=True)
+    models = ModelCache(loader=lambda path: _Echo())  # type: ignore[arg-type,return-value]
+    echo = Services(services.engine, services.config, models=models, generation=GenerationPool(models))
+    bot = Chat(echo, tmp_path / "files")
+    yield (bot,)
+    bot.close()
+    echo.generation.close()
+    services.close()

@@ -16,6 +16,7 @@ from db.filters import FilterSettings, filter_settings
 from db.imitation import may_imitate
 from db.messages import recent_messages
 from db.scopes import find_scope
+from textgen.copyguard import build_copy_guard
 from textgen.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
@@ -109,6 +110,9 @@ async def generate(services: Services, request: Request) -> Reply:
         said = str(request.args.get("reply_to") or "").strip()
         if said and (not context or context[-1] != said):
             context = (*context, said)
+    if context:
+        # The messages just read are in no model's copy guard yet: a reply must not repeat them either.
+        output = OutputFilter(settings, [*guards, build_copy_guard(context)])
     checked = Checked(FALLBACK, "none yet")
     attempts = 0
     while attempts < MAX_ATTEMPTS:
