@@ -16,7 +16,9 @@ import time
 
 import numpy as np
 
-from textgen.engine import CausalStepper, _sigmoid, limit_blas_threads
+from textgen.architectures.cells import sigmoid
+from textgen.architectures.recurrent import GRU, CausalStepper
+from textgen.engine import limit_blas_threads
 from textgen.spec import ModelSpec
 from textgen.weights import expected_shapes
 
@@ -55,8 +57,8 @@ def stacked(steppers: list[CausalStepper], tokens: np.ndarray) -> float:
     for position in range(TOKENS):
         projected = tables[models, tokens[position]][:, None, :]
         inner = np.matmul(h, recurrent) + recurrent_bias
-        z = _sigmoid(projected[..., :units] + inner[..., :units])
-        r = _sigmoid(projected[..., units : 2 * units] + inner[..., units : 2 * units])
+        z = sigmoid(projected[..., :units] + inner[..., :units])
+        r = sigmoid(projected[..., units : 2 * units] + inner[..., units : 2 * units])
         candidate = np.tanh(projected[..., 2 * units :] + r * inner[..., 2 * units :])
         h = z * h + (1.0 - z) * candidate
         np.matmul(h, output) + output_bias
@@ -71,7 +73,7 @@ def main() -> int:
     for units, embedding in ((128, 32), (384, 64)):
         spec = ModelSpec(arch="gru", units=units, embedding=embedding)
         for count in (2, 8, 32):
-            steppers = [CausalStepper(random_weights(spec, seed), spec) for seed in range(count)]
+            steppers = [GRU.make_stepper(random_weights(spec, seed), spec) for seed in range(count)]
             # Best of 3: the machine is shared.
             alone = min(per_model(steppers, tokens) for _ in range(3))
             together = min(stacked(steppers, tokens) for _ in range(3))

@@ -12,7 +12,8 @@ reply from the zero state at the beginning of a message, never in the middle of 
 - One document (a book): segments start anywhere; each reads the `burn_in` tokens before its start
   first, without counting them, so that no figure depends on where the text was cut.
 
-A BiLSTM predicts each token from the `seq_len` tokens before it, so segments do not apply.
+A model that carries no state (a BiLSTM) predicts each token from the window of tokens before it
+(`Stepper.context_window`), so segments do not apply.
 """
 
 from __future__ import annotations
@@ -22,9 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from textgen.architectures import Stepper
 from textgen.bundle import Bundle, ServingBundle
 from textgen.context import DEFAULT_CONTEXT_TOKENS, prompt_with_context
-from textgen.engine import CausalStepper, WindowStepper, log_softmax, make_stepper
+from textgen.engine import log_softmax, make_stepper
 from textgen.errors import TextgenError
 from textgen.spec import ModelSpec
 from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID
@@ -33,7 +35,7 @@ from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID
 # context for a model trained with carried state to have settled (measured: the per-token loss of a
 # fresh state is back at the stream's level well within this many tokens).
 DEFAULT_BURN_IN = 128
-# A BiLSTM scores this many windows per forward pass.
+# A windowed model scores this many windows per forward pass.
 _WINDOW_BATCH = 512
 
 
@@ -76,7 +78,7 @@ def evaluate_messages(
         raise TextgenError("nothing to evaluate: the held-out text is empty; give a corpus with text in it")
     tokenizer = bundle.tokenizer
     stepper = make_stepper(bundle.model, bundle.spec)
-    if isinstance(stepper, WindowStepper):
+    if not stepper.carries_state:
         stream = tokenizer.encode_messages(messages)
         total, predicted = _window_nll(stepper, stream), len(stream) - 1
         return Evaluation(total / chars, total / max(1, predicted), chars, len(stream))
@@ -102,8 +104,10 @@ def recovery_gap(
     tokens; a model that recovers gives nearly equal figures.
     """
     stepper = make_stepper(bundle.model, bundle.spec)
-    if not isinstance(stepper, CausalStepper):
-        raise TextgenError("recovery from a fresh state applies to causal models; a BiLSTM has no state")
+    if not stepper.carries_state:
+        raise TextgenError(
+            f"recovery from a fresh state applies to models that carry state; a {bundle.spec.arch} has none"
+        )
     tokens = bundle.tokenizer.encode_messages(messages)
     starts = np.asarray(starts, dtype=np.int64)
     if len(starts) == 0 or int(starts.max()) + burn_in + span >= len(tokens):
@@ -145,8 +149,10 @@ def evaluate_with_contexts(
     """
     source = bundle.weights if isinstance(bundle, ServingBundle) else bundle.model
     stepper = make_stepper(source, bundle.spec)
-    if not isinstance(stepper, CausalStepper):
-        raise TextgenError("conversation context applies to causal models; a BiLSTM reads a fixed window")
+    if not stepper.carries_state:
+        raise TextgenError(
+            f"conversation context applies to models that carry state; a {bundle.spec.arch} reads a fixed window"
+        )
     if len(targets) != len(contexts) or not targets:
         raise TextgenError("give one context per target message, and at least one target")
     tokenizer = bundle.tokenizer
@@ -170,7 +176,7 @@ def evaluation_seconds(model: object, spec: ModelSpec, tokens: int, parts: int =
     if tokens == 0:
         return 0.0
     stepper = make_stepper(model, spec)
-    if isinstance(stepper, WindowStepper):
+    if not stepper.carries_state:
         stream = np.full(2 * _WINDOW_BATCH + 1, PAD_ID + 4, dtype=np.int32)
         _window_nll(stepper, stream[: _WINDOW_BATCH + 1])  # warm-up
         began = time.perf_counter()
@@ -185,7 +191,7 @@ def evaluation_seconds(model: object, spec: ModelSpec, tokens: int, parts: int =
     return per_step * (tokens / rows + DEFAULT_BURN_IN * parts)
 
 
-def causal_nll(stepper: CausalStepper, segments: list[_Segment]) -> tuple[float, int]:
+def causal_nll(stepper: Stepper, segments: list[_Segment]) -> tuple[float, int]:
     """Total negative log-likelihood of the counted tokens of `segments`, and how many were counted.
 
     All segments run side by side as one batch from the zero state; a segment leaves the batch once
@@ -215,7 +221,7 @@ def causal_nll(stepper: CausalStepper, segments: list[_Segment]) -> tuple[float,
     return total, int(counted.sum())
 
 
-def _stream_losses(stepper: CausalStepper, tokens: np.ndarray) -> tuple[float, np.ndarray]:
+def _stream_losses(stepper: Stepper, tokens: np.ndarray) -> tuple[float, np.ndarray]:
     """Per-position losses of one stream from the zero state: entry t is the loss of predicting token t."""
     losses = np.zeros(len(tokens))
     state = stepper.initial_state(1)
@@ -248,8 +254,12 @@ def _document_segments(tokens: np.ndarray, segments: int, burn_in: int) -> list[
     return parts
 
 
-def _window_nll(stepper: WindowStepper, tokens: np.ndarray, batch: int = _WINDOW_BATCH) -> float:
-    seq_len = stepper.seq_len
+def _window_nll(stepper: Stepper, tokens: np.ndarray, batch: int = _WINDOW_BATCH) -> float:
+    """Total negative log-likelihood of every token of `tokens` after the first, each predicted from the
+    window of `stepper.context_window` tokens before it."""
+    seq_len = stepper.context_window
+    if seq_len is None:
+        raise ValueError("windowed scoring needs a stepper with a context window")
     padded = np.concatenate([np.full(seq_len - 1, PAD_ID, dtype=np.int32), tokens.astype(np.int32)])
     total = 0.0
     targets = np.arange(1, len(tokens))
@@ -257,7 +267,7 @@ def _window_nll(stepper: WindowStepper, tokens: np.ndarray, batch: int = _WINDOW
         chunk = targets[start : start + batch]
         # The window ending at token t-1 (left-padded at the start of the stream) predicts token t.
         windows = padded[chunk[:, None] + np.arange(seq_len)[None, :] - 1]
-        logits = stepper.forward(windows)
+        logits = stepper.window_logits(windows)
         logp = log_softmax(logits.astype(np.float64))
         total -= float(logp[np.arange(len(chunk)), tokens[chunk]].sum())
     return total

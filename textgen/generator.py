@@ -15,7 +15,7 @@ import numpy as np
 from textgen.bundle import Bundle, ServingBundle, load_serving_bundle
 from textgen.context import prompt_with_context
 from textgen.endings import end_at_boundary
-from textgen.engine import WindowStepper, make_stepper
+from textgen.engine import make_stepper
 from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
 from textgen.sampling import SamplingParams, sample_tokens
 from textgen.tokenizers import BOS_ID, EOS_ID
@@ -164,9 +164,9 @@ class Generator:
             inputs = np.array(
                 [row.pending[0] if row.pending else row.generated[-1] for row in rows], dtype=np.int64
             )
-            if all(len(row.pending) > 1 for row in rows) and isinstance(self.stepper, WindowStepper):
-                # Every row is still reading its prompt: a BiLSTM only needs the window moved along.
-                state = self.stepper.advance(inputs, state)
+            if all(len(row.pending) > 1 for row in rows):
+                # Every row is still reading its prompt: no logits are needed yet.
+                state = self.stepper.read(inputs, state)
                 for row in rows:
                     row.pending.pop(0)
                 continue

@@ -6,18 +6,21 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from textgen.architectures.family import ArchitectureFamily
+from textgen.architectures.registry import ARCHITECTURES, family_of
 from textgen.errors import TextgenError
 
-ARCHITECTURES = ("simplernn", "lstm", "gru", "bilstm")
+__all__ = ["ARCHITECTURES", "ModelSpec", "TrainConfig"]
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """The shape of a recurrent language model.
+    """The shape of a language model.
 
     Args:
-        arch: `simplernn`, `lstm`, `gru` (causal: predict every next token) or `bilstm` (encode a
-            window of past tokens, predict the one after it).
+        arch: the architecture, one of `ARCHITECTURES` (`textgen.architectures`): `simplernn`, `lstm`,
+            `gru` (causal: predict every next token) or `bilstm` (encode a window of past tokens,
+            predict the one after it).
         layers: stacked recurrent layers.
         units: units per recurrent layer (per direction for `bilstm`).
         embedding: size of the token embedding.
@@ -36,8 +39,7 @@ class ModelSpec:
     seq_len: int = 64
 
     def __post_init__(self) -> None:
-        if self.arch not in ARCHITECTURES:
-            raise TextgenError(f"unknown architecture {self.arch!r}; use one of: {', '.join(ARCHITECTURES)}")
+        family_of(self.arch)  # refuses an unknown architecture
         for name in ("layers", "units", "embedding", "seq_len"):
             value = getattr(self, name)
             if not isinstance(value, int) or value < 1:
@@ -46,8 +48,14 @@ class ModelSpec:
             raise TextgenError(f"dropout must be in [0, 1), received {self.dropout!r}")
 
     @property
+    def family(self) -> ArchitectureFamily:
+        """The family that builds, lays out and decodes this architecture."""
+        return family_of(self.arch)
+
+    @property
     def causal(self) -> bool:
-        return self.arch != "bilstm"
+        """Whether the model predicts the next token at every position of a window (`ArchitectureFamily`)."""
+        return self.family.causal
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

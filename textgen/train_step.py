@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator
 import keras
 import tensorflow as tf
 
-from textgen.model import carried_state_model, state_sizes
 from textgen.spec import ModelSpec, TrainConfig
 
 _OPTIMIZERS: dict[str, Callable[..., keras.optimizers.Optimizer]] = {
@@ -24,10 +23,10 @@ _OPTIMIZERS: dict[str, Callable[..., keras.optimizers.Optimizer]] = {
 class Trainer:
     """Owns the model, optimizer and compiled steps for one training run under one strategy.
 
-    With `carry_state`, a causal model's recurrent state flows from each step into the next (the data
-    must then come from `stream_windows_dataset`, where row b of a step continues row b of the one
-    before, and whose `carry` mask resets chosen rows to the zero state); gradients stop at step
-    boundaries (truncated backpropagation through time).
+    With `carry_state`, and a family that carries state (`ArchitectureFamily.carries_state`), the state
+    flows from each step into the next (the data must then come from `stream_windows_dataset`, where row
+    b of a step continues row b of the one before, and whose `carry` mask resets chosen rows to the zero
+    state); gradients stop at step boundaries (truncated backpropagation through time).
     """
 
     def __init__(
@@ -42,11 +41,11 @@ class Trainer:
         self.spec = spec
         self.config = config
         self.strategy = strategy
-        self.carry_state = carry_state and spec.causal
+        self.carry_state = carry_state and spec.family.carries_state
         with strategy.scope():
             self.optimizer = _OPTIMIZERS[config.optimizer](learning_rate=config.learning_rate)
             self.optimizer.build(model.trainable_variables)
-            self.state_model = carried_state_model(model, spec) if self.carry_state else None
+            self.state_model = spec.family.carried_state_model(model, spec) if self.carry_state else None
         self._train_step = self._compile_train_step()
         self._eval_step = self._compile_eval_step()
         self._agree: Callable | None = None
@@ -163,7 +162,7 @@ class Trainer:
             self.strategy.experimental_distribute_values_from_function(
                 lambda _context, size=size: tf.zeros((per_replica, size), tf.float32)
             )
-            for size in state_sizes(self.spec)
+            for size in self.spec.family.state_sizes(self.spec)
         ]
 
     def train_batches(self, dataset: tf.data.Dataset) -> Iterator[tuple[float, float, float]]:

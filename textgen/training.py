@@ -280,7 +280,7 @@ def _can_carry_state(
     config: TrainConfig, spec: ModelSpec, strategy: tf.distribute.Strategy, num_tokens: int
 ) -> bool:
     """Whether this run can carry the state across windows (see `TrainConfig.carry_state`)."""
-    if not (config.carry_state and spec.causal):
+    if not (config.carry_state and spec.family.carries_state):
         return False
     # Each worker of a multi-worker run reads its own shard of batches, which breaks the row-to-row
     # continuity the carried state relies on; an uneven split across replicas would too.

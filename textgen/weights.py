@@ -1,12 +1,9 @@
 """A model's weights as named NumPy arrays, read and written without TensorFlow.
 
 Serving needs only the arrays, not a Keras model: a bot decodes with NumPy (`textgen.engine`), so it never
-pays for importing TensorFlow or rebuilding a model. Names follow the layers of `textgen.model`:
-
-    embedding                                     (vocab, embedding)
-    rnn_{i}/kernel, rnn_{i}/recurrent_kernel, rnn_{i}/bias
-    rnn_{i}/forward/..., rnn_{i}/backward/...     the two directions of a BiLSTM layer
-    logits/kernel, logits/bias
+pays for importing TensorFlow or rebuilding a model. Each architecture family lays out its own arrays
+(`ArchitectureFamily.weight_shapes`, documented in its module under `textgen.architectures`); they are named
+after the Keras layers that hold them, `embedding`, `rnn_{i}/...` and `logits/...`.
 
 Two places hold them. A bundle carries `weights.npy` beside the Keras weights: every array back to back
 in one float32 file, indexed in the manifest and memory-mapped on load, so a load copies nothing and the
@@ -21,42 +18,20 @@ from typing import Any
 
 import numpy as np
 
+from textgen.architectures.family import Weights
 from textgen.errors import TextgenError
 from textgen.spec import ModelSpec
-
-Weights = dict[str, np.ndarray]
-
-# The variables of one recurrent cell, in the order Keras keeps them.
-_CELL_VARIABLES = ("kernel", "recurrent_kernel", "bias")
-_DIRECTIONS = ("forward", "backward")
 
 
 def weight_names(spec: ModelSpec) -> list[str]:
     """Every array name of a model of `spec`, in Keras' `get_weights()` order."""
-    names = ["embedding"]
-    for index in range(spec.layers):
-        prefixes = [f"rnn_{index}/{d}" for d in _DIRECTIONS] if not spec.causal else [f"rnn_{index}"]
-        names.extend(f"{prefix}/{variable}" for prefix in prefixes for variable in _CELL_VARIABLES)
-    return [*names, "logits/kernel", "logits/bias"]
+    # The vocabulary size changes no name.
+    return list(spec.family.weight_shapes(spec, 1))
 
 
 def expected_shapes(spec: ModelSpec, vocab_size: int) -> dict[str, tuple[int, ...]]:
     """The shape of each array of a model of `spec` over `vocab_size` tokens."""
-    gates = {"simplernn": 1, "lstm": 4, "gru": 3, "bilstm": 4}[spec.arch]
-    width = spec.units * gates
-    shapes: dict[str, tuple[int, ...]] = {"embedding": (vocab_size, spec.embedding)}
-    for index in range(spec.layers):
-        inputs = spec.embedding if index == 0 else spec.units * (1 if spec.causal else 2)
-        prefixes = [f"rnn_{index}/{d}" for d in _DIRECTIONS] if not spec.causal else [f"rnn_{index}"]
-        for prefix in prefixes:
-            shapes[f"{prefix}/kernel"] = (inputs, width)
-            shapes[f"{prefix}/recurrent_kernel"] = (spec.units, width)
-            # Keras' GRU keeps input and recurrent biases apart (reset_after=True).
-            shapes[f"{prefix}/bias"] = (2, width) if spec.arch == "gru" else (width,)
-    outputs = spec.units * (1 if spec.causal else 2)
-    shapes["logits/kernel"] = (outputs, vocab_size)
-    shapes["logits/bias"] = (vocab_size,)
-    return shapes
+    return spec.family.weight_shapes(spec, vocab_size)
 
 
 def check_weights(weights: Weights, spec: ModelSpec, vocab_size: int, source: Path | str) -> None:
@@ -74,10 +49,11 @@ def check_weights(weights: Weights, spec: ModelSpec, vocab_size: int, source: Pa
 
 def weights_from_keras(model: Any, spec: ModelSpec) -> Weights:
     """The arrays of a Keras model built by `textgen.model.build_model` (TensorFlow already loaded)."""
-    values = [np.asarray(model.get_layer("embedding").get_weights()[0], dtype=np.float32)]
-    for index in range(spec.layers):
-        values.extend(np.asarray(w, dtype=np.float32) for w in model.get_layer(f"rnn_{index}").get_weights())
-    values.extend(np.asarray(w, dtype=np.float32) for w in model.get_layer("logits").get_weights())
+    values = [
+        np.asarray(w, dtype=np.float32)
+        for layer in spec.family.keras_layers(spec)
+        for w in model.get_layer(layer.name).get_weights()
+    ]
     return dict(zip(weight_names(spec), values, strict=True))
 
 
@@ -127,7 +103,8 @@ def read_keras_weights(path: Path, spec: ModelSpec) -> Weights:
     """The arrays of a Keras 3 `.weights.h5` file written by `model.save_weights`, read with h5py.
 
     Keras names the file's groups after layer classes (`gru`, `gru_1`...) and records each layer's own
-    name (`rnn_0`...) as an attribute of its `vars` group, so layers are found by that attribute.
+    name (`rnn_0`...) as an attribute of its `vars` group, so layers are found by that attribute; where
+    each layer keeps its variables below that is the family's `KerasLayer.h5_groups`.
     """
     import h5py  # only bundles without `weights.npy` need it
 
@@ -139,14 +116,12 @@ def read_keras_weights(path: Path, spec: ModelSpec) -> Weights:
                 variables = group.get("vars")
                 if variables is not None and "name" in variables.attrs:
                     by_name[str(variables.attrs["name"])] = group
-            values = [_variables(by_name, "embedding", "vars")[0]]
-            for index in range(spec.layers):
-                if spec.causal:
-                    values.extend(_variables(by_name, f"rnn_{index}", "cell/vars"))
-                else:
-                    for direction in _DIRECTIONS:
-                        values.extend(_variables(by_name, f"rnn_{index}", f"{direction}_layer/cell/vars"))
-            values.extend(_variables(by_name, "logits", "vars"))
+            values = [
+                array
+                for layer in spec.family.keras_layers(spec)
+                for where in layer.h5_groups
+                for array in _variables(by_name, layer.name, where)
+            ]
     except (OSError, KeyError, ValueError) as error:
         raise TextgenError(
             f"{path} weights do not load ({_first_line(error)}): the bundle is damaged; retrain it"

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 import chatsmith
+from textgen.architectures import Stepper
 from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, load_serving_bundle, save_bundle
-from textgen.engine import CausalStepper, WindowStepper, make_stepper
+from textgen.engine import make_stepper
 from textgen.errors import TextgenError
 from textgen.generator import Generator
 from textgen.model import build_model
@@ -46,10 +47,10 @@ def as_old_bundle(path: Path) -> None:
     (path / MANIFEST).write_text(json.dumps(manifest))
 
 
-def numpy_logits(stepper: CausalStepper | WindowStepper, tokens: np.ndarray) -> np.ndarray:
+def numpy_logits(stepper: Stepper, tokens: np.ndarray) -> np.ndarray:
     """Causal: logits at every position, step by step. BiLSTM: logits after each whole window."""
-    if isinstance(stepper, WindowStepper):
-        return stepper.forward(tokens)
+    if not stepper.carries_state:
+        return stepper.window_logits(tokens)
     state = stepper.initial_state(tokens.shape[0])
     steps = []
     for position in range(tokens.shape[1]):
