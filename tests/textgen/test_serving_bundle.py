@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import chatsmith
-from textgen.architectures import Stepper
+from textgen.architectures import ARCHITECTURES, Stepper
 from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, load_serving_bundle, save_bundle
 from textgen.engine import make_stepper
 from textgen.errors import TextgenError
@@ -20,12 +20,11 @@ from textgen.tokenizers import ByteTokenizer
 
 VOCAB = ByteTokenizer().vocab_size
 BASE_MODEL_DIR = Path(chatsmith.__file__).resolve().parent / "data" / "base-model"
+# Every registered architecture, one layer and stacked.
 SPECS = [
-    ModelSpec(arch="simplernn", layers=2, units=16, embedding=8, seq_len=8),
-    ModelSpec(arch="lstm", layers=2, units=16, embedding=8, seq_len=8),
-    ModelSpec(arch="gru", layers=2, units=16, embedding=8, seq_len=8),
-    ModelSpec(arch="bilstm", layers=1, units=12, embedding=8, seq_len=6),
-    ModelSpec(arch="bilstm", layers=2, units=12, embedding=8, seq_len=6),
+    ModelSpec(arch=arch, layers=layers, units=12, embedding=8, seq_len=6)
+    for arch in ARCHITECTURES
+    for layers in (1, 2)
 ]
 
 
