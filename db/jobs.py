@@ -5,6 +5,10 @@ job (a partial unique index, so the database enforces it across processes). Work
 heartbeats while they train, and a job whose heartbeat went stale (its worker died) is requeued, up to a
 limit of attempts, then failed with the reason.
 
+The queue is fair between workspaces: the next job comes from the workspace whose last job started
+longest ago (never started comes first), oldest job first within it, so one busy workspace cannot hold
+every trainer while others wait. `enqueue_job` can also cap how many jobs one workspace has queued.
+
 Functions that take a `Session` join the caller's transaction; those that take an `Engine` run their own
 short transactions, take SQLite's write lock up front, and retry when another writer holds it. Claims,
 heartbeats and the stale cut-off are stamped with the database server's clock (`db.clock`), so trainers
@@ -13,14 +17,14 @@ on hosts whose clocks disagree never mistake a live job for a dead one.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict
 
-from sqlalchemy import Engine, Update, and_, func, or_, select, tuple_, update
+from sqlalchemy import Engine, ScalarSelect, Update, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from db.clock import database_now
 from db.engine import immediate
@@ -40,6 +44,10 @@ class JobProgress(TypedDict, total=False):
     loss: float
     eta_seconds: float
     fraction: float
+
+
+class QueueFull(DatabaseError):
+    """A workspace already has as many jobs queued as it may; the request was not queued."""
 
 
 class Enqueued(NamedTuple):
@@ -81,7 +89,14 @@ def latest_job(session: Session, scope: Scope) -> TrainingJob | None:
     ).one_or_none()
 
 
-def enqueue_job(session: Session, scope: Scope, reason: str, requested_by: str | None = None) -> Enqueued:
+def enqueue_job(
+    session: Session,
+    scope: Scope,
+    reason: str,
+    requested_by: str | None = None,
+    *,
+    max_queued_in_workspace: int | None = None,
+) -> Enqueued:
     """Queue a training job for `scope` unless one is already queued or running.
 
     Two callers racing each insert; the database's partial unique index lets one win, and the other gets
@@ -94,14 +109,27 @@ def enqueue_job(session: Session, scope: Scope, reason: str, requested_by: str |
         scope: Workspace or channel to train.
         reason: "schedule", "admin" or "cli".
         requested_by: Who asked (a platform user id, "scheduler", "cli").
+        max_queued_in_workspace: Refuse a new job when the scope's workspace already has this many
+            queued (None: no cap). Requests that must not wait on a cap, such as retrains that remove a
+            member's messages, pass None.
 
     Returns:
         The open job and whether it was created by this call.
+
+    Raises:
+        QueueFull: The workspace has `max_queued_in_workspace` jobs queued already.
     """
     _check_reason(reason)
     existing = open_job(session, scope)
     if existing is not None:
         return Enqueued(existing, False)
+    if max_queued_in_workspace is not None:
+        queued = queued_in_workspace(session, scope.workspace_id)
+        if queued >= max_queued_in_workspace:
+            raise QueueFull(
+                f"this workspace already has {queued} training jobs queued, the most it may; "
+                "try again when one of them has run"
+            )
     job = TrainingJob(
         workspace_id=scope.workspace_id,
         channel_id=scope.channel_id,
@@ -122,37 +150,104 @@ def enqueue_job(session: Session, scope: Scope, reason: str, requested_by: str |
     return Enqueued(job, True)
 
 
-def request_training(engine: Engine, scope: Scope, reason: str, requested_by: str | None = None) -> Enqueued:
+def request_training(
+    engine: Engine,
+    scope: Scope,
+    reason: str,
+    requested_by: str | None = None,
+    *,
+    max_queued_in_workspace: int | None = None,
+) -> Enqueued:
     """`enqueue_job` in a transaction of its own, committed, retried while the database is locked."""
 
     def attempt() -> Enqueued:
         with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
-            return enqueue_job(session, scope, reason, requested_by)
+            return enqueue_job(
+                session, scope, reason, requested_by, max_queued_in_workspace=max_queued_in_workspace
+            )
 
     return retry_on_lock(attempt)
 
 
+def queued_in_workspace(session: Session, workspace_id: int) -> int:
+    """How many jobs of the workspace wait in the queue (running ones not counted)."""
+    count = session.scalar(
+        select(func.count(TrainingJob.id)).where(
+            TrainingJob.workspace_id == workspace_id, TrainingJob.status == "queued"
+        )
+    )
+    return count or 0
+
+
+def _last_start_of_workspace() -> ScalarSelect[datetime | None]:
+    """When the queued job's workspace last had a job started: the queue's fairness key."""
+    earlier = aliased(TrainingJob)
+    return (
+        select(func.max(earlier.started_at))
+        .where(earlier.workspace_id == TrainingJob.workspace_id)
+        .scalar_subquery()
+    )
+
+
+def _fair_order() -> tuple[Any, ...]:
+    """The order jobs leave the queue in: the workspace served longest ago first, then oldest job first."""
+    return (_last_start_of_workspace().asc().nulls_first(), TrainingJob.created_at, TrainingJob.id)
+
+
 def queue_position(session: Session, scope: Scope) -> int | None:
-    """Where the scope's open job stands: None (no open job), 0 (running), or 1, 2, ... (queued; 1 is next)."""
+    """Where the scope's open job stands: None (no open job), 0 (running), or 1, 2, ... (queued; 1 is next).
+
+    The position assumes no new job arrives: each workspace's turn comes round in the order the queue
+    serves them (`claim_next_job`), one job per turn.
+    """
     job = open_job(session, scope)
     if job is None:
         return None
     if job.status == "running":
         return 0
-    ahead = session.scalar(
-        select(func.count(TrainingJob.id)).where(
-            TrainingJob.status == "queued",
-            tuple_(TrainingJob.created_at, TrainingJob.id) < tuple_(job.created_at, job.id),
+    rows = session.execute(
+        select(TrainingJob.id, TrainingJob.workspace_id, _last_start_of_workspace().label("last_start"))
+        .where(TrainingJob.status == "queued")
+        .order_by(TrainingJob.created_at, TrainingJob.id)
+    ).all()
+    queued = [(row.id, row.workspace_id, row.last_start) for row in rows]
+    return _fair_sequence(queued).index(job.id) + 1
+
+
+def _fair_sequence(queued: Sequence[tuple[int, int, datetime | None]]) -> list[int]:
+    """Job ids in the order the queue hands them out: workspaces take turns, longest-unserved first.
+
+    `queued` is every queued job, oldest first, with its workspace and when that workspace last had a
+    job started. Each turn takes the oldest job of the workspace served longest ago, and that workspace
+    then counts as served just now.
+    """
+    waiting: dict[int, list[int]] = {}
+    last_served: dict[int, tuple[int, datetime, int]] = {}
+    for position, (job_id, workspace_id, last_start) in enumerate(queued):
+        waiting.setdefault(workspace_id, []).append(job_id)
+        # Never served sorts first; ties go to the workspace whose oldest job came first.
+        last_served.setdefault(
+            workspace_id, (0, datetime.min, position) if last_start is None else (1, last_start, position)
         )
-    )
-    return (ahead or 0) + 1
+    order: list[int] = []
+    turn = 0
+    while waiting:
+        workspace_id = min(waiting, key=lambda workspace: last_served[workspace])
+        order.append(waiting[workspace_id].pop(0))
+        if not waiting[workspace_id]:
+            del waiting[workspace_id]
+        turn += 1
+        last_served[workspace_id] = (2, datetime.min, turn)
+    return order
 
 
 def claim_next_job(engine: Engine, worker_id: str, *, now: datetime | None = None) -> TrainingJob | None:
-    """Atomically take the oldest queued job for `worker_id`, or None when the queue is empty.
+    """Atomically take the next queued job for `worker_id`, or None when the queue is empty.
 
-    One statement picks and updates the row: `UPDATE ... WHERE id = (SELECT id ... WHERE status='queued'
-    ORDER BY created_at LIMIT 1 [FOR UPDATE SKIP LOCKED]) AND status='queued' RETURNING ...`. On SQLite it
+    The next job is the oldest of the workspace whose last job started longest ago (see the module's
+    docstring). One statement picks and updates the row: `UPDATE ... WHERE id = (SELECT id ... WHERE
+    status='queued' ORDER BY <fairness>, created_at LIMIT 1 [FOR UPDATE SKIP LOCKED]) AND
+    status='queued' RETURNING ...`. On SQLite it
     runs inside `BEGIN IMMEDIATE`, so claims are serialised by the write lock; on PostgreSQL `SKIP LOCKED`
     lets concurrent workers pass over a row another worker is taking. Either way a job is claimed once.
 
@@ -169,7 +264,7 @@ def claim_next_job(engine: Engine, worker_id: str, *, now: datetime | None = Non
         next_id = (
             select(TrainingJob.id)
             .where(TrainingJob.status == "queued")
-            .order_by(TrainingJob.created_at, TrainingJob.id)
+            .order_by(*_fair_order())
             .limit(1)
             .with_for_update(skip_locked=True)
             .scalar_subquery()

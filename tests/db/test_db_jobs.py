@@ -22,6 +22,7 @@ import db.jobs
 from db.engine import create_database_engine, immediate, session_factory
 from db.errors import DatabaseError
 from db.jobs import (
+    QueueFull,
     cancel_job,
     claim_next_job,
     enqueue_job,
@@ -36,7 +37,7 @@ from db.jobs import (
 from db.models import TrainingJob
 from db.retry import is_lock_conflict, retry_on_lock
 from db.schema import upgrade
-from db.scopes import Scope, get_or_create_workspace
+from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -414,3 +415,58 @@ def test_retry_backs_off_and_passes_other_errors_through() -> None:
 
 def test_upgrade_works_on_a_url(database_url: str) -> None:
     assert upgrade(database_url)[1] is not None
+
+
+def _channels(session: Session, workspace: str, count: int) -> list[Scope]:
+    """`count` channel scopes of one console workspace, committed."""
+    row = get_or_create_workspace(session, "console", workspace)
+    channels = [get_or_create_channel(session, row, f"{workspace}-channel-{i}") for i in range(count)]
+    session.commit()
+    return [Scope.of(channel) for channel in channels]
+
+
+def test_a_workspace_that_floods_the_queue_does_not_hold_back_another(
+    engine: Engine, session: Session
+) -> None:
+    flooding = _channels(session, "busy", 5)
+    quiet = _channels(session, "quiet", 1)[0]
+    for scope in flooding:
+        request_training(engine, scope, "admin", "flooder")
+    request_training(engine, quiet, "admin", "someone")
+
+    # The quiet workspace's job waits behind one of the busy workspace's jobs, not all five.
+    assert queue_position(session, quiet) == 2
+    session.rollback()
+    claimed = [claim_next_job(engine, f"w{i}") for i in range(6)]
+    order = [job.scope_key for job in claimed if job is not None]
+    assert order[:2] == [flooding[0].scope_key, quiet.scope_key]
+    assert order[2:] == [scope.scope_key for scope in flooding[1:]]
+
+
+def test_the_next_job_comes_from_the_workspace_served_longest_ago(engine: Engine, session: Session) -> None:
+    first, second = _channels(session, "first", 2)
+    other = _channels(session, "other", 1)[0]
+    request_training(engine, first, "admin")
+    claimed = claim_next_job(engine, "w", now=T0)
+    assert claimed is not None and claimed.scope_key == first.scope_key
+    # `first`'s workspace was just served; `other` queued after `second` but goes first.
+    request_training(engine, second, "admin")
+    request_training(engine, other, "admin")
+    assert [queue_position(session, scope) for scope in (first, other, second)] == [0, 1, 2]
+    session.rollback()
+    assert claim_next_job(engine, "w2").scope_key == other.scope_key
+    assert claim_next_job(engine, "w3").scope_key == second.scope_key
+
+
+def test_a_workspace_at_its_queue_cap_is_refused_in_one_line(engine: Engine, session: Session) -> None:
+    first, second, third = _channels(session, "capped", 3)
+    request_training(engine, first, "admin", max_queued_in_workspace=2)
+    request_training(engine, second, "admin", max_queued_in_workspace=2)
+    with pytest.raises(QueueFull, match="already has 2 training jobs queued") as refused:
+        request_training(engine, third, "admin", max_queued_in_workspace=2)
+    assert "\n" not in str(refused.value)
+    assert open_job(session, third) is None
+    # Asking again for a scope already queued is no new job, so the cap does not refuse it...
+    assert request_training(engine, first, "admin", max_queued_in_workspace=2).created is False
+    # ...and a request without a cap (a retrain that removes a member's messages) always queues.
+    assert request_training(engine, third, "admin", "forget-me").created is True
