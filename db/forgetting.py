@@ -2,9 +2,12 @@
 
 Every version the trainer makes records the members whose messages shaped its weights: the authors of
 its own corpus and, because fine-tuning keeps what the parent learned, every author its parent had
-(`record_exposure`). It also records the oldest message behind it, for the retention limit.
+(`record_exposure`). It records the channels those messages came from the same way, so that a channel
+that stops being shared takes back what the workspace's models learned from it, and the oldest message
+behind it, for the retention limit.
 
-When a member asks to be forgotten (`forget-me`) or messages pass the retention limit, `withdraw_versions`
+When a member asks to be forgotten (`forget-me`), messages pass the retention limit, or a channel stops
+being shared (`versions_that_saw_channel`), `withdraw_versions`
 takes every version that saw them out of service in the caller's transaction: it is marked retired, its
 bundle location is cleared (so it can never be activated or rolled back to again) and returned for the
 caller to delete once committed. A scope whose active version went falls back at once to its newest clean
@@ -27,7 +30,7 @@ from sqlalchemy.orm import Session
 
 from db.errors import NothingToRollBack
 from db.messages import count_messages_since
-from db.models import ModelVersion, ModelVersionAuthor, TrainingJob, utcnow
+from db.models import ModelVersion, ModelVersionAuthor, ModelVersionChannel, TrainingJob, utcnow
 from db.registry import BundleExists, active_version, list_versions, rollback
 from db.scopes import Scope
 
@@ -57,39 +60,82 @@ def record_exposure(
     version: ModelVersion,
     authors: Iterable[str],
     oldest_message_at: datetime | None,
+    channels: Iterable[int] | None = None,
 ) -> None:
-    """Record whose messages `version` learned from: `authors` of its corpus plus its parent's.
+    """Record whose messages, and which channels', `version` learned from: its corpus's plus its parent's.
 
-    A parent whose exposure was never recorded makes the version unrecorded too (it may have seen anyone).
+    A parent whose exposure was never recorded makes the version unrecorded too (it may have seen anyone),
+    and likewise for channels.
 
     Args:
         session: The caller's session (flushed, not committed).
         version: A new version, its `parent_version_id` set.
         authors: Authors of the messages in its corpus.
         oldest_message_at: When the oldest of those messages was written.
+        channels: Database ids of the channels those messages came from; None when unknown, which
+            counts as every channel of the workspace.
     """
     everyone = set(authors)
+    places = set(channels or ())
     oldest = oldest_message_at
     recorded = True
-    if version.parent_version_id is not None:
-        parent = session.get(ModelVersion, version.parent_version_id)
-        if parent is not None:
-            recorded = parent.exposure_recorded
-            everyone |= set(
-                session.scalars(
-                    select(ModelVersionAuthor.author_id).where(
-                        ModelVersionAuthor.model_version_id == parent.id
-                    )
+    channels_recorded = channels is not None
+    parent = session.get(ModelVersion, version.parent_version_id) if version.parent_version_id else None
+    if parent is not None:
+        recorded = parent.exposure_recorded
+        channels_recorded = channels_recorded and parent.channels_recorded
+        everyone |= set(
+            session.scalars(
+                select(ModelVersionAuthor.author_id).where(ModelVersionAuthor.model_version_id == parent.id)
+            )
+        )
+        places |= set(
+            session.scalars(
+                select(ModelVersionChannel.channel_id).where(
+                    ModelVersionChannel.model_version_id == parent.id
                 )
             )
-            if parent.oldest_message_at is not None:
-                oldest = min(oldest, parent.oldest_message_at) if oldest else parent.oldest_message_at
+        )
+        if parent.oldest_message_at is not None:
+            oldest = min(oldest, parent.oldest_message_at) if oldest else parent.oldest_message_at
     version.exposure_recorded = recorded
+    version.channels_recorded = channels_recorded
     version.oldest_message_at = oldest
     session.add_all(
         ModelVersionAuthor(model_version_id=version.id, author_id=a[:64]) for a in sorted(everyone)
     )
+    session.add_all(ModelVersionChannel(model_version_id=version.id, channel_id=c) for c in sorted(places))
     session.flush()
+
+
+def channels_learned_from(session: Session, version: ModelVersion) -> set[int] | None:
+    """Database ids of the channels `version` learned from; None when that was never recorded."""
+    if not version.channels_recorded:
+        return None
+    return set(
+        session.scalars(
+            select(ModelVersionChannel.channel_id).where(ModelVersionChannel.model_version_id == version.id)
+        )
+    )
+
+
+def versions_that_saw_channel(session: Session, channel: Scope) -> list[ModelVersion]:
+    """Versions, outside the channel's own models, that learned from its messages (or may have).
+
+    These are what must go when the channel stops being shared with its workspace (unshared, turned
+    private, deleted or left): the workspace's models and the channel models tuned from them. The channel's
+    own models answer only in that channel and stay.
+    """
+    if channel.channel_id is None:
+        raise ValueError("Received a workspace scope, expected a channel")
+    saw = exists().where(
+        ModelVersionChannel.model_version_id == ModelVersion.id,
+        ModelVersionChannel.channel_id == channel.channel_id,
+    )
+    elsewhere = or_(ModelVersion.channel_id.is_(None), ModelVersion.channel_id != channel.channel_id)
+    return _withdrawable(
+        session, channel.workspace_id, and_(elsewhere, or_(saw, not_(ModelVersion.channels_recorded)))
+    )
 
 
 def versions_that_saw_author(session: Session, workspace_id: int, author_id: str) -> list[ModelVersion]:

@@ -250,6 +250,9 @@ class ModelVersion(Base):
     # as having seen every member of its workspace.
     exposure_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     oldest_message_at: Mapped[datetime | None] = mapped_column()
+    # Which channels' messages shaped the weights, inherited the same way (`ModelVersionChannel`). False:
+    # not recorded, so the version counts as having learned from every channel of its workspace.
+    channels_recorded: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     def __repr__(self) -> str:
         return f"ModelVersion(id={self.id}, scope={self.scope_key!r}, v{self.version}, {self.status})"
@@ -265,6 +268,22 @@ class ModelVersionAuthor(Base):
         ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
     )
     author_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ModelVersionChannel(Base):
+    """A channel whose messages a model version learned from, directly or through the model it was tuned from.
+
+    `channel_id` is deliberately no foreign key: the record must outlive the channel's row, so that a
+    version that learned from a channel since deleted can still be found and withdrawn.
+    """
+
+    __tablename__ = "model_version_channels"
+    __table_args__ = (Index("ix_model_version_channels_channel_id", "channel_id"),)
+
+    model_version_id: Mapped[int] = mapped_column(
+        ForeignKey("model_versions.id", ondelete="CASCADE"), primary_key=True
+    )
+    channel_id: Mapped[int] = mapped_column(Integer, primary_key=True)
 
 
 class TrainingJob(Base):
