@@ -39,3 +39,20 @@ def test_base_model_learned_chat(base):
     words = sample.split()
     assert len(words) >= 6
     assert sum(word.isascii() for word in words) >= 0.9 * len(words)
+
+
+def test_base_model_is_served_from_memory_mapped_arrays_identical_to_its_keras_weights(base):
+    # Bots read weights.npy without h5py; without it every bot process would parse the HDF5 file.
+    import json
+
+    import numpy as np
+
+    from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, WEIGHTS
+    from textgen.weights import read_keras_weights, read_weight_arrays
+
+    index = json.loads((BASE_MODEL / MANIFEST).read_text())[WEIGHT_INDEX]
+    served = read_weight_arrays(BASE_MODEL / WEIGHT_ARRAYS, index)
+    keras_file = read_keras_weights(BASE_MODEL / WEIGHTS, base.spec)
+    assert served.keys() == keras_file.keys()
+    for name, array in keras_file.items():
+        np.testing.assert_array_equal(served[name], array, err_msg=name)
