@@ -1,4 +1,4 @@
-"""The decoding engine: recurrent steps with explicit state, in NumPy only (architecture decision 3).
+"""The decoding engine: recurrent steps with explicit state, in NumPy only (serving needs no TensorFlow).
 
 Keras evaluates a whole sequence per call; generation needs one token at a time. Calling the model
 once per token (the seed project's `model.predict` loop) re-runs the whole window and pays the

@@ -44,7 +44,7 @@ class ServingModel:
 
 
 def serving_model(services: Services, request: Request) -> ServingModel | None:
-    """Channel model, else workspace model, else base model (architecture decision 7; `db.serving`),
+    """Channel model, else workspace model, else base model (the rule of `db.serving`),
     the first of them whose bundle loads.
 
     Loads the model into the services' cache on the way (the next `generate` finds it there). Runs its
