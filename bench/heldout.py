@@ -32,11 +32,11 @@ class CorpusParts:
 
 
 def cli_default_fractions() -> tuple[float, float]:
-    """`chatsmith train`'s default (validation, test) fractions."""
-    from chatsmith.commands.textgen_commands import TEST_FRACTION
-    from textgen.spec import TrainConfig
+    """`chatsmith train`'s default (validation, test) fractions, as its own parser gives them."""
+    from chatsmith.cli import build_parser
 
-    return TrainConfig().val_fraction, TEST_FRACTION
+    args = build_parser().parse_args(["train", "--corpus", "corpus.txt", "--out", "bundle"])
+    return args.val_fraction, args.test_fraction
 
 
 def corpus_parts(corpus: Path, fmt: str, val_fraction: float, test_fraction: float) -> CorpusParts:

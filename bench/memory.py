@@ -53,28 +53,10 @@ def run_memory(settings: RunSettings) -> Outcome:
     # Sizes small enough for the seed pipeline to run for real (calibration of the projection).
     seed_measured_sizes = [0.02] if quick else [0.03, 0.1]
     text = sources.shakespeare.read_text(encoding="utf-8")
-    outcome = Outcome()
     project: dict[float, dict] = {}
-    seed: dict[float, dict] = {}
+    seed = _seed_cases(text, sorted(set(seed_measured_sizes + sizes)))
     cases: list[tuple[str, float]] = [("project", size) for size in sizes]
-    for size in sorted(set(seed_measured_sizes + sizes)):
-        shape = seed_data_shape(_slice(text, size))
-        predicted = shape.array_bytes * SEED_FIT_FACTOR
-        seed[size] = {
-            "samples": shape.samples,
-            "vocab": shape.vocab,
-            "max_len": shape.max_len,
-            "analytic_array_bytes": shape.array_bytes,
-            "onehot_bytes": shape.onehot_bytes,
-            "projected": predicted > SEED_RUN_LIMIT,
-        }
-        if predicted > SEED_RUN_LIMIT:
-            _progress(
-                f"memory: seed-style pipeline at {size} MB would need ~{predicted / 2**30:.1f} GiB: projected"
-            )
-            seed[size]["delta_bytes"] = shape.array_bytes
-        else:
-            cases.append(("seed", size))
+    cases += [("seed", size) for size, entry in seed.items() if not entry["projected"]]
 
     def measure(case: tuple[str, float]) -> dict:
         pipeline, size = case
@@ -100,57 +82,81 @@ def run_memory(settings: RunSettings) -> Outcome:
         for entry in seed.values()
         if not entry["projected"]
     ]
+    outcome = Outcome()
     outcome.figures = {
         "project": {f"{size}MB": figures for size, figures in project.items()},
         "seed": {f"{size}MB": figures for size, figures in seed.items()},
         "seed_measured_over_analytic": factors,
     }
-    for size in sorted(seed):
-        entry = seed[size]
-        base = entry["delta_bytes"] / MB
-        note = "seed projected (arrays only)" if entry["projected"] else ""
-        if size in project:
-            mine = project[size]["delta_bytes"] / MB
-            outcome.rows.append(
-                Row(
-                    name=f"train-data peak RSS, {size} MB corpus",
-                    baseline="seed-style",
-                    baseline_value=base,
-                    project_value=mine,
-                    unit="MB",
-                    ratio=base / max(mine, 1e-9),
-                    note=note,
-                )
-            )
-        else:
-            outcome.rows.append(
-                Row(
-                    name=f"train-data peak RSS, {size} MB corpus (seed only)",
-                    baseline="seed-style",
-                    baseline_value=base,
-                    unit="MB",
-                    note="calibration",
-                )
-            )
+    outcome.rows += [_size_row(size, seed[size], project.get(size)) for size in sorted(seed)]
     if len(project) >= 2:
-        small, large = min(project), max(project)
-        corpus_growth = large / small
-        project_growth = project[large]["delta_bytes"] / max(project[small]["delta_bytes"], 1)
-        # On the analytic bytes at both ends, so a measured and a projected figure are never mixed.
-        seed_growth = seed[large]["analytic_array_bytes"] / seed[small]["analytic_array_bytes"]
-        outcome.rows.append(
-            Row(
-                name=f"train-data memory growth {small}→{large} MB ({corpus_growth:.0f}x corpus)",
-                baseline="seed-style",
-                baseline_value=seed_growth,
-                project_value=project_growth,
-                unit="x",
-                ratio=None,
-                target=f"≤{corpus_growth:.0f}x (linear)",
-                met=project_growth <= corpus_growth * 1.1,
-            )
-        )
+        outcome.rows.append(_growth_row(seed, project))
     return outcome
+
+
+def _seed_cases(text: str, sizes: list[float]) -> dict[float, dict]:
+    """The seed pipeline's data shape at each size, and whether it is too large to run ("projected": its
+    array bytes stand in for the measurement)."""
+    seed: dict[float, dict] = {}
+    for size in sizes:
+        shape = seed_data_shape(_slice(text, size))
+        predicted = shape.array_bytes * SEED_FIT_FACTOR
+        seed[size] = {
+            "samples": shape.samples,
+            "vocab": shape.vocab,
+            "max_len": shape.max_len,
+            "analytic_array_bytes": shape.array_bytes,
+            "onehot_bytes": shape.onehot_bytes,
+            "projected": predicted > SEED_RUN_LIMIT,
+        }
+        if predicted > SEED_RUN_LIMIT:
+            _progress(
+                f"memory: seed-style pipeline at {size} MB would need ~{predicted / 2**30:.1f} GiB: projected"
+            )
+            seed[size]["delta_bytes"] = shape.array_bytes
+    return seed
+
+
+def _size_row(size: float, seed_entry: dict, project_entry: dict | None) -> Row:
+    """Seed-style against project at one corpus size; seed only where the project was not run."""
+    base = seed_entry["delta_bytes"] / MB
+    if project_entry is None:
+        return Row(
+            name=f"train-data peak RSS, {size} MB corpus (seed only)",
+            baseline="seed-style",
+            baseline_value=base,
+            unit="MB",
+            note="calibration",
+        )
+    mine = project_entry["delta_bytes"] / MB
+    return Row(
+        name=f"train-data peak RSS, {size} MB corpus",
+        baseline="seed-style",
+        baseline_value=base,
+        project_value=mine,
+        unit="MB",
+        ratio=base / max(mine, 1e-9),
+        note="seed projected (arrays only)" if seed_entry["projected"] else "",
+    )
+
+
+def _growth_row(seed: dict[float, dict], project: dict[float, dict]) -> Row:
+    """How the project's memory grows from the smallest corpus to the largest, against the seed's."""
+    small, large = min(project), max(project)
+    corpus_growth = large / small
+    project_growth = project[large]["delta_bytes"] / max(project[small]["delta_bytes"], 1)
+    # On the analytic bytes at both ends, so a measured and a projected figure are never mixed.
+    seed_growth = seed[large]["analytic_array_bytes"] / seed[small]["analytic_array_bytes"]
+    return Row(
+        name=f"train-data memory growth {small}→{large} MB ({corpus_growth:.0f}x corpus)",
+        baseline="seed-style",
+        baseline_value=seed_growth,
+        project_value=project_growth,
+        unit="x",
+        ratio=None,
+        target=f"≤{corpus_growth:.0f}x (linear)",
+        met=project_growth <= corpus_growth * 1.1,
+    )
 
 
 def run_irc_memory(settings: RunSettings) -> Outcome:

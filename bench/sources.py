@@ -35,7 +35,7 @@ def find_sources(data_dir: Path = SHARED_DATA) -> Sources:
     irc = data_dir / "ubuntu-irc-train.log"
     origin = str(shakespeare)
     if not shakespeare.exists():
-        from chatsmith.commands.textgen_commands import demo_corpus
+        from chatsmith.demo_corpus import demo_corpus
 
         with tempfile.NamedTemporaryFile(
             "w", encoding="utf-8", suffix="-tinyshakespeare.txt", delete=False, prefix="chatsmith-bench-"

@@ -381,11 +381,6 @@ def release_job(engine: Engine, job_id: int, worker_id: str) -> bool:
     return _update_one(engine, lambda _moment: statement)
 
 
-def cancel_job(engine: Engine, job_id: int) -> bool:
-    """Cancel a queued or running job; a running worker learns it from its next `heartbeat`."""
-    return finish_job(engine, job_id, "cancelled")
-
-
 def _update_one(engine: Engine, statement: Callable[[datetime], Update]) -> bool:
     """Run the update that `statement` builds for the database's current time; whether it hit one row."""
 

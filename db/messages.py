@@ -174,14 +174,6 @@ def _rowcount(result: Result[Any]) -> int:
     return cast(CursorResult[Any], result).rowcount
 
 
-def remove_opt_out(session: Session, workspace_id: int, user_id: str) -> bool:
-    """Let a user who opted out be collected again (from now on). Returns whether they had opted out."""
-    result = session.execute(
-        delete(UserOptOut).where(UserOptOut.workspace_id == workspace_id, UserOptOut.user_id == user_id)
-    )
-    return _rowcount(result) > 0
-
-
 def set_collection(
     session: Session, channel: Channel, enabled: bool, by: str, now: datetime | None = None
 ) -> Channel:

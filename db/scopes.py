@@ -38,11 +38,6 @@ class Scope:
             return str(self.workspace_id)
         return f"{self.workspace_id}/{self.channel_id}"
 
-    @property
-    def is_channel(self) -> bool:
-        """Whether this is a channel scope."""
-        return self.channel_id is not None
-
     def workspace_scope(self) -> Scope:
         """The workspace-wide scope this scope belongs to (itself for a workspace scope)."""
         return Scope(self.workspace_id)

@@ -1,10 +1,11 @@
 """Which model bundle serves a scope: the one rule the bots, the trainer and the CLI all read.
 
-The channel's active model, else the workspace's active model, else the base model (architecture
-decision 7). An active version whose bundle vanished from disk, or lies outside the model directory, is
-flagged failed and the scope's previous good version takes over (`db.registry.resolve_serving_version`),
-so a lost bundle degrades to an older model instead of an error; one that is there but does not load is
-reported by whoever tried to load it (`fail_unloadable_version`), with the same effect. The bots answer `/generate` with `serving_model_in`, the CLI with
+The channel's active model, else the workspace's active model, else the base model: a channel without a
+model of its own still answers. An active version whose bundle vanished from disk, or lies outside the
+model directory, is flagged failed and the scope's previous good version takes over
+(`db.registry.resolve_serving_version`), so a lost bundle degrades to an older model instead of an error;
+one that is there but does not load is reported by whoever tried to load it (`fail_unloadable_version`),
+with the same effect. The bots answer `/generate` with `serving_model_in`, the CLI with
 `resolve_serving_model`; the trainer uses `serving_model_for_scope` to pick the parent it fine-tunes
 from and the incumbent its candidate must beat.
 """

@@ -21,7 +21,7 @@ POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
 @pytest.fixture(scope="session")
 def shakespeare() -> str:
     """A slice of Tiny Shakespeare, from the copy chatsmith ships: the same text on every clone."""
-    from chatsmith.commands.textgen_commands import demo_corpus
+    from chatsmith.demo_corpus import demo_corpus
 
     return demo_corpus()[:60_000]
 

@@ -1,4 +1,4 @@
-"""Model bundles: one self-describing directory (architecture decision 4).
+"""Model bundles: one self-describing directory, loadable with nothing beside it.
 
     bundle.json        format version, spec, tokenizer kind, training config, metrics, history
     tokenizer.json     the tokenizer

@@ -1,4 +1,4 @@
-"""Training windows cut on the fly from one token array (architecture decision 2).
+"""Training windows cut on the fly from one token array, never materialised.
 
 The corpus lives in memory once, as int32 token ids. Each batch gathers its windows from random
 offsets inside the `tf.data` pipeline, so memory grows with the corpus and never with

@@ -115,12 +115,6 @@ class Lexicon:
     def union(self, other: Lexicon) -> Lexicon:
         return Lexicon([*self.words, *other.words])
 
-    def begins_a_word(self, prefix: str) -> bool:
-        """Whether some lexicon word starts with `prefix`."""
-        key = prefix.encode("ascii")
-        index = self._first_not_below(key)
-        return index < len(self) and self._word(index).startswith(key)
-
     def next_letters(self, prefix: str) -> tuple[bool, str]:
         """(whether `prefix` is a word, the characters that continue it towards some word).
 

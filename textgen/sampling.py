@@ -62,14 +62,6 @@ class SamplingParams:
             raise TextgenError(f"repetition penalty must be 1 or more, received {self.repetition_penalty!r}")
 
 
-def sample_token(
-    logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, seen: np.ndarray | None = None
-) -> int:
-    """One token id from `logits` (vocab,) under `params`; `seen` marks tokens already in the text."""
-    seen_rows = None if seen is None else seen[None, :]
-    return int(sample_tokens(logits[None, :], [params], [rng], seen_rows)[0])
-
-
 def sample_tokens(
     logits: np.ndarray,
     params: list[SamplingParams],

@@ -5,7 +5,7 @@ special-case one: 0 padding, 1 begin-of-message, 2 end-of-message, 3 unknown. A 
 `BOS text EOS`; a corpus is the concatenation of its messages.
 
 - `ByteTokenizer` (the default): UTF-8 bytes. The vocabulary never depends on the corpus, so a model
-  trained on one channel can be fine-tuned on another (architecture decision 1), and any text
+  trained on one channel can be fine-tuned on another (their token ids agree), and any text
   (emoji, accents, zero-width and right-to-left characters) round-trips exactly.
 - `CharTokenizer`: one id per character seen in the corpus, unknown characters map to UNK.
 - `WordTokenizer`: the seed project's word-level scheme (lowercase, punctuation filter, `num_words`,

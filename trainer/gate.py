@@ -1,7 +1,7 @@
 """The promotion gate: a new model becomes active only if it is no worse than what serves now.
 
 Candidate and incumbent are scored on the same newest held-out messages, in nats per character, so that
-models with different tokenizers compare fairly (architecture decision 8). With nothing serving, any
+models with different tokenizers compare fairly (per-token losses would not). With nothing serving, any
 candidate better than a uniform guess is promoted; a candidate no better than that never is.
 """
 

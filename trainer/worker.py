@@ -1,6 +1,6 @@
 """The job loop: claim a job, run its steps in order, and close it (or release it, or undo it).
 
-The order of a job is what keeps serving safe (architecture decisions 4 and 8):
+The order of a job keeps serving safe (a registered bundle is on disk; a worse model never serves):
 
 1. Versions of the scope still marked `training` belong to an attempt whose worker died (a scope runs one
    job at a time); they are marked failed and whatever they left on disk is removed.

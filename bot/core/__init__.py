@@ -15,7 +15,7 @@ from bot.core.request import (
 )
 from bot.core.safety import cut_to_limit, make_safe, neutralise_mentions
 from bot.core.services import BotConfig, Services, build_services
-from bot.core.serving import ServingModel
+from bot.core.serving import AnsweringModel
 
 __all__ = [
     "ADMINISTRATOR",
@@ -23,6 +23,7 @@ __all__ = [
     "COMMANDS",
     "MANAGE_SERVER",
     "AdminPolicy",
+    "AnsweringModel",
     "BotConfig",
     "BotError",
     "CommandCore",
@@ -32,7 +33,6 @@ __all__ = [
     "IncomingMessage",
     "Reply",
     "Request",
-    "ServingModel",
     "Services",
     "build_services",
     "command_for_slash",

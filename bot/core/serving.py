@@ -19,7 +19,6 @@ from typing import TypeVar
 from bot.core.errors import CommandError
 from bot.core.request import Request
 from bot.core.services import Services
-from db.models import ModelVersion
 from db.retry import DatabaseUnavailable, retry_on_lock
 from db.serving import fail_unloadable_version, serving_model_in
 from textgen.errors import TextgenError
@@ -35,16 +34,22 @@ BASE_MODEL_BROKEN = "The base model cannot be loaded right now, so nothing answe
 
 
 @dataclass(frozen=True)
-class ServingModel:
-    """The bundle that answers in a channel, and how to name it ("channel model v3")."""
+class AnsweringModel:
+    """The bundle that answers in a channel, and how to name it ("channel model v3").
+
+    Attributes:
+        path: The bundle directory.
+        label: How replies name the model.
+        version_id: Its `ModelVersion` id; None for the base model.
+    """
 
     path: Path
     label: str
-    version: ModelVersion | None = None
+    version_id: int | None = None
 
 
-def serving_model(services: Services, request: Request) -> ServingModel | None:
-    """Channel model, else workspace model, else base model (architecture decision 7; `db.serving`),
+def serving_model(services: Services, request: Request) -> AnsweringModel | None:
+    """Channel model, else workspace model, else base model (the rule of `db.serving`),
     the first of them whose bundle loads.
 
     Loads the model into the services' cache on the way (the next `generate` finds it there). Runs its
@@ -65,7 +70,7 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
             log.warning(
                 "database not answering: the base model answers in %s/%s", request.workspace, request.channel
             )
-            serving = ServingModel(services.config.base_model_path, "base model")
+            serving = AnsweringModel(services.config.base_model_path, "base model")
         if serving is None:
             return None
         try:
@@ -73,7 +78,7 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
             # Its copy guard too: a reply is never sent unchecked, so a damaged guard is a damaged bundle.
             services.copy_guards.get(serving.path)
         except TextgenError as error:
-            if serving.version is None:
+            if serving.version_id is None:
                 log.error("the base model at %s does not load: %s", serving.path, error)
                 raise CommandError(BASE_MODEL_BROKEN) from None
             log.error(
@@ -83,7 +88,7 @@ def serving_model(services: Services, request: Request) -> ServingModel | None:
                 request.channel,
                 error,
             )
-            _fail_version(services, serving.version.id, str(error))
+            _fail_version(services, serving.version_id, str(error))
             continue
         return serving
     raise CommandError(
@@ -103,7 +108,7 @@ def read_or_default(default: T, function: Callable[..., T], *args: object) -> T:
         return default
 
 
-def _resolve(services: Services, request: Request) -> ServingModel | None:
+def _resolve(services: Services, request: Request) -> AnsweringModel | None:
     # Deferred: usually it only reads; the rare write (flagging a vanished bundle) is retried.
     with services.sessions.begin() as session:
         serving = serving_model_in(
@@ -117,9 +122,8 @@ def _resolve(services: Services, request: Request) -> ServingModel | None:
         if serving is None:
             return None
         if serving.source == "base":
-            return ServingModel(serving.path, "base model")
-        version = session.get(ModelVersion, serving.version_id) if serving.version_id else None
-        return ServingModel(serving.path, f"{serving.source} model v{serving.version}", version)
+            return AnsweringModel(serving.path, "base model")
+        return AnsweringModel(serving.path, f"{serving.source} model v{serving.version}", serving.version_id)
 
 
 def _fail_version(services: Services, version_id: int, problem: str) -> None:

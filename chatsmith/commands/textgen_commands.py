@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from chatsmith.demo_corpus import demo_corpus
 from textgen.corpus import FORMATS
 from textgen.errors import TextgenError
 from textgen.spec import ARCHITECTURES, ModelSpec, TrainConfig
@@ -19,10 +18,18 @@ from textgen.tokenizers import TOKENIZER_KINDS
 _DEFAULT_SPEC = ModelSpec()
 _DEFAULT_CONFIG = TrainConfig()
 # `chatsmith train` reports its headline figure on a test part that nothing was tuned on.
-TEST_FRACTION = 0.05
+_TEST_FRACTION = 0.05
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add `train`, `generate`, `eval` and `demo` to the `chatsmith` parser."""
+    _register_train(subparsers)
+    _register_generate(subparsers)
+    _register_eval(subparsers)
+    _register_demo(subparsers)
+
+
+def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train = subparsers.add_parser("train", help="train a model on a corpus file and save a bundle")
     train.add_argument("--corpus", required=True, type=Path, help="training text")
     train.add_argument("--out", required=True, type=Path, help="bundle directory to write")
@@ -54,7 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     test.add_argument(
         "--test-fraction",
         type=float,
-        default=TEST_FRACTION,
+        default=_TEST_FRACTION,
         help="share at the end of the corpus held out for the reported figure, never tuned on",
     )
     test.add_argument("--test-corpus", type=Path, help="separate test text (same --format)")
@@ -82,6 +89,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
     train.set_defaults(handler=run_train)
 
+
+def _register_generate(subparsers: argparse._SubParsersAction) -> None:
     generate = subparsers.add_parser("generate", help="generate text with a bundle")
     generate.add_argument("--model", type=Path, help="bundle directory")
     generate.add_argument(
@@ -96,6 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     generate.add_argument("--json", action="store_true")
     generate.set_defaults(handler=run_generate, scope=None)
 
+
+def _register_eval(subparsers: argparse._SubParsersAction) -> None:
     evaluate = subparsers.add_parser("eval", help="nats per character of a bundle on a corpus")
     evaluate.add_argument("--model", required=True, type=Path)
     evaluate.add_argument("--corpus", required=True, type=Path)
@@ -103,6 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--json", action="store_true")
     evaluate.set_defaults(handler=run_eval)
 
+
+def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
         "demo", help="train on the bundled Shakespeare for about two minutes, then write"
     )
@@ -299,12 +312,6 @@ def run_eval(args: argparse.Namespace) -> int:
             f"{evaluation.nats_per_char:.4f} nats/char over {evaluation.chars} characters ({evaluation.tokens} tokens)"
         )
     return 0
-
-
-def demo_corpus() -> str:
-    """The public-domain text shipped with chatsmith (Tiny Shakespeare)."""
-    data = resources.files("chatsmith").joinpath("data/tinyshakespeare.txt.gz").read_bytes()
-    return gzip.decompress(data).decode("utf-8")
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -23,7 +23,6 @@ from db.engine import create_database_engine, immediate, session_factory
 from db.errors import DatabaseError
 from db.jobs import (
     QueueFull,
-    cancel_job,
     claim_next_job,
     enqueue_job,
     finish_job,
@@ -267,8 +266,8 @@ def test_cancelled_job_tells_its_worker_to_stop(engine: Engine, make_scopes: Cal
     with session_factory(engine).begin() as session:
         waiting = enqueue_job(session, queued, "cli").job
 
-    assert cancel_job(engine, job.id)
-    assert cancel_job(engine, waiting.id)
+    assert finish_job(engine, job.id, "cancelled")
+    assert finish_job(engine, waiting.id, "cancelled")
     assert not heartbeat(engine, job.id, "worker-a")
     assert not finish_job(engine, job.id, "succeeded", worker_id="worker-a")
     assert claim_next_job(engine, "worker-b") is None

@@ -16,7 +16,6 @@ from db.messages import (
     forget_user,
     is_opted_out,
     record_message,
-    remove_opt_out,
     set_collection,
 )
 from db.models import Channel, Message, UserOptOut
@@ -159,10 +158,6 @@ def test_forget_user_deletes_their_messages_in_that_workspace_only(
     # Forgetting again is harmless.
     assert forget_user(session, general.workspace_id, "erin") == type(result)(0, [])
     assert session.scalar(select(func.count(UserOptOut.id))) == 1
-    # Opting back in allows new messages, not the forgotten ones.
-    assert remove_opt_out(session, general.workspace_id, "erin")
-    assert record_message(session, general, "6", "erin", "back again", T0 + timedelta(hours=1)) is not None
-    assert corpus_for_scope(session, Scope.of(general)) == ["back again"]
 
 
 def test_set_collection_records_who_and_when(session: Session, make_channel: Callable) -> None:

@@ -10,12 +10,20 @@ from textgen.bundle import Bundle
 from textgen.engine import make_stepper
 from textgen.generator import Generator
 from textgen.model import build_model
-from textgen.sampling import SamplingParams, sample_token
+from textgen.sampling import SamplingParams, sample_tokens
 from textgen.spec import ModelSpec
 from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID, ByteTokenizer
 from textgen.weights import expected_shapes
 
 VOCAB = ByteTokenizer().vocab_size
+
+
+def sample_token(
+    logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, seen: np.ndarray | None = None
+) -> int:
+    """One token from `logits` (vocab,): a batch of one through `sample_tokens`, as the generator calls it."""
+    seen_rows = None if seen is None else seen[None, :]
+    return int(sample_tokens(logits[None, :], [params], [rng], seen_rows)[0])
 
 
 def random_model(spec: ModelSpec, seed: int = 0) -> keras.Model:

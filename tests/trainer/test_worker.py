@@ -240,9 +240,9 @@ def test_a_cancelled_job_stops_training_and_publishes_nothing(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (_job(engine, job_id).progress or {}).get("epoch"):
         time.sleep(0.1)
-    from db.jobs import cancel_job
+    from db.jobs import finish_job
 
-    assert cancel_job(engine, job_id)
+    assert finish_job(engine, job_id, "cancelled")
     runner.join(30)
 
     assert [outcome.status for outcome in outcomes] == ["lost"]

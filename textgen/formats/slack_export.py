@@ -165,15 +165,6 @@ def _users(tree: _Tree, report: ReadReport) -> tuple[dict[str, str], set[str]]:
     return names, bots
 
 
-def list_slack_channels(path: Path) -> list[SlackChannel]:
-    """The conversations of an export, by name."""
-    tree = _Tree(path)
-    try:
-        return _channels(tree, ReadReport())
-    finally:
-        tree.close()
-
-
 def select_channel(channels: list[SlackChannel], wanted: str) -> SlackChannel:
     """The channel named `wanted` (a name, `#name` or an id).
 

@@ -18,7 +18,7 @@ from bot.core.services import Services
 from bot.core.serving import serving_model
 from db import jobs, messages
 from db.filters import filter_settings
-from db.models import Message, utcnow
+from db.models import Message, ModelVersion, utcnow
 from textgen.bundle import read_manifest
 
 log = logging.getLogger(__name__)
@@ -37,10 +37,12 @@ def _status_text(services: Services, request: Request) -> str:
         label = channel_label(request)
         if serving is None:
             lines = [f"No model answers in {label} yet."]
-        elif serving.version is None:
+        elif serving.version_id is None:
             lines = [f"In {label} the base model answers (no channel or workspace model yet)."]
         else:
-            lines = [f"In {label} the {serving.label} answers: {describe_version(serving.version, now)}."]
+            version = session.get(ModelVersion, serving.version_id)
+            details = f": {describe_version(version, now)}" if version is not None else ""
+            lines = [f"In {label} the {serving.label} answers{details}."]
         settings = filter_settings(session, request.platform, request.workspace)
         lines.append(services.filter_stats.describe(request.platform, request.workspace, settings.policy))
         if place is None:

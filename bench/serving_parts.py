@@ -1,0 +1,314 @@
+"""The three parts of the serving benchmark (`bench.serving`), each run in a child process of its own.
+
+`setup` writes and registers the channel models (TensorFlow allowed); `serve` sends `/generate` requests
+through the command core of a bot process that cannot import TensorFlow; `cycles` times bundle loads and
+watches resident memory through many load/evict cycles. Each returns its figures as a JSON-ready dict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import resource
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+MIB = 1024 * 1024
+
+# The base model's shape (GRU, 384 units) for the 1 and 50 model runs; a small GRU for the 1,000, so
+# that 1,000 bundles stay a few hundred megabytes on disk. Both with the byte tokenizer (260 tokens).
+SPECS: dict[str, dict[str, Any]] = {
+    "base": {"arch": "gru", "layers": 1, "units": 384, "embedding": 64, "seq_len": 64},
+    "small": {"arch": "gru", "layers": 1, "units": 128, "embedding": 32, "seq_len": 64},
+}
+
+
+def rss_bytes() -> int:
+    """This process's resident memory now."""
+    with open("/proc/self/statm", encoding="ascii") as statm:
+        return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class _RssSampler:
+    """The highest resident memory seen, sampled every 0.1 s on a thread."""
+
+    def __init__(self) -> None:
+        self.peak = rss_bytes()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.1):
+            self.peak = max(self.peak, rss_bytes())
+
+    def __enter__(self) -> _RssSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_bytes())
+
+
+def block_tensorflow() -> None:
+    """Make `import tensorflow` and `import keras` fail, as in the bot image where they are not installed."""
+
+    class NotInstalled:
+        def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+            if name.split(".")[0] in ("tensorflow", "keras"):
+                raise ModuleNotFoundError(f"No module named {name!r} (blocked: the bots run without it)")
+
+    sys.meta_path.insert(0, NotInstalled())  # type: ignore[arg-type]
+
+
+def channel_name(count: int, index: int) -> str:
+    return f"c{count}-{index}"
+
+
+def p99(ordered: list[float]) -> float:
+    """The 99th percentile of sorted figures (the largest for fewer than 100)."""
+    return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+
+
+# ------------------------------------------------------------------------------------------------ setup
+
+
+def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
+    """Template bundles, one copy per channel with its own weights, registered as active channel models."""
+    import numpy as np
+    from sqlalchemy.orm import Session
+
+    from chatsmith.base_model import find_base_model
+    from db.model_store import LocalModelStore
+    from db.registry import create_version, promote
+    from db.schema import open_database, upgrade
+    from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+    from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, save_bundle
+    from textgen.lexicon import LEXICON_FILE
+    from textgen.model import build_model
+    from textgen.spec import ModelSpec
+    from textgen.tokenizers import ByteTokenizer
+    from textgen.weights import read_weight_arrays, write_weight_arrays
+
+    base = find_base_model(None)
+    lexicon = base / LEXICON_FILE if base is not None and (base / LEXICON_FILE).exists() else None
+    tokenizer = ByteTokenizer()
+    templates = {}
+    for name in set(scenarios.values()):
+        spec = ModelSpec(**SPECS[name])
+        templates[name] = save_bundle(
+            work / "templates" / name, build_model(spec, tokenizer.vocab_size), spec, tokenizer
+        )
+    url = f"sqlite:///{work / 'bot.db'}"
+    upgrade(url)
+    engine = open_database(url)
+    store = LocalModelStore(work / "models")
+    rng = np.random.default_rng(0)
+    with Session(engine) as session, session.begin():
+        workspace = get_or_create_workspace(session, "discord", "bench")
+        for count, name in scenarios.items():
+            template = templates[name]
+            index = json.loads((template / MANIFEST).read_text())[WEIGHT_INDEX]
+            weights = read_weight_arrays(template / WEIGHT_ARRAYS, index)
+            for number in range(count):
+                channel = get_or_create_channel(session, workspace, channel_name(count, number))
+                session.flush()
+                scope = Scope.of(channel)
+                staged = store.new_staging_dir(f"bench-{count}-{number}")
+                for item in template.iterdir():
+                    if item.name != WEIGHT_ARRAYS:
+                        os.link(item, staged / item.name)
+                if lexicon is not None:
+                    # A model fine-tuned from the base model spells from its words too, as trained ones do.
+                    os.link(lexicon, staged / lexicon.name)
+                # Larger-than-initial weights of its own: every model is different data.
+                write_weight_arrays(
+                    staged / WEIGHT_ARRAYS,
+                    {key: w + rng.normal(0, 0.2, w.shape).astype(np.float32) for key, w in weights.items()},
+                )
+                location = store.publish(staged, scope.scope_key, 1)
+                version = create_version(
+                    session,
+                    scope,
+                    tokenizer_kind="byte",
+                    spec=SPECS[name],
+                    bundle_path=location,
+                    status="candidate",
+                )
+                promote(session, version)
+    engine.dispose()
+    sizes = {name: sum(f.stat().st_size for f in t.iterdir()) for name, t in templates.items()}
+    return {"bundle_bytes": sizes}
+
+
+# ------------------------------------------------------------------------------------------------ serve
+
+
+class _Traffic:
+    """`/generate` requests sent open-loop at a steady rate, each for a channel picked at random, and
+    what came back: the time from when each was due to its reply, and what kind of reply it was."""
+
+    def __init__(self, core: Any, count: int, rate: float, seconds: float) -> None:
+        self.core = core
+        self.count = count
+        self.rate = rate
+        self.seconds = seconds
+        self.picker = random.Random(count)
+        self.latencies: list[float] = []
+        self.outcomes = {"answered": 0, "busy": 0, "other": 0}
+        self.others: set[str] = set()
+
+    async def _one(self, request: Any, due: float) -> None:
+        reply = await self.core.handle(request)
+        self.latencies.append(time.perf_counter() - due)
+        text = reply.text
+        if text.startswith("hello there"):
+            self.outcomes["answered"] += 1
+        elif "busy" in text:
+            self.outcomes["busy"] += 1
+        else:
+            self.outcomes["other"] += 1
+            self.others.add(text[:80])
+
+    async def drive(self) -> float:
+        """Send every request when it is due and wait for all the replies; the seconds that took."""
+        from bot.core import Request
+
+        tasks = []
+        total = int(self.rate * self.seconds)
+        began = time.perf_counter()
+        for number in range(total):
+            due = began + number / self.rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))
+            channel = channel_name(self.count, self.picker.randrange(self.count))
+            request = Request(
+                "discord",
+                "bench",
+                channel,
+                f"u{self.picker.randrange(10_000)}",
+                "generate",
+                {"prompt": "hello there"},
+            )
+            tasks.append(asyncio.create_task(self._one(request, due)))
+        await asyncio.gather(*tasks)
+        return time.perf_counter() - began
+
+
+def serve(work: Path, count: int, rate: float, seconds: float) -> dict[str, Any]:
+    """`rate` generate requests per second for `seconds`, over `count` channel models; figures as JSON."""
+    block_tensorflow()
+    started_rss = rss_bytes()
+    import bot.discord_bot  # noqa: F401  (the adapters' imports count: a bot process has them)
+    import bot.slack_app  # noqa: F401
+    from bot.core import BotConfig, CommandCore, build_services
+    from chatsmith.base_model import find_base_model
+    from db.model_store import LocalModelStore
+
+    config = BotConfig(cooldowns={}, base_model_path=find_base_model(None))
+    services = build_services(config, f"sqlite:///{work / 'bot.db'}", LocalModelStore(work / "models"))
+    core = CommandCore(services)
+    before_rss = rss_bytes()
+    traffic = _Traffic(core, count, rate, seconds)
+    cpu_before = resource.getrusage(resource.RUSAGE_SELF)
+    with _RssSampler() as sampler:
+        wall = asyncio.run(traffic.drive())
+    cpu_after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
+    latencies = traffic.latencies
+    ordered = sorted(latencies)
+    result = {
+        "models": count,
+        "requests": len(latencies),
+        "rate": rate,
+        "seconds": round(wall, 1),
+        "p50_ms": 1000 * statistics.median(ordered),
+        "p99_ms": 1000 * p99(ordered),
+        "max_ms": 1000 * ordered[-1],
+        "rss_start_mb": started_rss / MIB,
+        "rss_before_serving_mb": before_rss / MIB,
+        "rss_peak_mb": sampler.peak / MIB,
+        "rss_end_mb": rss_bytes() / MIB,
+        "model_loads": services.models.loads,
+        "evictions": services.models.evictions,
+        "cache_mb": services.models.bytes / MIB,
+        "cpu_percent": 100 * cpu / wall,
+        "cpu_ms_per_request": 1000 * cpu / max(1, len(latencies)),
+        # The machine's load over the last minute: other work competing for the same cores.
+        "load_average": os.getloadavg()[0],
+        "mean_batch": statistics.fmean(services.generation.batch_sizes)
+        if services.generation.batch_sizes
+        else 0,
+        **traffic.outcomes,
+        "other_replies": sorted(traffic.others),
+        "tensorflow_imported": "tensorflow" in sys.modules or "keras" in sys.modules,
+    }
+    services.close()
+    return result
+
+
+# ----------------------------------------------------------------------------------------------- cycles
+
+
+def cycles(work: Path, count: int, scenarios: dict[int, str]) -> dict[str, Any]:
+    """Bundle load times, and resident memory across `count` loads of different models."""
+    block_tensorflow()
+    from bot.core.models import ModelCache
+    from chatsmith.base_model import find_base_model
+    from textgen.generator import Generator
+    from textgen.sampling import SamplingParams
+
+    all_bundles = sorted((work / "models").glob("workspace-*/channel-*/model-v1"), key=str)
+    # Which spec each bundle has, from its manifest.
+    spec_of = {path: json.loads((path / "bundle.json").read_text())["spec"]["units"] for path in all_bundles}
+    small = [p for p in all_bundles if spec_of[p] == SPECS["small"]["units"]]
+    base_spec = [p for p in all_bundles if spec_of[p] == SPECS["base"]["units"]]
+
+    def load_times(paths: list[Path]) -> dict[str, float]:
+        times = []
+        for path in paths:
+            began = time.perf_counter()
+            Generator.from_bundle(path)
+            times.append(1000 * (time.perf_counter() - began))
+        ordered = sorted(times)
+        return {
+            "n": len(times),
+            "median_ms": statistics.median(ordered),
+            "p99_ms": p99(ordered),
+        }
+
+    Generator.from_bundle(small[0])  # first load: imports, thread limits
+    result: dict[str, Any] = {
+        "load_small": load_times(small[:200]),
+        "load_base_spec": load_times(base_spec[:50]),
+    }
+    packaged = find_base_model(None)
+    if packaged is not None:
+        result["load_packaged_base_h5"] = load_times([packaged] * 5)
+    # Load/evict cycles: a cache of 8 MB keeps a few small models; each load evicts the oldest.
+    params = [SamplingParams(max_tokens=40, seed=0)]
+    cache = ModelCache(8 * MIB)
+    paths = [small[i % len(small)] for i in range(count + 50)]
+    for path in paths[:50]:  # warm-up: imports, first allocations, thread-local arenas
+        cache.get(path).generate_many(["hello"], params)
+    start = rss_bytes()
+    peak = start
+    for path in paths[50:]:
+        cache.get(path).generate_many(["hello"], params)
+        peak = max(peak, rss_bytes())
+    result["cycles"] = {
+        "loads": count,
+        "distinct_bundles": len({str(p) for p in paths[50:]}),
+        "rss_start_mb": start / MIB,
+        "rss_peak_mb": peak / MIB,
+        "rss_end_mb": rss_bytes() / MIB,
+        "growth_mb": (rss_bytes() - start) / MIB,
+        "evictions": cache.evictions,
+    }
+    return result
