@@ -140,8 +140,8 @@ DECLARED: tuple[CommandSpec, ...] = (
         options=(
             Option(
                 "state",
-                "on: keep this channel's messages for training; off: stop; share: a private channel also "
-                "trains the server's model; unshare: it does not",
+                "on/off: keep messages here for training or stop; share/unshare: also train the "
+                "server's model or not",
                 choices=("on", "off", "share", "unshare"),
                 positional=True,
             ),
