@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import discord
-from discord import app_commands
 
 from bot.core.catalog import PUBLIC_COMMANDS
 from bot.core.collection import flush_pending
@@ -38,7 +37,7 @@ from bot.core.request import (
 )
 from bot.core.services import Services
 from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals, stopped_before_end
-from bot.discord_commands import add_commands, sync_if_changed
+from bot.discord_commands import ChatsmithTree
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +64,6 @@ class DiscordConfig:
     shard_count: int | None = None
     shard_ids: tuple[int, ...] = ()
     commands_record: Path | None = None
-
-
-class ChatsmithTree(app_commands.CommandTree):
-    """The command tree; its `on_error` is the adapter's one error handler for commands."""
-
-    def __init__(self, client: ChatsmithDiscordBot) -> None:
-        super().__init__(client)
-        self.bot = client
-
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        await self.bot.report_error(error, interaction)
 
 
 class ChatsmithDiscordBot(discord.Client):
@@ -108,16 +96,15 @@ class ChatsmithDiscordBot(discord.Client):
             **options,
         )
         self.core = core
-        self.tree = ChatsmithTree(self)
+        self.tree = ChatsmithTree(self, self.run_command, self.report_error)
         # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
         self.errors: deque[BaseException] = deque(maxlen=50)
         # Interactions being answered, so that a stop can let them finish or tell them (SIGTERM).
         self.in_flight = InFlight()
         self.commands_record = commands_record
-        add_commands(self.tree, self.run_command)
 
     async def setup_hook(self) -> None:
-        await sync_if_changed(self.tree, self.application_id, self.commands_record)
+        await self.tree.sync_if_changed(self.application_id, self.commands_record)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         error = sys.exc_info()[1]

@@ -28,12 +28,45 @@ log = logging.getLogger(__name__)
 
 # How a command reaches the adapter: the interaction, the command's name and its arguments.
 RunCommand = Callable[[discord.Interaction, str, dict[str, ArgValue | None]], Awaitable[None]]
+ReportError = Callable[[BaseException, discord.Interaction], Awaitable[None]]
 
 
-def add_commands(tree: app_commands.CommandTree[Any], run: RunCommand) -> None:
-    """Add every declared command to `tree`; each one hands its arguments to `run`."""
-    for spec in DECLARED:
-        tree.add_command(slash_command(spec, run))
+class ChatsmithTree(app_commands.CommandTree[Any]):
+    """The tree of the declared commands.
+
+    Args:
+        client: The Discord client.
+        run: Where every command hands its interaction and arguments.
+        report: The adapter's one error handler for commands (a command that raised).
+    """
+
+    def __init__(self, client: discord.Client, run: RunCommand, report: ReportError) -> None:
+        super().__init__(client)
+        self._report = report
+        for spec in DECLARED:
+            self.add_command(slash_command(spec, run))
+
+    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
+        await self._report(error, interaction)
+
+    async def sync_if_changed(self, application_id: int | None, record: Path | None) -> bool:
+        """Sync with Discord unless `record` shows this very tree was synced for this application.
+
+        Args:
+            application_id: The application the tree belongs to (a new bot token may be a new one).
+            record: The file that remembers the last sync; None: sync at every start.
+
+        Returns:
+            Whether it synced.
+        """
+        synced = {"application_id": str(application_id), "fingerprint": tree_fingerprint(self)}
+        if record is not None and _read_record(record) == synced:
+            log.info("discord commands unchanged since the last sync; not synced again")
+            return False
+        await self.sync()
+        if record is not None:
+            _write_record(record, synced)
+        return True
 
 
 def slash_command(spec: CommandSpec, run: RunCommand) -> app_commands.Command[Any, ..., None]:
@@ -109,29 +142,6 @@ def tree_fingerprint(tree: app_commands.CommandTree[Any]) -> str:
     """A digest of the global commands exactly as a sync would send them to Discord."""
     payload = sorted((command.to_dict(tree) for command in tree.get_commands()), key=lambda c: c["name"])
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode("utf-8")).hexdigest()
-
-
-async def sync_if_changed(
-    tree: app_commands.CommandTree[Any], application_id: int | None, record: Path | None
-) -> bool:
-    """Sync `tree` with Discord unless `record` shows this very tree was synced for this application.
-
-    Args:
-        tree: The client's command tree.
-        application_id: The application the tree belongs to (a new bot token may be a new application).
-        record: The file that remembers the last sync; None: sync on every start.
-
-    Returns:
-        Whether it synced.
-    """
-    synced = {"application_id": str(application_id), "fingerprint": tree_fingerprint(tree)}
-    if record is not None and _read_record(record) == synced:
-        log.info("discord commands unchanged since the last sync; not synced again")
-        return False
-    await tree.sync()
-    if record is not None:
-        _write_record(record, synced)
-    return True
 
 
 def _read_record(record: Path) -> dict[str, str] | None:

@@ -107,9 +107,8 @@ def test_slack_offers_every_declared_command_and_no_other() -> None:
     manifest = yaml.safe_load(MANIFEST.read_text())
     listed = {c["command"]: c["description"] for c in manifest["features"]["slash_commands"]}
     assert sorted(listed) == sorted(SLASH_COMMANDS)
-    # What `/chatsmith` says it does names exactly the declared commands without a slash of their own.
-    catch_all = {word.strip() for word in listed["/chatsmith"].split(",")}
-    assert catch_all == {spec.name for spec in DECLARED if not spec.own_slash}
+    # `/chatsmith` promises every command without naming them, so a new one needs no manifest change.
+    assert "any chatsmith command" in listed["/chatsmith"].lower()
 
 
 def test_the_console_reaches_every_declared_command(services: Services, tmp_path: Path) -> None:
