@@ -55,14 +55,15 @@ def discord_tree_payload() -> dict[str, dict[str, Any]]:
 def test_the_declarations_hold_together() -> None:
     assert declaration_problems() == []
     assert list(COMMANDS) == [spec.name for spec in DECLARED]
-    clash = CommandSpec("forget", DECLARED[0].handler, "forget", "x", "x")
+    handler = DECLARED[0].handler
+    clash = CommandSpec("forget", handler, usage="forget", summary="a second forget", description="Again.")
     bad_rest = CommandSpec(
         "x",
-        DECLARED[0].handler,
-        "x",
-        "x",
-        "x",
-        options=(Option("a", "a", positional=True, rest=True), Option("b", "b", positional=True)),
+        handler,
+        usage="x [words] [more]",
+        summary="a prompt before another positional option",
+        description="X.",
+        options=(Option("words", "a", positional=True, rest=True), Option("more", "b", positional=True)),
     )
     problems = declaration_problems((*DECLARED, clash, bad_rest))
     assert "`forget` names two commands" in problems
