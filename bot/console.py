@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TextIO
 
 from bot.core.collection import flush_pending, pending_writes
+from bot.core.command_spec import is_command
 from bot.core.commands import CommandCore
 from bot.core.errors import user_message
 from bot.core.parsing import parse_command_text
@@ -62,7 +63,7 @@ class ConsoleChat:
         text = line.rstrip("\n")
         if not text.strip():
             return []
-        if not text.lstrip().startswith("/"):
+        if not is_command(text):
             message = IncomingMessage(
                 platform="console",
                 workspace=self.workspace,

@@ -1,6 +1,7 @@
 """The Discord adapter: slash commands and message collection, translated to and from the command core.
 
-The client owns its `app_commands.CommandTree` and syncs it in `setup_hook`. Every command answers the
+The client owns its `app_commands.CommandTree`, built from the command declarations by
+`bot.discord_commands`, and syncs it in `setup_hook` when it changed. Every command answers the
 interaction at once (a refusal, or `defer()`), then the core works on its threads and the answer comes as a
 follow-up. Replies never ping: the client's `allowed_mentions` is none and the core neutralises mentions.
 """
@@ -16,11 +17,12 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 import discord
-from discord import app_commands
 
+from bot.core.catalog import PUBLIC_COMMANDS
 from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import CommandError, ConfigurationError
@@ -35,11 +37,10 @@ from bot.core.request import (
 )
 from bot.core.services import Services
 from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals, stopped_before_end
+from bot.discord_commands import ChatsmithTree
 
 log = logging.getLogger(__name__)
 
-# Commands whose answer the whole channel sees; every other answer goes to the caller only.
-PUBLIC_COMMANDS = frozenset({"generate", "stats"})
 # At most one progress edit per this many seconds (Discord rate-limits message edits).
 PROGRESS_INTERVAL_S = 1.0
 ERROR_REPLY = "Something went wrong on my side; the error was logged."
@@ -54,23 +55,15 @@ class DiscordConfig:
         sharded: Run an AutoShardedClient (many servers).
         shard_count: Shards in all; None: Discord's recommendation.
         shard_ids: The shards this process runs; empty: all of them.
+        commands_record: The file that remembers the last command sync, so that an unchanged command
+            tree is not synced again; None: sync at every start.
     """
 
     token: str = field(default="", repr=False)
     sharded: bool = False
     shard_count: int | None = None
     shard_ids: tuple[int, ...] = ()
-
-
-class ChatsmithTree(app_commands.CommandTree):
-    """The command tree; its `on_error` is the adapter's one error handler for commands."""
-
-    def __init__(self, client: ChatsmithDiscordBot) -> None:
-        super().__init__(client)
-        self.bot = client
-
-    async def on_error(self, interaction: discord.Interaction, error: app_commands.AppCommandError) -> None:
-        await self.bot.report_error(error, interaction)
+    commands_record: Path | None = None
 
 
 class ChatsmithDiscordBot(discord.Client):
@@ -79,10 +72,18 @@ class ChatsmithDiscordBot(discord.Client):
     Args:
         core: The command core.
         guild_ready_timeout: Seconds to wait for guilds at start (discord.py's option).
+        commands_record: Where the last command sync is remembered (`DiscordConfig.commands_record`).
         options: Passed to `discord.Client` (for example `shard_count` on the sharded variant).
     """
 
-    def __init__(self, core: CommandCore, *, guild_ready_timeout: float = 2.0, **options: Any) -> None:
+    def __init__(
+        self,
+        core: CommandCore,
+        *,
+        guild_ready_timeout: float = 2.0,
+        commands_record: Path | None = None,
+        **options: Any,
+    ) -> None:
         intents = discord.Intents.default()
         # Message content is needed to collect what people write in opted-in channels (privileged intent:
         # switch it on in the developer portal). The members intent is not needed.
@@ -95,15 +96,15 @@ class ChatsmithDiscordBot(discord.Client):
             **options,
         )
         self.core = core
-        self.tree = ChatsmithTree(self)
+        self.tree = ChatsmithTree(self, self.run_command, self.report_error)
         # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
         self.errors: deque[BaseException] = deque(maxlen=50)
         # Interactions being answered, so that a stop can let them finish or tell them (SIGTERM).
         self.in_flight = InFlight()
-        _add_commands(self)
+        self.commands_record = commands_record
 
     async def setup_hook(self) -> None:
-        await self.tree.sync()
+        await self.tree.sync_if_changed(self.application_id, self.commands_record)
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         error = sys.exc_info()[1]
@@ -358,116 +359,6 @@ class _ProgressEditor:
             log.warning("progress edit failed", exc_info=True)
 
 
-def _add_commands(bot: ChatsmithDiscordBot) -> None:
-    """Register the slash commands; their docstrings are the help Discord shows."""
-    tree = bot.tree
-
-    @tree.command()
-    @app_commands.rename(member="as")
-    @app_commands.describe(
-        prompt="text for the model to continue (none: the conversation's next message)",
-        length="how many tokens to write",
-        temperature="0 is predictable, higher is wilder",
-        member="write like this member (they must have run /imitate-me on)",
-    )
-    async def generate(
-        interaction: discord.Interaction,
-        prompt: str = "",
-        length: app_commands.Range[int, 1, 2000] | None = None,
-        temperature: app_commands.Range[float, 0.0, 2.0] | None = None,
-        member: discord.User | None = None,
-    ) -> None:
-        """Write something in this channel's voice."""
-        args: dict[str, ArgValue | None] = {"prompt": prompt, "length": length, "temperature": temperature}
-        if member is not None:
-            args["as"] = str(member.id)
-        await bot.run_command(interaction, "generate", args)
-
-    @tree.command(name="imitate-me")
-    @app_commands.describe(state="on: /generate as:@you may write like you here; off: nobody can")
-    async def imitate_me(interaction: discord.Interaction, state: Literal["on", "off"] | None = None) -> None:
-        """Let /generate write like you in this server, or stop it."""
-        await bot.run_command(interaction, "imitate-me", {"state": state})
-
-    @tree.command()
-    @app_commands.describe(
-        scope="train this channel's model or the whole server's",
-        backfill="first read up to this many past messages of the channel",
-    )
-    async def train(
-        interaction: discord.Interaction,
-        scope: Literal["channel", "workspace"] = "channel",
-        backfill: app_commands.Range[int, 0, 100000] = 0,
-    ) -> None:
-        """Queue training of the model (admins)."""
-        await bot.run_command(interaction, "train", {"scope": scope, "backfill": backfill})
-
-    @tree.command()
-    async def status(interaction: discord.Interaction) -> None:
-        """Which model answers here, its scores, and training progress."""
-        await bot.run_command(interaction, "status")
-
-    @tree.command()
-    @app_commands.describe(scope="this channel's models or the whole server's")
-    async def models(
-        interaction: discord.Interaction, scope: Literal["channel", "workspace"] = "channel"
-    ) -> None:
-        """List model versions and their scores (admins)."""
-        await bot.run_command(interaction, "models", {"scope": scope})
-
-    @tree.command()
-    @app_commands.describe(scope="roll back this channel's model or the whole server's")
-    async def rollback(
-        interaction: discord.Interaction, scope: Literal["channel", "workspace"] = "channel"
-    ) -> None:
-        """Serve the previous good model version again (admins)."""
-        await bot.run_command(interaction, "rollback", {"scope": scope})
-
-    @tree.command()
-    @app_commands.describe(
-        state="on: keep this channel's messages for training; off: stop; share: a private channel also "
-        "trains the server's model; unshare: it does not"
-    )
-    async def collect(
-        interaction: discord.Interaction, state: Literal["on", "off", "share", "unshare"] | None = None
-    ) -> None:
-        """Opt this channel in or out of collection (admins)."""
-        await bot.run_command(interaction, "collect", {"state": state})
-
-    @tree.command(name="my-data")
-    async def my_data(interaction: discord.Interaction) -> None:
-        """Get, privately, a file of everything collected from you in this server."""
-        await bot.run_command(interaction, "my-data")
-
-    @tree.command(name="forget-me")
-    async def forget_me(interaction: discord.Interaction) -> None:
-        """Delete your collected messages in this server and stop collecting yours."""
-        await bot.run_command(interaction, "forget-me")
-
-    @tree.command()
-    async def stats(interaction: discord.Interaction) -> None:
-        """Chart of the model's loss per epoch and of the messages collected."""
-        await bot.run_command(interaction, "stats")
-
-    @tree.command(name="filter")
-    @app_commands.describe(
-        action="show the filter, set the profanity policy, or add or remove words of your own",
-        words="the words to add or remove, separated by spaces",
-    )
-    async def filter_command(
-        interaction: discord.Interaction,
-        action: Literal["show", "off", "mask", "block", "add", "remove"] = "show",
-        words: str = "",
-    ) -> None:
-        """What replies may say here: profanity policy and words of your own (admins)."""
-        await bot.run_command(interaction, "filter", {"action": action, "words": words})
-
-    @tree.command(name="help")
-    async def help_command(interaction: discord.Interaction) -> None:
-        """List chatsmith's commands."""
-        await bot.run_command(interaction, "help")
-
-
 def build_discord_bot(
     config: DiscordConfig,
     services: Services,
@@ -489,10 +380,13 @@ def build_discord_bot(
         return ShardedChatsmithDiscordBot(
             core,
             guild_ready_timeout=guild_ready_timeout,
+            commands_record=config.commands_record,
             shard_count=config.shard_count,
             shard_ids=list(config.shard_ids) or None,
         )
-    return ChatsmithDiscordBot(core, guild_ready_timeout=guild_ready_timeout)
+    return ChatsmithDiscordBot(
+        core, guild_ready_timeout=guild_ready_timeout, commands_record=config.commands_record
+    )
 
 
 def check_discord_config(config: DiscordConfig) -> str:

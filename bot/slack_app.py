@@ -21,18 +21,20 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.core.catalog import ADMIN_COMMANDS, COMMANDS
+from bot.core.catalog import ADMIN_COMMANDS, COMMANDS, DECLARED
 from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
-from bot.core.parsing import command_for_slash, parse_command_text
+from bot.core.parsing import CATCH_ALL, command_for_slash, parse_command_text
 from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
 from bot.core.services import Services
 from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals
 
 log = logging.getLogger(__name__)
 
-SLASH_COMMANDS = ("/generate", "/train", "/chatsmith")
+# The slash commands the manifest registers: the commands declared with one of their own, and
+# `/chatsmith <command>` for every declared command.
+SLASH_COMMANDS = (*(f"/{spec.name}" for spec in DECLARED if spec.own_slash), f"/{CATCH_ALL}")
 ERROR_REPLY = "Something went wrong on my side; the error was logged."
 # How long a users.info answer about admin rights is trusted: a demoted admin keeps them this long at most.
 ADMIN_CACHE_S = 60.0

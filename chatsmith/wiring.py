@@ -89,6 +89,7 @@ def discord_config(settings: Settings) -> DiscordConfig:
         sharded=settings.discord_sharded,
         shard_count=settings.discord_shard_count,
         shard_ids=tuple(settings.discord_shard_ids),
+        commands_record=settings.data_dir / "discord-commands.json",
     )
 
 

@@ -1,67 +1,235 @@
-"""The commands chatsmith knows: usage, the help line users see, and which ones need admin rights."""
+"""Every command chatsmith knows, each declared once: this list is what every platform offers.
+
+Adding a command is one `CommandSpec` here and one handler in `bot.core.handlers`; dispatch
+(`bot.core.commands`), typed text (`bot.core.parsing`), `help`, the console, the Discord command tree
+(`bot.discord_commands`) and Slack's slash commands read this list, and `tests/bot/test_command_catalog.py`
+fails when a platform offers a command not declared here or lacks one that is.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from bot.core.command_spec import CommandSpec, Option
+from bot.core.handlers import consent, generate, models, status, train
+from bot.core.handlers.filter import filter_command
+from bot.core.handlers.imitate import imitate_me
+from bot.core.handlers.my_data import my_data
+from bot.core.request import Reply, Request
+from bot.core.safety import safe_reply
+from bot.core.services import Services
 
-# What starts a command in chat; such messages are never training data.
-COMMAND_PREFIXES = ("/",)
-
-
-@dataclass(frozen=True)
-class CommandInfo:
-    """A command's help line and whether it needs admin rights."""
-
-    usage: str
-    summary: str
-    admin: bool = False
+# Discord's limit on command and option descriptions, the shortest of the platforms'.
+MENU_DESCRIPTION_MAX = 100
 
 
-COMMANDS: dict[str, CommandInfo] = {
-    "generate": CommandInfo(
-        "generate [prompt] [length:N] [temperature:T] [as:@member]",
-        "write something in this channel's voice (without a prompt: the conversation's next message; "
-        "as:@member: like a member who turned on imitate-me)",
+async def help_command(services: Services, request: Request) -> Reply:
+    """`help`: every command with its usage, to the caller only."""
+    return safe_reply(request, help_text(), ephemeral=True)
+
+
+def _scope(description: str) -> Option:
+    return Option("scope", description, choices=("channel", "workspace"), default="channel", positional=True)
+
+
+DECLARED: tuple[CommandSpec, ...] = (
+    CommandSpec(
+        "generate",
+        generate.generate,
+        usage="generate [prompt] [length:N] [temperature:T] [as:@member]",
+        summary="write something in this channel's voice (without a prompt: the conversation's next "
+        "message; as:@member: like a member who turned on imitate-me)",
+        description="Write something in this channel's voice.",
+        public=True,
+        options=(
+            Option(
+                "prompt",
+                "text for the model to continue (none: the conversation's next message)",
+                default="",
+                positional=True,
+                rest=True,
+            ),
+            Option("length", "how many tokens to write", kind="whole", low=1, high=2000),
+            Option("temperature", "0 is predictable, higher is wilder", kind="number", low=0.0, high=2.0),
+            Option("as", "write like this member (they must have run /imitate-me on)", kind="member"),
+        ),
+        aliases=("gen",),
+        cooldown=True,
+        own_slash=True,
     ),
-    "imitate-me": CommandInfo(
-        "imitate-me on|off", "let `generate as:@you` write like you in this workspace, or stop it"
+    CommandSpec(
+        "imitate-me",
+        imitate_me,
+        usage="imitate-me on|off",
+        summary="let `generate as:@you` write like you in this workspace, or stop it",
+        description="Let /generate write like you in this server, or stop it.",
+        options=(
+            Option(
+                "state",
+                "on: /generate as:@you may write like you here; off: nobody can",
+                choices=("on", "off"),
+                positional=True,
+            ),
+        ),
+        aliases=("imitate", "imitate_me"),
     ),
-    "status": CommandInfo("status", "which model answers here, its scores, and training progress"),
-    "stats": CommandInfo("stats", "chart of the model's loss per epoch and the messages collected"),
-    "forget-me": CommandInfo("forget-me", "delete your collected messages here and stop collecting yours"),
-    "my-data": CommandInfo("my-data", "get, privately, a file of everything collected from you here"),
-    "help": CommandInfo("help", "this list"),
-    "train": CommandInfo(
-        "train [channel|workspace] [backfill:N]",
-        "queue training; backfill first reads up to N past messages",
+    CommandSpec(
+        "status",
+        status.status,
+        usage="status",
+        summary="which model answers here, its scores, and training progress",
+        description="Which model answers here, its scores, and training progress.",
+    ),
+    CommandSpec(
+        "stats",
+        status.stats,
+        usage="stats",
+        summary="chart of the model's loss per epoch and the messages collected",
+        description="Chart of the model's loss per epoch and of the messages collected.",
+        public=True,
+        cooldown=True,
+    ),
+    CommandSpec(
+        "forget-me",
+        consent.forget_me,
+        usage="forget-me",
+        summary="delete your messages in this whole workspace, stop collecting yours, and withdraw every "
+        "model that learned from them (retraining without them is queued)",
+        description="Delete your messages in this whole server, stop collecting yours, withdraw models "
+        "that saw them.",
+        aliases=("forget", "forgetme", "forget_me"),
+    ),
+    CommandSpec(
+        "my-data",
+        my_data,
+        usage="my-data",
+        summary="get, privately, a file of everything collected from you here",
+        description="Get, privately, a file of everything collected from you in this server.",
+        aliases=("mydata", "my_data"),
+    ),
+    CommandSpec(
+        "help", help_command, usage="help", summary="this list", description="List chatsmith's commands."
+    ),
+    CommandSpec(
+        "train",
+        train.train,
+        usage="train [channel|workspace] [backfill:N]",
+        summary="queue training; backfill first reads up to N past messages",
+        description="Queue training of the model (admins).",
         admin=True,
+        options=(
+            _scope("train this channel's model or the whole server's"),
+            Option(
+                "backfill",
+                "first read up to this many past messages of the channel",
+                kind="whole",
+                low=0,
+                high=100000,
+                default=0,
+            ),
+        ),
+        cooldown=True,
+        own_slash=True,
     ),
-    "collect": CommandInfo(
-        "collect on|off|share|unshare",
-        "opt this channel in or out of collection; share lets a private channel train the workspace model",
+    CommandSpec(
+        "collect",
+        consent.collect,
+        usage="collect on|off|share|unshare",
+        summary="opt this channel in or out of collection; share lets a private channel train the "
+        "workspace model",
+        description="Opt this channel in or out of collection (admins).",
         admin=True,
+        options=(
+            Option(
+                "state",
+                "on/off: keep messages here for training or stop; share/unshare: also train the "
+                "server's model or not",
+                choices=("on", "off", "share", "unshare"),
+                positional=True,
+            ),
+        ),
     ),
-    "models": CommandInfo("models [channel|workspace]", "list model versions and their scores", admin=True),
-    "rollback": CommandInfo(
-        "rollback [channel|workspace]", "serve the previous good model version again", admin=True
-    ),
-    "filter": CommandInfo(
-        "filter [off|mask|block] | filter add|remove WORD ...",
-        "what replies may say here: the profanity policy and words of your own",
+    CommandSpec(
+        "models",
+        models.models,
+        usage="models [channel|workspace]",
+        summary="list model versions and their scores",
+        description="List model versions and their scores (admins).",
         admin=True,
+        options=(_scope("this channel's models or the whole server's"),),
     ),
-}
-ADMIN_COMMANDS = frozenset(name for name, info in COMMANDS.items() if info.admin)
+    CommandSpec(
+        "rollback",
+        models.rollback,
+        usage="rollback [channel|workspace]",
+        summary="serve the previous good model version again",
+        description="Serve the previous good model version again (admins).",
+        admin=True,
+        options=(_scope("roll back this channel's model or the whole server's"),),
+    ),
+    CommandSpec(
+        "filter",
+        filter_command,
+        usage="filter [off|mask|block] | filter add|remove WORD ...",
+        summary="what replies may say here: the profanity policy and words of your own",
+        description="What replies may say here: profanity policy and words of your own (admins).",
+        admin=True,
+        options=(
+            Option(
+                "action",
+                "show the filter, set the profanity policy, or add or remove words of your own",
+                choices=("show", "off", "mask", "block", "add", "remove"),
+                default="show",
+                positional=True,
+            ),
+            Option(
+                "words",
+                "the words to add or remove, separated by spaces",
+                default="",
+                positional=True,
+                rest=True,
+            ),
+        ),
+    ),
+)
+
+# The declarations by name, in the order `help` lists them.
+COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in DECLARED}
+ADMIN_COMMANDS = frozenset(spec.name for spec in DECLARED if spec.admin)
+PUBLIC_COMMANDS = frozenset(spec.name for spec in DECLARED if spec.public)
+COOLDOWN_COMMANDS = frozenset(spec.name for spec in DECLARED if spec.cooldown)
+ALIASES: dict[str, str] = {alias: spec.name for spec in DECLARED for alias in spec.aliases}
 
 
-def is_command(text: str) -> bool:
-    """Whether a chat message is a command to the bot."""
-    return text.lstrip().startswith(COMMAND_PREFIXES)
+def resolve(name: str) -> str:
+    """A typed command name as declared: lower case, aliases resolved (unknown names stay as typed)."""
+    name = name.lower()
+    return ALIASES.get(name, name)
 
 
 def help_text() -> str:
     """The `help` answer: every command with its usage and summary."""
-    lines = ["Commands:"]
-    for info in COMMANDS.values():
-        lines.append(f"• `{info.usage}`: {info.summary}" + (" (admins)" if info.admin else ""))
-    return "\n".join(lines)
+    return "\n".join(["Commands:", *(spec.help_line() for spec in DECLARED)])
+
+
+def declaration_problems(specs: tuple[CommandSpec, ...] = DECLARED) -> list[str]:
+    """What is wrong with a list of declarations (empty when nothing is): clashing names or aliases,
+    names platforms refuse, a `rest` option that is not the last one typed text fills."""
+    problems: list[str] = []
+    seen: set[str] = set()
+    for spec in specs:
+        for name in (spec.name, *spec.aliases):
+            if name in seen:
+                problems.append(f"`{name}` names two commands")
+            seen.add(name)
+            if name != name.lower() or not name or " " in name or name.startswith("/"):
+                problems.append(f"`{name}`: command names are lower case, one word, no leading slash")
+        if len(spec.description) > MENU_DESCRIPTION_MAX:
+            problems.append(f"`{spec.name}`: description over {MENU_DESCRIPTION_MAX} characters")
+        positional = [option for option in spec.options if option.positional]
+        if any(option.rest for option in positional[:-1]):
+            problems.append(f"`{spec.name}`: only the last positional option may take the rest")
+        for option in spec.options:
+            if len(option.description) > MENU_DESCRIPTION_MAX:
+                problems.append(f"`{spec.name} {option.name}`: description over {MENU_DESCRIPTION_MAX}")
+            if option.rest and not option.positional:
+                problems.append(f"`{spec.name} {option.name}`: a rest option is positional")
+    return problems

@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from bot.core.catalog import is_command
+from bot.core.command_spec import is_command
 from bot.core.pending import DRAIN_RETRY_S, PendingWrite, PendingWrites
 from bot.core.places import find_channel
 from bot.core.request import HistoryMessage, IncomingMessage

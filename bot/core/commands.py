@@ -1,7 +1,8 @@
 """The command core: admission and dispatch of every chat command, and the message events adapters forward.
 
 Adapters translate platform events into requests and render replies; nothing here knows Discord or
-Slack. The commands themselves live in `bot.core.handlers`, one module per family. Database work runs on
+Slack. Each command is declared once in `bot.core.catalog` (its handler, in `bot.core.handlers`, its rights,
+its cooldown, whether its answer is public). Database work runs on
 the services' database threads and generation on the generation pool, so the event loop of the adapter
 only ever awaits.
 """
@@ -9,22 +10,17 @@ only ever awaits.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
+from dataclasses import replace
 
 from bot.core import collection
-from bot.core.catalog import COMMANDS
+from bot.core.catalog import COMMANDS, COOLDOWN_COMMANDS
+from bot.core.command_spec import Handler
 from bot.core.cooldowns import Cooldowns, describe_wait
 from bot.core.errors import user_message
-from bot.core.handlers import consent, generate, models, status, train
-from bot.core.handlers.filter import filter_command
-from bot.core.handlers.help import help_command
-from bot.core.handlers.imitate import imitate_me
-from bot.core.handlers.my_data import my_data
 from bot.core.request import IncomingMessage, Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
-
-Handler = Callable[[Services, Request], Awaitable[Reply]]
 
 
 class CommandCore:
@@ -33,26 +29,20 @@ class CommandCore:
     Args:
         services: Database, models, worker pools and configuration.
         clock: Monotonic clock for cooldowns (tests pass a fake one).
+
+    Raises:
+        ValueError: The configuration sets a cooldown for a command not declared with one.
     """
 
     def __init__(self, services: Services, clock: Callable[[], float] = time.monotonic) -> None:
         self.services = services
         self.config = services.config
+        undeclared = sorted(set(self.config.cooldowns) - COOLDOWN_COMMANDS)
+        if undeclared:
+            # A rule nobody applies would look like a limit that holds; say so at start instead.
+            raise ValueError(f"cooldowns set for commands declared without one: {', '.join(undeclared)}")
         self.cooldowns = Cooldowns(self.config.cooldowns, clock)
-        self._handlers: dict[str, Handler] = {
-            "generate": generate.generate,
-            "train": train.train,
-            "status": status.status,
-            "models": models.models,
-            "rollback": models.rollback,
-            "collect": consent.collect,
-            "forget-me": consent.forget_me,
-            "stats": status.stats,
-            "help": help_command,
-            "filter": filter_command,
-            "imitate-me": imitate_me,
-            "my-data": my_data,
-        }
+        self._handlers: dict[str, Handler] = {name: spec.handler for name, spec in COMMANDS.items()}
 
     # ------------------------------------------------------------------ commands
 
@@ -70,12 +60,12 @@ class CommandCore:
         Adapters call this before deferring, so a refusal is answered at once (and only to the caller).
         Returns None when the command may run; a passing check starts the cooldown.
         """
-        info = COMMANDS.get(request.command)
-        if info is None:
+        spec = COMMANDS.get(request.command)
+        if spec is None:
             return safe_reply(
                 request, f"Unknown command `{request.command}`. Try `help` for the list.", ephemeral=True
             )
-        if info.admin and not request.is_admin:
+        if spec.admin and not request.is_admin:
             return safe_reply(
                 request,
                 f"`{request.command}` is for admins (administrator or manage-server rights, or a "
@@ -94,14 +84,18 @@ class CommandCore:
         return None
 
     async def run(self, request: Request) -> Reply:
-        """Run an admitted command (see `admit`)."""
+        """Run an admitted command (see `admit`). Only a command declared public answers the whole
+        channel; every other answer is for the caller alone."""
         try:
-            return await self._handlers[request.command](self.services, request)
+            reply = await self._handlers[request.command](self.services, request)
         except Exception as error:
             message = user_message(error)
             if message is None:
                 raise
             return safe_reply(request, message, ephemeral=True)
+        if not COMMANDS[request.command].public and not reply.ephemeral:
+            return replace(reply, ephemeral=True)
+        return reply
 
     # ------------------------------------------------------------------ message events (`bot.core.collection`)
 

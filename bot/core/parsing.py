@@ -1,43 +1,21 @@
 """Commands typed as text (Slack mentions and slash commands, the console) into a command and arguments.
 
 `generate once upon a time length:80 temperature:0.9` -> ("generate", {"prompt": "once upon a time",
-"length": "80", "temperature": "0.9"}). Options are `name:value` (or `name=value`) words the command knows;
-every other word is positional.
+"length": "80", "temperature": "0.9"}). What a command accepts is its declaration (`bot.core.catalog`):
+`name:value` (or `name=value`) sets one of its options; the other words fill its positional options in
+order, one word each, except a `rest` option (a prompt), which takes every word left.
 """
 
 from __future__ import annotations
 
 import re
 
+from bot.core.catalog import COMMANDS, resolve
 from bot.core.request import ArgValue
 
-# Each command's options, and the argument its positional words fill ("prompt" takes them all).
-OPTIONS: dict[str, tuple[str, ...]] = {
-    "generate": ("length", "temperature", "as"),
-    "train": ("backfill", "scope"),
-    "rollback": ("scope",),
-    "models": ("scope",),
-    "collect": ("state",),
-}
-POSITIONAL: dict[str, str] = {
-    "generate": "prompt",
-    "train": "scope",
-    "rollback": "scope",
-    "models": "scope",
-    "collect": "state",
-    "filter": "text",
-    "imitate-me": "state",
-}
-ALIASES = {
-    "forget": "forget-me",
-    "forgetme": "forget-me",
-    "forget_me": "forget-me",
-    "gen": "generate",
-    "imitate": "imitate-me",
-    "imitate_me": "imitate-me",
-    "mydata": "my-data",
-    "my_data": "my-data",
-}
+# The slash command whose first word names the command (`/chatsmith status`), where a platform registers
+# only a few slash commands of its own.
+CATCH_ALL = "chatsmith"
 _OPTION = re.compile(r"^([a-z_]+)[:=](.+)$", re.IGNORECASE)
 
 
@@ -49,26 +27,34 @@ def parse_command_text(text: str) -> tuple[str, dict[str, ArgValue]]:
 
     Returns:
         The command name (lower case, leading "/" removed, aliases resolved; "" for empty text) and the
-        arguments.
+        arguments (none for a command nobody declared).
     """
     words = text.strip().split()
     if not words:
         return "", {}
-    command = words[0].lstrip("/").lower()
-    command = ALIASES.get(command, command)
-    options = OPTIONS.get(command, ())
+    command = resolve(words[0].lstrip("/"))
+    spec = COMMANDS.get(command)
+    if spec is None:
+        return command, {}
     args: dict[str, ArgValue] = {}
-    positional: list[str] = []
+    bare: list[str] = []
     for word in words[1:]:
         match = _OPTION.match(word)
-        if match and match.group(1).lower() in options:
-            args[match.group(1).lower()] = match.group(2)
+        option = spec.option(match.group(1).lower()) if match else None
+        if match and option is not None and not option.rest:
+            args[option.name] = match.group(2)
         else:
-            positional.append(word)
-    target = POSITIONAL.get(command)
-    if positional and target is not None and target not in args:
-        # A prompt (and a filter's action with its words) keeps its words; others take the first word.
-        args[target] = " ".join(positional) if target in ("prompt", "text") else positional[0]
+            bare.append(word)
+    for option in spec.options:
+        if not bare:
+            break
+        if not option.positional or option.name in args:
+            continue
+        if option.rest:
+            args[option.name] = " ".join(bare)
+            bare = []
+        else:
+            args[option.name] = bare.pop(0)
     return command, args
 
 
@@ -78,6 +64,6 @@ def command_for_slash(slash: str, text: str) -> tuple[str, dict[str, ArgValue]]:
     `/chatsmith` is the catch-all: its first word names the command.
     """
     name = slash.lstrip("/").lower()
-    if name == "chatsmith":
+    if name == CATCH_ALL:
         return parse_command_text(text)
     return parse_command_text(f"{name} {text}")

@@ -7,6 +7,9 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from bot.core import CommandCore, Reply, Request, Services
+from bot.core.command_spec import Handler
+
 T = TypeVar("T")
 
 
@@ -89,3 +92,19 @@ async def run_trainer_once() -> None:
 
     outcomes = await asyncio.to_thread(process)
     assert outcomes and all(o.startswith("succeeded") for o in outcomes), outcomes
+
+
+def record_commands(core: CommandCore) -> list[str]:
+    """Replace every handler of `core` by one that answers "ran <command>"; returns the commands run, in
+    order (to see what a platform hands the core without running the real commands)."""
+    ran: list[str] = []
+
+    def recorder(name: str) -> Handler:
+        async def handler(services: Services, request: Request) -> Reply:
+            ran.append(request.command)
+            return Reply(f"ran {name}", ephemeral=True)
+
+        return handler
+
+    core._handlers = {name: recorder(name) for name in core._handlers}
+    return ran

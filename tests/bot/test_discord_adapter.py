@@ -10,13 +10,15 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
+from bot import discord_commands
 from bot.core import AdminPolicy, Services
+from bot.core.catalog import COMMANDS, DECLARED
 from bot.discord_bot import ERROR_REPLY, ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
 from chatsmith.settings import Settings
 from chatsmith.wiring import discord_config
 from db.models import Channel, Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
-from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
+from tests.bot.helpers import LoopLagProbe, answers, eventually, record_commands, run, run_trainer_once
 from tests.bot.test_core_units import MENTION_BOMB
 from tests.fakes.discord import EPHEMERAL, MEMBER_PERMISSIONS, FakeDiscord
 
@@ -33,21 +35,27 @@ async def running_bot(
     settings: Settings, services: Services
 ) -> AsyncIterator[tuple[FakeDiscord, ChatsmithDiscordBot]]:
     """The fake Discord and the chatsmith bot connected to it, ready; fails if the bot's task dies."""
-    async with FakeDiscord() as fake, fake.install():
-        bot = build_discord_bot(discord_config(settings), services, guild_ready_timeout=0.05)
-        task = asyncio.create_task(bot.start(FakeDiscord.TOKEN))
-        try:
-            ready = asyncio.create_task(bot.wait_until_ready())
-            done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
-            if task in done:
-                task.result()
-            assert ready in done, "bot never became ready"
-            yield fake, bot
-            assert not task.done(), "the bot's start() task died"
-            assert list(bot.errors) == [], f"errors in handlers: {list(bot.errors)!r}"
-        finally:
-            await bot.close()
-            await asyncio.gather(task, return_exceptions=True)
+    async with FakeDiscord() as fake, fake.install(), connected(settings, services) as bot:
+        yield fake, bot
+
+
+@asynccontextmanager
+async def connected(settings: Settings, services: Services) -> AsyncIterator[ChatsmithDiscordBot]:
+    """A chatsmith bot connected to the installed fake Discord, ready; fails if the bot's task dies."""
+    bot = build_discord_bot(discord_config(settings), services, guild_ready_timeout=0.05)
+    task = asyncio.create_task(bot.start(FakeDiscord.TOKEN))
+    try:
+        ready = asyncio.create_task(bot.wait_until_ready())
+        done, _ = await asyncio.wait({task, ready}, timeout=10, return_when=asyncio.FIRST_COMPLETED)
+        if task in done:
+            task.result()
+        assert ready in done, "bot never became ready"
+        yield bot
+        assert not task.done(), "the bot's start() task died"
+        assert list(bot.errors) == [], f"errors in handlers: {list(bot.errors)!r}"
+    finally:
+        await bot.close()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def test_commands_are_synced_with_their_help(bot_settings: Settings, services: Services) -> None:
@@ -77,6 +85,49 @@ def test_commands_are_synced_with_their_help(bot_settings: Settings, services: S
                 "share",
                 "unshare",
             ]
+
+    run(scenario)
+
+
+def test_every_declared_command_reaches_the_core(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with running_bot(bot_settings, services) as (fake, bot):
+            ran = record_commands(bot.core)
+            assert [c["name"] for c in fake.global_commands] == list(COMMANDS)
+            for name in COMMANDS:
+                record = await fake.send_interaction(fake.guild.id, fake.channel.id, fake.bob.id, name)
+                assert (await record.wait_for_followup(timeout=10)).content == f"ran {name}"
+            assert ran == list(COMMANDS)
+
+    run(scenario)
+
+
+def test_the_command_tree_is_synced_only_when_it_changed(
+    bot_settings: Settings, services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = bot_settings.data_dir / "discord-commands.json"
+
+    async def scenario() -> None:
+        async with FakeDiscord() as fake, fake.install():
+            syncs = f"/applications/{fake.application_id}/commands"
+            async with connected(bot_settings, services):
+                assert len(fake.calls_to("PUT", syncs)) == 1 and record.exists()
+            async with connected(bot_settings, services):
+                assert len(fake.calls_to("PUT", syncs)) == 1  # the same tree: not synced again
+            changed = tuple(
+                replace(spec, description="Every command.") if spec.name == "help" else spec
+                for spec in DECLARED
+            )
+            monkeypatch.setattr(discord_commands, "DECLARED", changed)
+            async with connected(bot_settings, services):
+                assert len(fake.calls_to("PUT", syncs)) == 2
+                help_command = next(c for c in fake.global_commands if c["name"] == "help")
+                assert help_command["description"] == "Every command."
+            record.write_text("{not json")  # a damaged record costs a sync, nothing else
+            async with connected(bot_settings, services):
+                assert len(fake.calls_to("PUT", syncs)) == 3
+            async with connected(bot_settings, services):
+                assert len(fake.calls_to("PUT", syncs)) == 3
 
     run(scenario)
 

@@ -13,13 +13,14 @@ from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 from sqlalchemy import select
 
 from bot.core import AdminPolicy, ConfigurationError, Services
+from bot.core.catalog import COMMANDS
 from bot.core.safety import EMPTY_GENERATION
 from bot.slack_app import ADMIN_CACHE_S, SlackBot, build_slack_app, check_slack_config, serve_http
 from chatsmith.settings import Settings
 from chatsmith.wiring import slack_config
 from db.models import Message, UserOptOut
 from tests.bot.conftest import CHANNEL_LINES
-from tests.bot.helpers import LoopLagProbe, answers, eventually, run, run_trainer_once
+from tests.bot.helpers import LoopLagProbe, answers, eventually, record_commands, run, run_trainer_once
 from tests.bot.test_core_units import MENTION_BOMB
 from tests.fakes.slack import FakeSlack
 
@@ -275,6 +276,17 @@ def test_fifty_concurrent_generates_are_acked_in_time(bot_settings: Settings, se
             assert probe.worst < 0.1, f"event loop blocked for {probe.worst * 1000:.0f} ms"
 
     run(scenario, timeout=120)
+
+
+def test_every_declared_command_reaches_the_core(bot_settings: Settings, services: Services) -> None:
+    async def scenario() -> None:
+        async with http_bot(bot_settings, services) as (fake, bot, url):
+            ran = record_commands(bot.core)
+            for name in COMMANDS:
+                assert await chatsmith_slash(fake, url, name, fake.bob.id) == f"ran {name}"
+            assert ran == list(COMMANDS)
+
+    run(scenario)
 
 
 def test_manifest_matches_the_adapter() -> None:

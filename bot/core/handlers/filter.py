@@ -45,11 +45,10 @@ def describe(services: Services, request: Request, settings: FilterSettings) -> 
 
 
 def _parse(request: Request) -> tuple[str, tuple[str, ...]]:
-    """The action and its words, from `text` (typed commands) or `action` and `words` (Discord)."""
-    words = str(request.args.get("text") or "").split()
-    action = str(request.args.get("action") or (words.pop(0) if words else "show")).lower()
-    words += str(request.args.get("words") or "").replace(",", " ").split()
-    return action, tuple(word.strip(",") for word in words if word.strip(","))
+    """The action and its words; words are separated by spaces or commas."""
+    action = str(request.args.get("action") or "show").lower()
+    words = str(request.args.get("words") or "").replace(",", " ").split()
+    return action, tuple(words)
 
 
 async def filter_command(services: Services, request: Request) -> Reply:

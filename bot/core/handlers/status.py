@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.core.catalog import COMMAND_PREFIXES
 from bot.core.charts import render_stats_chart
+from bot.core.command_spec import COMMAND_PREFIXES
 from bot.core.formatting import describe_job, describe_version
 from bot.core.places import channel_label, find_place
 from bot.core.request import Reply, Request

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.core.arguments import int_arg, scope_arg
 from bot.core.backfill import backfill
-from bot.core.catalog import COMMAND_PREFIXES
+from bot.core.command_spec import COMMAND_PREFIXES
 from bot.core.errors import CommandError
 from bot.core.places import ensure_place
 from bot.core.request import Reply, Request
