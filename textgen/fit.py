@@ -124,7 +124,9 @@ class _EpochLoop:
             config.learning_rate, steps_per_epoch * config.epochs, self.budget if config.time_budget else None
         )
         self.history: list[dict[str, Any]] = []
-        self.best_loss, self.best_weights, self.stale_epochs = math.inf, None, 0
+        self.best_loss = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+        self.stale_epochs = 0
         self.step = 0
         self.trained_tokens = 0.0
         self.train_seconds = 0.0

@@ -5,8 +5,10 @@ The order of a job keeps serving safe (a registered bundle is on disk; a worse m
 1. Versions of the scope still marked `training` belong to an attempt whose worker died (a scope runs one
    job at a time); they are marked failed and whatever they left on disk is removed.
 2. The corpus is read; too few messages fails the job before anything is created.
-3. The parent is what serves the scope now (its active model, the workspace's, or the base model); a
-   `training` version row is created that points at no bundle.
+3. The parent is what serves the scope now (its active model, the workspace's, or the base model). Its
+   bundle is loaded once (a damaged one is marked failed and the scope's fallback taken) and serves the
+   fine-tune's start and the gate's incumbent score. A `training` version row is created that points at
+   no bundle.
 4. The model trains into a staging directory while a heartbeat thread reports progress.
 5. Candidate and incumbent are evaluated on the same newest held-out messages (`trainer.gate`).
 6. The bundle is moved into place in the model store, and only then, in one transaction that also checks
