@@ -1,6 +1,6 @@
 """The epoch loop: the time budget, the learning-rate schedule, validation, early stopping, best weights.
 
-`textgen.training` prepares the data and the model and calls `fit`; the compiled step it drives is
+`textgen.training` prepares the data and the model and runs an `EpochLoop`; the compiled step it drives is
 `textgen.train_step.Trainer`.
 """
 
@@ -69,19 +69,12 @@ class _Epoch:
     out_of_time: bool = False
 
 
-def fit(
-    trainer: Trainer,
-    train_tokens: np.ndarray,
-    val_tokens: np.ndarray | None,
-    steps_per_epoch: int,
-    started: float,
-    progress: ProgressCallback | None,
-    final_reserve: float = 0.0,
-) -> FitResult:
-    """Train `trainer.model` epoch by epoch and leave it with the weights of its best epoch.
+class EpochLoop:
+    """Trains `trainer.model` epoch by epoch and leaves it with the weights of its best epoch.
 
     Training stops `final_reserve` seconds before the time budget, leaving that time to the final
-    evaluation and the save; the learning rate decays over the time training has.
+    evaluation and the save; the learning rate decays over the time training has. The fields are what
+    carries over from epoch to epoch.
 
     Args:
         trainer: The compiled steps around the model.
@@ -92,13 +85,6 @@ def fit(
         progress: Called after every step.
         final_reserve: Seconds of the budget kept for what follows training.
     """
-    return _EpochLoop(
-        trainer, train_tokens, val_tokens, steps_per_epoch, started, progress, final_reserve
-    ).run()
-
-
-class _EpochLoop:
-    """One run of the loop; its fields are what carries over from epoch to epoch."""
 
     def __init__(
         self,
@@ -108,7 +94,7 @@ class _EpochLoop:
         steps_per_epoch: int,
         started: float,
         progress: ProgressCallback | None,
-        final_reserve: float,
+        final_reserve: float = 0.0,
     ) -> None:
         self.trainer = trainer
         self.config = config = trainer.config
@@ -138,6 +124,7 @@ class _EpochLoop:
             self.val_dataset, self.val_carry = _validation_dataset(trainer, val_tokens)
 
     def run(self) -> FitResult:
+        """Train until the epochs, the time budget or the patience run out."""
         for epoch in range(1, self.config.epochs + 1):
             if epoch > 1 and self._no_time_for_another_epoch():
                 self.stopped = "time budget"

@@ -23,7 +23,7 @@ from textgen.copyguard import CopyGuard, build_copy_guard, load_copy_guard
 from textgen.data import num_batches, stream_num_batches
 from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
-from textgen.fit import FitResult, ProgressCallback, TrainingProgress, fit
+from textgen.fit import EpochLoop, FitResult, ProgressCallback, TrainingProgress
 from textgen.holdout import head_of, split_validation
 from textgen.lexicon import Lexicon, load_lexicon
 from textgen.model import build_model
@@ -248,9 +248,10 @@ def _train(
         final_reserve = _final_reserve(model, data, config)
         trainer = Trainer(model, data.spec, config, strategy, carry_state=data.carry_state)
         validation = data.val_tokens if data.has_validation else None
-        fitted = fit(
+        loop = EpochLoop(
             trainer, data.train_tokens, validation, data.steps_per_epoch, started, progress, final_reserve
         )
+        fitted = loop.run()
     finally:
         set_precision_policy("float32")
     return model, fitted

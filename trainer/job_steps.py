@@ -202,40 +202,32 @@ class JobSteps:
         Raises:
             JobLost: The parent was withdrawn (forget-me, retention) since it was picked.
         """
-        return self.persist(
-            functools.partial(self._create_version, scope, job, parent, spec, tokenizer_kind, corpus),
-            "creating the version",
+        parent_version_id = parent.serving.version_id if parent is not None else None
+        note = (
+            f"job {job.id} (attempt {job.attempts}) from {describe_model(parent.serving if parent else None)}"
         )
 
-    def _create_version(
-        self,
-        scope: Scope,
-        job: TrainingJob,
-        parent: Parent | None,
-        spec: ModelSpec,
-        tokenizer_kind: str,
-        corpus: ScopeCorpus,
-    ) -> NewVersion:
-        parent_version_id = parent.serving.version_id if parent is not None else None
-        with self.session() as session, session.begin():
-            version = create_version(
-                session,
-                scope,
-                tokenizer_kind=tokenizer_kind,
-                spec=spec.to_dict(),
-                corpus_stats={**corpus.stats, "job_id": job.id},
-                parent_version_id=parent_version_id,
-            )
-            if parent_version_id is not None:
-                parent_row = session.get(ModelVersion, parent_version_id)
-                # Withdrawn since it was picked (forget-me, retention): never fine-tune from what must go.
-                if parent_row is None or parent_row.status == "retired":
-                    raise JobLost
-            # Whose messages the weights will hold, the parent's included, for forget-me and retention.
-            record_exposure(session, version, corpus.authors, corpus.oldest_message_at)
-            served = parent.serving if parent is not None else None
-            version.note = f"job {job.id} (attempt {job.attempts}) from {describe_model(served)}"
-            return NewVersion(version.id, version.version)
+        def create() -> NewVersion:
+            with self.session() as session, session.begin():
+                version = create_version(
+                    session,
+                    scope,
+                    tokenizer_kind=tokenizer_kind,
+                    spec=spec.to_dict(),
+                    corpus_stats={**corpus.stats, "job_id": job.id},
+                    parent_version_id=parent_version_id,
+                )
+                if parent_version_id is not None:
+                    parent_row = session.get(ModelVersion, parent_version_id)
+                    # Withdrawn since it was picked (forget-me, retention): never fine-tune from what must go.
+                    if parent_row is None or parent_row.status == "retired":
+                        raise JobLost
+                # Whose messages the weights will hold, the parent's included, for forget-me and retention.
+                record_exposure(session, version, corpus.authors, corpus.oldest_message_at)
+                version.note = note
+                return NewVersion(version.id, version.version)
+
+        return self.persist(create, "creating the version")
 
     def incumbent(self, scope: Scope) -> ServingModel | None:
         """What serves the scope now, looked up again: an operator may have activated or rolled back."""
