@@ -26,6 +26,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # Then chatsmith itself, without touching the dependencies.
 COPY README.md ./
 COPY chatsmith chatsmith
+COPY errortext errortext
 COPY textgen textgen
 COPY db db
 COPY trainer trainer
@@ -55,6 +56,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     && pip install --requirement requirements.txt
 COPY README.md ./
 COPY chatsmith chatsmith
+COPY errortext errortext
 COPY textgen textgen
 COPY db db
 COPY trainer trainer

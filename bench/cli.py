@@ -50,6 +50,7 @@ from bench.settings import RunSettings
 from bench.sources import REPO_ROOT, find_sources
 from bench.summary import write_summary
 from bench.tokenizer_comparison import run_tokenizers
+from errortext import error_line
 
 DEFAULT_RESULTS = REPO_ROOT / "bench" / "results" / "latest.json"
 # The summary of a complete full run is committed; partial, quick and tiny runs stay beside the record.
@@ -128,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as error:  # one broken benchmark must not lose the others' figures
             traceback.print_exc(file=sys.stderr)
             failed.append(name)
-            first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            outcome = Outcome(rows=[Row(name=name, note=f"FAILED: {first_line[:80]}")])
+            outcome = Outcome(rows=[Row(name=name, note=f"FAILED: {error_line(error)[:80]}")])
         outcome.figures["benchmark_seconds"] = time.monotonic() - bench_started
         rows.extend(outcome.rows)
         figures[name] = outcome.figures

@@ -35,6 +35,7 @@ from bench.heldout import cli_default_fractions
 from bench.report import Outcome, Row
 from bench.settings import RunSettings
 from bench.train_runs import OVERRUN_SECONDS, train
+from errortext import error_line
 
 BUDGET = 100
 SEEDS = (0, 1, 2)
@@ -73,8 +74,7 @@ def _progress(message: str) -> None:
 
 
 def _first_line(error: Exception) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0][:120] if text else type(error).__name__
+    return error_line(error)[:120]
 
 
 def _quick_slice(plan: CorpusPlan, folder: Path) -> Path:

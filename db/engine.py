@@ -17,6 +17,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
 from sqlalchemy.orm import Session, sessionmaker
 
 from db.errors import DatabaseError, mask_url
+from errortext import error_line
 
 DEFAULT_BUSY_TIMEOUT_MS = 5000
 # Execution option read by the SQLite "begin" hook: take the write lock when the transaction starts.
@@ -168,8 +169,7 @@ def verify_connection(engine: Engine) -> None:
 
 def _driver_message(error: DBAPIError, url: URL) -> str:
     """The first line of the driver's message, with the password cut out in case the driver echoed it."""
-    lines = str(error.orig).strip().splitlines()
-    message = lines[0] if lines else type(error.orig).__name__
+    message = error_line(error.orig)
     if url.password:
         message = message.replace(str(url.password), "***")
     return message

@@ -23,6 +23,7 @@ from typing import TypeVar
 from sqlalchemy.exc import DBAPIError, OperationalError
 
 from db.errors import DatabaseError
+from errortext import error_line
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +130,7 @@ def retry_on_lock(
                 if outage_started is None:
                     outage_started = now
                     # Debug only: the caller says once per outage what it does meanwhile.
-                    logger.debug("database not answering (%s); retrying", _first_line(error))
+                    logger.debug("database not answering (%s); retrying", error_line(error.orig))
                 gave_up = outage_seconds is not None and now - outage_started + delay > outage_seconds
                 if gave_up or (stop is not None and stop.is_set()):
                     raise DatabaseUnavailable(
@@ -140,8 +141,3 @@ def retry_on_lock(
                 raise
         sleep(delay)
         delay = min(delay * 2, max_delay)
-
-
-def _first_line(error: DBAPIError) -> str:
-    lines = str(error.orig).strip().splitlines()
-    return lines[0] if lines else type(error.orig).__name__

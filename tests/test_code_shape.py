@@ -23,8 +23,6 @@ SKIPPED_DIRECTORIES = frozenset({"tests", "migrations", "__pycache__", "node_mod
 KNOWN_OFFENDERS: frozenset[str] = frozenset(
     {
         "bot/slack_app.py",
-        "textgen/training.py",
-        "trainer/worker.py",
     }
 )
 

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from errortext import error_line
 from textgen.copyguard import CopyGuard
 from textgen.errors import TextgenError
 from textgen.lexicon import Lexicon
@@ -242,8 +243,9 @@ def load_bundle(path: Path | str) -> Bundle:
     try:
         model.load_weights(path / WEIGHTS)
     except (ValueError, OSError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise TextgenError(f"bundle {path} weights do not load ({first_line}); retrain the model") from None
+        raise TextgenError(
+            f"bundle {path} weights do not load ({error_line(error)}); retrain the model"
+        ) from None
     return Bundle(
         path=path,
         spec=spec,

@@ -64,7 +64,7 @@ class _Segment:
 
 
 def evaluate_messages(
-    bundle: Bundle, messages: list[str], segments: int = 64, burn_in: int = DEFAULT_BURN_IN
+    bundle: Bundle | ServingBundle, messages: list[str], segments: int = 64, burn_in: int = DEFAULT_BURN_IN
 ) -> Evaluation:
     """Nats per character of `bundle`'s model on `messages` (one entry: one document).
 
@@ -77,7 +77,8 @@ def evaluate_messages(
     if chars == 0:
         raise TextgenError("nothing to evaluate: the held-out text is empty; give a corpus with text in it")
     tokenizer = bundle.tokenizer
-    stepper = make_stepper(bundle.model, bundle.spec)
+    source = bundle.weights if isinstance(bundle, ServingBundle) else bundle.model
+    stepper = make_stepper(source, bundle.spec)
     if not stepper.carries_state:
         stream = tokenizer.encode_messages(messages)
         total, predicted = _window_nll(stepper, stream), len(stream) - 1

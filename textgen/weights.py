@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from errortext import error_line
 from textgen.architectures.family import Weights
 from textgen.errors import TextgenError
 from textgen.spec import ModelSpec
@@ -82,7 +83,7 @@ def read_weight_arrays(path: Path, index: dict[str, list[int]]) -> Weights:
         flat = np.load(path, mmap_mode="r")
     except (OSError, ValueError) as error:
         raise TextgenError(
-            f"{path} cannot be read ({_first_line(error)}): the bundle is damaged; retrain it"
+            f"{path} cannot be read ({error_line(error)}): the bundle is damaged; retrain it"
         ) from None
     if flat.dtype != np.float32 or flat.ndim != 1:
         raise TextgenError(f"{path} is not a float32 weight file: the bundle is damaged; retrain it")
@@ -124,7 +125,7 @@ def read_keras_weights(path: Path, spec: ModelSpec) -> Weights:
             ]
     except (OSError, KeyError, ValueError) as error:
         raise TextgenError(
-            f"{path} weights do not load ({_first_line(error)}): the bundle is damaged; retrain it"
+            f"{path} weights do not load ({error_line(error)}): the bundle is damaged; retrain it"
         ) from None
     names = weight_names(spec)
     if len(values) != len(names):
@@ -137,11 +138,6 @@ def read_keras_weights(path: Path, spec: ModelSpec) -> Weights:
 def _variables(layers: dict[str, Any], layer: str, where: str) -> list[np.ndarray]:
     group = layers[layer][where]
     return [np.asarray(group[str(position)], dtype=np.float32) for position in range(len(group))]
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def weights_nbytes(weights: Weights) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from textgen.spec import ModelSpec, TrainConfig
 from trainer.errors import TrainerError
 
 # The held-out set of the promotion gate never exceeds this many messages: evaluating two models on it
@@ -51,25 +52,21 @@ class TrainerConfig:
     base_model: Path | None = None
     model_dir: Path = Path("data/models")
 
-    def model_spec(self) -> Any:
+    def model_spec(self) -> ModelSpec:
         """The `textgen.spec.ModelSpec` for training from scratch.
 
         Raises:
             TrainerError: `CHATSMITH_TRAINER_SPEC` names a field ModelSpec does not have.
         """
-        from textgen.spec import ModelSpec
-
         _check_fields(ModelSpec, self.spec, "CHATSMITH_TRAINER_SPEC")
         return ModelSpec(**self.spec)
 
-    def textgen_train_config(self) -> Any:
+    def textgen_train_config(self) -> TrainConfig:
         """The `textgen.spec.TrainConfig` of a job: `train_config` with this config's time budget.
 
         Raises:
             TrainerError: `CHATSMITH_TRAINER_TRAIN_CONFIG` names a field TrainConfig does not have.
         """
-        from textgen.spec import TrainConfig
-
         _check_fields(TrainConfig, self.train_config, "CHATSMITH_TRAINER_TRAIN_CONFIG")
         return TrainConfig(**{**self.train_config, "time_budget": self.time_budget})
 

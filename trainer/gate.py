@@ -11,9 +11,11 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 from db.serving import ServingModel
+from textgen.bundle import ServingBundle, load_serving_bundle
+from textgen.evaluate import evaluate_messages
 
 
 @dataclass(frozen=True)
@@ -36,8 +38,12 @@ def judge_candidate(
     training_metrics: dict[str, Any],
     holdout: list[str],
     find_incumbent: Callable[[], ServingModel | None],
+    *,
+    parent: ServingBundle | None = None,
 ) -> Verdict:
     """Evaluate the candidate and the incumbent on `holdout`; promote the candidate when no worse.
+
+    Both are scored by the NumPy engine on their bundles' weight arrays: no Keras model is built.
 
     Args:
         candidate_bundle: The trained bundle, still in staging.
@@ -45,16 +51,16 @@ def judge_candidate(
         holdout: The held-out messages, one string each.
         find_incumbent: What serves the scope now. Called after the candidate is scored, because an
             operator may have activated or rolled back a version meanwhile.
+        parent: The bundle the candidate was fine-tuned from, already loaded: scored as it is when it
+            is still the incumbent, rather than loaded again.
     """
-    from textgen.bundle import load_bundle
-    from textgen.evaluate import evaluate_messages
-
-    candidate_model = load_bundle(candidate_bundle)
+    candidate_model = load_serving_bundle(candidate_bundle)
     candidate = evaluate_messages(candidate_model, holdout)
     incumbent = find_incumbent()
     incumbent_score = None
     if incumbent is not None:
-        incumbent_score = evaluate_messages(load_bundle(incumbent.path), holdout).nats_per_char
+        incumbent_bundle = parent if _is_at(parent, incumbent.path) else load_serving_bundle(incumbent.path)
+        incumbent_score = evaluate_messages(incumbent_bundle, holdout).nats_per_char
     score = candidate.nats_per_char
     # A model no better than a uniform guess over its vocabulary writes noise: never promoted, even
     # where nothing serves yet or the incumbent is as bad.
@@ -94,6 +100,11 @@ def describe_model(model: ServingModel | None) -> str:
     if model.source == "base":
         return f"the base model {model.path}"
     return f"{model.source} model v{model.version}"
+
+
+def _is_at(bundle: ServingBundle | None, path: Path) -> TypeGuard[ServingBundle]:
+    """Whether `bundle` was loaded from the bundle directory `path`."""
+    return bundle is not None and Path(bundle.path) == Path(path)
 
 
 def _json_safe(value: Any) -> Any:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from db.errors import DatabaseError
 from db.jobs import JobProgress, heartbeat
+from errortext import error_line
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class Heartbeat:
                 logger.warning(
                     "heartbeats of job %d skipped until the database answers: %s",
                     self.job_id,
-                    str(error).splitlines()[0],
+                    error_line(error),
                 )
             self._failing = True
             return not self.lost.is_set()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from errortext import first_line
+
 
 class BotError(Exception):
     """Root of the errors raised by `bot`."""
@@ -34,8 +36,8 @@ def user_message(error: BaseException) -> str | None:
     from textgen.errors import TextgenError
 
     if isinstance(error, CommandError | DatabaseError | TextgenError):
-        text = str(error).strip()
-        return without_server_paths(text.splitlines()[0]) if text else None
+        line = first_line(str(error))
+        return without_server_paths(line) if line else None
     return None
 
 

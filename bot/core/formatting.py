@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from bot.core.cooldowns import describe_wait
 from db.models import ModelVersion, TrainingJob
+from errortext import first_line
 
 
 def describe_age(moment: datetime | None, now: datetime) -> str:
@@ -62,5 +63,5 @@ def describe_job(job: TrainingJob, where: str, position: int | None, now: dateti
         return text + "."
     text = f"Last training of {where}: {job.status} {describe_age(job.finished_at or job.created_at, now)}"
     if job.status == "failed" and job.error:
-        text += f" ({job.error.splitlines()[0][:200]})"
+        text += f" ({first_line(job.error)[:200]})"
     return text + "."

@@ -21,6 +21,7 @@ from bot.core.request import Request
 from bot.core.services import Services
 from db.retry import DatabaseUnavailable, retry_on_lock
 from db.serving import fail_unloadable_version, serving_model_in
+from errortext import first_line
 from textgen.errors import TextgenError
 
 log = logging.getLogger(__name__)
@@ -128,4 +129,4 @@ def _resolve(services: Services, request: Request) -> AnsweringModel | None:
 
 def _fail_version(services: Services, version_id: int, problem: str) -> None:
     with services.write_sessions.begin() as session:
-        fail_unloadable_version(session, version_id, problem.strip().splitlines()[0], store=services.store)
+        fail_unloadable_version(session, version_id, first_line(problem), store=services.store)

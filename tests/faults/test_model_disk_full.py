@@ -27,7 +27,7 @@ from tests.trainer.conftest import chat_lines as chat_lines  # noqa: F401
 from tests.trainer.conftest import engine as engine  # noqa: F401
 from tests.trainer.conftest import make_scope as make_scope  # noqa: F401
 from tests.trainer.conftest import tiny_bundle as tiny_bundle  # noqa: F401
-from trainer.worker import DISK_FULL
+from trainer.failures import DISK_FULL
 
 
 @pytest.fixture

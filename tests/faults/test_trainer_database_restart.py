@@ -23,7 +23,7 @@ from tests.trainer.conftest import ScopeMaker, start_trainer, trainer_environmen
 from tests.trainer.conftest import chat_lines as chat_lines  # noqa: F401
 from tests.trainer.conftest import make_scope as make_scope  # noqa: F401
 from textgen.bundle import MANIFEST
-from trainer.worker import NOTICE_OUTAGE_AFTER_S
+from trainer.job_steps import NOTICE_OUTAGE_AFTER_S
 
 # Long enough that the database can be stopped while the model trains (a few seconds on one core).
 TRAIN_FOR_SECONDS = '{"epochs": 1, "steps_per_epoch": 60, "batch_size": 8}'

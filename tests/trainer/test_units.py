@@ -159,3 +159,46 @@ def test_gate_never_promotes_a_model_no_better_than_a_uniform_guess(tmp_path: Pa
 
     assert not verdict.promote and verdict.metrics["gate"] == "rejected"
     assert "no better than a uniform guess" in verdict.summary
+
+
+def test_gate_scores_with_numpy_and_reuses_the_loaded_parent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import textgen.bundle
+    import textgen.model
+    from db.serving import ServingModel
+    from textgen.bundle import load_serving_bundle, save_bundle
+    from textgen.model import build_model
+    from textgen.spec import ModelSpec
+    from textgen.tokenizers import ByteTokenizer
+    from trainer.gate import judge_candidate
+
+    spec = ModelSpec(units=8, embedding=4, seq_len=16)
+    candidate = save_bundle(
+        tmp_path / "candidate", build_model(spec, ByteTokenizer().vocab_size), spec, ByteTokenizer()
+    )
+    incumbent = save_bundle(
+        tmp_path / "incumbent", build_model(spec, ByteTokenizer().vocab_size), spec, ByteTokenizer()
+    )
+    parent = load_serving_bundle(incumbent)
+
+    def no_keras(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the gate built a Keras model")
+
+    def no_second_load(path: Path) -> None:
+        raise AssertionError(f"the gate loaded {path} again")
+
+    monkeypatch.setattr(textgen.model, "build_model", no_keras)
+    monkeypatch.setattr(textgen.bundle, "load_bundle", no_keras)
+    real_read = textgen.bundle.read_manifest
+    monkeypatch.setattr(
+        textgen.bundle,
+        "read_manifest",
+        lambda path: no_second_load(path) if Path(path) == incumbent else real_read(path),
+    )
+    serving = ServingModel(incumbent, "workspace", version_id=1, version=1)
+
+    verdict = judge_candidate(candidate, {}, ["hello there", "how are you"], lambda: serving, parent=parent)
+
+    assert verdict.metrics["incumbent_nats_per_char"] is not None
+    assert verdict.metrics["incumbent_version_id"] == 1

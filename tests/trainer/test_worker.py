@@ -96,6 +96,41 @@ def test_channel_model_fine_tunes_from_the_workspace_model(
     assert version.spec["units"] == 24 and read_manifest(Path(version.bundle_path))["parent"]
 
 
+@SQLITE_ONLY
+def test_a_fine_tune_reads_its_parent_bundle_once(
+    engine: Engine,
+    store: LocalModelStore,
+    trainer_config: TrainerConfig,
+    make_scope: ScopeMaker,
+    tiny_bundle: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The parent serves the load check, the fine-tune's start and the gate's incumbent score from one load."""
+    import textgen.bundle
+
+    channel = make_scope(messages=300)
+    parent_id = register_version(engine, store, channel.workspace_scope(), tiny_bundle, activate=True)
+    with Session(engine) as session:
+        parent_path = Path(session.get(ModelVersion, parent_id).bundle_path)
+    request_training(engine, channel, "admin", "U1")
+    # Every bundle load, Keras or NumPy, checks the manifest first.
+    reads: list[Path] = []
+    read_manifest_once = textgen.bundle.read_manifest
+
+    def counting(path: Path) -> dict:
+        reads.append(Path(path))
+        return read_manifest_once(path)
+
+    monkeypatch.setattr(textgen.bundle, "read_manifest", counting)
+
+    [outcome] = Worker(engine, trainer_config, store, "w1").process_queue()
+
+    assert outcome.status == "succeeded", outcome.message
+    [version] = _versions(engine, channel)
+    assert version.parent_version_id == parent_id and version.metrics["incumbent_version_id"] == parent_id
+    assert reads.count(parent_path) == 1
+
+
 def test_promotion_gate_rejects_a_worse_model_and_stores_both_figures(
     engine: Engine,
     store: LocalModelStore,

@@ -1,0 +1,303 @@
+"""The epoch loop: the time budget, the learning-rate schedule, validation, early stopping, best weights.
+
+`textgen.training` prepares the data and the model and runs an `EpochLoop`; the compiled step it drives is
+`textgen.train_step.Trainer`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from textgen.data import stream_num_batches, stream_windows_dataset, windows_dataset
+from textgen.schedule import LearningRateSchedule
+from textgen.train_step import Trainer
+
+log = logging.getLogger(__name__)
+
+# In-training validation looks at this many batches at most.
+MAX_VALIDATION_BATCHES = 48
+# Until the first validation is timed, it is guessed at this many seconds (compiling its step) plus
+# this share of a training step per batch (forward only).
+FIRST_VALIDATION_SECONDS = 2.0
+VALIDATION_STEP_SHARE = 0.5
+
+
+@dataclass
+class TrainingProgress:
+    """What a progress display needs, reported after every step."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    loss: float
+    accuracy: float
+    elapsed: float
+    eta_seconds: float | None
+    fraction: float
+    val_loss: float | None = None
+    learning_rate: float | None = None
+
+
+ProgressCallback = Callable[[TrainingProgress], None]
+
+
+@dataclass
+class FitResult:
+    """What the loop did: one record per epoch, and the summary that joins the run's metrics."""
+
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+
+
+@dataclass
+class _Epoch:
+    """The training steps of one epoch (validation aside)."""
+
+    steps: int = 0
+    loss_sum: float = 0.0
+    accuracy_sum: float = 0.0
+    seconds: float = 0.0
+    out_of_time: bool = False
+
+
+class EpochLoop:
+    """Trains `trainer.model` epoch by epoch and leaves it with the weights of its best epoch.
+
+    Training stops `final_reserve` seconds before the time budget, leaving that time to the final
+    evaluation and the save; the learning rate decays over the time training has. The fields are what
+    carries over from epoch to epoch.
+
+    Args:
+        trainer: The compiled steps around the model.
+        train_tokens: The training part, encoded.
+        val_tokens: The validation part, encoded; None to monitor the training loss instead.
+        steps_per_epoch: Optimizer steps in one epoch.
+        started: `time.monotonic()` when the run began (the budget counts from it).
+        progress: Called after every step.
+        final_reserve: Seconds of the budget kept for what follows training.
+    """
+
+    def __init__(
+        self,
+        trainer: Trainer,
+        train_tokens: np.ndarray,
+        val_tokens: np.ndarray | None,
+        steps_per_epoch: int,
+        started: float,
+        progress: ProgressCallback | None,
+        final_reserve: float = 0.0,
+    ) -> None:
+        self.trainer = trainer
+        self.config = config = trainer.config
+        self.train_tokens = train_tokens
+        self.steps_per_epoch = steps_per_epoch
+        self.started = started
+        self.progress = progress
+        self.budget = math.inf
+        if config.time_budget:
+            # A budget too small for its own final evaluation still trains for a quarter of it.
+            self.budget = max(config.time_budget - final_reserve, 0.25 * config.time_budget)
+        self.schedule = LearningRateSchedule(
+            config.learning_rate, steps_per_epoch * config.epochs, self.budget if config.time_budget else None
+        )
+        self.history: list[dict[str, Any]] = []
+        self.best_loss = math.inf
+        self.best_weights: list[np.ndarray] | None = None
+        self.stale_epochs = 0
+        self.step = 0
+        self.trained_tokens = 0.0
+        self.train_seconds = 0.0
+        self.validation_seconds = 0.0
+        self.stopped = "epochs"
+        self.val_dataset: tf.data.Dataset | None = None
+        self.val_carry = False
+        if val_tokens is not None:
+            self.val_dataset, self.val_carry = _validation_dataset(trainer, val_tokens)
+
+    def run(self) -> FitResult:
+        """Train until the epochs, the time budget or the patience run out."""
+        for epoch in range(1, self.config.epochs + 1):
+            if epoch > 1 and self._no_time_for_another_epoch():
+                self.stopped = "time budget"
+                break
+            epoch_steps = self._train_epoch(epoch)
+            if epoch_steps.steps == 0:
+                self.stopped = "time budget"
+                break
+            record = self._record(epoch, epoch_steps)
+            self._keep_if_best(record)
+            if epoch_steps.out_of_time:
+                self.stopped = "time budget"
+                break
+            if self.stale_epochs >= self.config.patience:
+                self.stopped = "early stopping"
+                break
+        if self.best_weights is not None:
+            self.trainer.model.set_weights(self.best_weights)
+        return FitResult(self.history, self._summary())
+
+    def _no_time_for_another_epoch(self) -> bool:
+        reserve = self.validation_seconds if self.val_dataset is not None else 0.0
+        elapsed = self.trainer.agreed_seconds(time.monotonic() - self.started + reserve)[0]
+        return elapsed >= self.budget
+
+    def _epoch_dataset(self, epoch: int) -> tf.data.Dataset:
+        config, spec = self.config, self.trainer.spec
+        if self.trainer.carry_state:
+            dataset = stream_windows_dataset(
+                self.train_tokens,
+                spec.seq_len,
+                config.batch_size,
+                seed=config.seed,
+                epoch=epoch,
+                grad_accum=config.grad_accum,
+                max_steps=config.steps_per_epoch,
+                reset_rate=config.state_reset,
+            )
+        else:
+            dataset = windows_dataset(
+                self.train_tokens,
+                spec.seq_len,
+                config.batch_size,
+                spec.causal,
+                seed=config.seed,
+                epoch=epoch,
+                grad_accum=config.grad_accum,
+            )
+        return dataset.take(self.steps_per_epoch)
+
+    def _train_epoch(self, epoch: int) -> _Epoch:
+        """The training steps of `epoch`, stopped early when the budget (less room for validation) ends."""
+        result = _Epoch()
+        dataset = self._epoch_dataset(epoch)
+        epoch_start = time.monotonic()
+        for loss, accuracy, tokens in self.trainer.train_batches(dataset):
+            self.step += 1
+            result.steps += 1
+            self.trained_tokens += tokens
+            result.loss_sum += loss
+            result.accuracy_sum += accuracy
+            elapsed, elapsed_with_reserve = self._elapsed(epoch_start, result.steps)
+            learning_rate = self.schedule(self.step, elapsed)
+            self.trainer.set_learning_rate(learning_rate)
+            if self.progress is not None:
+                self._report(epoch, result.steps, loss, accuracy, elapsed, learning_rate)
+            if elapsed_with_reserve >= self.budget:
+                result.out_of_time = True
+                break
+        result.seconds = time.monotonic() - epoch_start
+        self.train_seconds += result.seconds
+        return result
+
+    def _elapsed(self, epoch_start: float, epoch_steps: int) -> tuple[float, float]:
+        """Seconds since the run began, without and with room for this epoch's validation, as every
+        worker agrees.
+
+        Room for the validation keeps the run inside the budget; before the first one is timed, it is
+        guessed from the training steps (a validation batch runs forward only). A first epoch cut short
+        by the budget is not validated (there are no other weights to choose from), so it needs no room.
+        """
+        reserve = 0.0
+        local_elapsed = time.monotonic() - self.started
+        if self.val_dataset is not None:
+            mean_step = (time.monotonic() - epoch_start) / epoch_steps
+            guess = FIRST_VALIDATION_SECONDS + MAX_VALIDATION_BATCHES * mean_step * VALIDATION_STEP_SHARE
+            finishes_epoch = (self.steps_per_epoch - epoch_steps) * mean_step < self.budget - local_elapsed
+            if self.history or finishes_epoch:
+                reserve = self.validation_seconds or guess
+        elapsed, elapsed_with_reserve = self.trainer.agreed_seconds(local_elapsed, local_elapsed + reserve)
+        return elapsed, elapsed_with_reserve
+
+    def _report(
+        self, epoch: int, epoch_steps: int, loss: float, accuracy: float, elapsed: float, learning_rate: float
+    ) -> None:
+        assert self.progress is not None
+        done = self.schedule.progress(self.step, elapsed)
+        self.progress(
+            TrainingProgress(
+                epoch,
+                self.config.epochs,
+                epoch_steps,
+                self.steps_per_epoch,
+                loss,
+                accuracy,
+                elapsed,
+                elapsed / done - elapsed if done > 0 else None,
+                done,
+                learning_rate=learning_rate,
+            )
+        )
+
+    def _record(self, epoch: int, trained: _Epoch) -> dict[str, Any]:
+        """The epoch's history record, validated unless it is a first epoch the budget cut short."""
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "steps": trained.steps,
+            "loss": trained.loss_sum / trained.steps,
+            "accuracy": trained.accuracy_sum / trained.steps,
+            "seconds": trained.seconds,
+        }
+        if self.val_dataset is not None and (self.history or not trained.out_of_time):
+            validation_start = time.monotonic()
+            record["val_loss"], record["val_accuracy"] = self.trainer.evaluate(
+                self.val_dataset, MAX_VALIDATION_BATCHES, carry_state=self.val_carry
+            )
+            self.validation_seconds = time.monotonic() - validation_start
+        self.history.append(record)
+        log.info(
+            "epoch %d: %s", epoch, {k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}
+        )
+        return record
+
+    def _keep_if_best(self, record: dict[str, Any]) -> None:
+        monitored = record.get("val_loss", record["loss"])
+        if monitored < self.best_loss - 1e-4:
+            self.best_loss, self.best_weights, self.stale_epochs = (
+                monitored,
+                self.trainer.model.get_weights(),
+                0,
+            )
+        else:
+            self.stale_epochs += 1
+
+    def _summary(self) -> dict[str, Any]:
+        history = self.history
+        best = min(history, key=lambda r: r.get("val_loss", r["loss"])) if history else {}
+        return {
+            "val_loss": best.get("val_loss"),
+            "val_accuracy": best.get("val_accuracy"),
+            "loss": best.get("loss"),
+            "accuracy": best.get("accuracy"),
+            "epochs": len(history),
+            "best_epoch": best.get("epoch"),
+            "steps": self.step,
+            "train_seconds": self.train_seconds,
+            "train_tokens_per_sec": self.trained_tokens / self.train_seconds
+            if self.train_seconds > 0
+            else 0.0,
+            # Wall-clock from the start of the run (data preparation included) to the end of training.
+            "budget_seconds_used": time.monotonic() - self.started,
+            "stopped": self.stopped,
+        }
+
+
+def _validation_dataset(trainer: Trainer, val_tokens: np.ndarray) -> tuple[tf.data.Dataset, bool]:
+    """Held-out windows read the way the model trains (streamed with carried state, when the held-out
+    text is long enough for one window per stream), else fresh windows. Returns (dataset, carry)."""
+    config, spec = trainer.config, trainer.spec
+    if trainer.carry_state and stream_num_batches(len(val_tokens), spec.seq_len, config.batch_size) > 0:
+        return stream_windows_dataset(val_tokens, spec.seq_len, config.batch_size), True
+    dataset = windows_dataset(val_tokens, spec.seq_len, config.batch_size, spec.causal, drop_remainder=False)
+    if not spec.causal:
+        # Every position is a BiLSTM window; a sample of them is enough to pick the best epoch.
+        dataset = dataset.shuffle(4 * MAX_VALIDATION_BATCHES, seed=config.seed)
+    return dataset, False
