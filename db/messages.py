@@ -239,11 +239,12 @@ def iter_corpus(
 
 @dataclass(frozen=True)
 class CorpusMessage:
-    """One training message with what privacy needs to know of it: who wrote it and when."""
+    """One training message with what privacy needs to know of it: who wrote it, when and where."""
 
     text: str
     author_id: str
     created_at: datetime
+    channel_id: int
 
 
 def iter_corpus_messages(
@@ -256,17 +257,17 @@ def iter_corpus_messages(
 ) -> Iterator[CorpusMessage]:
     """Like `iter_corpus`, with each text's author and time, read by the same query (one snapshot)."""
     query = (
-        select(Message.text, Message.author_id, Message.created_at)
+        select(Message.text, Message.author_id, Message.created_at, Message.channel_id)
         .join(Channel, Message.channel_id == Channel.id)
         .where(*_training_messages(scope, command_prefixes))
         .order_by(Message.created_at, Message.id)
         .execution_options(yield_per=batch_size)
     )
-    for text, author_id, created_at in session.execute(query):
+    for text, author_id, created_at, channel_id in session.execute(query):
         if scrub:
             text = scrub_text(text)
         if text.strip():
-            yield CorpusMessage(text, author_id, created_at)
+            yield CorpusMessage(text, author_id, created_at, channel_id)
 
 
 def corpus_for_scope(

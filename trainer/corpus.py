@@ -22,14 +22,16 @@ from trainer.errors import CorpusTooSmall
 class ScopeCorpus:
     """A scope's training text and held-out text, each one string per message, oldest first.
 
-    `authors` and `oldest_message_at` say whose messages, and from when, the corpus holds: the version
-    trained on it records them, so that forget-me and the retention limit can find it.
+    `authors`, `channels` and `oldest_message_at` say whose messages, from which channels (database ids)
+    and from when, the corpus holds: the version trained on it records them, so that forget-me, a channel
+    taken back from the workspace and the retention limit can find it.
     """
 
     train: list[str]
     holdout: list[str]
     authors: frozenset[str] = field(default_factory=frozenset)
     oldest_message_at: datetime | None = None
+    channels: frozenset[int] = field(default_factory=frozenset)
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -89,4 +91,5 @@ def load_scope_corpus(
         split.holdout,
         authors=frozenset(row.author_id for row in rows),
         oldest_message_at=min((row.created_at for row in rows), default=None),
+        channels=frozenset(row.channel_id for row in rows),
     )

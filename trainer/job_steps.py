@@ -222,8 +222,11 @@ class JobSteps:
                     # Withdrawn since it was picked (forget-me, retention): never fine-tune from what must go.
                     if parent_row is None or parent_row.status == "retired":
                         raise JobLost
-                # Whose messages the weights will hold, the parent's included, for forget-me and retention.
-                record_exposure(session, version, corpus.authors, corpus.oldest_message_at)
+                # Whose messages, and which channels', the weights will hold, the parent's included: for
+                # forget-me, channels taken back from the workspace, and retention.
+                record_exposure(
+                    session, version, corpus.authors, corpus.oldest_message_at, sorted(corpus.channels)
+                )
                 version.note = note
                 return NewVersion(version.id, version.version)
 

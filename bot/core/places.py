@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from bot.core.request import Request
 from bot.core.services import Services
+from bot.core.withdrawals import withdraw_channel
 from db.models import Channel, Workspace
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
 
@@ -61,21 +62,27 @@ def find_place(session: Session, request: Request) -> Place | None:
     return Place(channel.workspace_id, channel.id, channel_label(request), channel.collecting)
 
 
-def channel_row(session: Session, request: Request) -> Channel:
-    """The request's channel row, created with its workspace when missing (names and privacy kept up to date)."""
+def channel_row(session: Session, request: Request, services: Services) -> Channel:
+    """The request's channel row, created with its workspace when missing (names and privacy kept up to date).
+
+    A channel the platform now reports private, and that no admin shared with the workspace, is taken
+    back from the workspace's models at once (`bot.core.withdrawals`), as `collect unshare` would.
+    """
     workspace = get_or_create_workspace(
         session, request.platform, request.workspace, request.workspace_name or None
     )
     channel = get_or_create_channel(session, workspace, request.channel, request.channel_name or None)
     if request.channel_private is not None and channel.private != request.channel_private:
-        # A channel made private keeps its messages out of the workspace model from its next training on.
         channel.private = request.channel_private
+        if channel.private and not channel.workspace_training:
+            session.flush()
+            withdraw_channel(session, services, channel, why=f"{channel_label(request)} became private")
     return channel
 
 
 def ensure_place(services: Services, request: Request) -> Place:
     """The request's place, creating its rows when missing; runs its own transaction."""
     with services.write_sessions.begin() as session:
-        channel = channel_row(session, request)
+        channel = channel_row(session, request, services)
         session.flush()
         return Place(channel.workspace_id, channel.id, channel_label(request), channel.collecting)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
 
 from sqlalchemy.orm import Session
 
@@ -12,10 +11,10 @@ from bot.core.places import channel_label, channel_row
 from bot.core.request import Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
+from bot.core.withdrawals import Outcome, delete_bundles, withdraw, withdraw_channel
 from db import forgetting, jobs, messages
-from db.forgetting import RetrainPlan, Withdrawal
 from db.models import Channel
-from db.scopes import Scope, get_or_create_workspace
+from db.scopes import get_or_create_workspace
 
 log = logging.getLogger(__name__)
 
@@ -35,15 +34,12 @@ async def collect(services: Services, request: Request) -> Reply:
 
     def apply() -> str:
         with services.write_sessions.begin() as session:
-            channel = channel_row(session, request)
+            channel = channel_row(session, request, services)
             label = channel_label(request)
-            if state in ("share", "unshare"):
-                channel.workspace_training = state == "share"
-                if state == "unshare":
-                    return (
-                        f"{label} no longer trains the workspace model (from its next training on)."
-                        + _private_rule(channel.private, label)
-                    )
+            if state == "unshare":
+                return _unshare(session, services, channel, label)
+            if state == "share":
+                channel.workspace_training = True
                 return (
                     f"{label} now trains the workspace model too, which answers in every channel of this "
                     "workspace: what is said here can show up in replies anywhere. `collect unshare` "
@@ -66,6 +62,25 @@ async def collect(services: Services, request: Request) -> Reply:
     return safe_reply(request, await services.run_db(apply), ephemeral=True)
 
 
+def _unshare(session: Session, services: Services, channel: Channel, label: str) -> str:
+    """Stop a private channel feeding the workspace's models, and take back what they learned from it."""
+    if not channel.private:
+        return (
+            f"{label} is public: its messages train the workspace model while collection is on here. "
+            "`collect off` stops that; `collect unshare` applies to private channels."
+        )
+    if not channel.workspace_training:
+        return f"{label} is not shared with the workspace model." + _private_rule(True, label)
+    channel.workspace_training = False
+    session.flush()
+    outcome = withdraw_channel(session, services, channel, why=f"{label} was unshared")
+    return (
+        f"{label} no longer trains the workspace model."
+        + outcome.describe().replace("learned from them", f"learned from {label}")
+        + _private_rule(True, label)
+    )
+
+
 def _private_rule(private: bool, label: str) -> str:
     if not private:
         return ""
@@ -84,76 +99,30 @@ async def forget_me(services: Services, request: Request) -> Reply:
     scopes that can be retrained are queued (`db.forgetting`).
     """
 
-    def forget() -> tuple[int, Withdrawal, RetrainPlan, dict[str, str]]:
+    def forget() -> tuple[int, Outcome]:
         with services.write_sessions.begin() as session:
             workspace = get_or_create_workspace(
                 session, request.platform, request.workspace, request.workspace_name or None
             )
             result = messages.forget_user(session, workspace.id, request.user)
-            tainted = forgetting.versions_that_saw_author(session, workspace.id, request.user)
-            withdrawal = forgetting.withdraw_versions(
+            outcome = withdraw(
                 session,
-                tainted,
+                services,
+                forgetting.versions_that_saw_author(session, workspace.id, request.user),
                 reason="its corpus held messages a member deleted with forget-me",
                 affected_scopes=result.affected_scopes,
-                bundle_exists=services.store.exists if services.store is not None else None,
             )
-            plan = forgetting.plan_retraining(
-                session, withdrawal, result.affected_scopes, services.config.min_training_messages
-            )
-            names = {s.scope_key: _scope_name(session, s) for s in plan.retrain + plan.too_small}
-            names |= {key: _scope_name(session, Scope.from_key(key)) for key in withdrawal.fallbacks}
-            return result.deleted_messages, withdrawal, plan, names
+            return result.deleted_messages, outcome
 
-    deleted, withdrawal, plan, names = await services.run_db(forget)
+    deleted, outcome = await services.run_db(forget)
     # Only after the commit: a bundle goes once no row can point a reader at it.
-    await services.run_work(_delete_bundles, services, withdrawal.bundle_locations)
-    for scope in plan.retrain:
+    await services.run_work(delete_bundles, services, outcome.withdrawal.bundle_locations)
+    for scope in outcome.plan.retrain:
         await services.run_db(
             jobs.request_training, services.engine, scope, "admin", f"forget-me:{request.user}"[:64]
         )
     text = (
         f"Deleted {deleted} of your messages in this workspace; nothing you write here will be "
-        "collected from now on."
+        "collected from now on." + outcome.describe()
     )
-    if withdrawal.versions:
-        text += (
-            f" {len(withdrawal.versions)} model version(s) that learned from them stopped answering at once "
-            "and were deleted; they can never be restored."
-        )
-    for key, version in withdrawal.fallbacks.items():
-        instead = f"its earlier v{version}" if version is not None else "the workspace or base model"
-        text += f" {names[key]} now answers with {instead}."
-    if withdrawal.requeued_jobs:
-        text += f" {len(withdrawal.requeued_jobs)} training job(s) that had read them were stopped and queued again."
-    if plan.retrain:
-        text += f" Retraining queued for {_join(names[s.scope_key] for s in plan.retrain)}."
-    if plan.too_small:
-        text += (
-            f" Too few messages are left to retrain {_join(names[s.scope_key] for s in plan.too_small)}; "
-            "no model that saw yours answers there."
-        )
     return safe_reply(request, text, ephemeral=True)
-
-
-def _scope_name(session: Session, scope: Scope) -> str:
-    if scope.channel_id is None:
-        return "the workspace model"
-    channel = session.get(Channel, scope.channel_id)
-    return f"#{channel.name or channel.external_id}" if channel is not None else "a channel"
-
-
-def _join(names: Iterable[str]) -> str:
-    return ", ".join(names)
-
-
-def _delete_bundles(services: Services, locations: list[str]) -> None:
-    for location in locations:
-        try:
-            if services.store is not None:
-                services.store.delete(location)
-            else:
-                forgetting.delete_bundle_directory(location)
-        except Exception:
-            # The row is withdrawn already, so nothing can load it again; the log names the failure.
-            log.exception("could not delete a withdrawn bundle")

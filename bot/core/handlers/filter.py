@@ -63,7 +63,7 @@ async def filter_command(services: Services, request: Request) -> Reply:
 
         def change(services: Services, request: Request) -> FilterSettings:
             with services.write_sessions.begin() as session:
-                channel = channel_row(session, request)
+                channel = channel_row(session, request, services)
                 session.flush()
                 return set_policy(session, channel.workspace_id, action, by=request.user)
 
@@ -78,7 +78,7 @@ async def filter_command(services: Services, request: Request) -> Reply:
 
         def change(services: Services, request: Request) -> FilterSettings:
             with services.write_sessions.begin() as session:
-                channel = channel_row(session, request)
+                channel = channel_row(session, request, services)
                 session.flush()
                 if action == "add":
                     return change_words(session, channel.workspace_id, add=words, by=request.user)
