@@ -74,6 +74,25 @@ def iter_member_messages(session: Session, workspace_id: int, user_id: str) -> I
         }
 
 
+def channels_written_in(session: Session, workspace_id: int, user_id: str) -> set[int]:
+    """Database ids of the workspace's channels where `user_id` has stored messages."""
+    return set(
+        session.scalars(
+            select(Channel.id)
+            .join(Message, Message.channel_id == Channel.id)
+            .where(Channel.workspace_id == workspace_id, Message.author_id == user_id)
+            .distinct()
+        )
+    )
+
+
+def channel_label_for_member(channel: Channel, written_in: set[int]) -> str:
+    """How a reply to a member names a channel: a private one they never wrote in stays unnamed."""
+    if channel.private and channel.id not in written_in:
+        return "a private channel"
+    return f"#{channel.name or channel.external_id}"
+
+
 def member_data(
     session: Session, workspace_id: int, workspace_name: str, user_id: str, now: datetime
 ) -> MemberData:
@@ -102,11 +121,12 @@ def member_data(
         )
         .order_by(ModelVersion.scope_key, ModelVersion.version)
     )
+    written_in = channels_written_in(session, workspace_id, user_id)
     for version in versions:
         channel = session.get(Channel, version.channel_id) if version.channel_id else None
         data.models.append(
             {
-                "scope": f"#{channel.name or channel.external_id}" if channel else "workspace",
+                "scope": channel_label_for_member(channel, written_in) if channel else "workspace",
                 "version": version.version,
                 "status": version.status,
                 "trained_at": version.created_at.isoformat(),

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from bot.core.services import Services
 from db import forgetting, jobs
 from db.forgetting import RetrainPlan, Withdrawal
+from db.member_data import channel_label_for_member
 from db.models import Channel
 from db.scopes import Scope
 
@@ -65,8 +66,13 @@ def withdraw(
     *,
     reason: str,
     affected_scopes: Iterable[Scope] = (),
+    visible_channels: set[int] | None = None,
 ) -> Outcome:
-    """Withdraw `versions` in the caller's transaction and plan the retrains (see `db.forgetting`)."""
+    """Withdraw `versions` in the caller's transaction and plan the retrains (see `db.forgetting`).
+
+    `visible_channels`: when the reply goes to a member, the channels they wrote in; a private channel
+    outside them is never named (None: an admin's reply, every channel named).
+    """
     affected = list(affected_scopes)
     withdrawal = forgetting.withdraw_versions(
         session,
@@ -76,8 +82,8 @@ def withdraw(
         bundle_exists=services.store.exists if services.store is not None else None,
     )
     plan = forgetting.plan_retraining(session, withdrawal, affected, services.config.min_training_messages)
-    names = {s.scope_key: scope_name(session, s) for s in plan.retrain + plan.too_small}
-    names |= {key: scope_name(session, Scope.from_key(key)) for key in withdrawal.fallbacks}
+    scopes = [*plan.retrain, *plan.too_small, *(Scope.from_key(key) for key in withdrawal.fallbacks)]
+    names = {scope.scope_key: scope_name(session, scope, visible_channels) for scope in scopes}
     return Outcome(withdrawal, plan, names)
 
 
@@ -132,12 +138,17 @@ def delete_bundles(services: Services, locations: list[str]) -> None:
             log.exception("could not delete a withdrawn bundle")
 
 
-def scope_name(session: Session, scope: Scope) -> str:
-    """How replies name a scope: "the workspace model" or "#channel"."""
+def scope_name(session: Session, scope: Scope, visible_channels: set[int] | None = None) -> str:
+    """How replies name a scope: "the workspace model", "#channel", or "a private channel" for a member
+    who never wrote in it (`visible_channels`, see `withdraw`)."""
     if scope.channel_id is None:
         return "the workspace model"
     channel = session.get(Channel, scope.channel_id)
-    return f"#{channel.name or channel.external_id}" if channel is not None else "a channel"
+    if channel is None:
+        return "a channel"
+    if visible_channels is None:
+        return f"#{channel.name or channel.external_id}"
+    return channel_label_for_member(channel, visible_channels)
 
 
 def _join(names: Iterable[str]) -> str:

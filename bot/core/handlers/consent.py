@@ -13,6 +13,7 @@ from bot.core.safety import safe_reply
 from bot.core.services import Services
 from bot.core.withdrawals import Outcome, delete_bundles, withdraw, withdraw_channel
 from db import forgetting, jobs, messages
+from db.member_data import channels_written_in
 from db.models import Channel
 from db.scopes import get_or_create_workspace
 
@@ -104,6 +105,8 @@ async def forget_me(services: Services, request: Request) -> Reply:
             workspace = get_or_create_workspace(
                 session, request.platform, request.workspace, request.workspace_name or None
             )
+            # Where they wrote, before their messages go: the reply names no other private channel.
+            written_in = channels_written_in(session, workspace.id, request.user)
             result = messages.forget_user(session, workspace.id, request.user)
             outcome = withdraw(
                 session,
@@ -111,6 +114,7 @@ async def forget_me(services: Services, request: Request) -> Reply:
                 forgetting.versions_that_saw_author(session, workspace.id, request.user),
                 reason="its corpus held messages a member deleted with forget-me",
                 affected_scopes=result.affected_scopes,
+                visible_channels=written_in,
             )
             return result.deleted_messages, outcome
 
