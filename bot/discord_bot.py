@@ -7,13 +7,9 @@ follow-up. Replies never ping: the client's `allowed_mentions` is none and the c
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 import re
 import sys
-import time
-from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -21,28 +17,26 @@ from typing import Any, Literal
 import discord
 from discord import app_commands
 
-from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import CommandError, ConfigurationError
+from bot.core.platform import ErrorReporter, ThrottledProgress
 from bot.core.request import (
     ADMINISTRATOR,
     MANAGE_SERVER,
     ArgValue,
     HistoryMessage,
     IncomingMessage,
-    Reply,
     Request,
 )
+from bot.core.runner import Adapter, run_until_stopped
 from bot.core.services import Services
-from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals, stopped_before_end
+from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight
+from bot.discord_replies import InteractionReplies
 
 log = logging.getLogger(__name__)
 
 # Commands whose answer the whole channel sees; every other answer goes to the caller only.
 PUBLIC_COMMANDS = frozenset({"generate", "stats"})
-# At most one progress edit per this many seconds (Discord rate-limits message edits).
-PROGRESS_INTERVAL_S = 1.0
-ERROR_REPLY = "Something went wrong on my side; the error was logged."
 
 
 @dataclass(frozen=True)
@@ -96,8 +90,9 @@ class ChatsmithDiscordBot(discord.Client):
         )
         self.core = core
         self.tree = ChatsmithTree(self)
+        self.error_reporter = ErrorReporter("discord")
         # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
-        self.errors: deque[BaseException] = deque(maxlen=50)
+        self.errors = self.error_reporter.errors
         # Interactions being answered, so that a stop can let them finish or tell them (SIGTERM).
         self.in_flight = InFlight()
         _add_commands(self)
@@ -114,17 +109,8 @@ class ChatsmithDiscordBot(discord.Client):
         self, error: BaseException, interaction: discord.Interaction | None, where: str = "command"
     ) -> None:
         """Log an unexpected error and, for a command, tell the caller in one line. Never raises."""
-        self.errors.append(error)
-        log.error("discord %s failed", where, exc_info=error)
-        if interaction is None:
-            return
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(ERROR_REPLY, ephemeral=True)
-            else:
-                await interaction.response.send_message(ERROR_REPLY, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("could not tell the caller about the error", exc_info=True)
+        tell = None if interaction is None else lambda text: _tell_privately(interaction, text)
+        await self.error_reporter.report(error, where, tell)
 
     # ------------------------------------------------------------------ commands
 
@@ -132,11 +118,10 @@ class ChatsmithDiscordBot(discord.Client):
         self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
     ) -> None:
         """Answer a slash command; once the bot is stopping, say so instead (`bot.core.shutdown`)."""
-        if not self.in_flight.accepting:
-            await interaction.response.send_message(RESTARTING, ephemeral=True)
-            return
-        with self.in_flight.track(lambda: _answer_cut_off(interaction)):
-            await self._run_command(interaction, command, args)
+        await self.in_flight.answer(
+            lambda: _tell_privately(interaction, RESTARTING),
+            lambda: self._run_command(interaction, command, args),
+        )
 
     async def _run_command(
         self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
@@ -145,8 +130,8 @@ class ChatsmithDiscordBot(discord.Client):
         if interaction.guild_id is None:
             await interaction.response.send_message("chatsmith works in server channels.", ephemeral=True)
             return
-        reporter = _ProgressEditor(interaction)
-        request = self._request(interaction, command, args or {}, reporter)
+        replies = InteractionReplies(interaction)
+        request = self._request(interaction, command, args or {}, replies.progress)
         refusal = self.core.admit(request)
         if refusal is not None:
             await interaction.response.send_message(refusal.text, ephemeral=True)
@@ -156,17 +141,14 @@ class ChatsmithDiscordBot(discord.Client):
         # defer was. A public answer then comes as a message of its own.
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await self.core.run(request)
-        if reply.ephemeral or command not in PUBLIC_COMMANDS:
-            await self._follow_up(interaction, replace(reply, ephemeral=True))
-            return
-        await self._post_publicly(interaction, reply)
+        await replies.send(reply if command in PUBLIC_COMMANDS else replace(reply, ephemeral=True))
 
     def _request(
         self,
         interaction: discord.Interaction,
         command: str,
         args: dict[str, ArgValue | None],
-        reporter: _ProgressEditor,
+        progress: ThrottledProgress,
     ) -> Request:
         permissions: set[str] = set()
         # Missing data (a partial member) leaves the set empty: deny by default.
@@ -194,7 +176,7 @@ class ChatsmithDiscordBot(discord.Client):
             channel_name=getattr(channel, "name", None) or "",
             channel_private=_is_private(channel, interaction.guild),
             history=self._history_reader(interaction),
-            progress=reporter,
+            progress=progress,
         )
 
     def _history_reader(self, interaction: discord.Interaction) -> Any:
@@ -214,28 +196,6 @@ class ChatsmithDiscordBot(discord.Client):
                 )
 
         return read
-
-    async def _post_publicly(self, interaction: discord.Interaction, reply: Reply) -> None:
-        """Post `reply` for the whole channel after a private defer, and remove the private placeholder.
-
-        The first follow-up after a defer only edits the deferred response (keeping it private); once that
-        response is edited, a follow-up is a new message with its own visibility.
-        """
-        await interaction.edit_original_response(content="Posted.")
-        await self._follow_up(interaction, reply)
-        try:
-            await interaction.delete_original_response()
-        except discord.HTTPException:
-            log.warning("could not remove the private placeholder", exc_info=True)
-
-    async def _follow_up(self, interaction: discord.Interaction, reply: Reply) -> None:
-        options: dict[str, Any] = {
-            "ephemeral": reply.ephemeral,
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
-        if reply.file is not None:
-            options["file"] = discord.File(io.BytesIO(reply.file), reply.filename or "attachment.png")
-        await interaction.followup.send(reply.text, **options)
 
     # ------------------------------------------------------------------ collection
 
@@ -328,34 +288,16 @@ def _is_private(channel: Any, guild: discord.Guild | None) -> bool | None:
     return not channel.permissions_for(guild.default_role).view_channel
 
 
-async def _answer_cut_off(interaction: discord.Interaction) -> None:
-    """Tell the caller of an interaction the stop cut off that the bot is restarting."""
+async def _tell_privately(interaction: discord.Interaction, text: str) -> None:
+    """Tell the caller of an interaction one line, whether or not it was answered already."""
     if interaction.response.is_done():
-        await interaction.followup.send(RESTARTING, ephemeral=True)
+        await interaction.followup.send(text, ephemeral=True)
     else:
-        await interaction.response.send_message(RESTARTING, ephemeral=True)
+        await interaction.response.send_message(text, ephemeral=True)
 
 
 class ShardedChatsmithDiscordBot(ChatsmithDiscordBot, discord.AutoShardedClient):
     """chatsmith on Discord with automatic sharding, for bots in many servers."""
-
-
-class _ProgressEditor:
-    """Shows progress by editing the deferred reply, at most once per `PROGRESS_INTERVAL_S`."""
-
-    def __init__(self, interaction: discord.Interaction) -> None:
-        self.interaction = interaction
-        self._last = 0.0
-
-    async def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_S:
-            return
-        self._last = now
-        try:
-            await self.interaction.edit_original_response(content=text[:2000])
-        except discord.HTTPException:
-            log.warning("progress edit failed", exc_info=True)
 
 
 def _add_commands(bot: ChatsmithDiscordBot) -> None:
@@ -510,37 +452,43 @@ def check_discord_config(config: DiscordConfig) -> str:
     return token
 
 
+class _DiscordServer:
+    """The Discord client as the shared runner (`bot.core.runner`) drives it."""
+
+    def __init__(self, config: DiscordConfig, services: Services) -> None:
+        self.token = check_discord_config(config)
+        self.bot = build_discord_bot(config, services)
+        self.in_flight = self.bot.in_flight
+
+    async def serve(self) -> None:
+        """`bot.start`, with Discord's refusals turned into one-line configuration errors."""
+        try:
+            await self.bot.start(self.token)
+        except discord.LoginFailure:
+            raise ConfigurationError(
+                "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            raise ConfigurationError(
+                "the Message Content intent is not enabled: switch it on under Bot in the Discord developer "
+                "portal"
+            ) from None
+
+    async def close(self) -> None:
+        await self.bot.close()
+
+
+ADAPTER = Adapter(config_type=DiscordConfig, check_config=check_discord_config, build_server=_DiscordServer)
+
+
 async def run_discord_bot(
     config: DiscordConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
 ) -> None:
-    """Run the Discord bot until it is closed, or until SIGTERM or SIGINT stops it cleanly: no new
-    commands, running ones finish or are answered within `grace_seconds`, then the client closes and
-    message events kept while the database was down get a last chance to be written.
+    """Run the Discord bot until it is closed, or until SIGTERM or SIGINT stops it cleanly
+    (`bot.core.runner.run_until_stopped`).
 
     Raises:
         ConfigurationError: The token is missing or Discord refused it, or the message content intent is
             not enabled for the application.
     """
-    token = check_discord_config(config)
-    bot = build_discord_bot(config, services)
-    async with bot, stop_signals() as stop:
-        client = asyncio.create_task(_start(bot, token))
-        if await stopped_before_end(client, stop):
-            await bot.in_flight.drain(grace_seconds)
-            await bot.close()
-        await client
-    await flush_pending(services)
-
-
-async def _start(bot: ChatsmithDiscordBot, token: str) -> None:
-    """`bot.start`, with Discord's refusals turned into one-line configuration errors."""
-    try:
-        await bot.start(token)
-    except discord.LoginFailure:
-        raise ConfigurationError(
-            "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
-        ) from None
-    except discord.PrivilegedIntentsRequired:
-        raise ConfigurationError(
-            "the Message Content intent is not enabled: switch it on under Bot in the Discord developer portal"
-        ) from None
+    await run_until_stopped(_DiscordServer(config, services), services, grace_seconds=grace_seconds)

@@ -7,11 +7,12 @@ are acknowledged by Bolt before their listeners run, so Slack's 3-second deadlin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -22,24 +23,24 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.catalog import ADMIN_COMMANDS, COMMANDS
-from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
 from bot.core.parsing import command_for_slash, parse_command_text
+from bot.core.platform import ErrorReporter
 from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
+from bot.core.runner import Adapter, run_until_stopped
 from bot.core.services import Services
-from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals
+from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight
+from bot.slack_replies import MentionReplies, SlashReplies
 
 log = logging.getLogger(__name__)
 
 SLASH_COMMANDS = ("/generate", "/train", "/chatsmith")
-ERROR_REPLY = "Something went wrong on my side; the error was logged."
 # How long a users.info answer about admin rights is trusted: a demoted admin keeps them this long at most.
 ADMIN_CACHE_S = 60.0
 # Event ids remembered to answer Slack's retries of a delivery once (it retries for about an hour).
 SEEN_EVENTS_MAX = 10_000
 HISTORY_PAGE = 200
-PROGRESS_INTERVAL_S = 1.0
 # Plain messages; every other subtype (joins, bot posts, channel changes) is not conversation.
 _CONVERSATION_SUBTYPES = (None, "thread_broadcast", "file_share")
 
@@ -83,8 +84,9 @@ class SlackBot:
         self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._next_admin_prune = time.monotonic() + ADMIN_CACHE_S
         self._seen_events: OrderedDict[str, None] = OrderedDict()
-        # Recent unexpected errors, newest last (the log has the detail).
-        self.errors: list[BaseException] = []
+        self.error_reporter = ErrorReporter("slack")
+        # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
+        self.errors = self.error_reporter.errors
         # Commands being answered, so that a stop can let them finish or tell them (SIGTERM).
         self.in_flight = InFlight()
 
@@ -92,16 +94,15 @@ class SlackBot:
 
     async def request(
         self,
-        client: AsyncWebClient,
+        replies: MentionReplies | SlashReplies,
         team: str,
-        channel: str,
-        user: str,
         command: str,
         args: dict[str, ArgValue],
-        progress: Callable[[str], Awaitable[None]] | None,
         enterprise: str = "",
         bot_user_id: str = "",
     ) -> Request:
+        """The core's request for `command` from the caller `replies` answers."""
+        client, channel, user = replies.client, replies.channel, replies.user
         permissions: frozenset[str] = frozenset()
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
         if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, enterprise, user):
@@ -118,7 +119,7 @@ class SlackBot:
             channel_private=private,
             policy=self.core.config.policy,
             history=self._history_reader(client, channel, bot_user_id),
-            progress=progress,
+            progress=replies.progress,
         )
 
     async def _is_workspace_admin(
@@ -159,17 +160,6 @@ class SlackBot:
     def cached_admin_answers(self) -> int:
         """users.info answers held (the ones still within `ADMIN_CACHE_S`, and those since the last prune)."""
         return len(self._admins)
-
-    @staticmethod
-    async def _send_file_privately(client: AsyncWebClient, user: str, reply: Reply) -> None:
-        """Slack has no ephemeral files: a private file goes to the caller's direct messages with the bot."""
-        opened = await client.conversations_open(users=user)
-        await client.files_upload_v2(
-            channel=str(opened["channel"]["id"]),
-            content=reply.file,
-            filename=reply.filename or "attachment",
-            initial_comment=reply.text,
-        )
 
     @staticmethod
     async def _is_private(client: AsyncWebClient, channel: str) -> bool | None:
@@ -233,19 +223,14 @@ class SlackBot:
         self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
     ) -> None:
         """A mention; once the bot is stopping, the caller is told to try again (`bot.core.shutdown`)."""
-        channel, user = str(event["channel"]), str(event.get("user") or "")
-
-        async def restarting() -> None:
-            await client.chat_postEphemeral(channel=channel, user=user, text=RESTARTING)
-
-        if not self.in_flight.accepting:
-            await restarting()
-            return
-        with self.in_flight.track(restarting):
-            await self._on_mention(event, context, client, body)
+        replies = MentionReplies(client, str(event["channel"]), str(event.get("user") or ""), event)
+        await self.in_flight.answer(
+            lambda: replies.private(Reply(RESTARTING)),
+            lambda: self._on_mention(event, context, replies, body),
+        )
 
     async def _on_mention(
-        self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
+        self, event: dict[str, Any], context: Any, replies: MentionReplies, body: dict[str, Any]
     ) -> None:
         if not self.first_delivery(body):
             return
@@ -254,64 +239,30 @@ class SlackBot:
         if command not in COMMANDS and text.strip():
             # Said to the bot rather than a command: the reply is the conversation's next message.
             command, args = "generate", {"reply_to": text}
-        channel, user = str(event["channel"]), str(event.get("user") or "")
         team = str(context.team_id or event.get("team") or "")
-        thread = event.get("thread_ts")
-        progress = _MessageProgress(client, channel, thread)
-        enterprise = str(context.enterprise_id or "")
         request = await self.request(
-            client, team, channel, user, command, args, progress, enterprise, str(context.bot_user_id or "")
+            replies, team, command, args, str(context.enterprise_id or ""), str(context.bot_user_id or "")
         )
         reply = await self.core.handle(request)
-        await progress.finish()
-        await self._post(client, channel, user, reply, thread)
+        await replies.finish_progress()
+        await replies.send(reply)
 
     async def on_slash(
         self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
     ) -> None:
-        """A slash command; once the bot is stopping, the caller is told to try again."""
-
-        async def restarting() -> None:
-            await respond(text=RESTARTING, response_type="ephemeral")
-
-        if not self.in_flight.accepting:
-            await ack()
-            await restarting()
-            return
-        with self.in_flight.track(restarting):
-            await self._on_slash(ack, command, respond, client, context)
-
-    async def _on_slash(
-        self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
-    ) -> None:
-        # Ack first, always: everything after may take longer than Slack's 3 seconds.
+        """A slash command, acknowledged first, always: everything after may take longer than Slack's 3
+        seconds. Once the bot is stopping, the caller is told to try again."""
         await ack()
-        name, args = command_for_slash(str(command["command"]), str(command.get("text") or ""))
-        channel, user, team = str(command["channel_id"]), str(command["user_id"]), str(command["team_id"])
-
-        async def progress(text: str) -> None:
-            await respond(text=text, response_type="ephemeral", replace_original=True)
-
-        enterprise = str(command.get("enterprise_id") or "")
-        request = await self.request(
-            client,
-            team,
-            channel,
-            user,
-            name,
-            args,
-            _Throttled(progress),
-            enterprise,
-            str(context.bot_user_id or ""),
+        replies = SlashReplies(client, str(command["channel_id"]), str(command["user_id"]), respond)
+        await self.in_flight.answer(
+            lambda: replies.private(Reply(RESTARTING)), lambda: self._on_slash(command, replies, context)
         )
-        reply = await self.core.handle(request)
-        await respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
-        if reply.file is not None and reply.ephemeral:
-            await self._send_file_privately(client, user, reply)
-        elif reply.file is not None:
-            await client.files_upload_v2(
-                channel=channel, content=reply.file, filename=reply.filename or "attachment.png"
-            )
+
+    async def _on_slash(self, command: dict[str, Any], replies: SlashReplies, context: Any) -> None:
+        name, args = command_for_slash(str(command["command"]), str(command.get("text") or ""))
+        enterprise, bot_user_id = str(command.get("enterprise_id") or ""), str(context.bot_user_id or "")
+        request = await self.request(replies, str(command["team_id"]), name, args, enterprise, bot_user_id)
+        await replies.send(await self.core.handle(request))
 
     async def on_message(self, event: dict[str, Any], context: Any, body: dict[str, Any]) -> None:
         if not self.first_delivery(body):
@@ -349,78 +300,12 @@ class SlackBot:
 
     async def on_error(self, error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The adapter's one error handler: log, tell the caller in one line where possible, never raise."""
-        self.errors = [*self.errors[-49:], error]
-        log.error("slack listener failed", exc_info=error)
-        try:
-            channel, user = _caller(body)
-            if channel and user:
-                await client.chat_postEphemeral(channel=channel, user=user, text=ERROR_REPLY)
-        except Exception:
-            log.warning("could not tell the caller about the error", exc_info=True)
+        channel, user = _caller(body)
 
-    async def _post(
-        self, client: AsyncWebClient, channel: str, user: str, reply: Reply, thread: str | None
-    ) -> None:
-        if reply.file is not None and reply.ephemeral:
-            await client.chat_postEphemeral(channel=channel, user=user, text=reply.text)
-            await self._send_file_privately(client, user, reply)
-        elif reply.file is not None:
-            await client.files_upload_v2(
-                channel=channel,
-                content=reply.file,
-                filename=reply.filename or "attachment.png",
-                initial_comment=reply.text,
-                thread_ts=thread,
-            )
-        elif reply.ephemeral:
-            await client.chat_postEphemeral(channel=channel, user=user, text=reply.text)
-        else:
-            await client.chat_postMessage(channel=channel, text=reply.text, thread_ts=thread)
+        async def tell(text: str) -> None:
+            await client.chat_postEphemeral(channel=str(channel), user=str(user), text=text)
 
-
-class _Throttled:
-    """Passes progress on at most once per `PROGRESS_INTERVAL_S` (the first always)."""
-
-    def __init__(self, report: Callable[[str], Awaitable[None]]) -> None:
-        self._report = report
-        self._last = 0.0
-
-    async def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_S:
-            return
-        self._last = now
-        try:
-            await self._report(text)
-        except SlackApiError:
-            log.warning("progress update failed", exc_info=True)
-
-
-class _MessageProgress(_Throttled):
-    """Progress for mentions: one message in the channel, updated in place, removed at the end."""
-
-    def __init__(self, client: AsyncWebClient, channel: str, thread: str | None) -> None:
-        super().__init__(self._show)
-        self.client = client
-        self.channel = channel
-        self.thread = thread
-        self.ts: str | None = None
-
-    async def _show(self, text: str) -> None:
-        if self.ts is None:
-            posted = await self.client.chat_postMessage(
-                channel=self.channel, text=text, thread_ts=self.thread
-            )
-            self.ts = str(posted["ts"])
-        else:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
-
-    async def finish(self) -> None:
-        if self.ts is not None:
-            try:
-                await self.client.chat_delete(channel=self.channel, ts=self.ts)
-            except SlackApiError:
-                log.warning("could not remove the progress message", exc_info=True)
+        await self.error_reporter.report(error, "listener", tell if channel and user else None)
 
 
 def _addressed_to_bot(text: str, bot_user_id: str | None) -> bool:
@@ -502,37 +387,49 @@ async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/ev
     return runner
 
 
+class _SlackServer:
+    """The Slack app as the shared runner (`bot.core.runner`) drives it, in Socket Mode or HTTP mode."""
+
+    def __init__(self, config: SlackConfig, services: Services) -> None:
+        check_slack_config(config)
+        self.config = config
+        self.bot = build_slack_app(config, services)
+        self.in_flight = self.bot.in_flight
+        self._closed = asyncio.Event()
+        self._close: Callable[[], Any] | None = None
+
+    async def serve(self) -> None:
+        config = self.config
+        if config.mode == "http":
+            runner = await serve_http(self.bot, config.http_host, config.http_port, config.http_path)
+            log.info(
+                "serving Slack events on http://%s:%d%s", config.http_host, config.http_port, config.http_path
+            )
+            self._close = runner.cleanup
+        else:
+            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
+
+            handler = AsyncSocketModeHandler(self.bot.app, config.app_token.strip())
+            await handler.connect_async()
+            self._close = handler.close_async
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        self._closed.set()
+        if self._close is not None:
+            await self._close()
+
+
+ADAPTER = Adapter(config_type=SlackConfig, check_config=check_slack_config, build_server=_SlackServer)
+
+
 async def run_slack_bot(
     config: SlackConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
 ) -> None:
-    """Run the Slack bot in the configured mode until SIGTERM or SIGINT stops it cleanly: no new commands,
-    running ones finish or are answered within `grace_seconds`, then the connection closes and message
-    events kept while the database was down get a last chance to be written.
+    """Run the Slack bot in the configured mode until SIGTERM or SIGINT stops it cleanly
+    (`bot.core.runner.run_until_stopped`).
 
     Raises:
         ConfigurationError: A token or secret is missing.
     """
-    check_slack_config(config)
-    bot = build_slack_app(config, services)
-    async with stop_signals() as stop:
-        if config.mode == "http":
-            runner = await serve_http(bot, config.http_host, config.http_port, config.http_path)
-            log.info(
-                "serving Slack events on http://%s:%d%s", config.http_host, config.http_port, config.http_path
-            )
-            try:
-                await stop.wait()
-                await bot.in_flight.drain(grace_seconds)
-            finally:
-                await runner.cleanup()
-        else:
-            from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
-
-            handler = AsyncSocketModeHandler(bot.app, config.app_token.strip())
-            await handler.connect_async()
-            try:
-                await stop.wait()
-                await bot.in_flight.drain(grace_seconds)
-            finally:
-                await handler.close_async()
-    await flush_pending(services)
+    await run_until_stopped(_SlackServer(config, services), services, grace_seconds=grace_seconds)
