@@ -10,50 +10,38 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 import discord
 from discord import app_commands
 
 from bot.core.commands import CommandCore
-from bot.core.errors import CommandError, ConfigurationError
+from bot.core.errors import ConfigurationError
 from bot.core.platform import ErrorReporter, ThrottledProgress
 from bot.core.request import (
     ADMINISTRATOR,
     MANAGE_SERVER,
     ArgValue,
-    HistoryMessage,
     IncomingMessage,
     Request,
 )
 from bot.core.runner import Adapter, run_until_stopped
 from bot.core.services import Services
 from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight
-from bot.discord_replies import InteractionReplies
+from bot.discord_platform import (
+    DiscordConfig,
+    InteractionReplies,
+    channel_is_private,
+    check_discord_config,
+    history_reader,
+    tell_privately,
+)
 
 log = logging.getLogger(__name__)
 
 # Commands whose answer the whole channel sees; every other answer goes to the caller only.
 PUBLIC_COMMANDS = frozenset({"generate", "stats"})
-
-
-@dataclass(frozen=True)
-class DiscordConfig:
-    """The Discord bot's settings, a plain copy the composition root makes.
-
-    Attributes:
-        token: The bot token; "" when none is configured. Never shown in a repr.
-        sharded: Run an AutoShardedClient (many servers).
-        shard_count: Shards in all; None: Discord's recommendation.
-        shard_ids: The shards this process runs; empty: all of them.
-    """
-
-    token: str = field(default="", repr=False)
-    sharded: bool = False
-    shard_count: int | None = None
-    shard_ids: tuple[int, ...] = ()
 
 
 class ChatsmithTree(app_commands.CommandTree):
@@ -109,7 +97,7 @@ class ChatsmithDiscordBot(discord.Client):
         self, error: BaseException, interaction: discord.Interaction | None, where: str = "command"
     ) -> None:
         """Log an unexpected error and, for a command, tell the caller in one line. Never raises."""
-        tell = None if interaction is None else lambda text: _tell_privately(interaction, text)
+        tell = None if interaction is None else lambda text: tell_privately(interaction, text)
         await self.error_reporter.report(error, where, tell)
 
     # ------------------------------------------------------------------ commands
@@ -119,7 +107,7 @@ class ChatsmithDiscordBot(discord.Client):
     ) -> None:
         """Answer a slash command; once the bot is stopping, say so instead (`bot.core.shutdown`)."""
         await self.in_flight.answer(
-            lambda: _tell_privately(interaction, RESTARTING),
+            lambda: tell_privately(interaction, RESTARTING),
             lambda: self._run_command(interaction, command, args),
         )
 
@@ -174,28 +162,10 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=interaction.guild.name if interaction.guild else "",
             channel_name=getattr(channel, "name", None) or "",
-            channel_private=_is_private(channel, interaction.guild),
-            history=self._history_reader(interaction),
+            channel_private=channel_is_private(channel, interaction.guild),
+            history=history_reader(interaction),
             progress=progress,
         )
-
-    def _history_reader(self, interaction: discord.Interaction) -> Any:
-        async def read(limit: int) -> AsyncIterator[HistoryMessage]:
-            channel: Any = interaction.channel
-            if not isinstance(channel, discord.abc.Messageable):
-                channel = await self.fetch_channel(interaction.channel_id or 0)
-            if not isinstance(channel, discord.abc.Messageable):
-                raise CommandError("This channel's history cannot be read; run `train` without backfill.")
-            async for message in channel.history(limit=limit):
-                yield HistoryMessage(
-                    message_id=str(message.id),
-                    author_id=str(message.author.id),
-                    text=message.content,
-                    created_at=message.created_at,
-                    author_is_bot=message.author.bot or message.webhook_id is not None,
-                )
-
-        return read
 
     # ------------------------------------------------------------------ collection
 
@@ -245,7 +215,7 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=message.guild.name,
             channel_name=getattr(message.channel, "name", None) or "",
-            channel_private=_is_private(message.channel, message.guild),
+            channel_private=channel_is_private(message.channel, message.guild),
         )
         reply = await self.core.handle(request)
         if reply.ephemeral:
@@ -275,25 +245,6 @@ class ChatsmithDiscordBot(discord.Client):
             await self.core.delete_message(
                 "discord", str(payload.guild_id), str(payload.channel_id), str(message_id)
             )
-
-
-def _is_private(channel: Any, guild: discord.Guild | None) -> bool | None:
-    """Whether @everyone cannot read the channel (a private thread always counts); None: unknown."""
-    if isinstance(channel, discord.Thread):
-        if channel.type == discord.ChannelType.private_thread:
-            return True
-        channel = channel.parent
-    if guild is None or not isinstance(channel, discord.abc.GuildChannel):
-        return None
-    return not channel.permissions_for(guild.default_role).view_channel
-
-
-async def _tell_privately(interaction: discord.Interaction, text: str) -> None:
-    """Tell the caller of an interaction one line, whether or not it was answered already."""
-    if interaction.response.is_done():
-        await interaction.followup.send(text, ephemeral=True)
-    else:
-        await interaction.response.send_message(text, ephemeral=True)
 
 
 class ShardedChatsmithDiscordBot(ChatsmithDiscordBot, discord.AutoShardedClient):
@@ -435,21 +386,6 @@ def build_discord_bot(
             shard_ids=list(config.shard_ids) or None,
         )
     return ChatsmithDiscordBot(core, guild_ready_timeout=guild_ready_timeout)
-
-
-def check_discord_config(config: DiscordConfig) -> str:
-    """The Discord token, or a one-line error naming the variable to set.
-
-    Raises:
-        ConfigurationError: No token is configured.
-    """
-    token = config.token.strip()
-    if not token:
-        raise ConfigurationError(
-            "no Discord token: set DISCORD_TOKEN (or CHATSMITH_DISCORD_TOKEN) to the bot token from the "
-            "Discord developer portal"
-        )
-    return token
 
 
 class _DiscordServer:

@@ -12,10 +12,8 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -27,11 +25,21 @@ from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
 from bot.core.parsing import command_for_slash, parse_command_text
 from bot.core.platform import ErrorReporter
-from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
+from bot.core.request import ADMINISTRATOR, ArgValue, IncomingMessage, Reply, Request
 from bot.core.runner import Adapter, run_until_stopped
 from bot.core.services import Services
 from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight
-from bot.slack_replies import MentionReplies, SlashReplies
+from bot.slack_platform import (
+    CONVERSATION_SUBTYPES,
+    MentionReplies,
+    SlackConfig,
+    SlashReplies,
+    addressed_to_bot,
+    channel_is_private,
+    check_slack_config,
+    history_reader,
+    ts_time,
+)
 
 log = logging.getLogger(__name__)
 
@@ -40,34 +48,6 @@ SLASH_COMMANDS = ("/generate", "/train", "/chatsmith")
 ADMIN_CACHE_S = 60.0
 # Event ids remembered to answer Slack's retries of a delivery once (it retries for about an hour).
 SEEN_EVENTS_MAX = 10_000
-HISTORY_PAGE = 200
-# Plain messages; every other subtype (joins, bot posts, channel changes) is not conversation.
-_CONVERSATION_SUBTYPES = (None, "thread_broadcast", "file_share")
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    """The Slack bot's settings, a plain copy the composition root makes. Secrets never show in a repr.
-
-    Attributes:
-        bot_token: The bot token (xoxb-...); "" when none is configured.
-        app_token: The app-level token (xapp-...) for Socket Mode; "" when none.
-        signing_secret: The signing secret that HTTP mode checks requests with; "" when none.
-        mode: "socket" (Socket Mode, no public URL) or "http" (Events API over HTTP).
-        http_host: Address the HTTP-mode server binds.
-        http_port: Port of the HTTP-mode server.
-        http_path: Request URL path in HTTP mode.
-        api_url: Slack Web API base URL (ends with /api/).
-    """
-
-    bot_token: str = field(default="", repr=False)
-    app_token: str = field(default="", repr=False)
-    signing_secret: str = field(default="", repr=False)
-    mode: Literal["socket", "http"] = "socket"
-    http_host: str = "0.0.0.0"
-    http_port: int = 3000
-    http_path: str = "/slack/events"
-    api_url: str = "https://slack.com/api/"
 
 
 class SlackBot:
@@ -107,7 +87,7 @@ class SlackBot:
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
         if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, enterprise, user):
             permissions = frozenset({ADMINISTRATOR})
-        private = await self._is_private(client, channel) if command in ADMIN_COMMANDS else None
+        private = await channel_is_private(client, channel) if command in ADMIN_COMMANDS else None
         return Request(
             platform="slack",
             workspace=team,
@@ -118,7 +98,7 @@ class SlackBot:
             permissions=permissions,
             channel_private=private,
             policy=self.core.config.policy,
-            history=self._history_reader(client, channel, bot_user_id),
+            history=history_reader(client, channel, bot_user_id),
             progress=replies.progress,
         )
 
@@ -161,18 +141,6 @@ class SlackBot:
         """users.info answers held (the ones still within `ADMIN_CACHE_S`, and those since the last prune)."""
         return len(self._admins)
 
-    @staticmethod
-    async def _is_private(client: AsyncWebClient, channel: str) -> bool | None:
-        """Whether the channel is private (or a direct message); None when Slack did not say."""
-        if channel.startswith(("D", "G")):
-            return True
-        try:
-            info = (await client.conversations_info(channel=channel))["channel"]
-        except SlackApiError:
-            log.warning("conversations.info failed for %s; its privacy is left as stored", channel)
-            return None
-        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
-
     def first_delivery(self, body: dict[str, Any]) -> bool:
         """False for an event already handled: Slack delivers an event again (with `X-Slack-Retry-Num`)
         when the first answer was slow or lost, and a retry must not be answered twice."""
@@ -186,36 +154,6 @@ class SlackBot:
         if len(self._seen_events) > SEEN_EVENTS_MAX:
             self._seen_events.popitem(last=False)
         return True
-
-    @staticmethod
-    def _history_reader(
-        client: AsyncWebClient, channel: str, bot_user_id: str
-    ) -> Callable[[int], AsyncIterator[HistoryMessage]]:
-        async def read(limit: int) -> AsyncIterator[HistoryMessage]:
-            cursor: str | None = None
-            seen = 0
-            while seen < limit:
-                page = await client.conversations_history(
-                    channel=channel, limit=min(HISTORY_PAGE, limit - seen), cursor=cursor or None
-                )
-                for message in page.get("messages") or []:
-                    seen += 1
-                    if message.get("subtype") not in _CONVERSATION_SUBTYPES or "ts" not in message:
-                        continue
-                    if _addressed_to_bot(str(message.get("text") or ""), bot_user_id):
-                        continue  # skipped as live collection skips it
-                    yield HistoryMessage(
-                        message_id=str(message["ts"]),
-                        author_id=str(message.get("user") or message.get("bot_id") or ""),
-                        text=str(message.get("text") or ""),
-                        created_at=_ts_time(message["ts"]),
-                        author_is_bot=bool(message.get("bot_id")),
-                    )
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if not cursor:
-                    return
-
-        return read
 
     # ------------------------------------------------------------------ listeners
 
@@ -281,10 +219,10 @@ class SlackBot:
             if event.get("deleted_ts"):
                 await self.core.delete_message("slack", team, channel, str(event["deleted_ts"]))
             return
-        if subtype not in _CONVERSATION_SUBTYPES or event.get("bot_id") or not event.get("user"):
+        if subtype not in CONVERSATION_SUBTYPES or event.get("bot_id") or not event.get("user"):
             return
         text = str(event.get("text") or "")
-        if _addressed_to_bot(text, context.bot_user_id):
+        if addressed_to_bot(text, context.bot_user_id):
             return  # a command to the bot (also delivered as app_mention), not conversation
         await self.core.collect_message(
             IncomingMessage(
@@ -294,7 +232,7 @@ class SlackBot:
                 message_id=str(event["ts"]),
                 author_id=str(event["user"]),
                 text=text,
-                created_at=_ts_time(event["ts"]),
+                created_at=ts_time(event["ts"]),
             )
         )
 
@@ -308,19 +246,10 @@ class SlackBot:
         await self.error_reporter.report(error, "listener", tell if channel and user else None)
 
 
-def _addressed_to_bot(text: str, bot_user_id: str | None) -> bool:
-    """Whether a message starts by mentioning the bot: a command to it, never conversation to learn from."""
-    return bool(bot_user_id) and text.lstrip().startswith(f"<@{bot_user_id}")
-
-
 def _strip_mention(text: str, bot_user_id: str | None) -> str:
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     return text.strip()
-
-
-def _ts_time(ts: Any) -> datetime:
-    return datetime.fromtimestamp(float(ts), UTC)
 
 
 def _caller(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -358,25 +287,6 @@ def build_slack_app(config: SlackConfig, services: Services, *, core: CommandCor
         app.command(name)(bot.on_slash)
     app.error(bot.on_error)
     return bot
-
-
-def check_slack_config(config: SlackConfig) -> None:
-    """Check that the tokens the configured mode needs are there.
-
-    Raises:
-        ConfigurationError: One line naming the missing variable.
-    """
-    if not config.bot_token.strip():
-        raise ConfigurationError("no Slack bot token: set SLACK_BOT_TOKEN to the app's xoxb-... token")
-    if config.mode == "socket" and not config.app_token.strip():
-        raise ConfigurationError(
-            "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (xapp-..., scope connections:write), "
-            "or CHATSMITH_SLACK_MODE=http with SLACK_SIGNING_SECRET"
-        )
-    if config.mode == "http" and not config.signing_secret.strip():
-        raise ConfigurationError(
-            "HTTP mode needs the signing secret to check requests: set SLACK_SIGNING_SECRET"
-        )
 
 
 async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/events") -> web.AppRunner:

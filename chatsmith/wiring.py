@@ -19,8 +19,8 @@ from db.platforms import SERVED_PLATFORMS, platform_entry
 if TYPE_CHECKING:
     from bot.core.runner import Adapter
     from bot.core.services import BotConfig, Services
-    from bot.discord_bot import DiscordConfig
-    from bot.slack_app import SlackConfig
+    from bot.discord_platform import DiscordConfig
+    from bot.slack_platform import SlackConfig
     from trainer.config import TrainerConfig
 
 
