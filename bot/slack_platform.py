@@ -115,9 +115,12 @@ class MentionReplies(SlackReplies):
         )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SlackConfig:
     """The Slack bot's settings, a plain copy the composition root makes. Secrets never show in a repr.
+
+    Only the secrets have defaults here (none configured); every other value's default is the setting's
+    (`chatsmith.settings`, `CHATSMITH_SLACK_...`), written once there.
 
     Attributes:
         bot_token: The bot token (xoxb-...); "" when none is configured.
@@ -133,11 +136,11 @@ class SlackConfig:
     bot_token: str = field(default="", repr=False)
     app_token: str = field(default="", repr=False)
     signing_secret: str = field(default="", repr=False)
-    mode: Literal["socket", "http"] = "socket"
-    http_host: str = "0.0.0.0"
-    http_port: int = 3000
-    http_path: str = "/slack/events"
-    api_url: str = "https://slack.com/api/"
+    mode: Literal["socket", "http"]
+    http_host: str
+    http_port: int
+    http_path: str
+    api_url: str
 
 
 def check_slack_config(config: SlackConfig) -> None:
