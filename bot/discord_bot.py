@@ -26,9 +26,9 @@ from bot.core.request import (
     IncomingMessage,
     Request,
 )
-from bot.core.runner import Adapter, run_until_stopped
+from bot.core.runner import Adapter
 from bot.core.services import Services
-from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight
+from bot.core.shutdown import RESTARTING, InFlight
 from bot.discord_platform import (
     DiscordConfig,
     InteractionReplies,
@@ -415,16 +415,3 @@ class _DiscordServer:
 
 
 ADAPTER = Adapter(config_type=DiscordConfig, check_config=check_discord_config, build_server=_DiscordServer)
-
-
-async def run_discord_bot(
-    config: DiscordConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
-) -> None:
-    """Run the Discord bot until it is closed, or until SIGTERM or SIGINT stops it cleanly
-    (`bot.core.runner.run_until_stopped`).
-
-    Raises:
-        ConfigurationError: The token is missing or Discord refused it, or the message content intent is
-            not enabled for the application.
-    """
-    await run_until_stopped(_DiscordServer(config, services), services, grace_seconds=grace_seconds)

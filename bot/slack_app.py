@@ -26,9 +26,9 @@ from bot.core.errors import ConfigurationError
 from bot.core.parsing import command_for_slash, parse_command_text
 from bot.core.platform import ErrorReporter
 from bot.core.request import ADMINISTRATOR, ArgValue, IncomingMessage, Reply, Request
-from bot.core.runner import Adapter, run_until_stopped
+from bot.core.runner import Adapter
 from bot.core.services import Services
-from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight
+from bot.core.shutdown import RESTARTING, InFlight
 from bot.slack_platform import (
     CONVERSATION_SUBTYPES,
     MentionReplies,
@@ -331,15 +331,3 @@ class _SlackServer:
 
 
 ADAPTER = Adapter(config_type=SlackConfig, check_config=check_slack_config, build_server=_SlackServer)
-
-
-async def run_slack_bot(
-    config: SlackConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
-) -> None:
-    """Run the Slack bot in the configured mode until SIGTERM or SIGINT stops it cleanly
-    (`bot.core.runner.run_until_stopped`).
-
-    Raises:
-        ConfigurationError: A token or secret is missing.
-    """
-    await run_until_stopped(_SlackServer(config, services), services, grace_seconds=grace_seconds)

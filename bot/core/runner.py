@@ -65,3 +65,15 @@ async def run_until_stopped(
             await asyncio.wait({serving})
         serving.result()
     await flush_pending(services)
+
+
+async def run_adapter(
+    adapter: Adapter, config: Any, services: Services, *, grace_seconds: float = GRACE_SECONDS
+) -> None:
+    """Build `adapter`'s server on the running event loop (client libraries bind to it) and run it
+    with `run_until_stopped`: how `chatsmith bot NAME` runs every platform.
+
+    Raises:
+        ConfigurationError: The config lacks what the adapter needs, or the platform refused it.
+    """
+    await run_until_stopped(adapter.build_server(config, services), services, grace_seconds=grace_seconds)

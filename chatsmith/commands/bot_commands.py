@@ -87,7 +87,7 @@ def run_console(args: argparse.Namespace) -> int:
 def run_bot(args: argparse.Namespace) -> int:
     """Run platform `args.platform`'s bot until SIGTERM or SIGINT stops it (`bot.core.runner`)."""
     from bot.core import ConfigurationError
-    from bot.core.runner import run_until_stopped
+    from bot.core.runner import run_adapter
     from chatsmith.settings import load_settings
     from chatsmith.wiring import bot_services, platform_adapter, platform_config
 
@@ -100,7 +100,7 @@ def run_bot(args: argparse.Namespace) -> int:
         return _fail(str(error))
     services = bot_services(settings)
     try:
-        asyncio.run(run_until_stopped(adapter.build_server(config, services), services))
+        asyncio.run(run_adapter(adapter, config, services))
     except ConfigurationError as error:
         return _fail(str(error))
     finally:
