@@ -127,7 +127,7 @@ class Settings(BaseSettings):
         description='JSON TrainConfig fields, e.g. {"epochs": 5, "batch_size": 64, "steps_per_epoch": 200}.',
     )
 
-    # ------------------------------------------------------------------ Discord (bot/discord_bot.py)
+    # ------------------------------------------------------------------ Discord (bot/discord_platform.py)
     # Tokens also answer to the names the platforms' own docs use (DISCORD_TOKEN, SLACK_BOT_TOKEN, ...):
     # env names are matched case-insensitively, so each alias covers both spellings.
     discord_token: SecretStr | None = Field(
@@ -146,7 +146,7 @@ class Settings(BaseSettings):
         description="Shards this process runs, e.g. 0,2 of CHATSMITH_DISCORD_SHARD_COUNT=4; empty: all of them.",
     )
 
-    # ------------------------------------------------------------------ Slack (bot/slack_app.py)
+    # ------------------------------------------------------------------ Slack (bot/slack_platform.py)
     slack_bot_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("slack_bot_token", "chatsmith_slack_bot_token"),

@@ -1,7 +1,7 @@
 """The platform contract: what every chat adapter provides, and the pieces they all share, written once.
 
 A platform is one entry of `db.platforms.PLATFORMS` (its name, message limit, mention markup and adapter
-module) and one adapter module. The core reads the entry: replies are cut to the platform's limit and made
+module) and one adapter (`docs/packages.md` has the checklist). The core reads the entry: replies are cut to the platform's limit and made
 unable to ping (`bot.core.safety`), member mentions are parsed (`member_id`). The adapter implements:
 
 - `Replies`: how one request is answered: privately (only the caller sees it, files included), publicly

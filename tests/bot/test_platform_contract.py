@@ -342,3 +342,25 @@ def test_a_long_command_shows_its_progress(on_platform: Any) -> None:
         assert all(len(line) <= message_limit(chat.platform) for line in answer.progress)
 
     on_platform(scenario)
+
+
+def test_progress_is_throttled_cut_to_the_limit_and_never_fails_the_command() -> None:
+    from bot.core.platform import ThrottledProgress
+
+    shown: list[str] = []
+
+    async def show(text: str) -> None:
+        if text == "boom":
+            raise RuntimeError("the platform refused the edit")
+        shown.append(text)
+
+    async def scenario() -> None:
+        progress = ThrottledProgress(show, limit=5, interval=60)
+        await progress("first and long")
+        await progress("too soon")
+        fast = ThrottledProgress(show, limit=5, interval=0)
+        await fast("boom")  # logged, not raised
+        await fast("after")
+
+    run(scenario)
+    assert shown == ["first", "after"]
