@@ -28,7 +28,12 @@ def register(subparsers: Any) -> None:
     console.add_argument("--admin", action="store_true", help="hold admin rights (collect, train, ...)")
     console.set_defaults(handler=run_console)
 
-    bot = subparsers.add_parser("bot", help="run a chat platform's bot", description=__doc__)
+    bot = subparsers.add_parser(
+        "bot",
+        help="run the bot on a chat platform",
+        description="Connect to a chat platform with its tokens and serve chatsmith's commands until SIGTERM "
+        "or Ctrl-C, which let running commands finish (or tell their callers to try again).",
+    )
     platforms = bot.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
     for name in SERVED_PLATFORMS:
         title = PLATFORMS[name].title
