@@ -5,8 +5,8 @@ platform's name with each workspace, the command core reads its message limit an
 finds the adapter module that `chatsmith bot NAME` runs and the settings that configure it
 (`CHATSMITH_<NAME>_...`, one per field of the adapter's config).
 
-Adding a platform is one entry here, one adapter module (`bot/<name>...py`, see `bot.core.platform`), and
-its settings in `chatsmith.settings`.
+Adding a platform is one entry here, one adapter (`bot/<name>_bot.py`, the contract of
+`bot.core.platform`), and its settings in `chatsmith.settings`: the checklist is in `docs/packages.md`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ class PlatformEntry:
         title: How people write it ("Discord").
         message_limit: Most characters of one reply (longer ones are cut at a word).
         markup: How it writes mentions (see `Markup`).
-        adapter: The module `chatsmith bot NAME` runs (it defines `ADAPTER`, a `bot.core.platform.Adapter`);
+        adapter: The module `chatsmith bot NAME` runs (it defines `ADAPTER`, a `bot.core.runner.Adapter`);
             None for a platform with no server to connect to (the console has a command of its own).
     """
 
