@@ -1,69 +1,46 @@
 """The Discord adapter: slash commands and message collection, translated to and from the command core.
 
-The client owns its `app_commands.CommandTree`, built from the command declarations by
-`bot.discord_commands`, and syncs it in `setup_hook` when it changed. Every command answers the
+The client owns its `app_commands.CommandTree` and syncs it in `setup_hook`. Every command answers the
 interaction at once (a refusal, or `defer()`), then the core works on its threads and the answer comes as a
 follow-up. Replies never ping: the client's `allowed_mentions` is none and the core neutralises mentions.
 """
 
 from __future__ import annotations
 
-import asyncio
-import io
 import logging
 import re
 import sys
-import time
-from collections import deque
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import discord
 
 from bot.core.catalog import PUBLIC_COMMANDS
-from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
-from bot.core.errors import CommandError, ConfigurationError
+from bot.core.errors import ConfigurationError
+from bot.core.platform import ErrorReporter, ThrottledProgress
 from bot.core.request import (
     ADMINISTRATOR,
     MANAGE_SERVER,
     ArgValue,
-    HistoryMessage,
     IncomingMessage,
-    Reply,
     Request,
 )
+from bot.core.runner import Adapter
 from bot.core.services import Services
-from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals, stopped_before_end
+from bot.core.shutdown import RESTARTING, InFlight
 from bot.discord_commands import ChatsmithTree
+from bot.discord_platform import (
+    DiscordConfig,
+    InteractionReplies,
+    channel_is_private,
+    check_discord_config,
+    history_reader,
+    tell_privately,
+)
 
 log = logging.getLogger(__name__)
-
-# At most one progress edit per this many seconds (Discord rate-limits message edits).
-PROGRESS_INTERVAL_S = 1.0
-ERROR_REPLY = "Something went wrong on my side; the error was logged."
-
-
-@dataclass(frozen=True)
-class DiscordConfig:
-    """The Discord bot's settings, a plain copy the composition root makes.
-
-    Attributes:
-        token: The bot token; "" when none is configured. Never shown in a repr.
-        sharded: Run an AutoShardedClient (many servers).
-        shard_count: Shards in all; None: Discord's recommendation.
-        shard_ids: The shards this process runs; empty: all of them.
-        commands_record: The file that remembers the last command sync, so that an unchanged command
-            tree is not synced again; None: sync at every start.
-    """
-
-    token: str = field(default="", repr=False)
-    sharded: bool = False
-    shard_count: int | None = None
-    shard_ids: tuple[int, ...] = ()
-    commands_record: Path | None = None
 
 
 class ChatsmithDiscordBot(discord.Client):
@@ -97,8 +74,9 @@ class ChatsmithDiscordBot(discord.Client):
         )
         self.core = core
         self.tree = ChatsmithTree(self, self.run_command, self.report_error)
+        self.error_reporter = ErrorReporter("discord")
         # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
-        self.errors: deque[BaseException] = deque(maxlen=50)
+        self.errors = self.error_reporter.errors
         # Interactions being answered, so that a stop can let them finish or tell them (SIGTERM).
         self.in_flight = InFlight()
         self.commands_record = commands_record
@@ -115,17 +93,8 @@ class ChatsmithDiscordBot(discord.Client):
         self, error: BaseException, interaction: discord.Interaction | None, where: str = "command"
     ) -> None:
         """Log an unexpected error and, for a command, tell the caller in one line. Never raises."""
-        self.errors.append(error)
-        log.error("discord %s failed", where, exc_info=error)
-        if interaction is None:
-            return
-        try:
-            if interaction.response.is_done():
-                await interaction.followup.send(ERROR_REPLY, ephemeral=True)
-            else:
-                await interaction.response.send_message(ERROR_REPLY, ephemeral=True)
-        except discord.HTTPException:
-            log.warning("could not tell the caller about the error", exc_info=True)
+        tell = None if interaction is None else lambda text: tell_privately(interaction, text)
+        await self.error_reporter.report(error, where, tell)
 
     # ------------------------------------------------------------------ commands
 
@@ -133,11 +102,10 @@ class ChatsmithDiscordBot(discord.Client):
         self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
     ) -> None:
         """Answer a slash command; once the bot is stopping, say so instead (`bot.core.shutdown`)."""
-        if not self.in_flight.accepting:
-            await interaction.response.send_message(RESTARTING, ephemeral=True)
-            return
-        with self.in_flight.track(lambda: _answer_cut_off(interaction)):
-            await self._run_command(interaction, command, args)
+        await self.in_flight.answer(
+            lambda: tell_privately(interaction, RESTARTING),
+            lambda: self._run_command(interaction, command, args),
+        )
 
     async def _run_command(
         self, interaction: discord.Interaction, command: str, args: dict[str, ArgValue | None] | None = None
@@ -146,8 +114,8 @@ class ChatsmithDiscordBot(discord.Client):
         if interaction.guild_id is None:
             await interaction.response.send_message("chatsmith works in server channels.", ephemeral=True)
             return
-        reporter = _ProgressEditor(interaction)
-        request = self._request(interaction, command, args or {}, reporter)
+        replies = InteractionReplies(interaction)
+        request = self._request(interaction, command, args or {}, replies.progress)
         refusal = self.core.admit(request)
         if refusal is not None:
             await interaction.response.send_message(refusal.text, ephemeral=True)
@@ -157,17 +125,14 @@ class ChatsmithDiscordBot(discord.Client):
         # defer was. A public answer then comes as a message of its own.
         await interaction.response.defer(ephemeral=True, thinking=True)
         reply = await self.core.run(request)
-        if reply.ephemeral or command not in PUBLIC_COMMANDS:
-            await self._follow_up(interaction, replace(reply, ephemeral=True))
-            return
-        await self._post_publicly(interaction, reply)
+        await replies.send(reply if command in PUBLIC_COMMANDS else replace(reply, ephemeral=True))
 
     def _request(
         self,
         interaction: discord.Interaction,
         command: str,
         args: dict[str, ArgValue | None],
-        reporter: _ProgressEditor,
+        progress: ThrottledProgress,
     ) -> Request:
         permissions: set[str] = set()
         # Missing data (a partial member) leaves the set empty: deny by default.
@@ -193,50 +158,10 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=interaction.guild.name if interaction.guild else "",
             channel_name=getattr(channel, "name", None) or "",
-            channel_private=_is_private(channel, interaction.guild),
-            history=self._history_reader(interaction),
-            progress=reporter,
+            channel_private=channel_is_private(channel, interaction.guild),
+            history=history_reader(interaction),
+            progress=progress,
         )
-
-    def _history_reader(self, interaction: discord.Interaction) -> Any:
-        async def read(limit: int) -> AsyncIterator[HistoryMessage]:
-            channel: Any = interaction.channel
-            if not isinstance(channel, discord.abc.Messageable):
-                channel = await self.fetch_channel(interaction.channel_id or 0)
-            if not isinstance(channel, discord.abc.Messageable):
-                raise CommandError("This channel's history cannot be read; run `train` without backfill.")
-            async for message in channel.history(limit=limit):
-                yield HistoryMessage(
-                    message_id=str(message.id),
-                    author_id=str(message.author.id),
-                    text=message.content,
-                    created_at=message.created_at,
-                    author_is_bot=message.author.bot or message.webhook_id is not None,
-                )
-
-        return read
-
-    async def _post_publicly(self, interaction: discord.Interaction, reply: Reply) -> None:
-        """Post `reply` for the whole channel after a private defer, and remove the private placeholder.
-
-        The first follow-up after a defer only edits the deferred response (keeping it private); once that
-        response is edited, a follow-up is a new message with its own visibility.
-        """
-        await interaction.edit_original_response(content="Posted.")
-        await self._follow_up(interaction, reply)
-        try:
-            await interaction.delete_original_response()
-        except discord.HTTPException:
-            log.warning("could not remove the private placeholder", exc_info=True)
-
-    async def _follow_up(self, interaction: discord.Interaction, reply: Reply) -> None:
-        options: dict[str, Any] = {
-            "ephemeral": reply.ephemeral,
-            "allowed_mentions": discord.AllowedMentions.none(),
-        }
-        if reply.file is not None:
-            options["file"] = discord.File(io.BytesIO(reply.file), reply.filename or "attachment.png")
-        await interaction.followup.send(reply.text, **options)
 
     # ------------------------------------------------------------------ collection
 
@@ -286,7 +211,7 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=message.guild.name,
             channel_name=getattr(message.channel, "name", None) or "",
-            channel_private=_is_private(message.channel, message.guild),
+            channel_private=channel_is_private(message.channel, message.guild),
         )
         reply = await self.core.handle(request)
         if reply.ephemeral:
@@ -318,45 +243,8 @@ class ChatsmithDiscordBot(discord.Client):
             )
 
 
-def _is_private(channel: Any, guild: discord.Guild | None) -> bool | None:
-    """Whether @everyone cannot read the channel (a private thread always counts); None: unknown."""
-    if isinstance(channel, discord.Thread):
-        if channel.type == discord.ChannelType.private_thread:
-            return True
-        channel = channel.parent
-    if guild is None or not isinstance(channel, discord.abc.GuildChannel):
-        return None
-    return not channel.permissions_for(guild.default_role).view_channel
-
-
-async def _answer_cut_off(interaction: discord.Interaction) -> None:
-    """Tell the caller of an interaction the stop cut off that the bot is restarting."""
-    if interaction.response.is_done():
-        await interaction.followup.send(RESTARTING, ephemeral=True)
-    else:
-        await interaction.response.send_message(RESTARTING, ephemeral=True)
-
-
 class ShardedChatsmithDiscordBot(ChatsmithDiscordBot, discord.AutoShardedClient):
     """chatsmith on Discord with automatic sharding, for bots in many servers."""
-
-
-class _ProgressEditor:
-    """Shows progress by editing the deferred reply, at most once per `PROGRESS_INTERVAL_S`."""
-
-    def __init__(self, interaction: discord.Interaction) -> None:
-        self.interaction = interaction
-        self._last = 0.0
-
-    async def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_S:
-            return
-        self._last = now
-        try:
-            await self.interaction.edit_original_response(content=text[:2000])
-        except discord.HTTPException:
-            log.warning("progress edit failed", exc_info=True)
 
 
 def build_discord_bot(
@@ -380,61 +268,39 @@ def build_discord_bot(
         return ShardedChatsmithDiscordBot(
             core,
             guild_ready_timeout=guild_ready_timeout,
-            commands_record=config.commands_record,
             shard_count=config.shard_count,
             shard_ids=list(config.shard_ids) or None,
+            commands_record=config.commands_record,
         )
     return ChatsmithDiscordBot(
         core, guild_ready_timeout=guild_ready_timeout, commands_record=config.commands_record
     )
 
 
-def check_discord_config(config: DiscordConfig) -> str:
-    """The Discord token, or a one-line error naming the variable to set.
+class _DiscordServer:
+    """The Discord client as the shared runner (`bot.core.runner`) drives it."""
 
-    Raises:
-        ConfigurationError: No token is configured.
-    """
-    token = config.token.strip()
-    if not token:
-        raise ConfigurationError(
-            "no Discord token: set DISCORD_TOKEN (or CHATSMITH_DISCORD_TOKEN) to the bot token from the "
-            "Discord developer portal"
-        )
-    return token
+    def __init__(self, config: DiscordConfig, services: Services) -> None:
+        self.token = check_discord_config(config)
+        self.bot = build_discord_bot(config, services)
+        self.in_flight = self.bot.in_flight
 
+    async def serve(self) -> None:
+        """`bot.start`, with Discord's refusals turned into one-line configuration errors."""
+        try:
+            await self.bot.start(self.token)
+        except discord.LoginFailure:
+            raise ConfigurationError(
+                "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
+            ) from None
+        except discord.PrivilegedIntentsRequired:
+            raise ConfigurationError(
+                "the Message Content intent is not enabled: switch it on under Bot in the Discord developer "
+                "portal"
+            ) from None
 
-async def run_discord_bot(
-    config: DiscordConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
-) -> None:
-    """Run the Discord bot until it is closed, or until SIGTERM or SIGINT stops it cleanly: no new
-    commands, running ones finish or are answered within `grace_seconds`, then the client closes and
-    message events kept while the database was down get a last chance to be written.
-
-    Raises:
-        ConfigurationError: The token is missing or Discord refused it, or the message content intent is
-            not enabled for the application.
-    """
-    token = check_discord_config(config)
-    bot = build_discord_bot(config, services)
-    async with bot, stop_signals() as stop:
-        client = asyncio.create_task(_start(bot, token))
-        if await stopped_before_end(client, stop):
-            await bot.in_flight.drain(grace_seconds)
-            await bot.close()
-        await client
-    await flush_pending(services)
+    async def close(self) -> None:
+        await self.bot.close()
 
 
-async def _start(bot: ChatsmithDiscordBot, token: str) -> None:
-    """`bot.start`, with Discord's refusals turned into one-line configuration errors."""
-    try:
-        await bot.start(token)
-    except discord.LoginFailure:
-        raise ConfigurationError(
-            "Discord refused the token in DISCORD_TOKEN; copy it again from the developer portal"
-        ) from None
-    except discord.PrivilegedIntentsRequired:
-        raise ConfigurationError(
-            "the Message Content intent is not enabled: switch it on under Bot in the Discord developer portal"
-        ) from None
+ADAPTER = Adapter(config_type=DiscordConfig, check_config=check_discord_config, build_server=_DiscordServer)

@@ -7,14 +7,13 @@ are acknowledged by Bolt before their listeners run, so Slack's 3-second deadlin
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from slack_bolt.async_app import AsyncApp
@@ -22,53 +21,35 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.core.catalog import ADMIN_COMMANDS, COMMANDS, DECLARED
-from bot.core.collection import flush_pending
 from bot.core.commands import CommandCore
 from bot.core.errors import ConfigurationError
 from bot.core.parsing import CATCH_ALL, command_for_slash, parse_command_text
-from bot.core.request import ADMINISTRATOR, ArgValue, HistoryMessage, IncomingMessage, Reply, Request
+from bot.core.platform import ErrorReporter
+from bot.core.request import ADMINISTRATOR, ArgValue, IncomingMessage, Reply, Request
+from bot.core.runner import Adapter
 from bot.core.services import Services
-from bot.core.shutdown import GRACE_SECONDS, RESTARTING, InFlight, stop_signals
+from bot.core.shutdown import RESTARTING, InFlight
+from bot.slack_platform import (
+    CONVERSATION_SUBTYPES,
+    MentionReplies,
+    SlackConfig,
+    SlashReplies,
+    addressed_to_bot,
+    channel_is_private,
+    check_slack_config,
+    history_reader,
+    ts_time,
+)
 
 log = logging.getLogger(__name__)
 
 # The slash commands the manifest registers: the commands declared with one of their own, and
 # `/chatsmith <command>` for every declared command.
 SLASH_COMMANDS = (*(f"/{spec.name}" for spec in DECLARED if spec.own_slash), f"/{CATCH_ALL}")
-ERROR_REPLY = "Something went wrong on my side; the error was logged."
 # How long a users.info answer about admin rights is trusted: a demoted admin keeps them this long at most.
 ADMIN_CACHE_S = 60.0
 # Event ids remembered to answer Slack's retries of a delivery once (it retries for about an hour).
 SEEN_EVENTS_MAX = 10_000
-HISTORY_PAGE = 200
-PROGRESS_INTERVAL_S = 1.0
-# Plain messages; every other subtype (joins, bot posts, channel changes) is not conversation.
-_CONVERSATION_SUBTYPES = (None, "thread_broadcast", "file_share")
-
-
-@dataclass(frozen=True)
-class SlackConfig:
-    """The Slack bot's settings, a plain copy the composition root makes. Secrets never show in a repr.
-
-    Attributes:
-        bot_token: The bot token (xoxb-...); "" when none is configured.
-        app_token: The app-level token (xapp-...) for Socket Mode; "" when none.
-        signing_secret: The signing secret that HTTP mode checks requests with; "" when none.
-        mode: "socket" (Socket Mode, no public URL) or "http" (Events API over HTTP).
-        http_host: Address the HTTP-mode server binds.
-        http_port: Port of the HTTP-mode server.
-        http_path: Request URL path in HTTP mode.
-        api_url: Slack Web API base URL (ends with /api/).
-    """
-
-    bot_token: str = field(default="", repr=False)
-    app_token: str = field(default="", repr=False)
-    signing_secret: str = field(default="", repr=False)
-    mode: Literal["socket", "http"] = "socket"
-    http_host: str = "0.0.0.0"
-    http_port: int = 3000
-    http_path: str = "/slack/events"
-    api_url: str = "https://slack.com/api/"
 
 
 class SlackBot:
@@ -85,8 +66,9 @@ class SlackBot:
         self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._next_admin_prune = time.monotonic() + ADMIN_CACHE_S
         self._seen_events: OrderedDict[str, None] = OrderedDict()
-        # Recent unexpected errors, newest last (the log has the detail).
-        self.errors: list[BaseException] = []
+        self.error_reporter = ErrorReporter("slack")
+        # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
+        self.errors = self.error_reporter.errors
         # Commands being answered, so that a stop can let them finish or tell them (SIGTERM).
         self.in_flight = InFlight()
 
@@ -94,21 +76,20 @@ class SlackBot:
 
     async def request(
         self,
-        client: AsyncWebClient,
+        replies: MentionReplies | SlashReplies,
         team: str,
-        channel: str,
-        user: str,
         command: str,
         args: dict[str, ArgValue],
-        progress: Callable[[str], Awaitable[None]] | None,
         enterprise: str = "",
         bot_user_id: str = "",
     ) -> Request:
+        """The core's request for `command` from the caller `replies` answers."""
+        client, channel, user = replies.client, replies.channel, replies.user
         permissions: frozenset[str] = frozenset()
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
         if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, enterprise, user):
             permissions = frozenset({ADMINISTRATOR})
-        private = await self._is_private(client, channel) if command in ADMIN_COMMANDS else None
+        private = await channel_is_private(client, channel) if command in ADMIN_COMMANDS else None
         return Request(
             platform="slack",
             workspace=team,
@@ -119,8 +100,8 @@ class SlackBot:
             permissions=permissions,
             channel_private=private,
             policy=self.core.config.policy,
-            history=self._history_reader(client, channel, bot_user_id),
-            progress=progress,
+            history=history_reader(client, channel, bot_user_id),
+            progress=replies.progress,
         )
 
     async def _is_workspace_admin(
@@ -162,29 +143,6 @@ class SlackBot:
         """users.info answers held (the ones still within `ADMIN_CACHE_S`, and those since the last prune)."""
         return len(self._admins)
 
-    @staticmethod
-    async def _send_file_privately(client: AsyncWebClient, user: str, reply: Reply) -> None:
-        """Slack has no ephemeral files: a private file goes to the caller's direct messages with the bot."""
-        opened = await client.conversations_open(users=user)
-        await client.files_upload_v2(
-            channel=str(opened["channel"]["id"]),
-            content=reply.file,
-            filename=reply.filename or "attachment",
-            initial_comment=reply.text,
-        )
-
-    @staticmethod
-    async def _is_private(client: AsyncWebClient, channel: str) -> bool | None:
-        """Whether the channel is private (or a direct message); None when Slack did not say."""
-        if channel.startswith(("D", "G")):
-            return True
-        try:
-            info = (await client.conversations_info(channel=channel))["channel"]
-        except SlackApiError:
-            log.warning("conversations.info failed for %s; its privacy is left as stored", channel)
-            return None
-        return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
-
     def first_delivery(self, body: dict[str, Any]) -> bool:
         """False for an event already handled: Slack delivers an event again (with `X-Slack-Retry-Num`)
         when the first answer was slow or lost, and a retry must not be answered twice."""
@@ -199,55 +157,20 @@ class SlackBot:
             self._seen_events.popitem(last=False)
         return True
 
-    @staticmethod
-    def _history_reader(
-        client: AsyncWebClient, channel: str, bot_user_id: str
-    ) -> Callable[[int], AsyncIterator[HistoryMessage]]:
-        async def read(limit: int) -> AsyncIterator[HistoryMessage]:
-            cursor: str | None = None
-            seen = 0
-            while seen < limit:
-                page = await client.conversations_history(
-                    channel=channel, limit=min(HISTORY_PAGE, limit - seen), cursor=cursor or None
-                )
-                for message in page.get("messages") or []:
-                    seen += 1
-                    if message.get("subtype") not in _CONVERSATION_SUBTYPES or "ts" not in message:
-                        continue
-                    if _addressed_to_bot(str(message.get("text") or ""), bot_user_id):
-                        continue  # skipped as live collection skips it
-                    yield HistoryMessage(
-                        message_id=str(message["ts"]),
-                        author_id=str(message.get("user") or message.get("bot_id") or ""),
-                        text=str(message.get("text") or ""),
-                        created_at=_ts_time(message["ts"]),
-                        author_is_bot=bool(message.get("bot_id")),
-                    )
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if not cursor:
-                    return
-
-        return read
-
     # ------------------------------------------------------------------ listeners
 
     async def on_mention(
         self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
     ) -> None:
         """A mention; once the bot is stopping, the caller is told to try again (`bot.core.shutdown`)."""
-        channel, user = str(event["channel"]), str(event.get("user") or "")
-
-        async def restarting() -> None:
-            await client.chat_postEphemeral(channel=channel, user=user, text=RESTARTING)
-
-        if not self.in_flight.accepting:
-            await restarting()
-            return
-        with self.in_flight.track(restarting):
-            await self._on_mention(event, context, client, body)
+        replies = MentionReplies(client, str(event["channel"]), str(event.get("user") or ""), event)
+        await self.in_flight.answer(
+            lambda: replies.private(Reply(RESTARTING)),
+            lambda: self._on_mention(event, context, replies, body),
+        )
 
     async def _on_mention(
-        self, event: dict[str, Any], context: Any, client: AsyncWebClient, body: dict[str, Any]
+        self, event: dict[str, Any], context: Any, replies: MentionReplies, body: dict[str, Any]
     ) -> None:
         if not self.first_delivery(body):
             return
@@ -256,64 +179,30 @@ class SlackBot:
         if command not in COMMANDS and text.strip():
             # Said to the bot rather than a command: the reply is the conversation's next message.
             command, args = "generate", {"reply_to": text}
-        channel, user = str(event["channel"]), str(event.get("user") or "")
         team = str(context.team_id or event.get("team") or "")
-        thread = event.get("thread_ts")
-        progress = _MessageProgress(client, channel, thread)
-        enterprise = str(context.enterprise_id or "")
         request = await self.request(
-            client, team, channel, user, command, args, progress, enterprise, str(context.bot_user_id or "")
+            replies, team, command, args, str(context.enterprise_id or ""), str(context.bot_user_id or "")
         )
         reply = await self.core.handle(request)
-        await progress.finish()
-        await self._post(client, channel, user, reply, thread)
+        await replies.finish_progress()
+        await replies.send(reply)
 
     async def on_slash(
         self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
     ) -> None:
-        """A slash command; once the bot is stopping, the caller is told to try again."""
-
-        async def restarting() -> None:
-            await respond(text=RESTARTING, response_type="ephemeral")
-
-        if not self.in_flight.accepting:
-            await ack()
-            await restarting()
-            return
-        with self.in_flight.track(restarting):
-            await self._on_slash(ack, command, respond, client, context)
-
-    async def _on_slash(
-        self, ack: Any, command: dict[str, Any], respond: Any, client: AsyncWebClient, context: Any
-    ) -> None:
-        # Ack first, always: everything after may take longer than Slack's 3 seconds.
+        """A slash command, acknowledged first, always: everything after may take longer than Slack's 3
+        seconds. Once the bot is stopping, the caller is told to try again."""
         await ack()
-        name, args = command_for_slash(str(command["command"]), str(command.get("text") or ""))
-        channel, user, team = str(command["channel_id"]), str(command["user_id"]), str(command["team_id"])
-
-        async def progress(text: str) -> None:
-            await respond(text=text, response_type="ephemeral", replace_original=True)
-
-        enterprise = str(command.get("enterprise_id") or "")
-        request = await self.request(
-            client,
-            team,
-            channel,
-            user,
-            name,
-            args,
-            _Throttled(progress),
-            enterprise,
-            str(context.bot_user_id or ""),
+        replies = SlashReplies(client, str(command["channel_id"]), str(command["user_id"]), respond)
+        await self.in_flight.answer(
+            lambda: replies.private(Reply(RESTARTING)), lambda: self._on_slash(command, replies, context)
         )
-        reply = await self.core.handle(request)
-        await respond(text=reply.text, response_type="ephemeral" if reply.ephemeral else "in_channel")
-        if reply.file is not None and reply.ephemeral:
-            await self._send_file_privately(client, user, reply)
-        elif reply.file is not None:
-            await client.files_upload_v2(
-                channel=channel, content=reply.file, filename=reply.filename or "attachment.png"
-            )
+
+    async def _on_slash(self, command: dict[str, Any], replies: SlashReplies, context: Any) -> None:
+        name, args = command_for_slash(str(command["command"]), str(command.get("text") or ""))
+        enterprise, bot_user_id = str(command.get("enterprise_id") or ""), str(context.bot_user_id or "")
+        request = await self.request(replies, str(command["team_id"]), name, args, enterprise, bot_user_id)
+        await replies.send(await self.core.handle(request))
 
     async def on_message(self, event: dict[str, Any], context: Any, body: dict[str, Any]) -> None:
         if not self.first_delivery(body):
@@ -332,10 +221,10 @@ class SlackBot:
             if event.get("deleted_ts"):
                 await self.core.delete_message("slack", team, channel, str(event["deleted_ts"]))
             return
-        if subtype not in _CONVERSATION_SUBTYPES or event.get("bot_id") or not event.get("user"):
+        if subtype not in CONVERSATION_SUBTYPES or event.get("bot_id") or not event.get("user"):
             return
         text = str(event.get("text") or "")
-        if _addressed_to_bot(text, context.bot_user_id):
+        if addressed_to_bot(text, context.bot_user_id):
             return  # a command to the bot (also delivered as app_mention), not conversation
         await self.core.collect_message(
             IncomingMessage(
@@ -345,99 +234,24 @@ class SlackBot:
                 message_id=str(event["ts"]),
                 author_id=str(event["user"]),
                 text=text,
-                created_at=_ts_time(event["ts"]),
+                created_at=ts_time(event["ts"]),
             )
         )
 
     async def on_error(self, error: Exception, body: dict[str, Any], client: AsyncWebClient) -> None:
         """The adapter's one error handler: log, tell the caller in one line where possible, never raise."""
-        self.errors = [*self.errors[-49:], error]
-        log.error("slack listener failed", exc_info=error)
-        try:
-            channel, user = _caller(body)
-            if channel and user:
-                await client.chat_postEphemeral(channel=channel, user=user, text=ERROR_REPLY)
-        except Exception:
-            log.warning("could not tell the caller about the error", exc_info=True)
+        channel, user = _caller(body)
 
-    async def _post(
-        self, client: AsyncWebClient, channel: str, user: str, reply: Reply, thread: str | None
-    ) -> None:
-        if reply.file is not None and reply.ephemeral:
-            await client.chat_postEphemeral(channel=channel, user=user, text=reply.text)
-            await self._send_file_privately(client, user, reply)
-        elif reply.file is not None:
-            await client.files_upload_v2(
-                channel=channel,
-                content=reply.file,
-                filename=reply.filename or "attachment.png",
-                initial_comment=reply.text,
-                thread_ts=thread,
-            )
-        elif reply.ephemeral:
-            await client.chat_postEphemeral(channel=channel, user=user, text=reply.text)
-        else:
-            await client.chat_postMessage(channel=channel, text=reply.text, thread_ts=thread)
+        async def tell(text: str) -> None:
+            await client.chat_postEphemeral(channel=str(channel), user=str(user), text=text)
 
-
-class _Throttled:
-    """Passes progress on at most once per `PROGRESS_INTERVAL_S` (the first always)."""
-
-    def __init__(self, report: Callable[[str], Awaitable[None]]) -> None:
-        self._report = report
-        self._last = 0.0
-
-    async def __call__(self, text: str) -> None:
-        now = time.monotonic()
-        if now - self._last < PROGRESS_INTERVAL_S:
-            return
-        self._last = now
-        try:
-            await self._report(text)
-        except SlackApiError:
-            log.warning("progress update failed", exc_info=True)
-
-
-class _MessageProgress(_Throttled):
-    """Progress for mentions: one message in the channel, updated in place, removed at the end."""
-
-    def __init__(self, client: AsyncWebClient, channel: str, thread: str | None) -> None:
-        super().__init__(self._show)
-        self.client = client
-        self.channel = channel
-        self.thread = thread
-        self.ts: str | None = None
-
-    async def _show(self, text: str) -> None:
-        if self.ts is None:
-            posted = await self.client.chat_postMessage(
-                channel=self.channel, text=text, thread_ts=self.thread
-            )
-            self.ts = str(posted["ts"])
-        else:
-            await self.client.chat_update(channel=self.channel, ts=self.ts, text=text)
-
-    async def finish(self) -> None:
-        if self.ts is not None:
-            try:
-                await self.client.chat_delete(channel=self.channel, ts=self.ts)
-            except SlackApiError:
-                log.warning("could not remove the progress message", exc_info=True)
-
-
-def _addressed_to_bot(text: str, bot_user_id: str | None) -> bool:
-    """Whether a message starts by mentioning the bot: a command to it, never conversation to learn from."""
-    return bool(bot_user_id) and text.lstrip().startswith(f"<@{bot_user_id}")
+        await self.error_reporter.report(error, "listener", tell if channel and user else None)
 
 
 def _strip_mention(text: str, bot_user_id: str | None) -> str:
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", " ", text)
     return text.strip()
-
-
-def _ts_time(ts: Any) -> datetime:
-    return datetime.fromtimestamp(float(ts), UTC)
 
 
 def _caller(body: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -477,25 +291,6 @@ def build_slack_app(config: SlackConfig, services: Services, *, core: CommandCor
     return bot
 
 
-def check_slack_config(config: SlackConfig) -> None:
-    """Check that the tokens the configured mode needs are there.
-
-    Raises:
-        ConfigurationError: One line naming the missing variable.
-    """
-    if not config.bot_token.strip():
-        raise ConfigurationError("no Slack bot token: set SLACK_BOT_TOKEN to the app's xoxb-... token")
-    if config.mode == "socket" and not config.app_token.strip():
-        raise ConfigurationError(
-            "Socket Mode needs an app-level token: set SLACK_APP_TOKEN (xapp-..., scope connections:write), "
-            "or CHATSMITH_SLACK_MODE=http with SLACK_SIGNING_SECRET"
-        )
-    if config.mode == "http" and not config.signing_secret.strip():
-        raise ConfigurationError(
-            "HTTP mode needs the signing secret to check requests: set SLACK_SIGNING_SECRET"
-        )
-
-
 async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/events") -> web.AppRunner:
     """Serve the Events API and slash commands at `http://host:port/path`; clean up the returned runner."""
     runner = web.AppRunner(bot.app.web_app(path=path), access_log=None)
@@ -504,37 +299,37 @@ async def serve_http(bot: SlackBot, host: str, port: int, path: str = "/slack/ev
     return runner
 
 
-async def run_slack_bot(
-    config: SlackConfig, services: Services, *, grace_seconds: float = GRACE_SECONDS
-) -> None:
-    """Run the Slack bot in the configured mode until SIGTERM or SIGINT stops it cleanly: no new commands,
-    running ones finish or are answered within `grace_seconds`, then the connection closes and message
-    events kept while the database was down get a last chance to be written.
+class _SlackServer:
+    """The Slack app as the shared runner (`bot.core.runner`) drives it, in Socket Mode or HTTP mode."""
 
-    Raises:
-        ConfigurationError: A token or secret is missing.
-    """
-    check_slack_config(config)
-    bot = build_slack_app(config, services)
-    async with stop_signals() as stop:
+    def __init__(self, config: SlackConfig, services: Services) -> None:
+        check_slack_config(config)
+        self.config = config
+        self.bot = build_slack_app(config, services)
+        self.in_flight = self.bot.in_flight
+        self._closed = asyncio.Event()
+        self._close: Callable[[], Any] | None = None
+
+    async def serve(self) -> None:
+        config = self.config
         if config.mode == "http":
-            runner = await serve_http(bot, config.http_host, config.http_port, config.http_path)
+            runner = await serve_http(self.bot, config.http_host, config.http_port, config.http_path)
             log.info(
                 "serving Slack events on http://%s:%d%s", config.http_host, config.http_port, config.http_path
             )
-            try:
-                await stop.wait()
-                await bot.in_flight.drain(grace_seconds)
-            finally:
-                await runner.cleanup()
+            self._close = runner.cleanup
         else:
             from slack_bolt.adapter.socket_mode.aiohttp import AsyncSocketModeHandler
 
-            handler = AsyncSocketModeHandler(bot.app, config.app_token.strip())
+            handler = AsyncSocketModeHandler(self.bot.app, config.app_token.strip())
             await handler.connect_async()
-            try:
-                await stop.wait()
-                await bot.in_flight.drain(grace_seconds)
-            finally:
-                await handler.close_async()
-    await flush_pending(services)
+            self._close = handler.close_async
+        await self._closed.wait()
+
+    async def close(self) -> None:
+        self._closed.set()
+        if self._close is not None:
+            await self._close()
+
+
+ADAPTER = Adapter(config_type=SlackConfig, check_config=check_slack_config, build_server=_SlackServer)

@@ -1,7 +1,7 @@
 """The checks of `chatsmith config check`: what a process would otherwise fail on later, or never notice.
 
 Each problem is one line naming the variable and the fix. The checks change nothing: no directory or
-database is created. The platform tokens are checked in `chatsmith.token_checks`.
+database is created. The platforms' settings are checked in `chatsmith.token_checks`; the report is `chatsmith.check_report`.
 """
 
 from __future__ import annotations
@@ -10,29 +10,13 @@ import json
 import os
 import tempfile
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from chatsmith.check_report import CheckReport
+from chatsmith.token_checks import check_platforms
+
 DEFAULT_CONNECT_TIMEOUT = 5.0
-
-
-@dataclass
-class CheckReport:
-    """What `check` found: problems (each with its fix), notes (fine, but worth knowing), and passes."""
-
-    problems: list[str] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    passed: list[str] = field(default_factory=list)
-
-    def problem(self, variable: str, message: str) -> None:
-        self.problems.append(f"{variable}: {message}")
-
-    def note(self, message: str) -> None:
-        self.notes.append(message)
-
-    def ok(self, message: str) -> None:
-        self.passed.append(message)
 
 
 def check_settings(
@@ -48,22 +32,19 @@ def check_settings(
     Args:
         settings: The `chatsmith.settings.Settings` to check.
         report: Where problems, notes and passes go.
-        roles: Roles the configuration is for (`discord`, `slack`, ...): their tokens become required.
+        roles: Roles the configuration is for (a platform of `db.platforms`, `trainer`, ...): a platform's
+            tokens become required.
         connect: Connect to the database (off: only its URL is checked).
         connect_timeout: Seconds to wait for a database server.
 
     Returns:
         `report`.
     """
-    from chatsmith.token_checks import check_discord, check_slack
-
     check_storage(settings, report)
     check_database(settings, report, connect=connect, timeout=connect_timeout)
     check_base_model(settings, report)
     check_trainer(settings, report)
-    roles = set(roles)
-    check_discord(settings, report, required="discord" in roles)
-    check_slack(settings, report, required="slack" in roles)
+    check_platforms(settings, report, required=set(roles))
     check_bots(settings, report)
     return report
 

@@ -23,10 +23,16 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_vali
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
+from bot import defaults as bot_defaults
+from db.platforms import SERVED_PLATFORMS
+from trainer.config import TrainerConfig
+
 ENV_PREFIX = "CHATSMITH_"
 ENV_FILE = ".env"
 # What a masked secret looks like wherever settings are shown.
 MASK = "***"
+# The defaults are the packages' own (`bot.defaults`, `TrainerConfig`), written once there.
+_TRAINER = TrainerConfig()
 
 
 class SettingsError(ValueError):
@@ -68,26 +74,44 @@ class Settings(BaseSettings):
     # trainer/config.py turns these into a TrainerConfig. The base model a scope's first model is
     # fine-tuned from is `base_model_path` above, shared with the bots; "none" there means from scratch.
     trainer_schedule: str = Field(
-        default="0 3 * * *", description="Cron expression (crontab's five fields) for per-scope retrains."
+        default=_TRAINER.schedule,
+        description="Cron expression (crontab's five fields) for per-scope retrains.",
     )
-    trainer_poll_seconds: float = Field(default=5.0, gt=0, description="How often the queue is polled.")
-    trainer_heartbeat_seconds: float = Field(default=10.0, gt=0, description="Heartbeat interval of a job.")
+    trainer_poll_seconds: float = Field(
+        default=_TRAINER.poll_seconds, gt=0, description="How often the queue is polled."
+    )
+    trainer_heartbeat_seconds: float = Field(
+        default=_TRAINER.heartbeat_seconds, gt=0, description="Heartbeat interval of a job."
+    )
     trainer_stale_after_seconds: float = Field(
-        default=120.0, gt=0, description="A running job silent this long is requeued (its worker died)."
+        default=_TRAINER.stale_after_seconds,
+        gt=0,
+        description="A running job silent this long is requeued (its worker died).",
     )
-    trainer_max_attempts: int = Field(default=3, ge=1, description="Claims a job gets before it is failed.")
+    trainer_max_attempts: int = Field(
+        default=_TRAINER.max_attempts, ge=1, description="Claims a job gets before it is failed."
+    )
     trainer_time_budget: float = Field(
-        default=900.0, gt=0, description="Wall-clock seconds one training job may take, corpus included."
+        default=_TRAINER.time_budget,
+        gt=0,
+        description="Wall-clock seconds one training job may take, corpus included.",
     )
     trainer_min_messages: int = Field(
-        default=200, ge=2, description="Trainable messages a scope needs before it is trained."
+        default=_TRAINER.min_messages,
+        ge=2,
+        description="Trainable messages a scope needs before it is trained.",
     )
     trainer_holdout_fraction: float = Field(
-        default=0.1, gt=0, lt=0.5, description="Share of the newest messages held out for the promotion gate."
+        default=_TRAINER.holdout_fraction,
+        gt=0,
+        lt=0.5,
+        description="Share of the newest messages held out for the promotion gate.",
     )
-    trainer_keep_versions: int = Field(default=5, ge=1, description="Model versions kept per scope.")
+    trainer_keep_versions: int = Field(
+        default=_TRAINER.keep_versions, ge=1, description="Model versions kept per scope."
+    )
     retention_days: int = Field(
-        default=0,
+        default=_TRAINER.retention_days,
         ge=0,
         description="Messages older than this many days are deleted on the trainer's schedule, and the models "
         "that learned from them retired; 0 keeps messages for ever.",
@@ -103,7 +127,7 @@ class Settings(BaseSettings):
         description='JSON TrainConfig fields, e.g. {"epochs": 5, "batch_size": 64, "steps_per_epoch": 200}.',
     )
 
-    # ------------------------------------------------------------------ Discord (bot/discord_bot.py)
+    # ------------------------------------------------------------------ Discord (bot/discord_platform.py)
     # Tokens also answer to the names the platforms' own docs use (DISCORD_TOKEN, SLACK_BOT_TOKEN, ...):
     # env names are matched case-insensitively, so each alias covers both spellings.
     discord_token: SecretStr | None = Field(
@@ -122,7 +146,7 @@ class Settings(BaseSettings):
         description="Shards this process runs, e.g. 0,2 of CHATSMITH_DISCORD_SHARD_COUNT=4; empty: all of them.",
     )
 
-    # ------------------------------------------------------------------ Slack (bot/slack_app.py)
+    # ------------------------------------------------------------------ Slack (bot/slack_platform.py)
     slack_bot_token: SecretStr | None = Field(
         default=None,
         validation_alias=AliasChoices("slack_bot_token", "chatsmith_slack_bot_token"),
@@ -164,39 +188,63 @@ class Settings(BaseSettings):
         description="Comma-separated platform user ids (Discord or Slack) allowed to run admin commands.",
     )
     generate_user_cooldown: float = Field(
-        default=5.0, ge=0, description="Seconds between a user's /generate."
+        default=bot_defaults.COOLDOWNS["generate"][0], ge=0, description="Seconds between a user's /generate."
     )
     generate_channel_cooldown: float = Field(
-        default=1.0, ge=0, description="Seconds between /generate calls in one channel."
+        default=bot_defaults.COOLDOWNS["generate"][1],
+        ge=0,
+        description="Seconds between /generate calls in one channel.",
     )
-    train_user_cooldown: float = Field(default=60.0, ge=0, description="Seconds between a user's /train.")
+    train_user_cooldown: float = Field(
+        default=bot_defaults.COOLDOWNS["train"][0], ge=0, description="Seconds between a user's /train."
+    )
     train_channel_cooldown: float = Field(
-        default=30.0, ge=0, description="Seconds between /train calls in one channel."
+        default=bot_defaults.COOLDOWNS["train"][1],
+        ge=0,
+        description="Seconds between /train calls in one channel.",
     )
-    stats_user_cooldown: float = Field(default=30.0, ge=0, description="Seconds between a user's /stats.")
+    stats_user_cooldown: float = Field(
+        default=bot_defaults.COOLDOWNS["stats"][0], ge=0, description="Seconds between a user's /stats."
+    )
     stats_channel_cooldown: float = Field(
-        default=10.0, ge=0, description="Seconds between /stats calls in one channel (each draws a chart)."
+        default=bot_defaults.COOLDOWNS["stats"][1],
+        ge=0,
+        description="Seconds between /stats calls in one channel (each draws a chart).",
     )
-    generation_workers: int = Field(default=2, ge=1, description="Threads decoding generate requests.")
+    generation_workers: int = Field(
+        default=bot_defaults.GENERATION_WORKERS, ge=1, description="Threads decoding generate requests."
+    )
     generation_max_batch: int = Field(
-        default=32, ge=1, description="Most generate requests decoded together in one batch."
+        default=bot_defaults.GENERATION_MAX_BATCH,
+        ge=1,
+        description="Most generate requests decoded together in one batch.",
     )
     generation_queue_max: int = Field(
-        default=128,
+        default=bot_defaults.GENERATION_QUEUE_MAX,
         ge=1,
         description="Most generate requests waiting or decoding at once; past it a request is answered "
         "'busy, try again in a moment' at once.",
     )
     model_cache_mb: int = Field(
-        default=128,
+        default=bot_defaults.MODEL_CACHE_MB,
         ge=1,
         description="Megabytes of model weights a bot keeps loaded (least recently used go).",
     )
-    generate_default_length: int = Field(default=160, ge=1, description="Tokens /generate writes by default.")
-    generate_max_length: int = Field(default=600, ge=1, description="Most tokens one /generate may ask for.")
-    generate_temperature: float = Field(default=0.8, ge=0, description="Default sampling temperature.")
-    generate_top_p: float = Field(default=0.95, gt=0, le=1, description="Nucleus sampling share.")
-    backfill_max: int = Field(default=5000, ge=0, description="Most past messages one /train backfill reads.")
+    generate_default_length: int = Field(
+        default=bot_defaults.DEFAULT_LENGTH, ge=1, description="Tokens /generate writes by default."
+    )
+    generate_max_length: int = Field(
+        default=bot_defaults.MAX_LENGTH, ge=1, description="Most tokens one /generate may ask for."
+    )
+    generate_temperature: float = Field(
+        default=bot_defaults.TEMPERATURE, ge=0, description="Default sampling temperature."
+    )
+    generate_top_p: float = Field(
+        default=bot_defaults.TOP_P, gt=0, le=1, description="Nucleus sampling share."
+    )
+    backfill_max: int = Field(
+        default=bot_defaults.BACKFILL_MAX, ge=0, description="Most past messages one /train backfill reads."
+    )
 
     @field_validator("admin_roles", "admin_user_ids", "admin_role_ids", mode="before")
     @classmethod
@@ -315,8 +363,11 @@ class Settings(BaseSettings):
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": ("data_dir", "database_url", "model_dir", "base_model_path"),
     "trainer": (*(name for name in Settings.model_fields if name.startswith("trainer_")), "retention_days"),
-    "discord": ("discord_token", "discord_sharded", "discord_shard_count", "discord_shard_ids"),
-    "slack": tuple(name for name in Settings.model_fields if name.startswith("slack_")),
+    # One group per platform of `db.platforms`: its settings are the fields named `<platform>_...`.
+    **{
+        platform: tuple(name for name in Settings.model_fields if name.startswith(f"{platform}_"))
+        for platform in SERVED_PLATFORMS
+    },
     "bots": (
         "admin_role_ids",
         "admin_roles",

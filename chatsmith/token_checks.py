@@ -1,12 +1,19 @@
-"""Checks of the platform tokens' shapes and of what each Slack mode needs; messages never contain a token."""
+"""Checks of each platform's settings: token shapes, and what each Slack mode needs; messages never contain
+a token.
+
+A platform without checks of its own here is checked by its adapter's `check_config` when its role is asked
+for (`chatsmith config check --role NAME`).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Collection
 from typing import Any
 
-from chatsmith.config_checks import CheckReport
+from chatsmith.check_report import CheckReport
 from chatsmith.settings import secret_text
+from db.platforms import SERVED_PLATFORMS
 
 # A Discord bot token is three base64url parts: the bot's user id, a timestamp, an HMAC.
 DISCORD_TOKEN_SHAPE = re.compile(r"^[A-Za-z0-9_-]{18,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{20,}$")
@@ -112,3 +119,30 @@ def check_slack(settings: Any, report: CheckReport, *, required: bool) -> None:
             report.problem("CHATSMITH_SLACK_HTTP_PATH", "must start with /, e.g. /slack/events")
     if len(report.problems) == failed:
         report.ok(f"Slack settings for {settings.slack_mode} mode")
+
+
+# Checks that know a platform's token formats, by platform name.
+PLATFORM_CHECKS: dict[str, Callable[..., None]] = {"discord": check_discord, "slack": check_slack}
+
+
+def check_platforms(settings: Any, report: CheckReport, *, required: Collection[str] = ()) -> None:
+    """Check every platform's settings; the platforms named in `required` must be fully configured."""
+    for name in SERVED_PLATFORMS:
+        check = PLATFORM_CHECKS.get(name)
+        if check is not None:
+            check(settings, report, required=name in required)
+        elif name in required:
+            _check_with_adapter(settings, report, name)
+
+
+def _check_with_adapter(settings: Any, report: CheckReport, name: str) -> None:
+    """What the adapter itself refuses to start without (its `check_config`), as one problem."""
+    from bot.core.errors import ConfigurationError
+    from chatsmith.wiring import platform_adapter, platform_config
+
+    try:
+        platform_adapter(name).check_config(platform_config(settings, name))
+    except ConfigurationError as error:
+        report.problem(name.upper(), str(error))
+    else:
+        report.ok(f"{name} settings")

@@ -6,17 +6,21 @@ functions once, at the top, and hand what they return to constructors.
 
 from __future__ import annotations
 
+import dataclasses
+import importlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chatsmith.base_model import find_base_model
 from chatsmith.settings import Settings, secret_text
 from db.model_store import LocalModelStore
+from db.platforms import SERVED_PLATFORMS, platform_entry
 
 if TYPE_CHECKING:
+    from bot.core.runner import Adapter
     from bot.core.services import BotConfig, Services
-    from bot.discord_bot import DiscordConfig
-    from bot.slack_app import SlackConfig
+    from bot.discord_platform import DiscordConfig
+    from bot.slack_platform import SlackConfig
     from trainer.config import TrainerConfig
 
 
@@ -80,33 +84,55 @@ def bot_services(settings: Settings, *, migrate_new_database: bool = False) -> S
     )
 
 
+def platform_adapter(name: str) -> Adapter:
+    """The adapter of platform `name` (its module's `ADAPTER`), imported on demand: each platform's client
+    library loads only in the process that serves it.
+
+    Raises:
+        DatabaseError: `name` is not in `db.platforms.PLATFORMS`.
+        ValueError: The platform has no adapter to serve (the console).
+    """
+    entry = platform_entry(name)
+    if entry.adapter is None:
+        raise ValueError(
+            f"Received platform {name!r}, expected one with a bot to run ({', '.join(SERVED_PLATFORMS)})"
+        )
+    adapter: Adapter = importlib.import_module(entry.adapter).ADAPTER
+    return adapter
+
+
+def platform_config(settings: Settings, name: str) -> Any:
+    """Platform `name`'s config: each field `x` of its adapter's config type is the setting `<name>_x`.
+
+    A field named `data_dir` is chatsmith's data directory, where an adapter may keep state of its own.
+    Secrets arrive as plain text without surrounding spaces ("" when unset), lists as tuples.
+    """
+    config_type = platform_adapter(name).config_type
+    values: dict[str, Any] = {}
+    for config_field in dataclasses.fields(config_type):
+        if config_field.name == "data_dir":
+            values["data_dir"] = settings.data_dir
+            continue
+        setting = f"{name}_{config_field.name}"
+        value = getattr(settings, setting)
+        if setting in Settings.secret_fields():
+            value = secret_text(value)
+        elif isinstance(value, list):
+            value = tuple(value)
+        values[config_field.name] = value
+    return config_type(**values)
+
+
 def discord_config(settings: Settings) -> DiscordConfig:
     """The Discord bot's part of the settings."""
-    from bot.discord_bot import DiscordConfig
-
-    return DiscordConfig(
-        token=secret_text(settings.discord_token),
-        sharded=settings.discord_sharded,
-        shard_count=settings.discord_shard_count,
-        shard_ids=tuple(settings.discord_shard_ids),
-        commands_record=settings.data_dir / "discord-commands.json",
-    )
+    config: DiscordConfig = platform_config(settings, "discord")
+    return config
 
 
 def slack_config(settings: Settings) -> SlackConfig:
     """The Slack bot's part of the settings."""
-    from bot.slack_app import SlackConfig
-
-    return SlackConfig(
-        bot_token=secret_text(settings.slack_bot_token),
-        app_token=secret_text(settings.slack_app_token),
-        signing_secret=secret_text(settings.slack_signing_secret),
-        mode=settings.slack_mode,
-        http_host=settings.slack_http_host,
-        http_port=settings.slack_http_port,
-        http_path=settings.slack_http_path,
-        api_url=settings.slack_api_url,
-    )
+    config: SlackConfig = platform_config(settings, "slack")
+    return config
 
 
 def trainer_config(settings: Settings) -> TrainerConfig:

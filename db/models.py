@@ -31,7 +31,6 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-PLATFORMS = ("discord", "slack", "console")
 MODEL_STATUSES = ("training", "candidate", "active", "rejected", "retired", "failed")
 JOB_REASONS = ("schedule", "admin", "cli")
 # What a workspace does with profanity in replies (`/filter`); slurs are blocked whatever it says.
@@ -94,13 +93,15 @@ class Base(DeclarativeBase):
 
 
 class Workspace(Base):
-    """A Discord server, a Slack workspace, or a named console workspace."""
+    """A Discord server, a Slack workspace, or a named console workspace.
+
+    `platform` is a name of `db.platforms.PLATFORMS`, checked when a workspace is created
+    (`db.scopes.get_or_create_workspace`) rather than by a CHECK constraint, so that a new platform needs
+    no migration.
+    """
 
     __tablename__ = "workspaces"
-    __table_args__ = (
-        UniqueConstraint("platform", "external_id", name="uq_workspaces_platform_external_id"),
-        CheckConstraint(_in_list("platform", PLATFORMS), name="platform"),
-    )
+    __table_args__ = (UniqueConstraint("platform", "external_id", name="uq_workspaces_platform_external_id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     platform: Mapped[str] = mapped_column(String(16))

@@ -6,6 +6,7 @@ installed chatsmith needs no alembic.ini and no working directory of any kind.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -69,10 +70,7 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> tuple[
     engine = create_database_engine(engine_or_url) if not isinstance(engine_or_url, Engine) else engine_or_url
     try:
         before = current_revision(engine)
-        config = alembic_config()
-        with engine.begin() as connection:
-            config.attributes["connection"] = connection
-            command.upgrade(config, revision)
+        _migrate(engine, lambda config: command.upgrade(config, revision))
         return before, current_revision(engine)
     finally:
         if owns_engine:
@@ -81,10 +79,33 @@ def upgrade(engine_or_url: Engine | str | URL, revision: str = "head") -> tuple[
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate down to `revision` ("base" for an empty schema); for development and tests."""
+    _migrate(engine, lambda config: command.downgrade(config, revision))
+
+
+def _migrate(engine: Engine, run: Callable[[Config], None]) -> None:
+    """Run Alembic in one transaction; on SQLite with foreign keys off while it runs.
+
+    A migration that changes a constraint copies the table on SQLite and drops the old one, and with
+    foreign keys on, dropping a table deletes its rows first and so cascades to every table that refers
+    to it. SQLite's own procedure for such changes turns them off (only possible outside a transaction)
+    and checks the keys before committing.
+    """
     config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.downgrade(config, revision)
+    with engine.connect() as connection:
+        sqlite = connection.dialect.name == "sqlite"
+        if sqlite:
+            connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = OFF")  # type: ignore[union-attr]
+        try:
+            with connection.begin():
+                config.attributes["connection"] = connection
+                run(config)
+                if sqlite and connection.exec_driver_sql("PRAGMA foreign_key_check").first() is not None:
+                    raise DatabaseError(
+                        "a migration left rows that refer to missing rows; nothing was changed"
+                    )
+        finally:
+            if sqlite:
+                connection.connection.dbapi_connection.execute("PRAGMA foreign_keys = ON")  # type: ignore[union-attr]
 
 
 def ensure_schema_current(engine: Engine) -> None:

@@ -13,8 +13,8 @@ from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from db.errors import DatabaseError
-from db.models import PLATFORMS, Channel, Workspace
+from db.models import Channel, Workspace
+from db.platforms import platform_entry
 
 RowT = TypeVar("RowT", Workspace, Channel)
 
@@ -73,10 +73,9 @@ def get_or_create_workspace(
     Safe when two processes create the same workspace at once: the loser of the race reads the winner's row.
 
     Raises:
-        DatabaseError: `platform` is not one of discord, slack, console.
+        DatabaseError: `platform` is not a platform of `db.platforms.PLATFORMS`.
     """
-    if platform not in PLATFORMS:
-        raise DatabaseError(f"unknown platform {platform!r}; use one of {', '.join(PLATFORMS)}")
+    platform_entry(platform)
     query = select(Workspace).where(Workspace.platform == platform, Workspace.external_id == external_id)
     workspace = _get_or_insert(
         session, query, lambda: Workspace(platform=platform, external_id=external_id, name=name or "")

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
 
-Platform = Literal["discord", "slack", "console"]
+# A name of `db.platforms.PLATFORMS` ("discord", "slack", "console", ...).
+Platform = str
 ArgValue = str | int | float | bool
 
 # Permission names a request may carry; adapters translate their platform's rights into these.
@@ -79,7 +79,7 @@ class Request:
     """One command from a user.
 
     Attributes:
-        platform: "discord", "slack" or "console".
+        platform: The platform's name in `db.platforms.PLATFORMS` ("discord", "slack", "console").
         workspace: The platform's id of the server/workspace (console: a name).
         channel: The platform's id of the channel.
         user: The platform's id of the caller.

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import re
 
+from bot.core.platform import message_limit, platform_rules
 from bot.core.request import Reply, Request
 
 ZERO_WIDTH_SPACE = "\u200b"
-# Platform message limits in characters; Slack allows 40000 but long walls of text read badly in chat.
-MESSAGE_LIMITS = {"discord": 2000, "slack": 3000, "console": 4000}
 ELLIPSIS = "…"
 EMPTY_GENERATION = "The model had nothing to say this time. Try again, or give it a prompt to continue."
 
@@ -29,15 +28,16 @@ def neutralise_mentions(text: str, platform: str) -> str:
 
     Args:
         text: Any text bound for a chat message.
-        platform: "discord", "slack" or "console" (console text is left as it is).
+        platform: A platform name; its markup (`db.platforms`) says what to break ("plain": nothing).
 
     Returns:
         The text with mention markup broken up.
     """
-    if platform == "discord":
+    markup = platform_rules(platform).markup
+    if markup == "discord":
         text = _DISCORD_MENTION.sub(lambda m: f"<{ZERO_WIDTH_SPACE}{m.group(1)}>", text)
         return _DISCORD_BROADCAST.sub(lambda m: f"@{ZERO_WIDTH_SPACE}{m.group(1)}", text)
-    if platform == "slack":
+    if markup == "slack":
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
         return _SLACK_BROADCAST.sub(lambda m: f"@{ZERO_WIDTH_SPACE}{m.group(1)}", text)
     return text
@@ -63,9 +63,9 @@ def cut_to_limit(text: str, limit: int) -> str:
 def make_safe(text: str, platform: str, limit: int | None = None) -> str:
     """Neutralise mentions, then fit the platform limit (escaping can only lengthen the text)."""
     safe = neutralise_mentions(text, platform)
-    cut = cut_to_limit(safe, limit or MESSAGE_LIMITS.get(platform, MESSAGE_LIMITS["console"]))
+    cut = cut_to_limit(safe, limit or message_limit(platform))
     # A cut through an escape ("&l…") would show as garbage: drop the partial entity.
-    return _PARTIAL_ENTITY.sub(ELLIPSIS, cut) if platform == "slack" else cut
+    return _PARTIAL_ENTITY.sub(ELLIPSIS, cut) if platform_rules(platform).markup == "slack" else cut
 
 
 def generated_or_friendly(text: str) -> str:

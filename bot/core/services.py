@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, ParamSpec, TypeVar
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import defaults
 from bot.core.cooldowns import CooldownRule
 from bot.core.copy_guards import CopyGuardCache
 from bot.core.generation import GenerationPool
-from bot.core.models import DEFAULT_CACHE_BYTES, ModelCache
+from bot.core.models import ModelCache
 from bot.core.output_filter import FilterStats
 from bot.core.request import AdminPolicy
 from db.engine import immediate
@@ -36,6 +37,8 @@ T = TypeVar("T")
 @dataclass(frozen=True)
 class BotConfig:
     """The bots' settings, a plain copy the composition root makes, so the bots never read the environment.
+
+    The defaults are those of `bot.defaults`, which `chatsmith.settings` reads too.
 
     Attributes:
         policy: Who may run admin commands.
@@ -62,19 +65,21 @@ class BotConfig:
     """
 
     policy: AdminPolicy = AdminPolicy()
+    # None unless given: a core built in code (tests, benchmarks) runs commands back to back; a deployed
+    # bot gets `bot.defaults.COOLDOWNS` through its settings.
     cooldowns: dict[str, CooldownRule] = field(default_factory=dict)
-    default_length: int = 160
-    max_length: int = 600
-    temperature: float = 0.8
-    top_p: float = 0.95
+    default_length: int = defaults.DEFAULT_LENGTH
+    max_length: int = defaults.MAX_LENGTH
+    temperature: float = defaults.TEMPERATURE
+    top_p: float = defaults.TOP_P
     overrun: float = 0.5
-    backfill_max: int = 5000
+    backfill_max: int = defaults.BACKFILL_MAX
     base_model_path: Path | None = None
-    model_cache_bytes: int = DEFAULT_CACHE_BYTES
-    generation_workers: int = 2
-    generation_max_batch: int = 32
-    generation_queue_max: int = 128
-    min_training_messages: int = 1
+    model_cache_bytes: int = defaults.MODEL_CACHE_MB * 1024 * 1024
+    generation_workers: int = defaults.GENERATION_WORKERS
+    generation_max_batch: int = defaults.GENERATION_MAX_BATCH
+    generation_queue_max: int = defaults.GENERATION_QUEUE_MAX
+    min_training_messages: int = defaults.MIN_TRAINING_MESSAGES
     retention_days: int = 0
 
 

@@ -45,6 +45,15 @@ class InFlight:
         finally:
             self._running.pop(task, None)
 
+    async def answer(self, answer_if_cut_off: CutOffAnswer, work: Callable[[], Awaitable[object]]) -> None:
+        """Run `work` (answering one interaction) as in flight; once the bot is stopping, only tell the
+        caller to try again (`answer_if_cut_off`, which also answers it if a stop cuts `work` off)."""
+        if not self.accepting:
+            await answer_if_cut_off()
+            return
+        with self.track(answer_if_cut_off):
+            await work()
+
     async def drain(self, grace_seconds: float) -> int:
         """Stop accepting work, wait up to `grace_seconds` for running interactions, answer the rest.
 

@@ -1,4 +1,5 @@
-"""`chatsmith console` and `chatsmith bot discord|slack`: talk to the command core locally, or serve it."""
+"""`chatsmith console` and `chatsmith bot PLATFORM`: talk to the command core locally, or serve it on a chat
+platform (one of `db.platforms.SERVED_PLATFORMS`)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import sys
 from typing import Any
 
 from chatsmith.errors import EXIT_BAD_INPUT
+from db.platforms import PLATFORMS, SERVED_PLATFORMS
 
 
 def register(subparsers: Any) -> None:
@@ -26,22 +28,35 @@ def register(subparsers: Any) -> None:
     console.add_argument("--admin", action="store_true", help="hold admin rights (collect, train, ...)")
     console.set_defaults(handler=run_console)
 
-    bot = subparsers.add_parser("bot", help="run the Discord or Slack bot", description=__doc__)
+    bot = subparsers.add_parser(
+        "bot",
+        help="run the bot on a chat platform",
+        description="Connect to a chat platform with its tokens and serve chatsmith's commands until SIGTERM "
+        "or Ctrl-C, which let running commands finish (or tell their callers to try again).",
+    )
     platforms = bot.add_subparsers(dest="platform", metavar="PLATFORM", required=True)
-    discord = platforms.add_parser(
-        "discord",
-        help="run the Discord bot (DISCORD_TOKEN)",
-        description="Connect to Discord with DISCORD_TOKEN and serve slash commands. "
-        "CHATSMITH_DISCORD_SHARDED=true runs an AutoShardedClient.",
-    )
-    discord.set_defaults(handler=run_discord)
-    slack = platforms.add_parser(
-        "slack",
-        help="run the Slack bot (SLACK_BOT_TOKEN, and SLACK_APP_TOKEN or SLACK_SIGNING_SECRET)",
-        description="Connect to Slack in Socket Mode (SLACK_BOT_TOKEN, SLACK_APP_TOKEN), or serve the "
-        "Events API over HTTP with CHATSMITH_SLACK_MODE=http (SLACK_BOT_TOKEN, SLACK_SIGNING_SECRET).",
-    )
-    slack.set_defaults(handler=run_slack)
+    for name in SERVED_PLATFORMS:
+        title = PLATFORMS[name].title
+        tokens = ", ".join(_token_variables(name))
+        parser = platforms.add_parser(
+            name,
+            help=f"run the {title} bot ({tokens})",
+            description=f"Connect to {title} and serve chatsmith's commands. Its settings are the variables "
+            f"of the {name} group of `chatsmith config show`; `chatsmith config check --role {name}` checks them.",
+        )
+        parser.set_defaults(handler=run_bot)
+
+
+def _token_variables(platform: str) -> list[str]:
+    """The variables of a platform's secrets (its tokens), as its docs name them."""
+    from chatsmith.settings import Settings
+
+    prefix = f"{platform}_"
+    return [
+        Settings.env_names(name)[0]
+        for name in Settings.model_fields
+        if name.startswith(prefix) and name in Settings.secret_fields()
+    ]
 
 
 def _fail(message: str) -> int:
@@ -74,45 +89,23 @@ def run_console(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_discord(args: argparse.Namespace) -> int:
-    """Run the Discord bot until interrupted."""
+def run_bot(args: argparse.Namespace) -> int:
+    """Run platform `args.platform`'s bot until SIGTERM or SIGINT stops it (`bot.core.runner`)."""
     from bot.core import ConfigurationError
-    from bot.discord_bot import check_discord_config, run_discord_bot
+    from bot.core.runner import run_adapter
     from chatsmith.settings import load_settings
-    from chatsmith.wiring import bot_services, discord_config
+    from chatsmith.wiring import bot_services, platform_adapter, platform_config
 
     settings = load_settings()
-    config = discord_config(settings)
+    adapter = platform_adapter(args.platform)
+    config = platform_config(settings, args.platform)
     try:
-        check_discord_config(config)
+        adapter.check_config(config)
     except ConfigurationError as error:
         return _fail(str(error))
     services = bot_services(settings)
     try:
-        asyncio.run(run_discord_bot(config, services))
-    except ConfigurationError as error:
-        return _fail(str(error))
-    finally:
-        services.close()
-    return 0
-
-
-def run_slack(args: argparse.Namespace) -> int:
-    """Run the Slack bot until interrupted."""
-    from bot.core import ConfigurationError
-    from bot.slack_app import check_slack_config, run_slack_bot
-    from chatsmith.settings import load_settings
-    from chatsmith.wiring import bot_services, slack_config
-
-    settings = load_settings()
-    config = slack_config(settings)
-    try:
-        check_slack_config(config)
-    except ConfigurationError as error:
-        return _fail(str(error))
-    services = bot_services(settings)
-    try:
-        asyncio.run(run_slack_bot(config, services))
+        asyncio.run(run_adapter(adapter, config, services))
     except ConfigurationError as error:
         return _fail(str(error))
     finally:

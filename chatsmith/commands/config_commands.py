@@ -18,12 +18,14 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from chatsmith.config_checks import DEFAULT_CONNECT_TIMEOUT, CheckReport, check_settings, check_tf_config
+from chatsmith.check_report import CheckReport
+from chatsmith.config_checks import DEFAULT_CONNECT_TIMEOUT, check_settings, check_tf_config
 from chatsmith.errors import EXIT_BAD_INPUT
 from chatsmith.settings import secret_text
+from db.platforms import SERVED_PLATFORMS
 
-# The roles `check --role` knows; a role makes its platform's tokens required rather than optional.
-ROLES = ("discord", "slack", "trainer", "console")
+# The roles `check --role` knows; a platform's role makes its tokens required rather than optional.
+ROLES = (*SERVED_PLATFORMS, "trainer", "console")
 
 
 def register(subparsers: Any) -> None:
@@ -55,7 +57,7 @@ def register(subparsers: Any) -> None:
         "--role",
         choices=ROLES,
         action="append",
-        help="the role(s) this configuration is for; `discord` and `slack` make their tokens required "
+        help="the role(s) this configuration is for; a platform's role makes its tokens required "
         "(default: platforms are checked when any of their variables is set)",
     )
     check.add_argument(

@@ -13,7 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from db.models import JOB_REASONS, PLATFORMS
+from db.models import JOB_REASONS
+from db.platforms import PLATFORM_NAMES as PLATFORMS
 from textgen.formats import FORMATS as IMPORT_FORMATS
 from trainer.errors import TrainerError
 

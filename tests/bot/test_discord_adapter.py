@@ -13,7 +13,8 @@ from sqlalchemy import select
 from bot import discord_commands
 from bot.core import AdminPolicy, Services
 from bot.core.catalog import COMMANDS, DECLARED
-from bot.discord_bot import ERROR_REPLY, ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
+from bot.core.platform import ERROR_REPLY
+from bot.discord_bot import ChatsmithDiscordBot, ShardedChatsmithDiscordBot, build_discord_bot
 from chatsmith.settings import Settings
 from chatsmith.wiring import discord_config
 from db.models import Channel, Message, UserOptOut

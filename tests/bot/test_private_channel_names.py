@@ -74,4 +74,7 @@ def test_my_data_lists_a_private_channels_model_without_naming_it(chat: Chat) ->
             exported = archive.read(archive.namelist()[0])
     data = json.loads(exported)
     assert "layoffs" not in json.dumps(data)
-    assert sorted(model["scope"] for model in data["models_trained_on_your_messages"]) == ["a private channel", "workspace"]
+    assert sorted(model["scope"] for model in data["models_trained_on_your_messages"]) == [
+        "a private channel",
+        "workspace",
+    ]

@@ -11,6 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from chatsmith.commands import db_commands
 from db.engine import create_database_engine
@@ -24,6 +25,7 @@ from db.schema import (
     open_database,
     upgrade,
 )
+from db.scopes import get_or_create_workspace
 
 TABLES = {"workspaces", "channels", "messages", "user_opt_outs", "model_versions", "training_jobs"}
 
@@ -84,6 +86,48 @@ def test_downgrade_to_base_and_back(engine: Engine) -> None:
     downgrade(engine, "base")
     assert not TABLES & set(inspect(engine).get_table_names())
     assert upgrade(engine) == (None, head_revision())
+
+
+def test_platform_names_leave_the_schema_without_losing_a_row(database_url: str) -> None:
+    # The platform CHECK goes (the registry in db.platforms checks names): SQLite copies the workspaces
+    # table to drop it, and the channels and messages that refer to its rows must all still be there.
+    engine = create_database_engine(database_url)
+    upgrade(engine, "0006")
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO workspaces (id, platform, external_id, name, created_at) "
+            "VALUES (1, 'slack', 'T1', 'team', '2026-01-01 00:00:00')"
+        )
+        connection.exec_driver_sql(
+            "INSERT INTO channels (id, workspace_id, external_id, name, collecting, created_at) "
+            "VALUES (1, 1, 'C1', 'general', TRUE, '2026-01-01 00:00:00')"
+        )
+
+    assert upgrade(engine) == ("0006", head_revision())
+
+    with engine.begin() as connection:
+        assert connection.exec_driver_sql("SELECT external_id FROM channels").all() == [("C1",)]
+        connection.exec_driver_sql(
+            "INSERT INTO workspaces (platform, external_id, name, created_at) "
+            "VALUES ('matrix', '!room', '', '2026-01-01 00:00:00')"
+        )
+        connection.exec_driver_sql("DELETE FROM workspaces WHERE platform = 'matrix'")
+        if engine.dialect.name == "sqlite":  # turned off for the migration only
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    downgrade(engine, "0006")
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO workspaces (platform, external_id, name, created_at) "
+            "VALUES ('matrix', '!room', '', '2026-01-01 00:00:00')"
+        )
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("SELECT external_id FROM channels").all() == [("C1",)]
+    engine.dispose()
+
+
+def test_an_unknown_platform_is_refused_by_name(session: Session) -> None:
+    with pytest.raises(DatabaseError, match="unknown platform 'matrix'; use one of discord, slack, console"):
+        get_or_create_workspace(session, "matrix", "!room")
 
 
 def test_open_database_checks_the_schema(database_url: str) -> None:

@@ -394,3 +394,23 @@ def test_check_reaches_postgresql(
 
     password = make_url(url).password
     assert not password or password not in output
+
+
+def test_the_bots_and_the_trainer_default_to_the_settings_defaults() -> None:
+    # One source of defaults: what a process runs with when nothing is set is what BotConfig() and
+    # TrainerConfig() say, and the bots' minimum of messages for training is the trainer's.
+    from dataclasses import replace
+
+    from bot import defaults as bot_defaults
+    from bot.core.cooldowns import CooldownRule
+    from bot.core.services import BotConfig
+    from chatsmith.wiring import bot_config, trainer_config
+    from trainer.config import TrainerConfig
+
+    defaults = Settings.model_construct()
+    configured = bot_config(defaults)
+    # A BotConfig built in code has no cooldowns; the deployed ones are bot.defaults'.
+    assert configured.cooldowns == {name: CooldownRule(*s) for name, s in bot_defaults.COOLDOWNS.items()}
+    assert replace(configured, base_model_path=None, cooldowns={}) == BotConfig()
+    assert replace(trainer_config(defaults), base_model=None) == TrainerConfig()
+    assert BotConfig().min_training_messages == TrainerConfig().min_messages == 200

@@ -10,8 +10,10 @@ import sqlite3
 import threading
 
 from bot.core import Services
+from bot.core.runner import run_adapter
 from bot.core.shutdown import RESTARTING
-from bot.discord_bot import DiscordConfig, run_discord_bot
+from bot.discord_bot import ADAPTER as DISCORD
+from bot.discord_platform import DiscordConfig
 from chatsmith.settings import Settings
 from tests.bot.conftest import base_bundle as base_bundle  # noqa: F401
 from tests.bot.conftest import bot_settings as bot_settings  # noqa: F401
@@ -37,9 +39,8 @@ async def _stop_with_collect_in_flight(
     """Start the bot, run `/collect on` while the database is busy, SIGTERM the process, and try a new
     command. Returns the in-flight command's answer and the late command's answer."""
     async with FakeDiscord() as fake, fake.install():
-        bot = asyncio.create_task(
-            run_discord_bot(DiscordConfig(token=FakeDiscord.TOKEN), services, grace_seconds=grace_seconds)
-        )
+        config = DiscordConfig(token=FakeDiscord.TOKEN)
+        bot = asyncio.create_task(run_adapter(DISCORD, config, services, grace_seconds=grace_seconds))
         await fake.wait_until_ready(timeout=15)
         blocker = _hold_write_lock(services)
         if lock_seconds is not None:
@@ -84,7 +85,7 @@ def test_sigterm_to_the_slack_bot_answers_a_cut_off_command_and_closes_the_socke
 ) -> None:
     """What must hold: the Slack caller of a command cut off by the stop is told to try again, and the bot
     returns without error."""
-    from bot.slack_app import run_slack_bot
+    from bot.slack_app import ADAPTER as SLACK
     from chatsmith.wiring import slack_config
     from tests.bot.test_slack_adapter import slack_settings
     from tests.fakes.slack import FakeSlack
@@ -92,7 +93,7 @@ def test_sigterm_to_the_slack_bot_answers_a_cut_off_command_and_closes_the_socke
     async def scenario() -> str | None:
         async with FakeSlack() as fake:
             config = slack_config(slack_settings(bot_settings, services, fake))
-            bot = asyncio.create_task(run_slack_bot(config, services, grace_seconds=0.5))
+            bot = asyncio.create_task(run_adapter(SLACK, config, services, grace_seconds=0.5))
             await fake.wait_for_socket(timeout=15)
             blocker = _hold_write_lock(services)
             try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.core.errors import CommandError
+from bot.core.platform import member_id as member_id  # `generate as:@member` reads it here
 from bot.core.request import Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
@@ -42,11 +43,3 @@ async def imitate_me(services: Services, request: Request) -> Reply:
             return "Imitation is off: nobody can generate as you here."
 
     return safe_reply(request, await services.run_db(apply), ephemeral=True)
-
-
-def member_id(text: str) -> str:
-    """The user id in a mention as each platform writes it: `<@123>`, `<@!123>`, `<@U123|ann>`, `@ann`."""
-    text = text.strip()
-    if text.startswith("<@") and text.endswith(">"):
-        text = text[2:-1].lstrip("!").split("|", 1)[0]
-    return text.lstrip("@").strip()
