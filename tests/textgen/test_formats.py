@@ -17,6 +17,7 @@ from textgen.corpus import load_corpus, parse_corpus
 from textgen.errors import TextgenError
 from textgen.formats import json_stream, open_source
 from textgen.formats.irc import ACTION, MESSAGE, SYSTEM, UNKNOWN, date_from_file_name, parse_irc_line
+from textgen.formats.records import Conversation
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FORMATS = DATA / "formats"
@@ -345,13 +346,16 @@ def test_slack_private_channels_and_direct_messages_are_read_only_when_named() -
     texts = [record.text for record in source.records()]
     assert "draft logo attached, thoughts?" not in texts and "are you coming on friday?" not in texts
     assert source.report.notes == [
-        "2 private channels and direct conversations left out; import one by naming it with --channel"
+        "left out 2 private conversations: D0DM000001 (direct message), design-private (private channel); "
+        "import one by naming it with --channel (it is stored as private)"
     ]
     private = load_corpus(FORMATS / "slack-export", channel="design-private")
     assert private.messages == ["draft logo attached, thoughts?"] and private.notes == []
     assert private.records[0].channel_id == "G0DESIGN01"
+    assert private.records[0].conversation == Conversation.PRIVATE_CHANNEL and private.records[0].private
     direct = load_corpus(FORMATS / "slack-export", channel="D0DM000001")
     assert direct.messages == ["are you coming on friday?"]
+    assert direct.records[0].conversation == Conversation.DIRECT_MESSAGE
 
 
 def test_slack_edit_and_delete_events_apply_to_their_day(tmp_path: Path) -> None:

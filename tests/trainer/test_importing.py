@@ -79,7 +79,10 @@ def test_slack_export_imports_every_channel_with_authors_and_times(
     assert main(["import", "--workspace", "T0TEAM0001", str(export)]) == 0
     captured = capsys.readouterr()
     assert "guessed format 'slack-export'" in captured.err
-    assert "note: acme-export.zip: 2 private channels and direct conversations left out" in captured.err
+    assert (
+        "note: acme-export.zip: left out 2 private conversations: D0DM000001 (direct message), design-private "
+        "(private channel); import one by naming it with --channel" in captured.err
+    )
     assert captured.out.startswith("imported 7 of 7 messages (slack-export format, guessed")
     assert (
         "slack:T0TEAM0001 #C0GENERAL1, #C0RANDOM01;" in captured.out
