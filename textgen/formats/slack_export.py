@@ -54,7 +54,7 @@ _MARKERS = (*_LISTS, "users.json")
 _DAY_FILE = re.compile(r"^\d{4}-\d{2}-\d{2}\.json$")
 # How Slack names the folders of conversations that are not channels: a direct message by its id, a group
 # direct message by its members.
-_DIRECT_FOLDER = re.compile(r"^D[A-Z0-9]{6,}$")
+_DIRECT_FOLDER = re.compile(r"^D[A-Z0-9]{4,}$")
 _GROUP_FOLDER = re.compile(r"^mpdm-")
 SLACKBOT = "USLACKBOT"
 
