@@ -97,7 +97,9 @@ class JsonObjectStream:
                 value, end = self._decoder.raw_decode(self._buffer, self._position)
             except json.JSONDecodeError as error:
                 if self._eof or not self._may_be_cut(error):
-                    raise JsonStreamError(f"{error.msg} at character {self._offset(error.pos)}") from None
+                    # Some messages end with "at" ("Unterminated string starting at").
+                    where = error.msg.removesuffix(" at")
+                    raise JsonStreamError(f"{where} at character {self._offset(error.pos)}") from None
                 self._read_more(error.msg)
                 continue
             if end == len(self._buffer) and not self._eof:

@@ -251,7 +251,8 @@ def _read_day(
     bots: set[str],
     report: ReadReport,
 ) -> list[ChatRecord]:
-    """The records of one day file, all or none: a file in a shape this does not know is reported."""
+    """The records of one day file; a file that does not parse, or messages whose `ts` is not a number, are
+    reported by name."""
     try:
         messages = json.loads(tree.read(name).decode("utf-8"))
         if not isinstance(messages, list):
@@ -259,21 +260,18 @@ def _read_day(
     except (ValueError, UnicodeDecodeError, zipfile.BadZipFile, OSError) as error:
         report.add_broken(name, _reason(error))
         return []
-    day = _Day(name, report)
-    try:
-        return list(day.records(messages, channel, user_names, bots))
-    except (TypeError, ValueError, AttributeError, KeyError) as error:
-        report.add_broken(name, f"not in the shape of a Slack day file ({type(error).__name__}: {error})")
-        return []
-    finally:
-        day.report_bad_times()
+    day = _Day(report)
+    records = list(day.records(messages, channel, user_names, bots))
+    if day.bad_times:
+        report.add_broken(name, f"{day.bad_times} messages whose ts is not a number (left out)")
+    return records
 
 
 class _Day:
-    """One day file's messages, with its edit and delete events applied."""
+    """One day file's messages, with its edit and delete events applied; counts those whose `ts` is not a
+    number."""
 
-    def __init__(self, name: str, report: ReadReport) -> None:
-        self.name = name
+    def __init__(self, report: ReadReport) -> None:
         self.report = report
         self.bad_times = 0
 
@@ -337,12 +335,6 @@ class _Day:
                 continue
             by_ts[message["ts"]] = message
         return by_ts
-
-    def report_bad_times(self) -> None:
-        if self.bad_times:
-            self.report.add_broken(
-                self.name, f"{self.bad_times} messages whose ts is not a number (left out)"
-            )
 
 
 def _slack_time(ts: object) -> datetime | None:
