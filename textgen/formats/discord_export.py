@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,7 @@ def looks_like_discord_csv(first_line: str) -> bool:
 
 def read_discord_json(
     path: Path, report: ReadReport, progress: ProgressCallback | None = None
-) -> Iterator[ChatRecord]:
+) -> Generator[ChatRecord, None, None]:
     """The messages of one DiscordChatExporter JSON file, oldest first, streamed.
 
     A file cut short (an export stopped half-way) gives the messages before the cut, and is reported in
