@@ -216,10 +216,10 @@ def run_import(args: argparse.Namespace) -> int:
     if len(result.channels) > 5:
         where += f" and {len(result.channels) - 5} more channels"
     left_out = f", {source.report.skipped} non-messages left out" if source.report.skipped else ""
-    private = len(result.private_channels)
-    kept_apart = (
-        f"; {private} of these channels are private and train only their own model" if private else ""
-    )
+    private = ", ".join(f"#{channel}" for channel in result.private_channels[:5])
+    if len(result.private_channels) > 5:
+        private += f" and {len(result.private_channels) - 5} more"
+    kept_apart = f"; private, so training only their own channel model: {private}" if private else ""
     print(
         f"imported {result.added} of {result.messages} messages ({source.format} format{guessed}) into "
         f"{platform}:{args.workspace} {where}; {result.already_stored} were already stored, "

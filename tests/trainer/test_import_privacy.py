@@ -51,7 +51,9 @@ def test_a_private_slack_channel_named_on_import_never_feeds_the_workspace_model
     assert private["G0HRSECRET"] and not private["C0GENERAL1"]
     # The private channel's own model still learns from it, and answers only there.
     assert channels["G0HRSECRET"] == list(SECRETS)
-    assert "1 of these channels are private and train only their own model" in output
+    assert output.endswith(
+        "collection is on; private, so training only their own channel model: #G0HRSECRET\n"
+    )
 
 
 def test_a_slack_folder_no_list_names_is_private_and_imported_only_when_named(
