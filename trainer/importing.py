@@ -4,11 +4,13 @@ Channels (and the workspace) are created when new and their collection is turned
 the importer. A channel is stored private when the export says only some members could read it (a
 private channel, a direct or group direct message, a private thread, a thread of a channel stored private)
 or when the caller says so for a whole log: like a collected private channel, it then trains only its own
-channel model, never the workspace model. An import never makes a private channel public. Messages keep their author ids and times where the format has them, so that the promotion
-gate's held-out "newest messages" really are the newest, and forget-me and opt-outs reach imported members
-by the same platform user id as collected ones. A message keeps the platform's id where the export has one
-(Slack `ts`, Discord snowflake), so importing an export twice, or over messages a bot already collected,
-stores it once; otherwise its id is derived from the file's name, the message's position and its text, so
+channel model, never the workspace model. An import never makes a private channel public.
+
+Messages keep their author ids and times where the format has them, so that the promotion gate's
+held-out "newest messages" really are the newest, and forget-me and opt-outs reach imported members by the
+same platform user id as collected ones. A message keeps the platform's id where the export has one (Slack
+`ts`, Discord snowflake), so importing an export twice, or over messages a bot already collected, stores
+it once; otherwise its id is derived from the file's name, the message's position and its text, so
 importing a log that grew adds only its new messages. Users who opted out of the workspace are skipped, as
 a bot would skip them. Records are written in batches as they are read, so a big export needs no more
 memory than a batch.

@@ -41,9 +41,9 @@ def register(subparsers: Any) -> None:
         description="Store the messages of FILE in its channels, creating them when new and turning their "
         "collection on. FILE is a chat log (IRC, one message per line, JSON lines), a DiscordChatExporter "
         "JSON or CSV export, or a Slack workspace export (its zip or unpacked folder). Authors and times are "
-        "kept where the format has them. Importing the same file again adds nothing. Conversations the export "
-        "marks private (private channels, direct messages, private threads) are stored private: they train only "
-        "their own channel model, never the workspace model.",
+        "kept where the format has them. Importing the same file again adds nothing. Conversations the "
+        "export marks private (private channels, direct messages, private threads) are stored private: they "
+        "train only their own channel model, never the workspace model.",
     )
     importer.add_argument("file", type=Path, metavar="FILE")
     importer.add_argument(

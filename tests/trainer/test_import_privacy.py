@@ -204,7 +204,7 @@ def test_a_folder_of_discord_exports_leaves_private_conversations_out_unless_nam
     source = open_source(folder)
     assert {record.channel_id for record in source.records()} == {"10"}
     assert source.report.notes == [
-        "left out 1 private conversations: alice (direct message); import one by naming it with --channel "
+        "left out 1 private conversation: alice (direct message); import one by naming it with --channel "
         "(it is stored as private)"
     ]
     named = open_source(folder, channel="alice")

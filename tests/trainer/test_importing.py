@@ -80,8 +80,8 @@ def test_slack_export_imports_every_channel_with_authors_and_times(
     captured = capsys.readouterr()
     assert "guessed format 'slack-export'" in captured.err
     assert (
-        "note: acme-export.zip: left out 2 private conversations: D0DM000001 (direct message), design-private "
-        "(private channel); import one by naming it with --channel" in captured.err
+        "note: acme-export.zip: left out 2 private conversations: D0DM000001 (direct message), "
+        "design-private (private channel); import one by naming it with --channel" in captured.err
     )
     assert captured.out.startswith("imported 7 of 7 messages (slack-export format, guessed")
     assert (
@@ -340,10 +340,10 @@ def test_a_bad_ts_is_skipped_with_a_warning_and_the_rest_imported(
     captured = capsys.readouterr()
     assert captured.out.startswith("imported 8 of 8 messages")
     assert captured.err.splitlines() == [
-        "note: export: left out 2 private conversations: D0DM000001 (direct message), design-private (private "
-        "channel); import one by naming it with --channel (it is stored as private)",
-        "warning: export: could not read general/2024-01-17.json: 1 messages whose ts is not a number (left "
-        "out); the rest was imported",
+        "note: export: left out 2 private conversations: D0DM000001 (direct message), design-private "
+        "(private channel); import one by naming it with --channel (it is stored as private)",
+        "warning: export: could not read general/2024-01-17.json: left out 1 of its messages, whose ts is not "
+        "a number; the rest was imported",
     ]
     engine = cli_engine(cli_env)
     texts = [row[3] for row in stored(engine)]

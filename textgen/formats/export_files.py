@@ -89,13 +89,15 @@ def _check_member(path: Path, info: zipfile.ZipInfo) -> None:
     size = info.file_size
     if size > MAX_MEMBER_BYTES:
         raise TextgenError(
-            f"{path}: {info.filename} would unpack to {_mib(size)} MiB, over the {_mib(MAX_MEMBER_BYTES)} MiB "
-            "a file of an export may have; nothing was imported (unpack the export and check that file)"
+            f"{path}: {info.filename} would unpack to {_mib(size)} MiB, over the "
+            f"{_mib(MAX_MEMBER_BYTES)} MiB a file of an export may have; nothing was imported (unpack the "
+            "export and check that file)"
         )
     if size > _RATIO_FLOOR and size > MAX_COMPRESSION_RATIO * max(1, info.compress_size):
         raise TextgenError(
             f"{path}: {info.filename} would unpack to {_mib(size)} MiB from {info.compress_size} bytes, "
-            f"packed over {MAX_COMPRESSION_RATIO} times, which no export is (a zip bomb?); nothing was imported"
+            f"packed over {MAX_COMPRESSION_RATIO} times, which no export is (a zip bomb?); nothing was "
+            "imported"
         )
 
 

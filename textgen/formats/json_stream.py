@@ -117,7 +117,8 @@ class JsonObjectStream:
         pending = len(self._buffer) - self._position
         if pending > MAX_VALUE_CHARS:
             raise JsonStreamError(
-                f"{problem} at character {self._offset()}: a value over {MAX_VALUE_CHARS >> 20} MiB characters"
+                f"{problem} at character {self._offset()}: "
+                f"a value over {MAX_VALUE_CHARS >> 20} MiB characters"
             )
         self._fill(max(_CHUNK, pending))
 

@@ -120,7 +120,7 @@ def left_out_note(conversations: list[tuple[str, str]], shown: int = 10) -> str:
     """
     named = ", ".join(f"{name} ({kind})" for name, kind in conversations[:shown])
     more = f" and {len(conversations) - shown} more" if len(conversations) > shown else ""
+    count = f"{len(conversations)} private conversation" + ("s" if len(conversations) > 1 else "")
     return (
-        f"left out {len(conversations)} private conversations: {named}{more}; import one by naming it with "
-        "--channel (it is stored as private)"
+        f"left out {count}: {named}{more}; import one by naming it with --channel (it is stored as private)"
     )

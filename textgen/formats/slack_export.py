@@ -263,7 +263,7 @@ def _read_day(
     day = _Day(report)
     records = list(day.records(messages, channel, user_names, bots))
     if day.bad_times:
-        report.add_broken(name, f"{day.bad_times} messages whose ts is not a number (left out)")
+        report.add_broken(name, f"left out {day.bad_times} of its messages, whose ts is not a number")
     return records
 
 

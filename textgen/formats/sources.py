@@ -76,8 +76,7 @@ def guess_format(text: str, source: str = "<text>") -> str:
         if kind == irc.UNKNOWN and (_LOG_LIKE.match(line) or line.lstrip().startswith(("{", "[{")))
     ]
     if known + len(unknown) > 0.5 * len(lines) and unknown:
-        example = unknown[0].strip()
-        example = example if len(example) <= 60 else example[:57] + "..."
+        example = _shorten(unknown[0])
         raise TextgenError(
             f"corpus {source}: {len(unknown)} of its first {len(lines)} lines look like a chat log in a shape "
             f'chatsmith does not know (like {example!r}); convert it to JSON lines ({{"text": ...}}), or pass '
@@ -104,12 +103,18 @@ def _refuse_if_not_words(lines: list[str], source: str) -> None:
     not_words = [line for line in lines if not is_wordy(line)]
     if len(lines) - len(not_words) >= _MIN_WORDY_SHARE * len(lines):
         return
-    example = not_words[0].strip()
-    example = example if len(example) <= 60 else example[:57] + "..."
+    example = _shorten(not_words[0])
     raise TextgenError(
-        f"corpus {source}: {len(not_words)} of its first {len(lines)} lines are not words (like {example!r}): "
-        "hashes, ids or numbers, not what people write; pass --format lines (or text) to learn them anyway"
+        f"corpus {source}: {len(not_words)} of its first {len(lines)} lines are not words "
+        f"(like {example!r}): hashes, ids or numbers, not what people write; pass --format lines (or text) "
+        "to learn them anyway"
     )
+
+
+def _shorten(line: str) -> str:
+    """A line to quote in an error: stripped, and cut at 60 characters."""
+    line = line.strip()
+    return line if len(line) <= 60 else line[:57] + "..."
 
 
 def _head(path: Path) -> str:
