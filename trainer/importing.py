@@ -1,11 +1,16 @@
 """Importing a chat log or export into the messages of its channels, for training without a live bot.
 
 Channels (and the workspace) are created when new and their collection is turned on, recorded as done by
-the importer. Messages keep their author ids and times where the format has them, so that the promotion
-gate's held-out "newest messages" really are the newest, and forget-me and opt-outs reach imported members
-by the same platform user id as collected ones. A message keeps the platform's id where the export has one
-(Slack `ts`, Discord snowflake), so importing an export twice, or over messages a bot already collected,
-stores it once; otherwise its id is derived from the file's name, the message's position and its text, so
+the importer. A channel is stored private when the export says only some members could read it (a
+private channel, a direct or group direct message, a private thread, a thread of a channel stored private)
+or when the caller says so for a whole log: like a collected private channel, it then trains only its own
+channel model, never the workspace model. An import never makes a private channel public.
+
+Messages keep their author ids and times where the format has them, so that the promotion gate's
+held-out "newest messages" really are the newest, and forget-me and opt-outs reach imported members by the
+same platform user id as collected ones. A message keeps the platform's id where the export has one (Slack
+`ts`, Discord snowflake), so importing an export twice, or over messages a bot already collected, stores
+it once; otherwise its id is derived from the file's name, the message's position and its text, so
 importing a log that grew adds only its new messages. Users who opted out of the workspace are skipped, as
 a bot would skip them. Records are written in batches as they are read, so a big export needs no more
 memory than a batch.
@@ -24,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from db.engine import immediate
 from db.messages import set_collection
-from db.models import Message, UserOptOut, utcnow
+from db.models import Channel, Message, UserOptOut, utcnow
 from db.retry import retry_on_lock
 from db.scopes import get_or_create_channel, get_or_create_workspace
 from textgen.corpus import Corpus
@@ -55,6 +60,7 @@ class ImportResult:
         already_stored: Messages stored by an earlier import of the same file (or collected by a bot).
         opted_out: Messages left out because their author opted out of the workspace.
         channels: Platform ids of the channels that messages were read for, in the order first seen.
+        private_channels: Those of `channels` that are stored private.
     """
 
     messages: int
@@ -62,6 +68,7 @@ class ImportResult:
     already_stored: int
     opted_out: int
     channels: tuple[str, ...] = ()
+    private_channels: tuple[str, ...] = ()
 
 
 def message_id(source_name: str, position: int, text: str) -> str:
@@ -73,35 +80,45 @@ def message_id(source_name: str, position: int, text: str) -> str:
 class _Importer:
     """Writes records batch by batch, opening each channel on first sight."""
 
-    def __init__(self, engine: Engine, platform: str, workspace: str, imported_by: str) -> None:
+    def __init__(
+        self, engine: Engine, platform: str, workspace: str, imported_by: str, private: bool
+    ) -> None:
         self.engine = engine
         self.platform = platform
         self.workspace = workspace
         self.imported_by = imported_by
+        self.private = private
         self.channel_ids: dict[str, int] = {}
+        self.private_channels: list[str] = []
         self.opted_out: set[str] = set()
         self.messages = self.added = self.already = self.skipped = 0
 
-    def open_channel(self, external_id: str, name: str | None) -> int:
+    def open_channel(self, external_id: str, record: ChatRecord) -> int:
+        """The database id of the channel `record` was posted in, created and marked on first sight."""
         if external_id in self.channel_ids:
             return self.channel_ids[external_id]
+        name = record.channel_name
 
-        def open_it() -> tuple[int, set[str]]:
+        def open_it() -> tuple[int, bool, set[str]]:
             with Session(immediate(self.engine), expire_on_commit=False) as session, session.begin():
                 workspace_row = get_or_create_workspace(session, self.platform, self.workspace)
                 channel_row = get_or_create_channel(
                     session, workspace_row, external_id, name[:_NAME_CHARS] if name else None
                 )
+                if self.private or record.private or _parent_is_private(session, workspace_row.id, record):
+                    channel_row.private = True
                 set_collection(session, channel_row, True, by=self.imported_by)
                 opted_out = set(
                     session.scalars(
                         select(UserOptOut.user_id).where(UserOptOut.workspace_id == workspace_row.id)
                     )
                 )
-                return channel_row.id, opted_out
+                return channel_row.id, channel_row.private, opted_out
 
-        channel_id, self.opted_out = retry_on_lock(open_it)
+        channel_id, private, self.opted_out = retry_on_lock(open_it)
         self.channel_ids[external_id] = channel_id
+        if private:
+            self.private_channels.append(external_id)
         return channel_id
 
     def write(self, batch: dict[tuple[int, str], dict[str, object]]) -> None:
@@ -127,6 +144,19 @@ class _Importer:
             retry_on_lock(functools.partial(_insert, self.engine, rows))
 
 
+def _parent_is_private(session: Session, workspace_id: int, record: ChatRecord) -> bool:
+    """Whether `record` is in a thread of a channel stored private (a thread is read by its channel's
+    members)."""
+    if record.thread_of is None:
+        return False
+    parent = session.scalar(
+        select(Channel.private).where(
+            Channel.workspace_id == workspace_id, Channel.external_id == record.thread_of[:_ID_CHARS]
+        )
+    )
+    return bool(parent)
+
+
 def import_records(
     engine: Engine,
     records: Iterable[ChatRecord],
@@ -136,6 +166,7 @@ def import_records(
     channel: str | None,
     source_name: str,
     imported_by: str = "chatsmith import",
+    private: bool = False,
     now: datetime | None = None,
 ) -> ImportResult:
     """Store messages in their channels and turn collection on there, reading `records` as a stream.
@@ -150,6 +181,7 @@ def import_records(
         source_name: Names the file in derived message ids (its base name, so moving the file changes
             nothing).
         imported_by: Recorded as who turned collection on.
+        private: Store every channel private, whatever the records say (a log of a private channel).
         now: The import's start (a clock for tests).
 
     Returns:
@@ -158,7 +190,7 @@ def import_records(
     Raises:
         TrainerError: `channel` is None and a record names no channel.
     """
-    importer = _Importer(engine, platform, workspace, imported_by)
+    importer = _Importer(engine, platform, workspace, imported_by, private)
     undated_start = (now or utcnow()) - _UNDATED_WINDOW
     batch: dict[tuple[int, str], dict[str, object]] = {}
     for position, record in enumerate(records):
@@ -168,7 +200,7 @@ def import_records(
             raise TrainerError(
                 f"{source_name} does not say which channel its messages are from; pass --channel CHANNEL"
             )
-        channel_id = importer.open_channel(external_channel[:_ID_CHARS], record.channel_name)
+        channel_id = importer.open_channel(external_channel[:_ID_CHARS], record)
         author_id = (record.author_id or UNKNOWN_AUTHOR)[:_ID_CHARS]
         if author_id in importer.opted_out:
             importer.skipped += 1
@@ -192,7 +224,12 @@ def import_records(
             batch = {}
     importer.write(batch)
     return ImportResult(
-        importer.messages, importer.added, importer.already, importer.skipped, tuple(importer.channel_ids)
+        importer.messages,
+        importer.added,
+        importer.already,
+        importer.skipped,
+        tuple(importer.channel_ids),
+        tuple(importer.private_channels),
     )
 
 
@@ -205,6 +242,7 @@ def import_corpus(
     channel: str,
     source_name: str,
     imported_by: str = "chatsmith import",
+    private: bool = False,
 ) -> ImportResult:
     """Store the messages of an already read `corpus` in one channel; see `import_records`."""
     records = corpus.records or [
@@ -219,6 +257,7 @@ def import_corpus(
         channel=channel,
         source_name=source_name,
         imported_by=imported_by,
+        private=private,
     )
 
 

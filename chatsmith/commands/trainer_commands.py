@@ -42,7 +42,9 @@ def register(subparsers: Any) -> None:
         description="Store the messages of FILE in its channels, creating them when new and turning their "
         "collection on. FILE is a chat log (IRC, one message per line, JSON lines), a DiscordChatExporter "
         "JSON or CSV export, or a Slack workspace export (its zip or unpacked folder). Authors and times are "
-        "kept where the format has them. Importing the same file again adds nothing.",
+        "kept where the format has them. Importing the same file again adds nothing. Conversations the "
+        "export marks private (private channels, direct messages, private threads) are stored private: they "
+        "train only their own channel model, never the workspace model.",
     )
     importer.add_argument("file", type=Path, metavar="FILE")
     importer.add_argument(
@@ -62,6 +64,12 @@ def register(subparsers: Any) -> None:
     )
     importer.add_argument(
         "--irc-actions", action="store_true", help="keep IRC actions (`* nick waves`) as messages"
+    )
+    importer.add_argument(
+        "--private",
+        action="store_true",
+        help="store the channels private whatever the file says (a log of a private channel or a direct "
+        "conversation): they then train only their own channel model",
     )
     importer.set_defaults(handler=run_import)
 
@@ -191,6 +199,7 @@ def run_import(args: argparse.Namespace) -> int:
             workspace=args.workspace,
             channel=target,
             source_name=args.file.name,
+            private=args.private,
         )
     finally:
         bar.close()
@@ -208,10 +217,14 @@ def run_import(args: argparse.Namespace) -> int:
     if len(result.channels) > 5:
         where += f" and {len(result.channels) - 5} more channels"
     left_out = f", {source.report.skipped} non-messages left out" if source.report.skipped else ""
+    private = ", ".join(f"#{channel}" for channel in result.private_channels[:5])
+    if len(result.private_channels) > 5:
+        private += f" and {len(result.private_channels) - 5} more"
+    kept_apart = f"; private, so training only their own channel model: {private}" if private else ""
     print(
         f"imported {result.added} of {result.messages} messages ({source.format} format{guessed}) into "
         f"{platform}:{args.workspace} {where}; {result.already_stored} were already stored, "
-        f"{result.opted_out} from opted-out users skipped{left_out}; collection is on"
+        f"{result.opted_out} from opted-out users skipped{left_out}; collection is on{kept_apart}"
     )
     return 0
 

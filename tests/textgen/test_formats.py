@@ -4,6 +4,7 @@ format's documentation."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import shutil
@@ -15,8 +16,9 @@ import pytest
 
 from textgen.corpus import load_corpus, parse_corpus
 from textgen.errors import TextgenError
-from textgen.formats import json_stream, open_source
+from textgen.formats import export_files, json_stream, open_source
 from textgen.formats.irc import ACTION, MESSAGE, SYSTEM, UNKNOWN, date_from_file_name, parse_irc_line
+from textgen.formats.records import Conversation
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 FORMATS = DATA / "formats"
@@ -345,13 +347,16 @@ def test_slack_private_channels_and_direct_messages_are_read_only_when_named() -
     texts = [record.text for record in source.records()]
     assert "draft logo attached, thoughts?" not in texts and "are you coming on friday?" not in texts
     assert source.report.notes == [
-        "2 private channels and direct conversations left out; import one by naming it with --channel"
+        "left out 2 private conversations: D0DM000001 (direct message), design-private (private channel); "
+        "import one by naming it with --channel (it is stored as private)"
     ]
     private = load_corpus(FORMATS / "slack-export", channel="design-private")
     assert private.messages == ["draft logo attached, thoughts?"] and private.notes == []
     assert private.records[0].channel_id == "G0DESIGN01"
+    assert private.records[0].conversation == Conversation.PRIVATE_CHANNEL and private.records[0].private
     direct = load_corpus(FORMATS / "slack-export", channel="D0DM000001")
     assert direct.messages == ["are you coming on friday?"]
+    assert direct.records[0].conversation == Conversation.DIRECT_MESSAGE
 
 
 def test_slack_edit_and_delete_events_apply_to_their_day(tmp_path: Path) -> None:
@@ -383,3 +388,80 @@ def test_slack_edit_and_delete_events_apply_to_their_day(tmp_path: Path) -> None
     corpus = load_corpus(export)
     assert corpus.messages == ["the first draft"]
     assert corpus.records[0].edited_at == datetime.fromtimestamp(1705312900.0003, UTC)
+
+
+class CountingReader(io.StringIO):
+    """A text file that counts how often and how much it was read."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.reads = 0
+        self.chars = 0
+
+    def read(self, size: int | None = -1, /) -> str:
+        chunk = super().read(size)
+        self.reads += 1
+        self.chars += len(chunk)
+        return chunk
+
+
+def test_a_broken_discord_json_is_reported_where_it_breaks_without_reading_on(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(json_stream, "_CHUNK", 1024)
+    good = json.dumps({"id": "1", "content": "fine"})
+    head = (
+        '{"guild": {"id": "1"}, "channel": {"id": "2"}, "messages": [' + good + ', {"id": "2", "content": x}'
+    )
+    document = head + ("," + good) * 50_000 + "]}"
+    handle = CountingReader(document)
+    stream = json_stream.JsonObjectStream(handle, "messages")
+    items = stream.items()
+    assert next(items) == {"id": "1", "content": "fine"}
+    with pytest.raises(json_stream.JsonStreamError, match=f"Expecting value at character {head.index('x}')}"):
+        next(items)
+    assert handle.chars <= 4 * 1024  # not the 2 MB after the break
+
+
+def test_a_long_value_cut_by_the_end_of_the_file_is_parsed_a_few_times_not_once_a_chunk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(json_stream, "_CHUNK", 1024)
+    document = '{"guild": {}, "messages": [{"id": "1", "content": "' + "a" * 4_000_000
+    start = document.index('"a')
+    handle = CountingReader(document)
+    with pytest.raises(json_stream.JsonStreamError) as error:
+        list(json_stream.JsonObjectStream(handle, "messages").items())
+    assert handle.chars == len(document) and handle.reads < 20  # doubling: 12 reads, not 4,000
+    assert str(error.value) == f"Unterminated string starting at character {start}"
+
+    monkeypatch.setattr(json_stream, "MAX_VALUE_CHARS", 100_000)
+    handle = CountingReader(document)
+    with pytest.raises(json_stream.JsonStreamError, match="a value over 0 MiB characters"):
+        list(json_stream.JsonObjectStream(handle, "messages").items())
+    assert handle.chars < 300_000
+
+
+def test_auto_refuses_lines_that_are_not_words_in_one_line(tmp_path: Path) -> None:
+    hashes = "\n".join(hashlib.sha1(str(index).encode()).hexdigest() for index in range(200)) + "\n"
+    path = _write(tmp_path / "ids.txt", hashes)
+    with pytest.raises(TextgenError, match=r"\d+ of its first 200 lines are not words") as error:
+        load_corpus(path)
+    assert "--format lines" in str(error.value) and "\n" not in str(error.value)
+    assert len(load_corpus(path, "lines").messages) == 200
+    # Chat with some numbers, links and emoji in it is chat.
+    chat = ["ok", "+1", "👍", "12:30 is lunch time?", "see https://example.com/a1b2", "今日は2024年です"] * 20
+    assert load_corpus(_write(tmp_path / "chat.txt", "\n".join(chat) + "\n")).format == "lines"
+
+
+def test_zip_members_over_the_size_cap_are_refused_by_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = make_zip(FORMATS / "slack-export", tmp_path / "export.zip")
+    monkeypatch.setattr(export_files, "MAX_MEMBER_BYTES", 1000)
+    source = open_source(archive)
+    with pytest.raises(
+        TextgenError, match="general/2024-01-15.json would unpack to 0 MiB, over the 0 MiB"
+    ) as error:
+        next(source.records())
+    assert "nothing was imported" in str(error.value)

@@ -79,7 +79,10 @@ def test_slack_export_imports_every_channel_with_authors_and_times(
     assert main(["import", "--workspace", "T0TEAM0001", str(export)]) == 0
     captured = capsys.readouterr()
     assert "guessed format 'slack-export'" in captured.err
-    assert "note: acme-export.zip: 2 private channels and direct conversations left out" in captured.err
+    assert (
+        "note: acme-export.zip: left out 2 private conversations: D0DM000001 (direct message), "
+        "design-private (private channel); import one by naming it with --channel" in captured.err
+    )
     assert captured.out.startswith("imported 7 of 7 messages (slack-export format, guessed")
     assert (
         "slack:T0TEAM0001 #C0GENERAL1, #C0RANDOM01;" in captured.out
@@ -305,3 +308,59 @@ def test_a_discord_server_folder_imports_each_channel(
     assert (
         "could not read Model Railway Club - Text Channels - broken [800000000000000012].json" in captured.err
     )
+
+
+def test_a_bad_ts_is_skipped_with_a_warning_and_the_rest_imported(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = cli_env / "export"
+    shutil.copytree(FORMATS / "slack-export", folder)
+    (folder / "general" / "2024-01-17.json").write_text(
+        json.dumps(
+            [
+                {"type": "message", "text": "when was this?", "user": "U0ALICE001", "ts": "yesterday"},
+                {
+                    "type": "message",
+                    "text": "still imported",
+                    "user": "U0ALICE001",
+                    "ts": "1705485600.000100",
+                },
+            ]
+        ),
+        encoding="utf-8",
+    )
+    # An entry of no shape Slack writes is left out like any other that is not someone talking.
+    (folder / "random" / "2024-01-17.json").write_text(
+        json.dumps(
+            [{"type": "message", "subtype": ["odd"], "text": "x", "user": "U0BOB00001", "ts": "1705485700.1"}]
+        ),
+        encoding="utf-8",
+    )
+    assert main(["import", "--workspace", "T", "--format", "slack-export", str(folder)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("imported 8 of 8 messages")
+    assert captured.err.splitlines() == [
+        "note: export: left out 2 private conversations: D0DM000001 (direct message), design-private "
+        "(private channel); import one by naming it with --channel (it is stored as private)",
+        "warning: export: could not read general/2024-01-17.json: left out 1 of its messages, whose ts is not "
+        "a number; the rest was imported",
+    ]
+    engine = cli_engine(cli_env)
+    texts = [row[3] for row in stored(engine)]
+    engine.dispose()
+    assert texts[-1] == "still imported" and "when was this?" not in texts
+
+
+def test_a_zip_bomb_is_refused_by_name_and_nothing_is_imported(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export = slack_zip(cli_env)
+    with zipfile.ZipFile(export, "a", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("random/2024-01-16.json", "[" + " " * (8 << 20) + "]")
+    assert main(["import", "--workspace", "T", str(export)]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith("error: ") and "random/2024-01-16.json would unpack to 8 MiB from" in error
+    assert "nothing was imported" in error
+    engine = cli_engine(cli_env)
+    assert stored(engine) == []
+    engine.dispose()

@@ -3,7 +3,8 @@
 `open_source(path, "auto")` looks at a folder or zip (a Slack export), at the start of a file (a
 DiscordChatExporter JSON or CSV) or at its first lines (JSON lines, an IRC log, prose or one message per
 line), and refuses a file whose lines mostly look like a log in a shape it does not know, rather than
-learning timestamps and nicks as if they were what people said.
+learning timestamps and nicks as if they were what people said, and one whose lines are mostly not words
+(hashes, ids, numbers), which no one said at all.
 """
 
 from __future__ import annotations
@@ -38,6 +39,11 @@ _SNIFF_LINES = 200
 _HEAD_BYTES = 1 << 16
 # A line that starts like a log line: a time or date, maybe bracketed, maybe after a channel name.
 _LOG_LIKE = re.compile(r"^(?:\S+\s+)?[\[(]?\d{1,4}[-/.:]\d{1,2}[-/.:T\d]*\S*\s")
+# Runs of two letters or more (of any script), and letters or digits.
+_LETTER_RUN = re.compile(r"[^\W\d_]{2,}")
+_ALPHANUMERIC = re.compile(r"[^\W_]")
+# A file of chat or prose has at least this share of lines that read as words.
+_MIN_WORDY_SHARE = 0.5
 
 
 def unknown_format(fmt: str) -> TextgenError:
@@ -70,17 +76,45 @@ def guess_format(text: str, source: str = "<text>") -> str:
         if kind == irc.UNKNOWN and (_LOG_LIKE.match(line) or line.lstrip().startswith(("{", "[{")))
     ]
     if known + len(unknown) > 0.5 * len(lines) and unknown:
-        example = unknown[0].strip()
-        example = example if len(example) <= 60 else example[:57] + "..."
+        example = _shorten(unknown[0])
         raise TextgenError(
             f"corpus {source}: {len(unknown)} of its first {len(lines)} lines look like a chat log in a shape "
             f'chatsmith does not know (like {example!r}); convert it to JSON lines ({{"text": ...}}), or pass '
             "--format lines to learn the raw lines (see the README's table of formats)"
         )
+    _refuse_if_not_words(lines, source)
     # Prose separates paragraphs with blank lines and wraps long ones; chat exports put one message
     # per line with no blank lines in between.
     blank_share = sum(1 for line in all_lines if not line.strip()) / max(1, len(all_lines))
     return "text" if blank_share >= 0.05 else "lines"
+
+
+def is_wordy(line: str) -> bool:
+    """Whether a line reads as words: most of its letters and digits are in runs of two letters or more.
+
+    A hash, an id or a number is not (`3f9a0c…` mixes digits into its letters); `ok`, `12:30 is lunch
+    time` and `今日は2024年です` are.
+    """
+    alphanumeric = len(_ALPHANUMERIC.findall(line))
+    return alphanumeric > 0 and 2 * sum(len(run) for run in _LETTER_RUN.findall(line)) >= alphanumeric
+
+
+def _refuse_if_not_words(lines: list[str], source: str) -> None:
+    not_words = [line for line in lines if not is_wordy(line)]
+    if len(lines) - len(not_words) >= _MIN_WORDY_SHARE * len(lines):
+        return
+    example = _shorten(not_words[0])
+    raise TextgenError(
+        f"corpus {source}: {len(not_words)} of its first {len(lines)} lines are not words "
+        f"(like {example!r}): hashes, ids or numbers, not what people write; pass --format lines (or text) "
+        "to learn them anyway"
+    )
+
+
+def _shorten(line: str) -> str:
+    """A line to quote in an error: stripped, and cut at 60 characters."""
+    line = line.strip()
+    return line if len(line) <= 60 else line[:57] + "..."
 
 
 def _head(path: Path) -> str:
