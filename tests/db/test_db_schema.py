@@ -107,18 +107,19 @@ def test_platform_names_leave_the_schema_without_losing_a_row(database_url: str)
 
     with engine.begin() as connection:
         assert connection.exec_driver_sql("SELECT external_id FROM channels").all() == [("C1",)]
+        # Explicit ids: PostgreSQL's sequence did not count the rows inserted with theirs above.
         connection.exec_driver_sql(
-            "INSERT INTO workspaces (platform, external_id, name, created_at) "
-            "VALUES ('matrix', '!room', '', '2026-01-01 00:00:00')"
+            "INSERT INTO workspaces (id, platform, external_id, name, created_at) "
+            "VALUES (2, 'matrix', '!room', '', '2026-01-01 00:00:00')"
         )
         connection.exec_driver_sql("DELETE FROM workspaces WHERE platform = 'matrix'")
         if engine.dialect.name == "sqlite":  # turned off for the migration only
             assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     downgrade(engine, "0006")
-    with pytest.raises(IntegrityError), engine.begin() as connection:
+    with pytest.raises(IntegrityError, match="ck_workspaces_platform"), engine.begin() as connection:
         connection.exec_driver_sql(
-            "INSERT INTO workspaces (platform, external_id, name, created_at) "
-            "VALUES ('matrix', '!room', '', '2026-01-01 00:00:00')"
+            "INSERT INTO workspaces (id, platform, external_id, name, created_at) "
+            "VALUES (3, 'matrix', '!room', '', '2026-01-01 00:00:00')"
         )
     with engine.connect() as connection:
         assert connection.exec_driver_sql("SELECT external_id FROM channels").all() == [("C1",)]
