@@ -12,10 +12,18 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tests.shared_models import CallAndResponse, train_call_and_response
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
+
+
+@pytest.fixture(scope="session")
+def call_and_response(tmp_path_factory: pytest.TempPathFactory) -> CallAndResponse:
+    """The call-and-response channel's model, trained once for the textgen and bot tests that read context."""
+    return train_call_and_response(tmp_path_factory.mktemp("calls") / "model")
 
 
 @pytest.fixture(scope="session")
