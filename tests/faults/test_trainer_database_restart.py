@@ -60,6 +60,7 @@ def _wait_for(condition, timeout: float, what: str, process) -> None:  # type: i
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+@pytest.mark.slow
 def test_a_database_restart_after_training_registers_the_model_once_the_database_is_back(
     tmp_path: Path,
     restartable_postgres: RestartablePostgres,
