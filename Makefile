@@ -20,8 +20,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/chatsmith demo
 
-# Two workers, one per core of a small CI machine; a module's tests stay together (tests/conftest.py).
-PYTEST_WORKERS ?= -n 2 --dist loadgroup --no-loadscope-reorder
+# Two workers, one per core of a small CI machine; a module's tests run together, slow modules first
+# (tests/conftest.py).
+PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -12,7 +12,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from tests.shared_models import CallAndResponse, train_call_and_response
+from tests.shared_models import CallAndResponse, call_and_response_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -20,35 +20,33 @@ os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
 
 
-# Session fixtures whose model takes seconds to train: under pytest-xdist, the tests that use one run on
-# the same worker, so that it is trained once.
-SHARED_MODEL_FIXTURES = ("call_and_response",)
+# Session fixtures that train a model for seconds, besides the tests marked `slow`.
+TRAINING_FIXTURES = ("call_and_response",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadgroup --no-loadscope-reorder`): group each
-    module's tests on one worker, so that its module fixtures are built once, and the tests that share a
-    session model (`SHARED_MODEL_FIXTURES`); then send the groups that take seconds (a `slow` test, a
-    shared model) first, so that no worker is left alone with one at the end. Without xdist nothing changes."""
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`), where each
+    module's tests run together on one worker, send first the modules that take seconds (a `slow` test, a
+    model to train), so that no worker is left alone with one at the end. Without xdist nothing changes."""
     if not hasattr(config, "workerinput"):
         return
-    groups = {item: _worker_group(item) for item in items}
-    for item, group in groups.items():
-        item.add_marker(pytest.mark.xdist_group(group))
-    slow = {groups[item] for item in items if item.get_closest_marker("slow")} | set(SHARED_MODEL_FIXTURES)
-    items.sort(key=lambda item: groups[item] not in slow)  # stable: the order within a group is kept
+    slow = {_module(item) for item in items if _takes_seconds(item)}
+    items.sort(key=lambda item: _module(item) not in slow)  # stable: the order within a module is kept
 
 
-def _worker_group(item: pytest.Item) -> str:
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
+
+
+def _takes_seconds(item: pytest.Item) -> bool:
     fixtures = getattr(item, "fixturenames", ())
-    shared = [name for name in SHARED_MODEL_FIXTURES if name in fixtures]
-    return shared[0] if shared else item.nodeid.split("::")[0]
+    return item.get_closest_marker("slow") is not None or any(name in fixtures for name in TRAINING_FIXTURES)
 
 
 @pytest.fixture(scope="session")
 def call_and_response(tmp_path_factory: pytest.TempPathFactory) -> CallAndResponse:
-    """The call-and-response channel's model, trained once for the textgen and bot tests that read context."""
-    return train_call_and_response(tmp_path_factory.mktemp("calls") / "model")
+    """The call-and-response channel's model, for the textgen and bot tests that read context."""
+    return call_and_response_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")
