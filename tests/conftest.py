@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,12 +27,13 @@ TRAINING_FIXTURES = ("call_and_response",)
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`), where each
-    module's tests run together on one worker, send first the modules that take seconds (a `slow` test, a
-    model to train), so that no worker is left alone with one at the end. Without xdist nothing changes."""
+    module's tests run together on one worker, send first the modules that take seconds (`slow` tests,
+    a model to train), most of them first, so that no worker is left alone with one at the end. Without
+    xdist nothing changes."""
     if not hasattr(config, "workerinput"):
         return
-    slow = {_module(item) for item in items if _takes_seconds(item)}
-    items.sort(key=lambda item: _module(item) not in slow)  # stable: the order within a module is kept
+    slow = Counter(_module(item) for item in items if _takes_seconds(item))
+    items.sort(key=lambda item: -slow[_module(item)])  # stable: the order within a module is kept
 
 
 def _module(item: pytest.Item) -> str:
