@@ -20,11 +20,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/chatsmith demo
 
+# Two workers, one per core of a small CI machine; a module's tests run together, slow modules first
+# (tests/conftest.py).
+PYTEST_WORKERS ?= -n 2 --dist loadscope --no-loadscope-reorder
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,10 +13,42 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tests.shared_models import CallAndResponse, call_and_response_model
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
+
+
+# Session fixtures that train a model for seconds, besides the tests marked `slow`.
+TRAINING_FIXTURES = ("call_and_response",)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`), where each
+    module's tests run together on one worker, send first the modules that take seconds (`slow` tests,
+    a model to train), most of them first, so that no worker is left alone with one at the end. Without
+    xdist nothing changes."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow = Counter(_module(item) for item in items if _takes_seconds(item))
+    items.sort(key=lambda item: -slow[_module(item)])  # stable: the order within a module is kept
+
+
+def _module(item: pytest.Item) -> str:
+    return item.nodeid.split("::")[0]
+
+
+def _takes_seconds(item: pytest.Item) -> bool:
+    fixtures = getattr(item, "fixturenames", ())
+    return item.get_closest_marker("slow") is not None or any(name in fixtures for name in TRAINING_FIXTURES)
+
+
+@pytest.fixture(scope="session")
+def call_and_response(tmp_path_factory: pytest.TempPathFactory) -> CallAndResponse:
+    """The call-and-response channel's model, for the textgen and bot tests that read context."""
+    return call_and_response_model(tmp_path_factory)
 
 
 @pytest.fixture(scope="session")

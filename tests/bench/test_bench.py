@@ -241,6 +241,7 @@ def _in_process_worker(task, options, **_):
     return worker.TASKS[task]({**options, "tiny": True}), None
 
 
+@pytest.mark.slow
 def test_generation_benchmarks_produce_rows(monkeypatch, shakespeare, tmp_path):
     monkeypatch.setattr(bench.generation, "run_worker", _in_process_worker)
     corpus = tmp_path / "shakespeare.txt"
@@ -262,6 +263,7 @@ def test_generation_benchmarks_produce_rows(monkeypatch, shakespeare, tmp_path):
     assert "gen 200 tok" in format_table(rows)
 
 
+@pytest.mark.slow
 def test_memory_benchmark_measures_both_pipelines_and_projects_the_large_seed_cases(
     monkeypatch, shakespeare, tmp_path
 ):
@@ -283,6 +285,7 @@ def test_irc_benchmarks_are_skipped_without_the_log(tmp_path):
     assert row.note.startswith("skipped")
 
 
+@pytest.mark.slow
 def test_command_line_runs_end_to_end_and_writes_the_record(tmp_path):
     results = tmp_path / "latest.json"
     completed = subprocess.run(

@@ -14,6 +14,7 @@ from bot.console import ConsoleChat
 from bot.core import CommandCore, Services
 from chatsmith.settings import Settings
 from chatsmith.wiring import bot_services
+from tests.shared_models import built_once
 
 # Lines of chat the channel scenarios collect: repetitive on purpose, so that a few fine-tuning steps
 # make a model that beats the base model on them (the trainer's promotion gate compares the two).
@@ -22,21 +23,23 @@ CHANNEL_LINES = [f"the cat sat on the mat number {i} and the dog sat on the log"
 
 @pytest.fixture(scope="session")
 def base_bundle(tmp_path_factory: pytest.TempPathFactory, shakespeare: str) -> Path:
-    """A tiny base model (GRU, 16 units) trained for a few steps: seconds, and enough to generate."""
+    """A tiny base model (GRU, 16 units) trained for a few steps, once per run: enough to generate."""
     from textgen.spec import ModelSpec, TrainConfig
     from textgen.training import train_model
 
     lines = [line for line in shakespeare[:20_000].splitlines() if line.strip()]
-    out = tmp_path_factory.mktemp("base") / "base-model"
-    train_model(
-        lines,
-        out,
-        spec=ModelSpec(arch="gru", layers=1, units=16, embedding=8, seq_len=16),
-        config=TrainConfig(batch_size=8, epochs=1, steps_per_epoch=4, val_fraction=0.1, seed=1),
-        tokenizer="byte",
-        precision="float32",
-    )
-    return out
+
+    def train(out: Path) -> None:
+        train_model(
+            lines,
+            out,
+            spec=ModelSpec(arch="gru", layers=1, units=16, embedding=8, seq_len=16),
+            config=TrainConfig(batch_size=8, epochs=1, steps_per_epoch=4, val_fraction=0.1, seed=1),
+            tokenizer="byte",
+            precision="float32",
+        )
+
+    return built_once(tmp_path_factory, "base-model", train)
 
 
 def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) -> Settings:

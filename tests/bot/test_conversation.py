@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,33 +9,14 @@ import pytest
 
 from chatsmith.wiring import bot_services
 from tests.bot.conftest import Chat, make_settings
-
-PAIRS = [("ping?", "pong"), ("knock?", "who"), ("hello?", "hi")]
-
-
-@pytest.fixture(scope="module")
-def call_and_response(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A model of a channel where every call is answered by its own response: only context says which."""
-    from textgen.spec import ModelSpec, TrainConfig
-    from textgen.training import train_model
-
-    rng = random.Random(0)
-    messages = [line for _ in range(1000) for line in rng.choice(PAIRS)]
-    out = tmp_path_factory.mktemp("calls") / "model"
-    train_model(
-        messages,
-        out,
-        spec=ModelSpec(arch="gru", units=48, embedding=16, seq_len=32),
-        config=TrainConfig(batch_size=8, epochs=30, learning_rate=3e-3, test_fraction=0.0),
-        precision="float32",
-    )
-    return out
+from tests.shared_models import CALL_AND_RESPONSE_PAIRS as PAIRS
+from tests.shared_models import CallAndResponse
 
 
 @pytest.fixture
-def chat(tmp_path: Path, call_and_response: Path) -> Iterator[Chat]:
+def chat(tmp_path: Path, call_and_response: CallAndResponse) -> Iterator[Chat]:
     services = bot_services(
-        make_settings(tmp_path / "data", call_and_response, generate_temperature=0.3),
+        make_settings(tmp_path / "data", call_and_response.bundle, generate_temperature=0.3),
         migrate_new_database=True,
     )
     bot = Chat(services, tmp_path / "files")

@@ -79,6 +79,7 @@ def active_versions(services: Services) -> list[int]:
         return list(session.scalars(select(ModelVersion.version).where(ModelVersion.status == "active")))
 
 
+@pytest.mark.slow
 def test_a_planted_sentence_leaves_every_model_that_answers(planted_chat: Chat) -> None:
     chat = planted_chat
     admin, ann, bob = chat.user("root", admin=True), chat.user("ann"), chat.user("bob")

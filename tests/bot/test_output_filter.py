@@ -178,6 +178,7 @@ def test_copy_guard_finds_eight_words_or_sixty_characters_of_one_message() -> No
     )
 
 
+@pytest.mark.slow
 def test_copy_guard_round_trips_through_a_bundle(parrot_bundle: Path, tmp_path: Path) -> None:
     guard = load_copy_guard(parrot_bundle)
     assert isinstance(guard, CopyGuard) and guard.copied(MEMORISED[1]) == "words"
@@ -201,6 +202,7 @@ def test_policies_off_mask_block_and_own_words() -> None:
     assert OutputFilter(FilterSettings("off")).check(f"ok {SLUR_LINE}").blocked == "slur"
 
 
+@pytest.mark.slow
 def test_a_slur_never_gets_through_the_bot(parrot_bundle: Path, parrot_chat: Chat) -> None:
     from textgen.generator import Generator
 
@@ -221,6 +223,7 @@ def test_a_slur_never_gets_through_the_bot(parrot_bundle: Path, parrot_chat: Cha
     assert ann.say(f"/generate {SLUR_LINE}") == PROMPT_REFUSED
 
 
+@pytest.mark.slow
 def test_a_lexicon_alone_keeps_the_slur_out(parrot_bundle: Path) -> None:
     from textgen.bundle import load_serving_bundle
     from textgen.generator import Generator
@@ -236,6 +239,7 @@ def test_a_lexicon_alone_keeps_the_slur_out(parrot_bundle: Path) -> None:
     assert any(len(text) > len("you are") + 5 for text in texts)
 
 
+@pytest.mark.slow
 def test_copies_of_a_memorised_corpus_are_resampled(parrot_bundle: Path, parrot_chat: Chat) -> None:
     from textgen.generator import Generator
 

@@ -12,13 +12,13 @@ from chatsmith.settings import Settings
 from chatsmith.wiring import bot_services
 from tests.bot.conftest import make_settings
 from tests.bot.helpers import eventually, run
-from tests.bot.test_conversation import call_and_response  # noqa: F401  (a fixture)
 from tests.bot.test_slack_adapter import http_bot
+from tests.shared_models import CallAndResponse
 
 
 @pytest.fixture
-def calls_settings(tmp_path: Path, call_and_response: Path) -> Settings:  # noqa: F811
-    return make_settings(tmp_path / "data", call_and_response, generate_temperature=0.3)
+def calls_settings(tmp_path: Path, call_and_response: CallAndResponse) -> Settings:
+    return make_settings(tmp_path / "data", call_and_response.bundle, generate_temperature=0.3)
 
 
 @pytest.fixture

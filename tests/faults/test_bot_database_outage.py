@@ -59,6 +59,7 @@ def _stored_texts(services: Services) -> list[str]:
         return list(session.scalars(select(Message.text).order_by(Message.id)))
 
 
+@pytest.mark.slow
 def test_messages_said_while_the_database_is_down_are_kept_and_written_in_order_when_it_returns(
     outage_database: tuple[str, int, Outage], tmp_path: Path, base_bundle: Path
 ) -> None:

@@ -55,6 +55,7 @@ def _fill(disk: Path, leave_bytes: int) -> None:
         os.fsync(filler.fileno())
 
 
+@pytest.mark.slow
 def test_a_full_model_disk_fails_the_job_in_one_line_keeps_the_cause_and_the_old_model_serves(
     tmp_path: Path,
     small_disk: Path,

@@ -60,6 +60,7 @@ def _wait_for(condition, timeout: float, what: str, process) -> None:  # type: i
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
+@pytest.mark.slow
 def test_a_database_restart_after_training_registers_the_model_once_the_database_is_back(
     tmp_path: Path,
     restartable_postgres: RestartablePostgres,
@@ -111,6 +112,7 @@ def test_the_queue_poll_logs_one_line_per_outage_not_a_traceback_per_poll(
     restartable_postgres: RestartablePostgres,
     engine: Engine,
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """What must hold: while the database is down the trainer keeps polling and says so once; when it is
     back, once more; no traceback."""
@@ -118,8 +120,13 @@ def test_the_queue_poll_logs_one_line_per_outage_not_a_traceback_per_poll(
     import logging
 
     from db.model_store import LocalModelStore
+    from db.retry import retry_on_lock
     from trainer.config import TrainerConfig
     from trainer.service import TrainerService
+
+    # Each poll gives up on the stopped server after one second instead of the default ten: what is checked
+    # is how many lines two failed polls log, not how long one waits.
+    monkeypatch.setitem(retry_on_lock.__kwdefaults__, "outage_seconds", 1.0)
 
     config = dataclasses.replace(TrainerConfig(), model_dir=tmp_path / "models", base_model=None)
     service = TrainerService(engine, config, LocalModelStore(tmp_path / "models"), "poller")

@@ -1,16 +1,10 @@
 """Replies that follow the conversation: the messages before a reply are read first, framed as in training."""
 
-import random
-
-import pytest
-
 from textgen.bundle import load_serving_bundle
 from textgen.context import prompt_with_context
 from textgen.evaluate import evaluate_in_context
 from textgen.generator import Generator
-from textgen.spec import ModelSpec, TrainConfig
 from textgen.tokenizers import BOS_ID, EOS_ID, ByteTokenizer
-from textgen.training import train_model
 
 
 def test_the_newest_whole_messages_that_fit_are_kept_framed_like_training():
@@ -29,30 +23,17 @@ def test_the_newest_whole_messages_that_fit_are_kept_framed_like_training():
     assert prompt_with_context(tokenizer, [], "so") == tokenizer.encode("so")
 
 
-@pytest.fixture(scope="module")
-def call_and_response(tmp_path_factory):
-    """A channel where every call is answered by its own response: only the context says which."""
-    rng = random.Random(0)
-    pairs = [("ping?", "pong"), ("knock?", "who"), ("hello?", "hi")]
-    messages = [line for _ in range(1000) for line in rng.choice(pairs)]
-    out = tmp_path_factory.mktemp("bundles") / "calls"
-    config = TrainConfig(batch_size=8, epochs=30, learning_rate=3e-3, test_fraction=0.0)
-    spec = ModelSpec(arch="gru", units=48, embedding=16, seq_len=32)
-    train_model(messages[:-200], out, spec=spec, config=config, precision="float32")
-    return out, messages[-200:], pairs
-
-
 def test_a_reply_after_a_call_is_its_response(call_and_response):
-    bundle, _, pairs = call_and_response
-    generator = Generator.from_bundle(bundle)
-    for call, response in pairs:
+    generator = Generator.from_bundle(call_and_response.bundle)
+    for call, response in call_and_response.pairs:
         replies = generator.generate_many([""] * 10, [_params(seed) for seed in range(10)], [[call]] * 10)
         assert sum(reply == response for reply in replies) >= 8, (call, replies)
 
 
 def test_context_lowers_the_held_out_loss_of_the_next_message(call_and_response):
-    bundle, held_out, _ = call_and_response
-    in_context, alone = evaluate_in_context(load_serving_bundle(bundle), held_out, context_messages=2)
+    in_context, alone = evaluate_in_context(
+        load_serving_bundle(call_and_response.bundle), call_and_response.held_out, context_messages=2
+    )
     assert in_context.chars == alone.chars > 0
     # Alone, a response is one of three and a call one of three too; after its call a response is certain.
     assert in_context.nats_per_char < alone.nats_per_char - 0.1

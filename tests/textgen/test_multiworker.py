@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Every test reads one run of two TensorFlow worker processes (seconds).
+pytestmark = pytest.mark.slow
+
 WORKER_SCRIPT = Path(__file__).with_name("multiworker_training.py")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STEPS = 3

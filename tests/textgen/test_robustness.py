@@ -24,6 +24,9 @@ from textgen.evaluate import evaluate_messages, recovery_gap
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.training import TrainingFailed, train_model
 
+# Every test but the last reads one model trained for a few hundred steps (seconds).
+pytestmark = pytest.mark.slow
+
 CHAT = Path(__file__).resolve().parents[1] / "data" / "ubuntu-irc-head.log"
 RECOVERY_BURN_IN = 64
 SPEC = ModelSpec(arch="gru", units=96, embedding=16, seq_len=64)

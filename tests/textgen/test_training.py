@@ -157,6 +157,7 @@ def test_mixed_bfloat16_policy_trains_on_the_cpu(tmp_path, shakespeare):
 MIRRORED_SCRIPT = Path(__file__).with_name("mirrored_training.py")
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_cpu_devices_matches_one_device(tmp_path):
     """Two logical CPU replicas, with and without gradient accumulation, give the one-device weights,
     closely enough that a gradient off by a factor of two (the control run) would fail."""

@@ -24,6 +24,7 @@ from db.models import Message, utcnow
 from db.registry import create_version, mark_candidate, promote
 from db.schema import upgrade
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from tests.shared_models import built_once
 from trainer.config import TrainerConfig
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -61,14 +62,16 @@ def chat_lines() -> list[str]:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory, chat_lines: list[str]) -> Path:
-    """A tiny model trained once for the session: the base or active model of many tests."""
+    """A tiny model trained once per run: the base or active model of many tests."""
     from textgen.spec import ModelSpec, TrainConfig
     from textgen.training import train_model
 
-    out = tmp_path_factory.mktemp("bundles") / "tiny"
     config = TrainConfig(epochs=1, steps_per_epoch=40, batch_size=16, learning_rate=1e-2)
-    train_model(chat_lines[:1500], out, spec=ModelSpec(**TINY_SPEC), config=config)
-    return out
+    return built_once(
+        tmp_path_factory,
+        "tiny",
+        lambda out: train_model(chat_lines[:1500], out, spec=ModelSpec(**TINY_SPEC), config=config),
+    )
 
 
 @pytest.fixture

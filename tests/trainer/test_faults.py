@@ -49,6 +49,7 @@ def _serving(engine: Engine, **where: Any) -> Path | None:
     return model.path if model is not None else None
 
 
+@pytest.mark.slow
 def test_killed_trainer_job_is_requeued_and_finishes_while_the_old_model_serves(
     tmp_path: Path,
     database_url: str,
@@ -115,6 +116,7 @@ def test_killed_trainer_job_is_requeued_and_finishes_while_the_old_model_serves(
     assert list((store.root / ".staging").iterdir()) == []
 
 
+@pytest.mark.slow
 def test_two_trainers_started_at_once_run_each_job_once(
     tmp_path: Path, database_url: str, engine: Engine, make_scope: ScopeMaker
 ) -> None:
