@@ -48,6 +48,11 @@ class BotConfig:
             cut back to its last sentence or word (`textgen.endings`). Measured on 300 replies of a
             fine-tuned channel model (bench `replies`): 53% end at a message or sentence end when cut
             at the length, 79% with 0.5.
+        typical_p: Typical sampling share (`textgen.sampling`); None: off.
+        min_p: Min-p sampling share (`textgen.sampling`); None: off.
+        best_of: Candidates sampled per reply in one batch; the most fluent is kept (`textgen.generator`).
+        length_from_channel: A reply after a conversation is capped by the channel's recent message
+            lengths (`textgen.endings.length_from_channel`) rather than `default_length`.
         backfill_max: Most past messages one `train backfill:N` reads.
         base_model_path: The bundle that serves where no channel or workspace model is active; None: none.
         model_cache_bytes: Bytes of model weights kept loaded (least recently used models go first).
@@ -68,6 +73,10 @@ class BotConfig:
     temperature: float = 0.8
     top_p: float = 0.95
     overrun: float = 0.5
+    typical_p: float | None = None
+    min_p: float | None = None
+    best_of: int = 1
+    length_from_channel: bool = False
     backfill_max: int = 5000
     base_model_path: Path | None = None
     model_cache_bytes: int = DEFAULT_CACHE_BYTES
