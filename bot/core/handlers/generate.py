@@ -110,7 +110,7 @@ async def generate(services: Services, request: Request) -> Reply:
         context = recent[-CONTEXT_MESSAGES:]
     elif not prompt:
         # No prompt (or a message addressed to the bot): the reply is the conversation's next message.
-        recent = await services.run_db(read_or_default, (), conversation, services, request, fetched)
+        recent = await services.run_db(read_or_default, (), conversation, services, request, None, fetched)
         context = recent[-CONTEXT_MESSAGES:]
         said = str(request.args.get("reply_to") or "").strip()
         if said and (not context or context[-1] != said):
