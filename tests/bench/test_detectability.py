@@ -8,7 +8,21 @@ pytest.importorskip("sklearn")
 
 from bench.detectability import calibration_auc, detectability_auc  # noqa: E402
 
-WORDS = "the payment intent webhook key test server customer charge refund card api event".split()
+WORDS = [
+    "the",
+    "payment",
+    "intent",
+    "webhook",
+    "key",
+    "test",
+    "server",
+    "customer",
+    "charge",
+    "refund",
+    "card",
+    "api",
+    "event",
+]
 
 
 def chat(count: int, seed: int, words: list[str] = WORDS) -> list[str]:
