@@ -43,7 +43,7 @@ class BotConfig:
         default_length: Tokens `generate` writes unless asked (at most `max_length`).
         max_length: Most tokens one `generate` may ask for.
         temperature: Default sampling temperature.
-        top_p: Nucleus sampling share.
+        top_p: Nucleus sampling share; None: off.
         overrun: How far past its length (a share of it) a reply may run to end its message before it is
             cut back to its last sentence or word (`textgen.endings`). Measured on 300 replies of a
             fine-tuned channel model (bench `replies`): 53% end at a message or sentence end when cut
@@ -71,7 +71,7 @@ class BotConfig:
     default_length: int = 160
     max_length: int = 600
     temperature: float = 0.8
-    top_p: float = 0.95
+    top_p: float | None = 0.95
     overrun: float = 0.5
     typical_p: float | None = None
     min_p: float | None = None
