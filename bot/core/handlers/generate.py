@@ -80,8 +80,7 @@ async def generate(services: Services, request: Request) -> Reply:
     """
     config = services.config
     prompt = cap_prompt(str(request.args.get("prompt") or "").strip())
-    asked_length = request.args.get("length")
-    length = int_arg(request.args, "length", config.default_length, 1, config.max_length)
+    length = int_arg(request.args, "length", 0, 1, config.max_length) or None  # None: the defaults'
     temperature = float_arg(request.args, "temperature", config.temperature, 0.0, 2.0)
     serving = await services.run_db(serving_model, services, request)
     if serving is None:
@@ -98,7 +97,6 @@ async def generate(services: Services, request: Request) -> Reply:
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
     recent: tuple[str, ...] = ()
-    context: tuple[str, ...] = ()
     # The messages read for the length cap (`reply_params`); the newest of them are the context.
     fetched = LENGTH_MESSAGES if config.length_from_channel else CONTEXT_MESSAGES
     member = member_id(str(request.args.get("as") or ""))
@@ -107,15 +105,14 @@ async def generate(services: Services, request: Request) -> Reply:
         if not await services.run_db(imitable, services, request, member):
             return safe_reply(request, NOT_IMITABLE, ephemeral=True)
         recent = await services.run_db(conversation, services, request, member, fetched)
-        context = recent[-CONTEXT_MESSAGES:]
     elif not prompt:
         # No prompt (or a message addressed to the bot): the reply is the conversation's next message.
         recent = await services.run_db(read_or_default, (), conversation, services, request, None, fetched)
-        context = recent[-CONTEXT_MESSAGES:]
-        said = str(request.args.get("reply_to") or "").strip()
-        if said and (not context or context[-1] != said):
-            context, recent = (*context, said), (*recent, said)
-    params = reply_params(config, recent, None if asked_length is None else length, temperature)
+    context = recent[-CONTEXT_MESSAGES:]
+    said = "" if member or prompt else str(request.args.get("reply_to") or "").strip()
+    if said and (not context or context[-1] != said):
+        context, recent = (*context, said), (*recent, said)
+    params = reply_params(config, recent, length, temperature)
     if context:
         # The messages just read are in no model's copy guard yet: a reply must not repeat them either.
         output = OutputFilter(settings, [*guards, build_copy_guard(context)])
