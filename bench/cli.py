@@ -15,10 +15,13 @@ Benchmarks, in order (names for `--only`):
     output       1000 bot replies each from the base model and one fine-tuned on chat, through the output
                  filter: slurs (target 0), offensive by a classifier (<=1/1000), copies (<=1%), the
                  filter's false positives on 1000 clean chat messages, its time per reply (<1 ms median)
-    replies      a channel the base model never saw (Stripe IRC, newest third held out): 300 replies each
-                 from markovify (state 2), the base model, the base fine-tuned 60 s and a model trained
-                 60 s from scratch: known words (target >= markovify), copies (<=1%), distinct word
-                 pairs, length, held-out nats/char (target: fine-tuned best)
+    replies      a channel the base model never saw (Stripe IRC, newest third held out): 600 replies each,
+                 3 seeds, from markovify (state 2), the base model, a model trained 60 s from scratch and
+                 the base fine-tuned 60 s through /generate's path under each decoding (the defaults,
+                 the temperature curve, channel lengths, best-of-N, typical, min-p, context): how well
+                 a classifier tells them from the channel's real messages (AUC; real vs real
+                 calibration), copies (<=1%), distinct word pairs, length, CPU per reply, held-out
+                 nats/char; 20 replies of each printed in the summary
 
 Ratios compare against baselines run by this same script; figures measured elsewhere are listed apart
 as references. Progress goes to stderr; the table, references and absolute figures to stdout; the record
@@ -45,6 +48,7 @@ from bench.output_safety import run_output_safety
 from bench.quality import run_chat, run_shakespeare
 from bench.references import format_references, references_record
 from bench.reply_quality import run_reply_quality
+from bench.reply_reading import reading as replies_reading
 from bench.report import Outcome, Row, format_figures, format_table, write_results
 from bench.settings import RunSettings
 from bench.sources import REPO_ROOT, find_sources
@@ -117,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     selected = args.only or list(BENCHMARKS)
     rows: list[Row] = []
     figures: dict[str, Any] = {}
+    reading: str | None = None
     failed: list[str] = []
     skipped = [name for name in BENCHMARKS if name not in selected]
     for name in BENCHMARKS:
@@ -131,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
             failed.append(name)
             outcome = Outcome(rows=[Row(name=name, note=f"FAILED: {error_line(error)[:80]}")])
         outcome.figures["benchmark_seconds"] = time.monotonic() - bench_started
+        if name == "replies" and "writers" in outcome.figures:
+            reading = replies_reading(outcome.figures)  # for the summary, not the figures' listing
+            for writer in outcome.figures["writers"].values():
+                writer.pop("samples", None)
         rows.extend(outcome.rows)
         figures[name] = outcome.figures
     elapsed = time.monotonic() - started
@@ -151,6 +160,9 @@ def main(argv: list[str] | None = None) -> int:
     summary = args.summary or _default_summary(args.results, complete=not settings.quick and not skipped)
     command = " ".join(["python -m bench", *(sys.argv[1:] if argv is None else argv)])
     write_summary(summary, rows, figures, mode=mode, elapsed=elapsed, command=command)
+    if reading is not None:
+        with summary.open("a", encoding="utf-8") as out:
+            out.write("\n" + reading)
     print(f"\nchatsmith benchmarks ({mode}; {elapsed:.0f} s)\n")
     print(format_table(rows))
     print("\nreferences, measured elsewhere (not run by this script, never a ratio above):")

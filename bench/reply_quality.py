@@ -9,18 +9,23 @@ Four writers learn that history, in this one script:
 - the base model fine-tuned on the history for 60 s (what a new channel gets);
 - the default spec trained from scratch on the history for 60 s.
 
-Each writes 300 replies as the bot would post them: `BotConfig` defaults, no prompt, through the output
-filter with its resampling. Measured on those replies:
+The models write as `/generate` posts (`bench.reply_writers`): a reply follows a point of the held-out
+conversation, through the output filter with its resampling. The fine-tuned model writes under each
+decoding measured: the bot's defaults, the temperature curve alone, and each change to decoding.
+600 replies per writer, for each of 3 generation seeds. Measured on those replies:
 
+- detectability: how well a classifier tells them from as many held-out messages (ROC AUC,
+  `bench.detectability`; 0.5: it cannot), beside one half of the held-out messages against the other;
 - known words: the share of generated words (`[a-z][a-z']+`, lowercased) found in a lexicon of the
-  channel's history plus the IRC corpus, words seen at least twice (goal: at least markovify's);
+  channel's history plus the IRC corpus, words seen at least twice;
 - copies: replies repeating 8 or more consecutive words of one history message (goal: at most 1%);
-- distinct word pairs: distinct adjacent word pairs over all pairs (diversity), and mean words per reply;
+- distinct word pairs: distinct adjacent word pairs over all pairs (diversity), mean words and
+  characters per reply, and CPU per reply (decoding, filter and resampling);
 - held-out nats/char of the channel's newest third (the models; a Markov chain gives unseen text zero
   probability, so it has none), and of each held-out message read after the messages before it, as a
   reply without a prompt reads them, against the message alone.
 
-`--quick` fine-tunes 10 s and samples 100 replies; `--tiny` trains tiny models for a few steps.
+`--quick` fine-tunes 10 s and samples 100 replies, one seed; `--tiny` trains tiny models for a few steps.
 """
 
 from __future__ import annotations
@@ -29,18 +34,22 @@ import re
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bench.reply_rows import detectability_rows
+from bench.reply_writers import Decoding, bot_replies, conversations, decodings
 from bench.report import Outcome, Row
 from bench.settings import RunSettings
 from bench.sources import REPO_ROOT, SHARED_DATA
+from bot.core.services import BotConfig
 
 BASE_MODEL = REPO_ROOT / "chatsmith" / "data" / "base-model"
 TEST_DATA = REPO_ROOT / "tests" / "data"
-REPLIES = {"full": 300, "quick": 100, "tiny": 20}
+REPLIES = {"full": 600, "quick": 100, "tiny": 20}
+SEEDS = {"full": 3, "quick": 1, "tiny": 1}
 TRAIN_SECONDS = {"full": 60.0, "quick": 10.0, "tiny": 2.0}
 COPY_WORDS = 8
 _WORD = re.compile(r"[a-z][a-z']+")
@@ -139,15 +148,6 @@ def markov_replies(history: list[str], count: int, seed: int) -> list[str]:
     return replies
 
 
-def model_replies(bundle: Path, count: int, seed: int) -> list[str]:
-    """`count` replies of the bundle as `/generate` would post them (its own and the base's guards)."""
-    from bench.output_safety import sample_replies
-    from textgen.copyguard import load_copy_guard
-
-    guards = [g for g in (load_copy_guard(bundle), load_copy_guard(BASE_MODEL)) if g is not None]
-    return sample_replies(bundle, count, guards, seed=seed).final
-
-
 def held_out_nats(bundle: Path, messages: list[str]) -> float:
     from textgen.bundle import load_bundle
     from textgen.evaluate import evaluate_messages
@@ -202,39 +202,112 @@ def _train(
 def run_reply_quality(settings: RunSettings) -> Outcome:
     """Benchmark `replies`: chatsmith's replies on a new channel against markovify's, same messages."""
     mode = "tiny" if settings.tiny else "quick" if settings.quick else "full"
-    count = REPLIES[mode]
+    return measure_replies(settings, REPLIES[mode], SEEDS[mode])
+
+
+def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
+    """The benchmark with `count` replies per writer and seed, over `seeds` generation seeds."""
+    from bench.detectability import calibration_auc
+
+    mode = "tiny" if settings.tiny else "quick" if settings.quick else "full"
     lines = read_channel(_channel(settings))
     history_lines, held_out_lines = split_newest(lines)
     history = [line.text for line in history_lines]
     held_out = [line.text for line in held_out_lines]
-    lexicon = build_lexicon([history, _irc_lexicon_corpus(settings)])
-    index = copy_index(history)
+    judge = Judge(build_lexicon([history, _irc_lexicon_corpus(settings)]), copy_index(history), held_out)
     figures: dict[str, Any] = {
         "channel_messages": len(history),
         "held_out_messages": len(held_out),
-        "lexicon_words": len(lexicon),
+        "lexicon_words": len(judge.lexicon),
         "replies": count,
+        "seeds": seeds,
+        "calibration_auc": calibration_auc(held_out, limit=count),
     }
+    writers: dict[str, dict[str, Any]] = {}
     _progress(f"replies: markovify on {len(history)} messages")
-    figures["markovify"] = reply_figures(markov_replies(history, count, seed=1), lexicon, index)
+    writers["markovify, state 2"] = judge.over_seeds(
+        seeds, lambda seed: (markov_replies(history, count, seed=seed), None)
+    )
     with tempfile.TemporaryDirectory(prefix="chatsmith-bench-replies-") as tmp:
         base = BASE_MODEL
         if settings.tiny:
             base = _train(
                 _irc_lexicon_corpus(settings)[:2000], held_out, Path(tmp) / "tiny-base", settings, None
             )
-        writers = {"base model": base}
+        bundles = {"base model": base}
         _progress(f"replies: fine-tuning the base model for {TRAIN_SECONDS[mode]:.0f} s")
-        writers["fine-tuned"] = _train(history, held_out, Path(tmp) / "fine-tuned", settings, base)
+        bundles["fine-tuned"] = _train(history, held_out, Path(tmp) / "fine-tuned", settings, base)
         _progress(f"replies: training from scratch for {TRAIN_SECONDS[mode]:.0f} s")
-        writers["from scratch"] = _train(history, held_out, Path(tmp) / "scratch", settings, None)
-        for name, bundle in writers.items():
-            _progress(f"replies: {count} replies from the {name}")
-            model_figures = reply_figures(model_replies(bundle, count, seed=2000), lexicon, index)
-            model_figures["nats_per_char"] = held_out_nats(bundle, held_out)
-            figures[name] = model_figures
-        figures["context"] = context_figures(writers["fine-tuned"], held_out)
-    return Outcome(rows=_rows(figures), figures=figures)
+        bundles["from scratch"] = _train(history, held_out, Path(tmp) / "scratch", settings, None)
+        defaults = Decoding("the bot's defaults", BotConfig())
+        for name in ("base model", "from scratch"):
+            writers[f"{name}, /generate at the bot's defaults"] = _model_writer(
+                judge, bundles[name], base, defaults, count, seeds
+            )
+            writers[f"{name}, /generate at the bot's defaults"]["nats_per_char"] = held_out_nats(
+                bundles[name], held_out
+            )
+            figures[name] = writers[f"{name}, /generate at the bot's defaults"]
+        for decoding in decodings(BotConfig()):
+            _progress(f"replies: fine-tuned, {decoding.name}")
+            writers[f"fine-tuned, {decoding.name}"] = _model_writer(
+                judge, bundles["fine-tuned"], base, decoding, count, seeds
+            )
+        figures["fine-tuned"] = writers[f"fine-tuned, {decodings(BotConfig())[0].name}"]
+        figures["fine-tuned"]["nats_per_char"] = held_out_nats(bundles["fine-tuned"], held_out)
+        figures["context"] = context_figures(bundles["fine-tuned"], held_out)
+    figures["markovify"] = writers["markovify, state 2"]
+    figures["writers"] = writers
+    return Outcome(rows=_rows(figures) + detectability_rows(figures), figures=figures)
+
+
+def _model_writer(
+    judge: Judge, bundle: Path, base: Path, decoding: Decoding, count: int, seeds: int
+) -> dict[str, Any]:
+    """A model's replies under `decoding`, judged over `seeds` seeds (its and the base's copy guards)."""
+    from textgen.copyguard import load_copy_guard
+
+    guards = [g for g in (load_copy_guard(bundle), load_copy_guard(base)) if g is not None]
+
+    def write(seed: int) -> tuple[list[str], float]:
+        points = conversations(judge.held_out, count, seed)
+        written = bot_replies(bundle, guards, decoding, points, seed)
+        return written.replies, written.cpu_seconds_per_reply
+
+    return judge.over_seeds(seeds, write)
+
+
+@dataclass
+class Judge:
+    """What replies are judged against: the lexicon, the history's copy index, the held-out messages."""
+
+    lexicon: set[str]
+    index: set[tuple[str, ...]]
+    held_out: list[str]
+
+    def over_seeds(
+        self, seeds: int, write: Callable[[int], tuple[list[str], float | None]]
+    ) -> dict[str, Any]:
+        """`write(seed)`'s replies judged for each seed: detectability AUC mean and spread (largest less
+        smallest), the other figures' means, and the first seed's replies to read."""
+        from bench.detectability import detectability_auc
+        from bench.reply_reading import SAMPLES_SHOWN
+
+        runs = []
+        samples: list[str] = []
+        for seed in range(1, seeds + 1):
+            replies, cpu = write(seed)
+            samples = samples or replies[:SAMPLES_SHOWN]
+            run = reply_figures(replies, self.lexicon, self.index)
+            run["auc"] = detectability_auc(replies, self.held_out, seed=seed, limit=len(replies))
+            run["mean_chars"] = sum(map(len, replies)) / max(1, len(replies))
+            if cpu is not None:
+                run["cpu_ms_per_reply"] = 1000 * cpu
+            runs.append(run)
+        figures: dict[str, Any] = {key: sum(run[key] for run in runs) / len(runs) for key in runs[0]}
+        figures["auc_spread"] = max(run["auc"] for run in runs) - min(run["auc"] for run in runs)
+        figures["samples"] = samples
+        return figures
 
 
 def _rows(figures: dict[str, Any]) -> list[Row]:

@@ -1,4 +1,5 @@
-"""Where a reply that ran out of length ends: at its last sentence, else its last whole word.
+"""How long a reply may be, and where one that ran out of length ends: at its last sentence, else its
+last whole word.
 
 A sampled message often runs past the length a reply may have (the model gives the end of a message
 less weight than the channel's real messages had). Cut at the limit, half of all replies stop
@@ -7,7 +8,11 @@ mid-sentence; cut back to a boundary, they read as messages.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Sequence
+
+import numpy as np
 
 # A sentence ends with . ! or ? (possibly repeated, or closed by a quote or bracket) before a space.
 _SENTENCE_END = re.compile(r"[.!?]+[\"')\]]*(?=\s|$)")
@@ -26,3 +31,28 @@ def end_at_boundary(text: str) -> str:
     if space > 0:
         return stripped[:space].rstrip(" ,;:-")
     return stripped
+
+
+# A reply after a conversation is at most as long as this percentile of the channel's recent messages:
+# the channel's own long messages, not one fixed number for every channel.
+LENGTH_PERCENTILE = 90
+# With fewer recent messages than this, their lengths say too little: the fixed length applies.
+MIN_RECENT_MESSAGES = 8
+# No cap below this many tokens, so a channel of one-word messages still gets a sentence.
+MIN_LENGTH = 24
+
+
+def length_from_channel(
+    recent: Sequence[str], default: int, ceiling: int, percentile: float = LENGTH_PERCENTILE
+) -> int:
+    """The length cap, in tokens, of a reply in a channel whose latest messages are `recent`.
+
+    Lengths are counted in UTF-8 bytes, which is at least the tokens of a byte- or character-level
+    model. `default` when fewer than `MIN_RECENT_MESSAGES` messages are known; never above `ceiling`
+    nor below `MIN_LENGTH` (unless `ceiling` is lower).
+    """
+    if len(recent) < MIN_RECENT_MESSAGES:
+        return min(default, ceiling)
+    lengths = [len(message.encode("utf-8")) for message in recent]
+    cap = math.ceil(float(np.percentile(lengths, percentile)))
+    return min(ceiling, max(MIN_LENGTH, cap))

@@ -6,7 +6,7 @@ NumPy only: `Generator.from_bundle` reads the weight arrays (`load_serving_bundl
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from textgen.context import prompt_with_context
 from textgen.endings import end_at_boundary
 from textgen.engine import make_stepper
 from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
-from textgen.sampling import SamplingParams, sample_tokens
+from textgen.sampling import SamplingParams, log_softmax, sample_tokens
 from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
 from textgen.weights import weights_from_keras, weights_nbytes
@@ -37,6 +37,17 @@ class _Row:
     ended: bool = False  # sampled its end of message (rather than reaching its length limit)
     utf8: Utf8State = BOUNDARY  # byte-level models: where the sampled bytes are in a character
     word: str = ""  # the word being spelled, for the lexicon (`textgen.lexicon`)
+    logprob: float = 0.0  # the model's log-probability of what it sampled, its end of message included
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One decoded request: its token ids (end of message not included), whether it was cut at its
+    length limit rather than ended by the model, and the model's mean log-probability per token."""
+
+    ids: list[int]
+    cut: bool
+    mean_logprob: float
 
 
 class Generator:
@@ -127,22 +138,37 @@ class Generator:
         contexts = contexts if contexts is not None else [()] * len(prompts)
         if len(contexts) != len(prompts):
             raise ValueError("one context per prompt")
-        decoded = self._decode(
+        decoded = self.decode_best(
             [prompt_with_context(self.tokenizer, c, p) for p, c in zip(prompts, contexts, strict=True)],
             params,
         )
         texts = []
-        for (ids, cut), request_params in zip(decoded, params, strict=True):
-            text = self.tokenizer.decode(ids)
-            texts.append(end_at_boundary(text) if cut and request_params.overrun > 0 else text)
+        for result, request_params in zip(decoded, params, strict=True):
+            text = self.tokenizer.decode(result.ids)
+            texts.append(end_at_boundary(text) if result.cut and request_params.overrun > 0 else text)
         return texts
 
     def generate_tokens(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[list[int]]:
         """Generated token ids per request; end-of-message is not included."""
-        return [ids for ids, _ in self._decode(prompts, params)]
+        return [result.ids for result in self.decode_best(prompts, params)]
 
-    def _decode(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[tuple[list[int], bool]]:
-        """Token ids per request, and whether it was cut at its length limit rather than ended."""
+    def decode_best(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Decoded]:
+        """Each request decoded; a request with `best_of` N samples N candidates in the same batch and
+        keeps the one with the highest mean log-probability per token (`best_candidate`)."""
+        if len(prompts) != len(params):
+            raise ValueError("one SamplingParams per prompt")
+        owners = [index for index, request in enumerate(params) for _ in range(request.best_of)]
+        candidates = [
+            candidate_params(request, number) for request in params for number in range(request.best_of)
+        ]
+        decoded = self._decode([prompts[owner] for owner in owners], candidates)
+        return [
+            best_candidate([result for result, owner in zip(decoded, owners, strict=True) if owner == index])
+            for index in range(len(params))
+        ]
+
+    def _decode(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[Decoded]:
+        """Token ids per request, whether it was cut at its length limit, and its mean log-probability."""
         if len(prompts) != len(params):
             raise ValueError("one SamplingParams per prompt")
         vocab = self.stepper.vocab_size
@@ -158,7 +184,7 @@ class Generator:
                 for token in prompt:  # a prompt that ends inside a word is continued from that word
                     row.word = self.lexicon.advance(row.word, token)
             rows.append(row)
-        results: list[tuple[list[int], bool]] = [([], False) for _ in prompts]
+        results = [Decoded([], False, 0.0) for _ in prompts]
         state: Any = self.stepper.initial_state(len(rows))
         while rows:
             inputs = np.array(
@@ -183,8 +209,10 @@ class Generator:
                     np.stack([rows[p].seen for p in sampling]),
                     self._allowed([rows[p] for p in sampling], vocab, whole_characters),
                 )
-                for position, token in zip(sampling, picked.tolist(), strict=True):
+                logprobs = log_softmax(logits[sampling].astype(np.float64))
+                for position, token, row_logprobs in zip(sampling, picked.tolist(), logprobs, strict=True):
                     row = rows[position]
+                    row.logprob += float(row_logprobs[token])
                     if token == EOS_ID:
                         row.finished = row.ended = True
                         continue
@@ -203,7 +231,8 @@ class Generator:
             keep = [position for position, row in enumerate(rows) if not row.finished]
             for row in rows:
                 if row.finished:
-                    results[row.request] = (row.generated, not row.ended)
+                    steps = len(row.generated) + row.ended
+                    results[row.request] = Decoded(row.generated, not row.ended, row.logprob / max(1, steps))
             if len(keep) != len(rows):
                 # Finished requests leave the batch at once; the others go on without waiting.
                 rows = [rows[position] for position in keep]
@@ -221,3 +250,21 @@ class Generator:
                 mask = mask & self.lexicon.allowed(row.word)
             masks.append(mask)
         return np.stack(masks)
+
+
+def candidate_params(request: SamplingParams, number: int) -> SamplingParams:
+    """The params of candidate `number` of a best-of-N request: candidate 0 is the request itself (so
+    best-of-1 decodes exactly as before); the others draw from seeds derived from the request's."""
+    if number == 0:
+        return replace(request, best_of=1)
+    seed = None
+    if request.seed is not None:
+        seed = int(np.random.SeedSequence([request.seed, number]).generate_state(1)[0])
+    return replace(request, best_of=1, seed=seed)
+
+
+def best_candidate(candidates: list[Decoded]) -> Decoded:
+    """The candidate the model finds most fluent: the highest mean log-probability per token (the first
+    on a tie). An empty candidate never wins over one with text."""
+    with_text = [candidate for candidate in candidates if candidate.ids] or candidates
+    return max(with_text, key=lambda candidate: candidate.mean_logprob)

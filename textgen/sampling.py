@@ -1,7 +1,12 @@
-"""Choosing the next token from logits: temperature, top-k, top-p and a repetition penalty."""
+"""Choosing the next token from logits: temperature, top-k, top-p, typical and min-p, and a repetition penalty.
+
+Typical sampling and min-p are truncations looked up by name (`TRUNCATIONS`): each one takes a batch of
+temperature-scaled logits and one setting per row, and returns the logits with the dropped tokens at -inf.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,6 +39,11 @@ class SamplingParams:
         overrun: how far past `max_tokens` (a share of it) a reply may run to reach the end of its
             message; one that still has not ended is cut back to its last sentence end, else its last
             whole word (`textgen.endings`). 0: cut at `max_tokens`.
+        typical_p: typical sampling (Meister et al., 2023): keep the tokens whose surprise is nearest the
+            distribution's entropy, until their probabilities add up to this share (None: off).
+        min_p: keep the tokens at least this share as likely as the most likely one (None: off).
+        best_of: candidates sampled for the request (in the same batch); the one the model finds most
+            fluent, the highest mean log-probability per token, is kept (`textgen.generator`).
     """
 
     max_tokens: int = 200
@@ -44,6 +54,9 @@ class SamplingParams:
     seed: int | None = None
     stop_at_end: bool = True
     overrun: float = 0.0
+    typical_p: float | None = None
+    min_p: float | None = None
+    best_of: int = 1
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
@@ -58,6 +71,12 @@ class SamplingParams:
             raise TextgenError(f"top-p must be in (0, 1], received {self.top_p!r}")
         if not self.overrun >= 0:
             raise TextgenError(f"overrun must be 0 or more, received {self.overrun!r}")
+        if self.typical_p is not None and not 0 < self.typical_p <= 1:
+            raise TextgenError(f"typical-p must be in (0, 1], received {self.typical_p!r}")
+        if self.min_p is not None and not 0 <= self.min_p < 1:
+            raise TextgenError(f"min-p must be in [0, 1), received {self.min_p!r}")
+        if not isinstance(self.best_of, int) or self.best_of < 1:
+            raise TextgenError(f"best-of must be a positive whole number, received {self.best_of!r}")
         if not self.repetition_penalty >= 1:
             raise TextgenError(f"repetition penalty must be 1 or more, received {self.repetition_penalty!r}")
 
@@ -101,6 +120,12 @@ def sample_tokens(
     top_p = np.array([params[r].top_p if params[r].top_p is not None else 1.0 for r in rows])
     if (top_k < vocab).any() or (top_p < 1.0).any():
         scaled = _keep_head(scaled, top_k, top_p)
+    for name, truncate in TRUNCATIONS.items():
+        settings = [getattr(params[r], name) for r in rows]
+        chosen_rows = np.array([index for index, value in enumerate(settings) if value is not None])
+        if len(chosen_rows):
+            values = np.array([settings[index] for index in chosen_rows], dtype=np.float64)
+            scaled[chosen_rows] = truncate(scaled[chosen_rows], values)
     probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
     cdf = np.cumsum(probs, axis=1)
     cdf /= cdf[:, -1:]
@@ -127,3 +152,39 @@ def _keep_head(scaled: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> np.n
     last = np.minimum((cumulative < top_p[:, None]).sum(axis=1), top_k - 1)
     threshold = ranked[np.arange(len(ranked)), last]
     return np.where(probs >= threshold[:, None], scaled, -np.inf)
+
+
+def log_softmax(logits: np.ndarray) -> np.ndarray:
+    """Log-probabilities of each row of `logits` (tokens at -inf get -inf)."""
+    top = logits.max(axis=-1, keepdims=True)
+    shifted = logits - top
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def min_p_truncation(scaled: np.ndarray, min_p: np.ndarray) -> np.ndarray:
+    """Keep each row's tokens at least `min_p` times as likely as its most likely token."""
+    relative = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    return np.where(relative >= min_p[:, None], scaled, -np.inf)
+
+
+def typical_truncation(scaled: np.ndarray, mass: np.ndarray) -> np.ndarray:
+    """Keep each row's tokens whose surprise (-log p) is nearest the row's entropy, the nearest first,
+    until their probabilities reach `mass` (the nearest always stays)."""
+    logp = log_softmax(scaled)
+    probs = np.exp(logp)
+    finite = np.where(probs > 0, logp, 0.0)  # dropped tokens (-inf) add nothing to the entropy
+    entropy = -(probs * finite).sum(axis=1, keepdims=True)
+    distance = np.where(probs > 0, np.abs(-logp - entropy), np.inf)
+    order = np.argsort(distance, axis=1, kind="stable")
+    cumulative = np.cumsum(np.take_along_axis(probs, order, axis=1), axis=1)
+    # Tokens ranked up to the first whose cumulative probability reaches the mass.
+    kept_count = np.minimum((cumulative < mass[:, None]).sum(axis=1) + 1, scaled.shape[1])
+    keep_sorted = np.arange(scaled.shape[1])[None, :] < kept_count[:, None]
+    keep = np.zeros_like(keep_sorted)
+    np.put_along_axis(keep, order, keep_sorted, axis=1)
+    return np.where(keep, scaled, -np.inf)
+
+
+Truncation = Callable[[np.ndarray, np.ndarray], np.ndarray]
+# Truncations by the name of their `SamplingParams` field, applied in this order after top-k and top-p.
+TRUNCATIONS: dict[str, Truncation] = {"typical_p": typical_truncation, "min_p": min_p_truncation}

@@ -22,12 +22,45 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.errors import GenerationBusy
 from bot.core.models import ModelCache
+from textgen.endings import length_from_channel
 from textgen.sampling import SamplingParams
 
+if TYPE_CHECKING:  # services holds the pool, so the config's class is named for type checking only
+    from bot.core.services import BotConfig
+
 log = logging.getLogger(__name__)
+
+
+# Messages of the channel whose lengths set a reply's length cap (`reply_params`).
+LENGTH_MESSAGES = 50
+
+
+def reply_params(
+    config: BotConfig,
+    recent: tuple[str, ...] = (),
+    length: int | None = None,
+    temperature: float | None = None,
+) -> SamplingParams:
+    """How `/generate` samples: the length and temperature asked for, else the bot's defaults. Without an
+    asked length, a reply after the channel's `recent` messages is capped by their lengths where
+    `config.length_from_channel` is on."""
+    if length is None:
+        length = config.default_length
+        if config.length_from_channel and recent:
+            length = length_from_channel(recent, config.default_length, config.max_length)
+    return SamplingParams(
+        max_tokens=length,
+        temperature=config.temperature if temperature is None else temperature,
+        top_p=config.top_p,
+        typical_p=config.typical_p,
+        min_p=config.min_p,
+        best_of=config.best_of,
+        overrun=config.overrun,
+    )
 
 
 @dataclass

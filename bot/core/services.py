@@ -46,11 +46,16 @@ class BotConfig:
         default_length: Tokens `generate` writes unless asked (at most `max_length`).
         max_length: Most tokens one `generate` may ask for.
         temperature: Default sampling temperature.
-        top_p: Nucleus sampling share.
+        top_p: Nucleus sampling share; None: off.
         overrun: How far past its length (a share of it) a reply may run to end its message before it is
             cut back to its last sentence or word (`textgen.endings`). Measured on 300 replies of a
             fine-tuned channel model (bench `replies`): 53% end at a message or sentence end when cut
             at the length, 79% with 0.5.
+        typical_p: Typical sampling share (`textgen.sampling`); None: off.
+        min_p: Min-p sampling share (`textgen.sampling`); None: off.
+        best_of: Candidates sampled per reply in one batch; the most fluent is kept (`textgen.generator`).
+        length_from_channel: A reply after a conversation is capped by the channel's recent message
+            lengths (`textgen.endings.length_from_channel`) rather than `default_length`.
         backfill_max: Most past messages one `train backfill:N` reads.
         base_model_path: The bundle that serves where no channel or workspace model is active; None: none.
         model_cache_bytes: Bytes of model weights kept loaded (least recently used models go first).
@@ -71,8 +76,12 @@ class BotConfig:
     default_length: int = defaults.DEFAULT_LENGTH
     max_length: int = defaults.MAX_LENGTH
     temperature: float = defaults.TEMPERATURE
-    top_p: float = defaults.TOP_P
+    top_p: float | None = defaults.TOP_P
     overrun: float = 0.5
+    typical_p: float | None = None
+    min_p: float | None = None
+    best_of: int = 1
+    length_from_channel: bool = False
     backfill_max: int = defaults.BACKFILL_MAX
     base_model_path: Path | None = None
     model_cache_bytes: int = defaults.MODEL_CACHE_MB * 1024 * 1024

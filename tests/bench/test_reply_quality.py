@@ -1,4 +1,6 @@
-"""The reply-quality judge: what counts as a known word, a copy, and the held-out part."""
+"""The reply-quality judge: what counts as a known word, a copy, the held-out part, and the writers measured."""
+
+import pytest
 
 from bench.reply_quality import ChannelLine, build_lexicon, copy_index, reply_figures, split_newest
 
@@ -26,3 +28,72 @@ def test_known_words_copies_pairs_and_length():
     assert figures["known_words"] == 13 / 14
     assert figures["mean_words"] == 7.0
     assert 0 < figures["distinct_pairs"] <= 1
+
+
+def test_a_reply_follows_the_held_out_messages_just_before_its_point():
+    from bench.reply_writers import conversations
+
+    held_out = [f"m{i}" for i in range(100)]
+    for point in conversations(held_out, 20, seed=1):
+        last = int(point.recent[-1][1:])
+        assert point.context == tuple(f"m{i}" for i in range(max(0, last - 3), last + 1))
+        assert point.recent[-len(point.context) :] == point.context
+        assert len(point.recent) == min(50, last + 1)
+
+
+def test_every_decoding_is_measured_beside_the_defaults_and_the_temperature_curve():
+    from bench.reply_writers import PREVIOUS_DEFAULTS, decodings
+    from bot.core.services import BotConfig
+
+    rows = decodings(BotConfig())
+    names = [row.name for row in rows]
+    assert names[0] == "/generate at the bot's defaults" and rows[0].config == BotConfig()
+    assert [
+        row.config.temperature for row in rows if "no context" in row.name and "temperature" in row.name
+    ] == [
+        0.8,
+        1.0,
+        1.1,
+        1.3,
+    ]
+    assert any(row.config.best_of > 1 for row in rows)
+    assert any(row.config.typical_p for row in rows) and any(row.config.min_p for row in rows)
+    assert any(row.config.length_from_channel for row in rows)
+    # Changed defaults are measured against the previous ones in the same run.
+    changed = decodings(BotConfig(best_of=2))
+    assert any(row.config == PREVIOUS_DEFAULTS for row in changed)
+
+
+def test_the_reading_shows_each_writers_figures_and_its_replies():
+    from bench.reply_reading import reading
+
+    writer = {
+        "auc": 0.81,
+        "auc_spread": 0.02,
+        "copy_rate": 0.0,
+        "distinct_pairs": 0.7,
+        "mean_chars": 64.0,
+        "cpu_ms_per_reply": 20.0,
+        "samples": ["a | b", ""],
+    }
+    text = reading({"replies": 2, "seeds": 1, "writers": {"markovify": writer}})
+    assert "| markovify | 0.810 | ±0.020 | 0.0% | 0.70 | 64 | 20 ms |" in text
+    assert "1. a \\| b" in text and "2. (empty)" in text
+
+
+def test_a_tiny_run_judges_every_writer_and_the_calibration():
+    pytest.importorskip("sklearn")
+    pytest.importorskip("markovify")
+    from bench.reply_quality import measure_replies
+    from bench.settings import RunSettings
+    from bench.sources import find_sources
+
+    outcome = measure_replies(RunSettings(quick=True, sources=find_sources(), tiny=True), count=20, seeds=2)
+    writers = outcome.figures["writers"]
+    assert "markovify, state 2" in writers and "fine-tuned, /generate at the bot's defaults" in writers
+    assert all(0.0 <= writer["auc"] <= 1.0 and len(writer["samples"]) == 20 for writer in writers.values())
+    assert all(writer["auc_spread"] >= 0 for writer in writers.values())
+    assert 0.0 <= outcome.figures["calibration_auc"] <= 1.0
+    names = [row.name for row in outcome.rows]
+    assert any("calibration" in name for name in names)
+    assert any("vs best of markovify and temperature" in name for name in names)

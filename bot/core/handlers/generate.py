@@ -6,6 +6,7 @@ import logging
 
 from bot.core.arguments import float_arg, int_arg
 from bot.core.errors import GenerationBusy
+from bot.core.generation import LENGTH_MESSAGES, reply_params
 from bot.core.handlers.imitate import member_id
 from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, PROMPT_REFUSED, Checked, OutputFilter
 from bot.core.request import Reply, Request
@@ -17,7 +18,6 @@ from db.imitation import may_imitate
 from db.messages import recent_messages
 from db.scopes import find_scope
 from textgen.copyguard import build_copy_guard
-from textgen.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +40,17 @@ CONTEXT_MESSAGES = 4
 NOT_IMITABLE = "That member has not turned on imitation here (they can run `imitate-me on`)."
 
 
-def conversation(services: Services, request: Request, author: str | None = None) -> tuple[str, ...]:
-    """The channel's last messages that may be trained on (collected, no opted-out member, no command),
-    oldest first, only `author`'s when given; nothing for a channel the database does not know. Call it
-    on the database threads."""
+def conversation(
+    services: Services, request: Request, author: str | None = None, count: int = CONTEXT_MESSAGES
+) -> tuple[str, ...]:
+    """The channel's last `count` messages that may be trained on (collected, no opted-out member, no
+    command), oldest first, only `author`'s when given; nothing for a channel the database does not know.
+    Call it on the database threads."""
     with services.sessions() as session:
         scope = find_scope(session, request.platform, request.workspace, request.channel)
         if scope is None or scope.channel_id is None:
             return ()
-        return tuple(recent_messages(session, scope, CONTEXT_MESSAGES, author_id=author))
+        return tuple(recent_messages(session, scope, count, author_id=author))
 
 
 def imitable(services: Services, request: Request, member: str) -> bool:
@@ -78,7 +80,7 @@ async def generate(services: Services, request: Request) -> Reply:
     """
     config = services.config
     prompt = cap_prompt(str(request.args.get("prompt") or "").strip())
-    length = int_arg(request.args, "length", config.default_length, 1, config.max_length)
+    length = int_arg(request.args, "length", 0, 1, config.max_length) or None  # None: the defaults'
     temperature = float_arg(request.args, "temperature", config.temperature, 0.0, 2.0)
     serving = await services.run_db(serving_model, services, request)
     if serving is None:
@@ -94,22 +96,23 @@ async def generate(services: Services, request: Request) -> Reply:
     output = OutputFilter(settings, guards)
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
-    params = SamplingParams(
-        max_tokens=length, temperature=temperature, top_p=config.top_p, overrun=config.overrun
-    )
-    context: tuple[str, ...] = ()
+    recent: tuple[str, ...] = ()
+    # The messages read for the length cap (`reply_params`); the newest of them are the context.
+    fetched = LENGTH_MESSAGES if config.length_from_channel else CONTEXT_MESSAGES
     member = member_id(str(request.args.get("as") or ""))
     if member:
         # Like a member who agreed to it: the reply follows their own latest messages in this channel.
         if not await services.run_db(imitable, services, request, member):
             return safe_reply(request, NOT_IMITABLE, ephemeral=True)
-        context = await services.run_db(conversation, services, request, member)
+        recent = await services.run_db(conversation, services, request, member, fetched)
     elif not prompt:
         # No prompt (or a message addressed to the bot): the reply is the conversation's next message.
-        context = await services.run_db(read_or_default, (), conversation, services, request)
-        said = str(request.args.get("reply_to") or "").strip()
-        if said and (not context or context[-1] != said):
-            context = (*context, said)
+        recent = await services.run_db(read_or_default, (), conversation, services, request, None, fetched)
+    context = recent[-CONTEXT_MESSAGES:]
+    said = "" if member or prompt else str(request.args.get("reply_to") or "").strip()
+    if said and (not context or context[-1] != said):
+        context, recent = (*context, said), (*recent, said)
+    params = reply_params(config, recent, length, temperature)
     if context:
         # The messages just read are in no model's copy guard yet: a reply must not repeat them either.
         output = OutputFilter(settings, [*guards, build_copy_guard(context)])

@@ -1,0 +1,146 @@
+"""Replies written the way `/generate` writes them, under one decoding or another.
+
+A reply without a prompt follows the conversation: here, the held-out messages before a random point of
+the held-out part play the channel's latest messages. Each reply goes through what the command core does
+after reading them (`bot.core.handlers.generate`): the sampling settings of `reply_params`, the
+conversation as context, the output filter with the bundle's, the base's and the conversation's copy
+guards, and resampling of blocked samples up to `MAX_ATTEMPTS` before the fallback line.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.core.services import BotConfig
+
+# Seeds of one writer's replies are `seed * SEED_STRIDE + i`: the runs of different seeds never share one.
+SEED_STRIDE = 1_000_003
+
+
+@dataclass(frozen=True)
+class Decoding:
+    """One way of writing replies: the bot's settings, and whether a reply reads the conversation.
+
+    Attributes:
+        name: How the table names it.
+        config: The bot's settings (sampling, length, best-of).
+        context: Whether the reply follows the conversation's last messages (else it starts afresh,
+            like `chatsmith generate`).
+    """
+
+    name: str
+    config: BotConfig
+    context: bool = True
+
+
+@dataclass(frozen=True)
+class Conversation:
+    """What the bot has read when it replies: the channel's recent messages, and the newest of them."""
+
+    recent: tuple[str, ...]
+    context: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Written:
+    replies: list[str]
+    cpu_seconds_per_reply: float
+
+
+def conversations(held_out: list[str], count: int, seed: int) -> list[Conversation]:
+    """`count` random points of the held-out conversation, each with the messages before it."""
+    from bot.core.generation import LENGTH_MESSAGES
+    from bot.core.handlers.generate import CONTEXT_MESSAGES
+
+    rng = np.random.default_rng(seed)
+    points = rng.integers(1, len(held_out), size=count)
+    return [
+        Conversation(
+            tuple(held_out[max(0, point - LENGTH_MESSAGES) : point]),
+            tuple(held_out[max(0, point - CONTEXT_MESSAGES) : point]),
+        )
+        for point in points.tolist()
+    ]
+
+
+def bot_replies(
+    bundle: Path, guards: list[Any], decoding: Decoding, points: list[Conversation], seed: int
+) -> Written:
+    """One reply per conversation in `points`, as `/generate` under `decoding` would post it, and the CPU
+    it cost (decoding, filter and resampling; the model is loaded before the clock starts)."""
+    from bot.core.generation import reply_params
+    from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, OutputFilter
+    from db.filters import FilterSettings
+    from textgen.copyguard import build_copy_guard
+    from textgen.generator import Generator
+
+    generator = Generator.from_bundle(bundle)
+    started = time.process_time()
+    shared = OutputFilter(FilterSettings(), guards)
+    filters = [
+        OutputFilter(FilterSettings(), [*guards, build_copy_guard(point.context)])
+        if decoding.context and point.context
+        else shared
+        for point in points
+    ]
+    base = [reply_params(decoding.config, point.recent) for point in points]
+    contexts = [point.context if decoding.context else () for point in points]
+    final: list[str] = [FALLBACK] * len(points)
+    waiting = list(range(len(points)))
+    for attempt in range(MAX_ATTEMPTS):
+        params = [replace(base[i], seed=(seed * SEED_STRIDE + i) * MAX_ATTEMPTS + attempt) for i in waiting]
+        texts = generator.generate_many([""] * len(waiting), params, [contexts[i] for i in waiting])
+        still = []
+        for index, text in zip(waiting, texts, strict=True):
+            checked = filters[index].check(text)
+            if checked.blocked is None:
+                final[index] = checked.text
+            else:
+                still.append(index)
+        waiting = still
+        if not waiting:
+            break
+    cpu = time.process_time() - started
+    return Written(final, cpu / max(1, len(points)))
+
+
+PREVIOUS_DEFAULTS = BotConfig(default_length=160, temperature=0.8, top_p=0.95, overrun=0.5)
+
+
+def decodings(adopted: BotConfig) -> list[Decoding]:
+    """The fine-tuned model's rows: the bot's defaults, the temperature curve with nothing else, and each
+    change to decoding on its own against the previous defaults."""
+    previous = PREVIOUS_DEFAULTS
+    rows = [Decoding("/generate at the bot's defaults", adopted)]
+    if adopted != previous:
+        rows.append(Decoding("/generate at the previous defaults", previous))
+    rows += [
+        Decoding(
+            f"temperature {temperature}, top-p 0.95, no context",
+            replace(previous, temperature=temperature),
+            False,
+        )
+        for temperature in (0.8, 1.0, 1.1, 1.3)
+    ]
+    channel_lengths = replace(previous, length_from_channel=True)
+    rows += [
+        Decoding("previous defaults, no context", previous, False),
+        Decoding("lengths from the channel (p90 of 50)", channel_lengths),
+        Decoding("lengths from the channel, no overrun", replace(channel_lengths, overrun=0.0)),
+        Decoding("best of 4", replace(previous, best_of=4)),
+        Decoding(
+            "typical 0.9, temperature 1.0", replace(previous, temperature=1.0, top_p=None, typical_p=0.9)
+        ),
+        Decoding("min-p 0.1, temperature 1.0", replace(previous, temperature=1.0, top_p=None, min_p=0.1)),
+        Decoding("min-p 0.05, temperature 1.1", replace(previous, temperature=1.1, top_p=None, min_p=0.05)),
+        Decoding(
+            "channel lengths + best of 4 + min-p 0.1, temperature 1.0",
+            replace(channel_lengths, best_of=4, temperature=1.0, top_p=None, min_p=0.1),
+        ),
+    ]
+    return rows
