@@ -11,9 +11,9 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# The bench extra too: the tests of the benchmarks' measures (the detectability classifier, markovify)
+# run in `make test` rather than being skipped.
 $(STAMP): pyproject.toml | $(BIN)/python
-	# The bench extra too: the tests of the benchmarks' measures (the detectability classifier, markovify)
-	# run in `make test` rather than being skipped.
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	@touch $(STAMP)
 
