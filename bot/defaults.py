@@ -19,6 +19,11 @@ MODEL_CACHE_MB = 128
 GENERATION_WORKERS = 2
 GENERATION_MAX_BATCH = 32
 GENERATION_QUEUE_MAX = 128
+# The most of those one workspace may hold, so that one busy workspace never leaves the others refused.
+GENERATION_QUEUE_PER_WORKSPACE = 32
+# The most training jobs an admin's `/train` may leave queued in one workspace (the queue also takes
+# workspaces in turn); retrains after forget-me, unsharing or a schedule are never refused.
+TRAIN_QUEUE_PER_WORKSPACE = 10
 # Seconds between two uses of a command, per user and per channel.
 COOLDOWNS: dict[str, tuple[float, float]] = {
     "generate": (5.0, 1.0),

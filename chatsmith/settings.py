@@ -225,6 +225,17 @@ class Settings(BaseSettings):
         description="Most generate requests waiting or decoding at once; past it a request is answered "
         "'busy, try again in a moment' at once.",
     )
+    generation_queue_per_workspace: int = Field(
+        default=bot_defaults.GENERATION_QUEUE_PER_WORKSPACE,
+        ge=1,
+        description="The most of those generate requests one workspace may hold; past it that workspace "
+        "is answered 'busy' while others still get in.",
+    )
+    train_queue_per_workspace: int = Field(
+        default=bot_defaults.TRAIN_QUEUE_PER_WORKSPACE,
+        ge=1,
+        description="The most training jobs an admin's /train may leave queued in one workspace.",
+    )
     model_cache_mb: int = Field(
         default=bot_defaults.MODEL_CACHE_MB,
         ge=1,
@@ -381,6 +392,8 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
         "generation_workers",
         "generation_max_batch",
         "generation_queue_max",
+        "generation_queue_per_workspace",
+        "train_queue_per_workspace",
         "model_cache_mb",
         "generate_default_length",
         "generate_max_length",

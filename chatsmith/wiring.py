@@ -56,6 +56,8 @@ def bot_config(settings: Settings) -> BotConfig:
         generation_workers=settings.generation_workers,
         generation_max_batch=settings.generation_max_batch,
         generation_queue_max=settings.generation_queue_max,
+        generation_queue_per_workspace=settings.generation_queue_per_workspace,
+        train_queue_per_workspace=settings.train_queue_per_workspace,
         min_training_messages=settings.trainer_min_messages,
         retention_days=settings.retention_days,
     )

@@ -121,7 +121,9 @@ async def generate(services: Services, request: Request) -> Reply:
     while attempts < MAX_ATTEMPTS:
         attempts += 1
         try:
-            continuation = await services.generation.generate(serving.path, prompt, params, context)
+            continuation = await services.generation.generate(
+                serving.path, prompt, params, context, workspace=f"{request.platform}:{request.workspace}"
+            )
         except GenerationBusy as busy:
             # Saturated: answered at once, to the asker only, so they can simply try again.
             return safe_reply(request, str(busy), ephemeral=True)

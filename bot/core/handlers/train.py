@@ -64,6 +64,12 @@ def _count_trainable(services: Services, scope: Scope) -> int:
 
 
 def _enqueue(services: Services, scope: Scope, user: str) -> tuple[jobs.Enqueued, int | None]:
-    enqueued = jobs.request_training(services.engine, scope, "admin", requested_by=user[:64])
+    enqueued = jobs.request_training(
+        services.engine,
+        scope,
+        "admin",
+        requested_by=user[:64],
+        max_queued_in_workspace=services.config.train_queue_per_workspace,
+    )
     with services.sessions() as session:
         return enqueued, jobs.queue_position(session, scope)
