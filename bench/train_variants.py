@@ -66,9 +66,17 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, shlex.split(args)
 
 
-def run(variants: list[tuple[str, list[str]]], seeds: list[int], budget: float, tiny: bool) -> str:
-    """Train every variant on every corpus and seed; the markdown table of the results."""
-    corpora = TINY_CORPORA if tiny else CORPORA
+def run(
+    variants: list[tuple[str, list[str]]],
+    seeds: list[int],
+    budget: float,
+    tiny: bool,
+    only: list[str] | None = None,
+) -> str:
+    """Train every variant on every corpus (or those in `only`) and seed; the markdown table of the results."""
+    corpora = (
+        TINY_CORPORA if tiny else {name: plan for name, plan in CORPORA.items() if not only or name in only}
+    )
     cells: dict[tuple[str, str], Cell] = {}
     with tempfile.TemporaryDirectory(prefix="chatsmith-variants-") as scratch:
         for corpus_name, (path, fmt, corpus_args) in corpora.items():
@@ -123,9 +131,12 @@ def main(argv: list[str] | None = None) -> int:
         help="NAME=OPTIONS; the first is the baseline (default: defaults, batch-64)",
     )
     parser.add_argument("--tiny", action="store_true", help="a slice of chat, to check the code path")
+    parser.add_argument(
+        "--corpus", choices=sorted(CORPORA), action="append", help="only this corpus (repeatable)"
+    )
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in (args.variant or DEFAULT_VARIANTS)]
-    print(run(variants, args.seeds, args.budget, args.tiny))
+    print(run(variants, args.seeds, args.budget, args.tiny, args.corpus))
     return 0
 
 
