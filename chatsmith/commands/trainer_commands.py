@@ -91,7 +91,14 @@ def register(subparsers: Any) -> None:
 
 
 def _add_scope_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
-    parser.add_argument("--platform", choices=PLATFORMS, default="console")
+    # Listing without a workspace lists every platform unless --platform names one.
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default=None if optional else "console",
+        help="platform of WORKSPACE (default: console"
+        + ("; without WORKSPACE, every platform)" if optional else ")"),
+    )
     parser.add_argument("workspace", nargs="?" if optional else None, metavar="WORKSPACE")
     parser.add_argument("channel", nargs="?", metavar="CHANNEL")
 
@@ -247,15 +254,19 @@ def run_models_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from db.models import ModelVersion
+    from db.models import ModelVersion, Workspace
     from db.scopes import Scope, describe_scope
 
     settings, engine = _open()
     try:
         query = select(ModelVersion).order_by(ModelVersion.scope_key, ModelVersion.version.desc())
         if args.workspace is not None:
-            scope = _find_scope(engine, args.platform, args.workspace, args.channel)
+            scope = _find_scope(engine, args.platform or "console", args.workspace, args.channel)
             query = query.where(ModelVersion.scope_key == scope.scope_key)
+        elif args.platform is not None:
+            query = query.join(Workspace, Workspace.id == ModelVersion.workspace_id).where(
+                Workspace.platform == args.platform
+            )
         with Session(engine) as session:
             versions = list(session.scalars(query))
             names = {
@@ -270,12 +281,25 @@ def run_models_list(args: argparse.Namespace) -> int:
     for v in versions:
         score = (v.metrics or {}).get("holdout_nats_per_char")
         score_text = f"{score:.4f}" if isinstance(score, int | float) else "-"
-        note = (v.note or "").replace("\n", " ")
         print(
             f"{v.id:>5}  {names[v.scope_key][:36]:<36} {'v' + str(v.version):>4}  {v.status:<9} {score_text:>9}  "
-            f"{v.created_at:%Y-%m-%d %H:%M}  {note[:120]}"
+            f"{v.created_at:%Y-%m-%d %H:%M}  {_wrapped_note(v.note)}"
         )
     return 0
+
+
+# Notes wrap under the note column, whole: a withdrawn version's reason comes last.
+_NOTE_INDENT = 89
+_NOTE_WIDTH = 60
+
+
+def _wrapped_note(note: str | None) -> str:
+    import textwrap
+
+    lines = textwrap.wrap(
+        " ".join((note or "").split()), _NOTE_WIDTH, break_long_words=False, break_on_hyphens=False
+    ) or [""]
+    return ("\n" + " " * _NOTE_INDENT).join(lines)
 
 
 def run_models_activate(args: argparse.Namespace) -> int:
