@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from sqlalchemy.orm import Session
 
+from chatsmith.base_model import PACKAGED_BASE_MODEL
 from chatsmith.cli import main
 from db.engine import create_database_engine, immediate
 from db.registry import create_version, mark_candidate, promote
@@ -70,3 +72,60 @@ def test_models_list_shows_the_whole_note_wrapped(cli_env: Path, capsys: pytest.
     assert "withdrawn: member left" in listing
     assert " ".join(listing.split()).count("held-out part of the channel") == 4
     assert all(len(line) <= 160 for line in listing.splitlines())
+
+
+def _import_lines(tmp_path: Path, workspace: str = "W", channel: str = "C", lines: int = 3) -> None:
+    log = tmp_path / f"{workspace}-{channel}.txt"
+    log.write_text("".join(f"line number {index} here\n" for index in range(lines)), encoding="utf-8")
+    assert (
+        main(["import", "--workspace", workspace, "--channel", channel, "--format", "lines", str(log)]) == 0
+    )
+
+
+def test_generate_with_an_unknown_scope_or_platform_fails_instead_of_using_the_base_model(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATSMITH_BASE_MODEL_PATH", str(PACKAGED_BASE_MODEL))
+    assert main(["db", "upgrade"]) == 0
+    _import_lines(cli_env)
+    capsys.readouterr()
+
+    assert main(["generate", "--scope", "NOPE", "--max-tokens", "5"]) == 2
+    err = capsys.readouterr().err
+    assert "console:NOPE is not in the database" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as exited:
+        main(["generate", "--scope", "W", "C", "--platform", "bogus"])
+    assert exited.value.code == 2
+    capsys.readouterr()
+
+    assert main(["generate", "--scope", "W", "C", "--max-tokens", "5", "--seed", "1"]) == 0
+    assert "using the base model" in capsys.readouterr().err
+
+
+def test_generate_without_a_model_names_both_ways_to_give_one(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["generate"]) == 2
+    err = capsys.readouterr().err
+    assert "--model DIR" in err and "--scope WORKSPACE" in err
+
+
+def test_generate_scope_samples_pass_the_bots_output_filter(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATSMITH_BASE_MODEL_PATH", str(PACKAGED_BASE_MODEL))
+    assert main(["db", "upgrade"]) == 0
+    _import_lines(cli_env)
+    capsys.readouterr()
+    prompt = "what the fuck, see https://example.com/x?token=abcdef123456 "
+    argv = ["generate", "--scope", "W", "C", "--prompt", prompt, "--max-tokens", "5", "--seed", "1", "--json"]
+    assert main(argv) == 0
+    [sample] = json.loads(capsys.readouterr().out)["samples"]
+    assert "fuck" not in sample and "f***" in sample
+    assert "abcdef123456" not in sample
+
+    # --model is a bundle on disk, not a bot's scope: nothing is filtered.
+    assert (
+        main(["generate", "--model", str(PACKAGED_BASE_MODEL), "--prompt", prompt, "--max-tokens", "5"]) == 0
+    )
+    assert "fuck" in capsys.readouterr().out

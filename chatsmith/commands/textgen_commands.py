@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -296,25 +297,43 @@ def _check_sampling(args: argparse.Namespace) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     _check_sampling(args)
     model_path = args.model
+    output = None
     if args.scope is not None:
         from chatsmith.commands.trainer_commands import scope_bundle
 
-        model_path = scope_bundle(args)
+        model_path, output = scope_bundle(args)
     if model_path is None:
-        raise TextgenError("no model given; pass --model DIR (a bundle written by `chatsmith train`)")
+        raise TextgenError(
+            "no model given; pass --model DIR (a bundle written by `chatsmith train`) or --scope WORKSPACE "
+            "[CHANNEL] (the model serving there, see `chatsmith models list`)"
+        )
     from textgen.generator import Generator
 
     generator = Generator.from_bundle(model_path)
-    samples = generator.generate(
-        args.prompt,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        n=args.n,
-        repetition_penalty=args.repetition_penalty,
-    )
+
+    def draw(n: int, seed: int | None) -> list[str]:
+        return generator.generate(
+            args.prompt,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=seed,
+            n=n,
+            repetition_penalty=args.repetition_penalty,
+        )
+
+    samples = draw(args.n, args.seed)
+    if output is not None:
+        from chatsmith.scope_filter import filtered
+
+        def redraw(index: int) -> Callable[[int], str]:
+            # A fixed --seed stays reproducible: each sample's redraws have seeds of their own.
+            return lambda attempt: draw(1, None if args.seed is None else args.seed + 1000 * attempt + index)[
+                0
+            ]
+
+        samples = [filtered(output, sample, redraw(i), args.prompt) for i, sample in enumerate(samples)]
     if args.json:
         print(json.dumps({"samples": samples, "model": str(model_path)}, ensure_ascii=False))
     else:

@@ -362,15 +362,17 @@ def run_models_rollback(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------------------------------------- generate --scope
 
 
-def scope_bundle(args: argparse.Namespace) -> Path:
-    """The bundle `chatsmith generate --scope WORKSPACE [CHANNEL]` uses: what serves there now.
+def scope_bundle(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The bundle `chatsmith generate --scope WORKSPACE [CHANNEL]` uses (what serves there now), and the
+    output filter of that workspace.
 
     Called by `textgen_commands.run_generate`; says on stderr which model it picked.
 
     Raises:
-        TrainerError: Bad --scope arguments, or nothing serves there.
+        TrainerError: Bad --scope arguments, a scope not in the database, or nothing serves there.
     """
     from chatsmith.base_model import find_base_model
+    from chatsmith.scope_filter import scope_output_filter
     from db.serving import resolve_serving_model
     from trainer.errors import TrainerError
 
@@ -382,6 +384,9 @@ def scope_bundle(args: argparse.Namespace) -> Path:
     platform = getattr(args, "platform", None) or "console"
     settings, engine = _open()
     try:
+        # An unknown scope is a typo, not a request for the base model.
+        _find_scope(engine, platform, workspace, channel)
+        output = scope_output_filter(engine, platform, workspace)
         model = resolve_serving_model(
             engine,
             platform,
@@ -402,4 +407,4 @@ def scope_bundle(args: argparse.Namespace) -> Path:
         )
     which = "the base model" if model.source == "base" else f"the {model.source} model v{model.version}"
     print(f"using {which} ({model.path})", file=sys.stderr)
-    return model.path
+    return model.path, output
