@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from sqlalchemy.engine import Engine
+
 from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, OutputFilter
 
 
-def scope_output_filter(engine: object, platform: str, workspace: str) -> OutputFilter:
+def scope_output_filter(engine: Engine, platform: str, workspace: str) -> OutputFilter:
     """The output filter of platform:workspace, as its bot builds it (without copy guards)."""
     from sqlalchemy.orm import Session
 
     from db.filters import filter_settings
 
-    with Session(engine) as session:  # type: ignore[call-overload]
+    with Session(engine) as session:
         settings = filter_settings(session, platform, workspace)
     return OutputFilter(settings)
 
