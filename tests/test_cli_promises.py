@@ -129,3 +129,18 @@ def test_generate_scope_samples_pass_the_bots_output_filter(
         main(["generate", "--model", str(PACKAGED_BASE_MODEL), "--prompt", prompt, "--max-tokens", "5"]) == 0
     )
     assert "fuck" in capsys.readouterr().out
+
+
+def test_import_counts_read_as_english_and_say_the_guess_once(
+    cli_env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["db", "upgrade"]) == 0
+    log = cli_env / "one.log"
+    log.write_text("[12:00] <alice> hello there\n[12:01] -!- bob has joined #c\n", encoding="utf-8")
+    capsys.readouterr()
+    assert main(["import", "--workspace", "W", "--channel", "C", str(log)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith("imported 1 of 1 message (irc format, guessed)")
+    assert (captured.out + captured.err).count("pass --format to override") == 1
+    assert main(["import", "--workspace", "W", "--channel", "C", "--format", "irc", str(log)]) == 0
+    assert "0 of 1 message (irc format) into console:W #C; 1 was already stored" in capsys.readouterr().out

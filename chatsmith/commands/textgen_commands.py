@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from chatsmith.demo_corpus import demo_corpus
+from chatsmith.wording import plural
 from db.models import PLATFORMS
 from textgen.corpus import FORMATS
 from textgen.errors import TextgenError
@@ -165,7 +166,7 @@ def _load(path: Path, fmt: str) -> list[str]:
     corpus = load_corpus(path, fmt, keep_records=False)
     if corpus.guessed:
         print(
-            f"corpus {path}: guessed format {corpus.format!r} ({len(corpus.messages)} messages, "
+            f"corpus {path}: guessed format {corpus.format!r} ({plural(len(corpus.messages), 'message')}, "
             f"{corpus.chars} characters); pass --format to override",
             file=sys.stderr,
         )
@@ -181,7 +182,10 @@ def _drop_slurs(messages: list[str], path: Path) -> list[str]:
     from textgen.slurs import without_slurs
 
     kept, dropped = without_slurs(messages)
-    print(f"corpus {path}: left out {dropped} of {len(messages)} messages that hold a slur", file=sys.stderr)
+    print(
+        f"corpus {path}: left out {dropped} of {plural(len(messages), 'message')} that hold a slur",
+        file=sys.stderr,
+    )
     if not kept:
         raise TextgenError(f"corpus {path}: every message holds a slur; nothing is left to train on")
     return kept

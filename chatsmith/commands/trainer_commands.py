@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chatsmith.wording import plural
 from db.models import JOB_REASONS, PLATFORMS
 from textgen.formats import FORMATS as IMPORT_FORMATS
 from trainer.errors import TrainerError
@@ -183,6 +184,8 @@ def run_import(args: argparse.Namespace) -> int:
 
     source = open_source(args.file, args.format, channel=args.channel, include_actions=args.irc_actions)
     if source.guessed:
+        # Said before reading, so a wrong guess on a large file can be stopped early; the summary only
+        # recalls it.
         print(f"{args.file}: guessed format {source.format!r}; pass --format to override", file=sys.stderr)
     platform = args.platform or FORMAT_PLATFORMS.get(source.format, "console")
     # In an export of channels, --channel picks one of them; in a log, it names where the messages go.
@@ -209,14 +212,15 @@ def run_import(args: argparse.Namespace) -> int:
         raise TrainerError(
             f"{args.file} has no messages in format {source.format!r}; check --format (and --channel)"
         )
-    guessed = ", guessed; pass --format to override" if source.guessed else ""
+    guessed = ", guessed" if source.guessed else ""
     where = ", ".join(f"#{channel}" for channel in result.channels[:5])
     if len(result.channels) > 5:
         where += f" and {len(result.channels) - 5} more channels"
-    left_out = f", {source.report.skipped} non-messages left out" if source.report.skipped else ""
+    left_out = f", {plural(source.report.skipped, 'non-message')} left out" if source.report.skipped else ""
+    stored = "was" if result.already_stored == 1 else "were"
     print(
-        f"imported {result.added} of {result.messages} messages ({source.format} format{guessed}) into "
-        f"{platform}:{args.workspace} {where}; {result.already_stored} were already stored, "
+        f"imported {result.added} of {plural(result.messages, 'message')} ({source.format} format{guessed}) into "
+        f"{platform}:{args.workspace} {where}; {result.already_stored} {stored} already stored, "
         f"{result.opted_out} from opted-out users skipped{left_out}; collection is on"
     )
     return 0
