@@ -144,3 +144,26 @@ def test_import_counts_read_as_english_and_say_the_guess_once(
     assert (captured.out + captured.err).count("pass --format to override") == 1
     assert main(["import", "--workspace", "W", "--channel", "C", "--format", "irc", str(log)]) == 0
     assert "0 of 1 message (irc format) into console:W #C; 1 was already stored" in capsys.readouterr().out
+
+
+def test_rollback_of_the_only_version_returns_to_the_base_model(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATSMITH_BASE_MODEL_PATH", str(PACKAGED_BASE_MODEL))
+    assert main(["db", "upgrade"]) == 0
+    _import_lines(cli_env)
+    version_id = _add_version(cli_env, "console", "W", "C")
+    capsys.readouterr()
+
+    assert main(["models", "rollback", "W", "C"]) == 0
+    said = capsys.readouterr().out
+    assert "v1 set aside" in said and "the base model serves it again" in said
+    assert main(["models", "list", "W", "C"]) == 0
+    assert (
+        f"{version_id:>5}  console:W #C" in (listing := capsys.readouterr().out) and " rejected " in listing
+    )
+    assert main(["generate", "--scope", "W", "C", "--max-tokens", "3"]) == 0
+    assert "using the base model" in capsys.readouterr().err
+    # Nothing is active any more: a second rollback has nothing to set aside.
+    assert main(["models", "rollback", "W", "C"]) == 2
+    assert "no earlier model version" in capsys.readouterr().err

@@ -339,27 +339,46 @@ def run_models_activate(args: argparse.Namespace) -> int:
 
 
 def run_models_rollback(args: argparse.Namespace) -> int:
-    """Serve the scope's previous good version again."""
+    """Serve the scope's previous good version again, or what served before its first version."""
     from sqlalchemy.orm import Session
 
+    from chatsmith.base_model import find_base_model
     from db.engine import immediate
-    from db.registry import rollback
+    from db.registry import active_version, roll_back_or_fall_back
     from db.retry import retry_on_lock
+    from db.serving import resolve_serving_model
 
     settings, engine = _open()
     store = _store(settings)
     try:
         scope = _find_scope(engine, args.platform, args.workspace, args.channel)
 
-        def roll_back() -> tuple[int, int]:
+        def roll_back() -> tuple[int | None, int | None, int | None]:
             with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
-                version = rollback(session, scope, bundle_exists=store.exists)
-                return version.id, version.version
+                current = active_version(session, scope)
+                version = roll_back_or_fall_back(session, scope, bundle_exists=store.exists)
+                was = current.version if current is not None else None
+                return was, (version.id if version else None), (version.version if version else None)
 
-        version_id, number = retry_on_lock(roll_back)
+        was, version_id, number = retry_on_lock(roll_back)
+        serving = None
+        if version_id is None:
+            base = find_base_model(settings.base_model_path)
+            serving = resolve_serving_model(
+                engine, args.platform, args.workspace, args.channel, store=store, base_model=base
+            )
     finally:
         engine.dispose()
-    print(f"rolled back: model version {version_id} (v{number}) is active again")
+    if version_id is not None:
+        print(f"rolled back: model version {version_id} (v{number}) is active again")
+        return 0
+    if serving is None:
+        now = "nothing serves it now (no workspace model, no base model)"
+    elif serving.source == "base":
+        now = "the base model serves it again"
+    else:
+        now = f"the {serving.source} model v{serving.version} serves it again"
+    print(f"rolled back: v{was} set aside and no earlier version served here; {now}")
     return 0
 
 
