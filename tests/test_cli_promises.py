@@ -167,3 +167,15 @@ def test_rollback_of_the_only_version_returns_to_the_base_model(
     # Nothing is active any more: a second rollback has nothing to set aside.
     assert main(["models", "rollback", "W", "C"]) == 2
     assert "no earlier model version" in capsys.readouterr().err
+
+
+def test_config_check_refuses_a_data_directory_that_cannot_be_created(
+    cli_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("CHATSMITH_DATA_DIR", "/proc/chatsmith-nonexistent")
+    monkeypatch.delenv("CHATSMITH_DATABASE_URL")
+    monkeypatch.delenv("CHATSMITH_MODEL_DIR")
+    assert main(["config", "check", "--no-connect"]) == 2
+    out = capsys.readouterr().out
+    assert "data directory /proc/chatsmith-nonexistent (SQLite database) cannot be created" in out
+    assert "configuration OK" not in out
