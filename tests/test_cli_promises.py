@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,8 @@ from chatsmith.cli import main
 from db.engine import create_database_engine, immediate
 from db.registry import create_version, mark_candidate, promote
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+
+REPOSITORY = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -179,3 +184,25 @@ def test_config_check_refuses_a_data_directory_that_cannot_be_created(
     out = capsys.readouterr().out
     assert "data directory /proc/chatsmith-nonexistent (SQLite database) cannot be created" in out
     assert "configuration OK" not in out
+
+
+def test_console_creates_and_migrates_a_new_sqlite_file_named_by_the_url(tmp_path: Path) -> None:
+    database = tmp_path / "elsewhere" / "new.db"
+    env = {
+        **os.environ,
+        "CHATSMITH_DATA_DIR": str(tmp_path / "data"),
+        "CHATSMITH_DATABASE_URL": f"sqlite:///{database}",
+        "CHATSMITH_BASE_MODEL_PATH": "none",
+        "PYTHONPATH": str(REPOSITORY),
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "chatsmith.cli", "console"],
+        input="/stats\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "no chatsmith schema" not in done.stderr + done.stdout
+    assert database.exists()
