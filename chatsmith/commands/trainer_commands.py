@@ -163,7 +163,9 @@ def run_trainer(args: argparse.Namespace) -> int:
                 return 0
             outcomes = service.run_once()
         for outcome in outcomes:
-            print(f"job {outcome.job_id} {outcome.status}: {outcome.message}")
+            # A job that ran to its verdict "succeeded" even when the gate rejected its model.
+            state = "finished" if outcome.status == "succeeded" else outcome.status
+            print(f"job {outcome.job_id} {state}: {outcome.message}")
         if not outcomes:
             print("no queued jobs")
         if stopper.signum is not None:
