@@ -152,6 +152,10 @@ def load_corpus(
         for record in source.records(progress):
             corpus.messages.append(record.text)
             corpus.authors.append(record.author_id)
+        # Speakers are known only once the whole log is read; the messages are rewritten in place.
+        speakers = {author.casefold() for author in set(corpus.authors) if author}
+        for index, message in enumerate(corpus.messages):
+            corpus.messages[index] = without_addressee(message, speakers)
     corpus.broken = list(source.report.broken)
     corpus.notes = list(source.report.notes)
     if not corpus.messages:
