@@ -7,7 +7,6 @@ database is created. The platforms' settings are checked in `chatsmith.token_che
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -76,20 +75,24 @@ def _unwritable(path: Path) -> str | None:
     if path.exists():
         if not path.is_dir():
             return "is not a directory"
-        try:
-            # os.access says yes to root and ignores read-only mounts; creating a file does not lie.
-            with tempfile.TemporaryFile(dir=path):
-                pass
-        except OSError as error:
-            return f"is not writable ({error.strerror})"
-        return None
+        problem = _cannot_create_in(path)
+        return f"is not writable ({problem})" if problem else None
     ancestor = path.absolute().parent
     while not ancestor.exists():
         ancestor = ancestor.parent
     if not ancestor.is_dir():
         return f"cannot be created: {ancestor} is not a directory"
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        return f"cannot be created: {ancestor} is not writable"
+    # /proc and read-only mounts pass os.access for root; only creating something there tells.
+    return f"cannot be created: {ancestor} is not writable" if _cannot_create_in(ancestor) else None
+
+
+def _cannot_create_in(directory: Path) -> str | None:
+    try:
+        # os.access says yes to root and ignores read-only mounts; creating a file does not lie.
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as error:
+        return error.strerror or str(error)
     return None
 
 

@@ -5,10 +5,8 @@ field is one environment variable, `CHATSMITH_<FIELD>` (for example `CHATSMITH_D
 tokens also answer to the names the platforms' own docs use (`DISCORD_TOKEN`, `SLACK_BOT_TOKEN`, ...).
 Variables set in the environment win over `.env` in the working directory, which wins over the
 defaults. `.env.example` documents every variable; `chatsmith config show` prints the effective values
-with secrets masked, and `chatsmith config check` validates them.
-
-Secrets are `SecretStr` (masked in `repr`, `str` and `model_dump`), and the database URL's password is
-masked wherever a value is displayed (`Settings.display_value`).
+with secrets masked, and `chatsmith config check` validates them. Secrets are `SecretStr` (masked in
+`repr`, `str` and `model_dump`), and the database URL's password wherever a value is displayed.
 """
 
 from __future__ import annotations
@@ -228,13 +226,12 @@ class Settings(BaseSettings):
     generation_queue_per_workspace: int = Field(
         default=bot_defaults.GENERATION_QUEUE_PER_WORKSPACE,
         ge=1,
-        description="The most of those generate requests one workspace may hold; past it that workspace "
-        "is answered 'busy' while others still get in.",
+        description="The most of those one workspace holds.",
     )
     train_queue_per_workspace: int = Field(
         default=bot_defaults.TRAIN_QUEUE_PER_WORKSPACE,
         ge=1,
-        description="The most training jobs an admin's /train may leave queued in one workspace.",
+        description="Most jobs /train queues per workspace.",
     )
     model_cache_mb: int = Field(
         default=bot_defaults.MODEL_CACHE_MB,

@@ -68,8 +68,8 @@ def bot_services(settings: Settings, *, migrate_new_database: bool = False) -> S
 
     Args:
         settings: The process's settings.
-        migrate_new_database: Apply the migrations when the database is the embedded SQLite one and has
-            no schema at all yet (the console's fresh-clone case).
+        migrate_new_database: Apply the migrations when the database is a SQLite file (the default one
+            or one CHATSMITH_DATABASE_URL names) with no schema at all yet (the console's fresh-clone case).
 
     Raises:
         TrainerError: `CHATSMITH_BASE_MODEL_PATH` names a directory that does not exist.
@@ -82,7 +82,8 @@ def bot_services(settings: Settings, *, migrate_new_database: bool = False) -> S
         config,
         settings.effective_database_url,
         model_store(settings),
-        migrate_new_database=migrate_new_database and settings.database_url is None,
+        # A server database is the operator's to migrate (`chatsmith db upgrade`); a new file is not.
+        migrate_new_database=migrate_new_database and settings.effective_database_url.startswith("sqlite"),
     )
 
 

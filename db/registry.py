@@ -240,6 +240,36 @@ def rollback(
     )
 
 
+def roll_back_or_fall_back(
+    session: Session,
+    scope: Scope,
+    *,
+    bundle_exists: BundleExists | None = None,
+    now: datetime | None = None,
+) -> ModelVersion | None:
+    """`rollback`, and when no earlier good version exists, the active one is set aside all the same.
+
+    The scope then serves what served before its first version: its workspace's model for a channel,
+    else the base model.
+
+    Returns:
+        The version now active, or None when the scope has none and falls back.
+
+    Raises:
+        NothingToRollBack: The scope has no active version either.
+    """
+    try:
+        return rollback(session, scope, bundle_exists=bundle_exists, now=now)
+    except NothingToRollBack:
+        current = active_version(session, scope)
+        if current is None:
+            raise
+        current.status = "rejected"
+        current.note = _append_note(current.note, "rolled back to what served before it")
+        session.flush()
+        return None
+
+
 def resolve_serving_version(
     session: Session,
     workspace_id: int,

@@ -8,6 +8,8 @@ and can be overridden.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,7 +19,18 @@ from textgen.formats.plain import jsonl_records, line_records, read_whole
 from textgen.formats.records import ChatRecord, ProgressCallback
 from textgen.formats.sources import FORMATS, guess_format, open_source, unknown_format
 
-__all__ = ["FORMATS", "Corpus", "guess_format", "load_corpus", "parse_corpus", "read_utf8"]
+__all__ = [
+    "FORMATS",
+    "Corpus",
+    "guess_format",
+    "load_corpus",
+    "parse_corpus",
+    "read_utf8",
+    "without_addressee",
+]
+
+# IRC's way to speak to someone: their nick, a colon or comma, then the message ("alice: try this").
+_ADDRESS = re.compile(r"\s*([^\s:,]{1,32})[:,]\s+(?=\S)")
 
 # The old name of `read_whole`, kept for callers outside textgen.
 read_utf8 = read_whole
@@ -58,14 +71,31 @@ class Corpus:
         """A corpus of `records`; a Slack export's channels, read one after another, are merged by time."""
         if fmt == "slack-export" and all(record.time is not None for record in records):
             records = sorted(records, key=lambda record: record.time)  # type: ignore[arg-type, return-value]
+        speakers = {record.author_id.casefold() for record in records if record.author_id}
         return cls(
-            [record.text for record in records],
+            [without_addressee(record.text, speakers) for record in records],
             fmt,
             guessed,
             [record.author_id for record in records],
             source,
             records,
         )
+
+
+def without_addressee(text: str, speakers: Collection[str]) -> str:
+    """`text` without the address at its start when it names one of `speakers` ("alice: try this" ->
+    "try this"), so a model does not learn to open its replies with the names of its corpus's people.
+
+    Only the corpus's own speakers count, so "Note: ..." or "Also, ..." stay whole.
+
+    Args:
+        text: A message.
+        speakers: The corpus's author names, casefolded.
+    """
+    match = _ADDRESS.match(text)
+    if match is None:
+        return text
+    return text[match.end() :] if match.group(1).casefold() in speakers else text
 
 
 def parse_corpus(text: str, fmt: str, source: str = "<text>") -> Corpus:
@@ -122,6 +152,10 @@ def load_corpus(
         for record in source.records(progress):
             corpus.messages.append(record.text)
             corpus.authors.append(record.author_id)
+        # Speakers are known only once the whole log is read; the messages are rewritten in place.
+        speakers = {author.casefold() for author in set(corpus.authors) if author}
+        for index, message in enumerate(corpus.messages):
+            corpus.messages[index] = without_addressee(message, speakers)
     corpus.broken = list(source.report.broken)
     corpus.notes = list(source.report.notes)
     if not corpus.messages:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from db.messages import iter_corpus_messages
 from db.scopes import Scope
+from textgen.corpus import without_addressee
 from trainer.config import MAX_HOLDOUT_MESSAGES
 from trainer.errors import CorpusTooSmall
 
@@ -78,7 +79,9 @@ def load_scope_corpus(
         CorpusTooSmall: Fewer than `min_messages` trainable messages; the message says how many are needed.
     """
     rows = list(iter_corpus_messages(session, scope, scrub=True))
-    messages = [row.text for row in rows]
+    # Training text: "alice: ..." loses its address, like every corpus (`textgen.corpus.without_addressee`).
+    speakers = {row.author_id.casefold() for row in rows}
+    messages = [without_addressee(row.text, speakers) for row in rows]
     if len(messages) < max(2, min_messages):
         name = scope_name or f"scope {scope.scope_key}"
         raise CorpusTooSmall(

@@ -94,11 +94,15 @@ def judge_candidate(
 
 
 def describe_model(model: ServingModel | None) -> str:
-    """How logs and notes name a parent or incumbent: "scratch", "the base model ...", "channel model v3"."""
+    """How logs and notes name a parent or incumbent: "scratch", "the base model", "channel model v3".
+
+    Never a path: notes are shown to the people of a workspace (`/status`, `/models`), and where the
+    server keeps its files is none of theirs.
+    """
     if model is None:
         return "scratch"
     if model.source == "base":
-        return f"the base model {model.path}"
+        return "the base model"
     return f"{model.source} model v{model.version}"
 
 

@@ -62,7 +62,7 @@ def register(subparsers: Any) -> None:
     )
     check.add_argument(
         "--connect-timeout",
-        type=float,
+        type=_positive_seconds,
         default=DEFAULT_CONNECT_TIMEOUT,
         metavar="SECONDS",
         help=f"how long to wait for the database server (default {DEFAULT_CONNECT_TIMEOUT:g})",
@@ -70,6 +70,16 @@ def register(subparsers: Any) -> None:
     check.add_argument("--no-connect", action="store_true", help="do not connect to the database")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     check.set_defaults(handler=run_check)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, received {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, received {text}")
+    return value
 
 
 # ---------------------------------------------------------------------------------------------- show

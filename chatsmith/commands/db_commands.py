@@ -34,15 +34,20 @@ def _quiet_alembic(args: argparse.Namespace) -> None:
 def run_upgrade(args: argparse.Namespace) -> int:
     """Apply migrations and print the revisions before and after."""
     _quiet_alembic(args)  # before the imports: alembic logs as it loads
+    from alembic.util import CommandError
+
     from chatsmith.settings import load_settings
     from db.engine import create_database_engine
-    from db.errors import mask_url
+    from db.errors import DatabaseError, mask_url
     from db.schema import upgrade
 
     settings = load_settings()
     engine = create_database_engine(settings.effective_database_url)
     try:
         before, after = upgrade(engine, args.revision)
+    except CommandError as error:
+        # Alembic's own words name the bad revision ("Can't locate revision identified by 'x'").
+        raise DatabaseError(f"{error}; `chatsmith db current` shows the revisions") from None
     finally:
         engine.dispose()
     where = mask_url(engine.url)

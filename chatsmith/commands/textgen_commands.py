@@ -6,15 +6,20 @@ import argparse
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from chatsmith.demo_corpus import demo_corpus
+from chatsmith.wording import plural
+from db.platforms import PLATFORM_NAMES as PLATFORMS
 from textgen.corpus import FORMATS
 from textgen.errors import TextgenError
 from textgen.spec import ARCHITECTURES, ModelSpec, TrainConfig
 from textgen.tokenizers import TOKENIZER_KINDS
 
+# Keras dtype policies `chatsmith train --precision` accepts; auto picks one for the hardware.
+PRECISIONS = ("auto", "float32", "mixed_bfloat16")
 _DEFAULT_SPEC = ModelSpec()
 _DEFAULT_CONFIG = TrainConfig()
 # `chatsmith train` reports its headline figure on a test part that nothing was tuned on.
@@ -79,8 +84,8 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--patience", type=int, default=_DEFAULT_CONFIG.patience, help="early-stopping epochs")
     train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
-    train.add_argument("--precision", default="auto", help="auto, float32 or mixed_bfloat16")
-    train.add_argument("--seed", type=int, default=_DEFAULT_CONFIG.seed)
+    train.add_argument("--precision", choices=PRECISIONS, default="auto", help="Keras dtype policy")
+    train.add_argument("--seed", type=seed_number, default=_DEFAULT_CONFIG.seed)
     train.add_argument(
         "--drop-slurs",
         action="store_true",
@@ -99,7 +104,9 @@ def _register_generate(subparsers: argparse._SubParsersAction) -> None:
         metavar=("WORKSPACE", "CHANNEL"),
         help="use the model serving this workspace [channel] instead of --model (see `chatsmith models list`)",
     )
-    generate.add_argument("--platform", default="console", help="platform of --scope (default: console)")
+    generate.add_argument(
+        "--platform", choices=PLATFORMS, default="console", help="platform of --scope (default: console)"
+    )
     _add_sampling(generate)
     generate.add_argument("--n", type=int, default=1, help="number of samples")
     generate.add_argument("--json", action="store_true")
@@ -124,6 +131,17 @@ def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo.set_defaults(handler=run_demo)
 
 
+def seed_number(text: str) -> int:
+    """An argparse type: a random seed, a whole number from 0 to 2**32 - 1 as NumPy takes it."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, received {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"must be from 0 to {2**32 - 1}, received {value}")
+    return value
+
+
 def _add_format(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--format",
@@ -139,7 +157,7 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-k", type=int, default=None)
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--repetition-penalty", type=float, default=1.0)
-    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--seed", type=seed_number, default=None)
 
 
 def _load(path: Path, fmt: str) -> list[str]:
@@ -148,7 +166,7 @@ def _load(path: Path, fmt: str) -> list[str]:
     corpus = load_corpus(path, fmt, keep_records=False)
     if corpus.guessed:
         print(
-            f"corpus {path}: guessed format {corpus.format!r} ({len(corpus.messages)} messages, "
+            f"corpus {path}: guessed format {corpus.format!r} ({plural(len(corpus.messages), 'message')}, "
             f"{corpus.chars} characters); pass --format to override",
             file=sys.stderr,
         )
@@ -164,7 +182,10 @@ def _drop_slurs(messages: list[str], path: Path) -> list[str]:
     from textgen.slurs import without_slurs
 
     kept, dropped = without_slurs(messages)
-    print(f"corpus {path}: left out {dropped} of {len(messages)} messages that hold a slur", file=sys.stderr)
+    print(
+        f"corpus {path}: left out {dropped} of {plural(len(messages), 'message')} that hold a slur",
+        file=sys.stderr,
+    )
     if not kept:
         raise TextgenError(f"corpus {path}: every message holds a slur; nothing is left to train on")
     return kept
@@ -212,6 +233,7 @@ def _train(messages, out, spec, config, args, val_messages, started, test_messag
     from chatsmith.progress import ProgressBar
     from textgen.training import train_model
 
+    _check_writable(out)
     bar = ProgressBar()
     try:
         result = train_model(
@@ -233,6 +255,16 @@ def _train(messages, out, spec, config, args, val_messages, started, test_messag
     metrics = {**result.metrics, "bundle": str(result.bundle)}
     print(_summary(metrics), file=sys.stderr)
     return metrics
+
+
+def _check_writable(out: Path) -> None:
+    """Refuse an output folder that cannot be created before training, not after."""
+    try:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise TextgenError(
+            f"cannot write the bundle to {out}: {error.strerror}; pass another --out"
+        ) from None
 
 
 def _summary(metrics: dict[str, Any]) -> str:
@@ -269,25 +301,43 @@ def _check_sampling(args: argparse.Namespace) -> None:
 def run_generate(args: argparse.Namespace) -> int:
     _check_sampling(args)
     model_path = args.model
+    output = None
     if args.scope is not None:
         from chatsmith.commands.trainer_commands import scope_bundle
 
-        model_path = scope_bundle(args)
+        model_path, output = scope_bundle(args)
     if model_path is None:
-        raise TextgenError("no model given; pass --model DIR (a bundle written by `chatsmith train`)")
+        raise TextgenError(
+            "no model given; pass --model DIR (a bundle written by `chatsmith train`) or --scope WORKSPACE "
+            "[CHANNEL] (the model serving there, see `chatsmith models list`)"
+        )
     from textgen.generator import Generator
 
     generator = Generator.from_bundle(model_path)
-    samples = generator.generate(
-        args.prompt,
-        max_tokens=args.max_tokens,
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        seed=args.seed,
-        n=args.n,
-        repetition_penalty=args.repetition_penalty,
-    )
+
+    def draw(n: int, seed: int | None) -> list[str]:
+        return generator.generate(
+            args.prompt,
+            max_tokens=args.max_tokens,
+            temperature=args.temperature,
+            top_k=args.top_k,
+            top_p=args.top_p,
+            seed=seed,
+            n=n,
+            repetition_penalty=args.repetition_penalty,
+        )
+
+    samples = draw(args.n, args.seed)
+    if output is not None:
+        from chatsmith.scope_filter import filtered
+
+        def redraw(index: int) -> Callable[[int], str]:
+            # A fixed --seed stays reproducible: each sample's redraws have seeds of their own.
+            return lambda attempt: draw(1, None if args.seed is None else args.seed + 1000 * attempt + index)[
+                0
+            ]
+
+        samples = [filtered(output, sample, redraw(i), args.prompt) for i, sample in enumerate(samples)]
     if args.json:
         print(json.dumps({"samples": samples, "model": str(model_path)}, ensure_ascii=False))
     else:

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from chatsmith.wording import plural
 from db.models import JOB_REASONS
 from db.platforms import PLATFORM_NAMES as PLATFORMS
 from textgen.formats import FORMATS as IMPORT_FORMATS
@@ -100,7 +101,14 @@ def register(subparsers: Any) -> None:
 
 
 def _add_scope_arguments(parser: argparse.ArgumentParser, *, optional: bool = False) -> None:
-    parser.add_argument("--platform", choices=PLATFORMS, default="console")
+    # Listing without a workspace lists every platform unless --platform names one.
+    parser.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default=None if optional else "console",
+        help="platform of WORKSPACE (default: console"
+        + ("; without WORKSPACE, every platform)" if optional else ")"),
+    )
     parser.add_argument("workspace", nargs="?" if optional else None, metavar="WORKSPACE")
     parser.add_argument("channel", nargs="?", metavar="CHANNEL")
 
@@ -164,7 +172,9 @@ def run_trainer(args: argparse.Namespace) -> int:
                 return 0
             outcomes = service.run_once()
         for outcome in outcomes:
-            print(f"job {outcome.job_id} {outcome.status}: {outcome.message}")
+            # A job that ran to its verdict "succeeded" even when the gate rejected its model.
+            state = "finished" if outcome.status == "succeeded" else outcome.status
+            print(f"job {outcome.job_id} {state}: {outcome.message}")
         if not outcomes:
             print("no queued jobs")
         if stopper.signum is not None:
@@ -185,6 +195,8 @@ def run_import(args: argparse.Namespace) -> int:
 
     source = open_source(args.file, args.format, channel=args.channel, include_actions=args.irc_actions)
     if source.guessed:
+        # Said before reading, so a wrong guess on a large file can be stopped early; the summary only
+        # recalls it.
         print(f"{args.file}: guessed format {source.format!r}; pass --format to override", file=sys.stderr)
     platform = args.platform or FORMAT_PLATFORMS.get(source.format, "console")
     # In an export of channels, --channel picks one of them; in a log, it names where the messages go.
@@ -212,18 +224,19 @@ def run_import(args: argparse.Namespace) -> int:
         raise TrainerError(
             f"{args.file} has no messages in format {source.format!r}; check --format (and --channel)"
         )
-    guessed = ", guessed; pass --format to override" if source.guessed else ""
+    guessed = ", guessed" if source.guessed else ""
     where = ", ".join(f"#{channel}" for channel in result.channels[:5])
     if len(result.channels) > 5:
         where += f" and {len(result.channels) - 5} more channels"
-    left_out = f", {source.report.skipped} non-messages left out" if source.report.skipped else ""
+    left_out = f", {plural(source.report.skipped, 'non-message')} left out" if source.report.skipped else ""
+    stored = "was" if result.already_stored == 1 else "were"
     private = ", ".join(f"#{channel}" for channel in result.private_channels[:5])
     if len(result.private_channels) > 5:
         private += f" and {len(result.private_channels) - 5} more"
     kept_apart = f"; private, so training only their own channel model: {private}" if private else ""
     print(
-        f"imported {result.added} of {result.messages} messages ({source.format} format{guessed}) into "
-        f"{platform}:{args.workspace} {where}; {result.already_stored} were already stored, "
+        f"imported {result.added} of {plural(result.messages, 'message')} ({source.format} format{guessed}) into "
+        f"{platform}:{args.workspace} {where}; {result.already_stored} {stored} already stored, "
         f"{result.opted_out} from opted-out users skipped{left_out}; collection is on{kept_apart}"
     )
     return 0
@@ -261,15 +274,19 @@ def run_models_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
     from sqlalchemy.orm import Session
 
-    from db.models import ModelVersion
+    from db.models import ModelVersion, Workspace
     from db.scopes import Scope, describe_scope
 
     settings, engine = _open()
     try:
         query = select(ModelVersion).order_by(ModelVersion.scope_key, ModelVersion.version.desc())
         if args.workspace is not None:
-            scope = _find_scope(engine, args.platform, args.workspace, args.channel)
+            scope = _find_scope(engine, args.platform or "console", args.workspace, args.channel)
             query = query.where(ModelVersion.scope_key == scope.scope_key)
+        elif args.platform is not None:
+            query = query.join(Workspace, Workspace.id == ModelVersion.workspace_id).where(
+                Workspace.platform == args.platform
+            )
         with Session(engine) as session:
             versions = list(session.scalars(query))
             names = {
@@ -284,12 +301,25 @@ def run_models_list(args: argparse.Namespace) -> int:
     for v in versions:
         score = (v.metrics or {}).get("holdout_nats_per_char")
         score_text = f"{score:.4f}" if isinstance(score, int | float) else "-"
-        note = (v.note or "").replace("\n", " ")
         print(
             f"{v.id:>5}  {names[v.scope_key][:36]:<36} {'v' + str(v.version):>4}  {v.status:<9} {score_text:>9}  "
-            f"{v.created_at:%Y-%m-%d %H:%M}  {note[:120]}"
+            f"{v.created_at:%Y-%m-%d %H:%M}  {_wrapped_note(v.note)}"
         )
     return 0
+
+
+# Notes wrap under the note column, whole: a withdrawn version's reason comes last.
+_NOTE_INDENT = 89
+_NOTE_WIDTH = 60
+
+
+def _wrapped_note(note: str | None) -> str:
+    import textwrap
+
+    lines = textwrap.wrap(
+        " ".join((note or "").split()), _NOTE_WIDTH, break_long_words=False, break_on_hyphens=False
+    ) or [""]
+    return ("\n" + " " * _NOTE_INDENT).join(lines)
 
 
 def run_models_activate(args: argparse.Namespace) -> int:
@@ -325,42 +355,63 @@ def run_models_activate(args: argparse.Namespace) -> int:
 
 
 def run_models_rollback(args: argparse.Namespace) -> int:
-    """Serve the scope's previous good version again."""
+    """Serve the scope's previous good version again, or what served before its first version."""
     from sqlalchemy.orm import Session
 
+    from chatsmith.base_model import find_base_model
     from db.engine import immediate
-    from db.registry import rollback
+    from db.registry import active_version, roll_back_or_fall_back
     from db.retry import retry_on_lock
+    from db.serving import resolve_serving_model
 
     settings, engine = _open()
     store = _store(settings)
     try:
         scope = _find_scope(engine, args.platform, args.workspace, args.channel)
 
-        def roll_back() -> tuple[int, int]:
+        def roll_back() -> tuple[int | None, int | None, int | None]:
             with Session(immediate(engine), expire_on_commit=False) as session, session.begin():
-                version = rollback(session, scope, bundle_exists=store.exists)
-                return version.id, version.version
+                current = active_version(session, scope)
+                version = roll_back_or_fall_back(session, scope, bundle_exists=store.exists)
+                was = current.version if current is not None else None
+                return was, (version.id if version else None), (version.version if version else None)
 
-        version_id, number = retry_on_lock(roll_back)
+        was, version_id, number = retry_on_lock(roll_back)
+        serving = None
+        if version_id is None:
+            base = find_base_model(settings.base_model_path)
+            serving = resolve_serving_model(
+                engine, args.platform, args.workspace, args.channel, store=store, base_model=base
+            )
     finally:
         engine.dispose()
-    print(f"rolled back: model version {version_id} (v{number}) is active again")
+    if version_id is not None:
+        print(f"rolled back: model version {version_id} (v{number}) is active again")
+        return 0
+    if serving is None:
+        now = "nothing serves it now (no workspace model, no base model)"
+    elif serving.source == "base":
+        now = "the base model serves it again"
+    else:
+        now = f"the {serving.source} model v{serving.version} serves it again"
+    print(f"rolled back: v{was} set aside and no earlier version served here; {now}")
     return 0
 
 
 # ---------------------------------------------------------------------------------------------- generate --scope
 
 
-def scope_bundle(args: argparse.Namespace) -> Path:
-    """The bundle `chatsmith generate --scope WORKSPACE [CHANNEL]` uses: what serves there now.
+def scope_bundle(args: argparse.Namespace) -> tuple[Path, Any]:
+    """The bundle `chatsmith generate --scope WORKSPACE [CHANNEL]` uses (what serves there now), and the
+    output filter of that workspace.
 
     Called by `textgen_commands.run_generate`; says on stderr which model it picked.
 
     Raises:
-        TrainerError: Bad --scope arguments, or nothing serves there.
+        TrainerError: Bad --scope arguments, a scope not in the database, or nothing serves there.
     """
     from chatsmith.base_model import find_base_model
+    from chatsmith.scope_filter import scope_output_filter
     from db.serving import resolve_serving_model
     from trainer.errors import TrainerError
 
@@ -372,6 +423,9 @@ def scope_bundle(args: argparse.Namespace) -> Path:
     platform = getattr(args, "platform", None) or "console"
     settings, engine = _open()
     try:
+        # An unknown scope is a typo, not a request for the base model.
+        _find_scope(engine, platform, workspace, channel)
+        output = scope_output_filter(engine, platform, workspace)
         model = resolve_serving_model(
             engine,
             platform,
@@ -392,4 +446,4 @@ def scope_bundle(args: argparse.Namespace) -> Path:
         )
     which = "the base model" if model.source == "base" else f"the {model.source} model v{model.version}"
     print(f"using {which} ({model.path})", file=sys.stderr)
-    return model.path
+    return model.path, output

@@ -58,7 +58,7 @@ def test_readme_flow_trains_activates_and_generates_with_the_scope_model(
     assert main(["train-scope", "W", "C"]) == 0
     assert "job 1 queued for console:W #C (position 1 in the queue)" in capsys.readouterr().out
     assert main(["trainer", "--once"]) == 0
-    assert "job 1 succeeded: console:W" in capsys.readouterr().out
+    assert "job 1 finished: console:W" in capsys.readouterr().out
 
     assert main(["models", "list", "W", "C"]) == 0
     listing = capsys.readouterr().out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from bot.core.arguments import float_arg, int_arg
 from bot.core.errors import GenerationBusy
@@ -18,6 +19,7 @@ from db.imitation import may_imitate
 from db.messages import recent_messages
 from db.scopes import find_scope
 from textgen.copyguard import build_copy_guard
+from textgen.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -121,9 +123,7 @@ async def generate(services: Services, request: Request) -> Reply:
     while attempts < MAX_ATTEMPTS:
         attempts += 1
         try:
-            continuation = await services.generation.generate(
-                serving.path, prompt, params, context, workspace=f"{request.platform}:{request.workspace}"
-            )
+            continuation = await _decode(services, request, serving.path, prompt, params, context)
         except GenerationBusy as busy:
             # Saturated: answered at once, to the asker only, so they can simply try again.
             return safe_reply(request, str(busy), ephemeral=True)
@@ -153,3 +153,16 @@ async def generate(services: Services, request: Request) -> Reply:
     log.debug("generate in %s/%s answered by %s", request.workspace, request.channel, serving.label)
     label = f"{serving.label}, imitating a member who agreed to it" if member else serving.label
     return safe_reply(request, FALLBACK if fallback else checked.text, model=label)
+
+
+async def _decode(
+    services: Services,
+    request: Request,
+    path: Path,
+    prompt: str,
+    params: SamplingParams,
+    context: tuple[str, ...],
+) -> str:
+    """The model's continuation, queued under the request's workspace so that workspaces share the pool."""
+    workspace = f"{request.platform}:{request.workspace}"
+    return await services.generation.generate(path, prompt, params, context, workspace=workspace)
