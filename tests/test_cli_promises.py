@@ -206,3 +206,30 @@ def test_console_creates_and_migrates_a_new_sqlite_file_named_by_the_url(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "no chatsmith schema" not in done.stderr + done.stdout
     assert database.exists()
+
+
+def test_train_and_eval_point_at_import_for_a_private_channel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chatsmith.commands.textgen_commands import _load
+    from tests.trainer.test_importing import slack_zip
+
+    _load(slack_zip(tmp_path), "auto")
+    err = capsys.readouterr().err
+    assert "import one by naming it with `chatsmith import --channel`" in err
+
+
+def test_irc_actions_keep_who_acted(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import select
+
+    from db.models import Message
+
+    assert main(["db", "upgrade"]) == 0
+    log = cli_env / "acts.log"
+    log.write_text("[12:00] <alice> hello\n[12:01] * alice waves\n", encoding="utf-8")
+    assert main(["import", "--workspace", "W", "--channel", "C", "--irc-actions", str(log)]) == 0
+    engine = create_database_engine(f"sqlite:///{cli_env / 'data' / 'chatsmith.db'}")
+    with Session(engine) as session:
+        texts = list(session.scalars(select(Message.text).order_by(Message.id)))
+    engine.dispose()
+    assert texts == ["hello", "alice waves"]
