@@ -233,3 +233,25 @@ def test_irc_actions_keep_who_acted(cli_env: Path, capsys: pytest.CaptureFixture
         texts = list(session.scalars(select(Message.text).order_by(Message.id)))
     engine.dispose()
     assert texts == ["hello", "alice waves"]
+
+
+def test_train_output_is_the_bar_and_the_summary_only(tmp_path: Path) -> None:
+    """With stderr redirected (a pipe), log lines do not interleave with the bar's lines."""
+    corpus = tmp_path / "chat.txt"
+    corpus.write_text(
+        "".join(f"message number {index} of the chat\n" for index in range(200)), encoding="utf-8"
+    )
+    argv = ["train", "--corpus", str(corpus), "--format", "lines", "--out", str(tmp_path / "out")]
+    argv += ["--units", "8", "--embedding", "4", "--seq-len", "8", "--epochs", "1"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPOSITORY),
+        "CUDA_VISIBLE_DEVICES": "",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "chatsmith.cli", *argv], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert " INFO " not in done.stderr
+    assert ", 1 epoch, " in done.stderr and "epoch 1/1 [" in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -237,6 +238,9 @@ def _train(messages, out, spec, config, args, val_messages, started, test_messag
     from textgen.training import train_model
 
     _check_writable(out)
+    if not getattr(args, "verbose", False):
+        # The bar and the summary say what the per-epoch log lines say; between them they break the bar.
+        logging.getLogger("textgen.training").setLevel(logging.WARNING)
     bar = ProgressBar()
     try:
         result = train_model(
@@ -276,7 +280,7 @@ def _summary(metrics: dict[str, Any]) -> str:
         if metrics.get("saved", True)
         else "worker done (the chief saves the bundle)"
     )
-    parts = [saved, f"{metrics['params']:,} parameters", f"{metrics['epochs']} epochs"]
+    parts = [saved, f"{metrics['params']:,} parameters", plural(metrics["epochs"], "epoch")]
     if metrics.get("val_nats_per_char") is not None:
         parts.append(f"validation {metrics['val_nats_per_char']:.3f} nats/char")
     if metrics.get("test_nats_per_char") is not None:
