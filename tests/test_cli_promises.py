@@ -206,3 +206,52 @@ def test_console_creates_and_migrates_a_new_sqlite_file_named_by_the_url(tmp_pat
     assert done.returncode == 0, done.stderr
     assert "no chatsmith schema" not in done.stderr + done.stdout
     assert database.exists()
+
+
+def test_train_and_eval_point_at_import_for_a_private_channel(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from chatsmith.commands.textgen_commands import _load
+    from tests.trainer.test_importing import slack_zip
+
+    _load(slack_zip(tmp_path), "auto")
+    err = capsys.readouterr().err
+    assert "import one by naming it with `chatsmith import --channel`" in err
+
+
+def test_irc_actions_keep_who_acted(cli_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from sqlalchemy import select
+
+    from db.models import Message
+
+    assert main(["db", "upgrade"]) == 0
+    log = cli_env / "acts.log"
+    log.write_text("[12:00] <alice> hello\n[12:01] * alice waves\n", encoding="utf-8")
+    assert main(["import", "--workspace", "W", "--channel", "C", "--irc-actions", str(log)]) == 0
+    engine = create_database_engine(f"sqlite:///{cli_env / 'data' / 'chatsmith.db'}")
+    with Session(engine) as session:
+        texts = list(session.scalars(select(Message.text).order_by(Message.id)))
+    engine.dispose()
+    assert texts == ["hello", "alice waves"]
+
+
+def test_train_output_is_the_bar_and_the_summary_only(tmp_path: Path) -> None:
+    """With stderr redirected (a pipe), log lines do not interleave with the bar's lines."""
+    corpus = tmp_path / "chat.txt"
+    corpus.write_text(
+        "".join(f"message number {index} of the chat\n" for index in range(200)), encoding="utf-8"
+    )
+    argv = ["train", "--corpus", str(corpus), "--format", "lines", "--out", str(tmp_path / "out")]
+    argv += ["--units", "8", "--embedding", "4", "--seq-len", "8", "--epochs", "1"]
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPOSITORY),
+        "CUDA_VISIBLE_DEVICES": "",
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "chatsmith.cli", *argv], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert " INFO " not in done.stderr
+    assert ", 1 epoch, " in done.stderr and "epoch 1/1 [" in done.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -124,10 +125,11 @@ def _register_eval(subparsers: argparse._SubParsersAction) -> None:
 
 def _register_demo(subparsers: argparse._SubParsersAction) -> None:
     demo = subparsers.add_parser(
-        "demo", help="train on the bundled Shakespeare for about two minutes, then write"
+        "demo",
+        help="train on the bundled Shakespeare for 90 seconds (about two minutes in all), then write",
     )
     demo.add_argument("--out", type=Path, default=Path("data/demo-model"), help="where to save the bundle")
-    demo.add_argument("--time-budget", type=float, default=90.0)
+    demo.add_argument("--time-budget", type=float, default=90.0, help="training seconds (default 90)")
     demo.set_defaults(handler=run_demo)
 
 
@@ -171,6 +173,8 @@ def _load(path: Path, fmt: str) -> list[str]:
             file=sys.stderr,
         )
     for note in corpus.notes:
+        # The export's notes speak of `chatsmith import`'s options; train and eval have no --channel.
+        note = note.replace("with --channel", "with `chatsmith import --channel`")
         print(f"note: {path.name}: {note}", file=sys.stderr)
     for broken in corpus.broken:
         print(f"warning: {path.name}: could not read {broken}; trained on the rest", file=sys.stderr)
@@ -234,6 +238,9 @@ def _train(messages, out, spec, config, args, val_messages, started, test_messag
     from textgen.training import train_model
 
     _check_writable(out)
+    if not getattr(args, "verbose", False):
+        # The bar and the summary say what the per-epoch log lines say; between them they break the bar.
+        logging.getLogger("textgen.training").setLevel(logging.WARNING)
     bar = ProgressBar()
     try:
         result = train_model(
@@ -273,7 +280,7 @@ def _summary(metrics: dict[str, Any]) -> str:
         if metrics.get("saved", True)
         else "worker done (the chief saves the bundle)"
     )
-    parts = [saved, f"{metrics['params']:,} parameters", f"{metrics['epochs']} epochs"]
+    parts = [saved, f"{metrics['params']:,} parameters", plural(metrics["epochs"], "epoch")]
     if metrics.get("val_nats_per_char") is not None:
         parts.append(f"validation {metrics['val_nats_per_char']:.3f} nats/char")
     if metrics.get("test_nats_per_char") is not None:
@@ -373,14 +380,15 @@ def run_demo(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(
-        "The last 10% of the text is held out to measure how well the model predicts unseen text.",
+        "The last 10% of the text is held out as validation text: it picks the best weights and shows how "
+        "well the model predicts text it did not train on.",
         file=sys.stderr,
     )
     config = TrainConfig(time_budget=args.time_budget, val_fraction=0.1)
     demo_args = argparse.Namespace(tokenizer="byte")
     metrics = _train([text], args.out, _DEFAULT_SPEC, config, demo_args, None, started)
     print(
-        f"\nheld-out loss: {metrics['val_nats_per_char']:.3f} nats per character "
+        f"\nvalidation loss: {metrics['val_nats_per_char']:.3f} nats per character "
         f"(a uniform guess over bytes would be 5.5; a good character model reaches about 1.5)"
     )
     from textgen.generator import Generator

@@ -94,7 +94,12 @@ def test_irc_layouts_keep_messages_authors_and_dates(name: str, times: list[str]
 
 def test_irc_actions_are_kept_on_request() -> None:
     corpus = load_corpus(IRC / "tab-after-nick.log", "irc", include_actions=True)
-    assert corpus.messages == ["evening all", "hi alice, how did the points go?", "waves", "short stamps too"]
+    assert corpus.messages == [
+        "evening all",
+        "hi alice, how did the points go?",
+        "alice waves",
+        "short stamps too",
+    ]
     assert corpus.authors == ["alice", "bob", "alice", "carol"]
     # A log without dates gives messages without times; the importer places them.
     assert all(record.time is None for record in corpus.records)

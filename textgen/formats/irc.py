@@ -187,7 +187,7 @@ class IrcReader:
     """Turns the lines of one log into messages, keeping the date that date lines set.
 
     Args:
-        include_actions: Keep `* nick waves` as a message of nick ("waves").
+        include_actions: Keep `* nick waves` as a message of nick ("nick waves").
         file_date: The date of a log that has none in its lines (from its file name).
     """
 
@@ -219,8 +219,10 @@ class IrcReader:
         posted = None
         if self.current_date is not None and parsed.clock is not None:
             posted = datetime.combine(self.current_date, parsed.clock, tzinfo=UTC)
+        # An action reads as a sentence only with who acted: "alice waves", not "waves".
+        text = parsed.text if parsed.kind == MESSAGE else f"{parsed.nick} {parsed.text}"
         return ChatRecord(
-            parsed.text,
+            text,
             author_id=parsed.nick,
             author_name=parsed.nick,
             time=posted,
