@@ -29,7 +29,7 @@ CORPORA = {
     "chat": (SHARED / "stripe-irc.log", "irc", []),
     "shakespeare": (
         SHARED / "tinyshakespeare.txt",
-        "plain",
+        "text",
         ["--val-fraction", "0.05", "--test-fraction", "0.1"],
     ),
 }
