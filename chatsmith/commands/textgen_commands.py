@@ -240,7 +240,8 @@ def _train(messages, out, spec, config, args, val_messages, started, test_messag
     _check_writable(out)
     if not getattr(args, "verbose", False):
         # The bar and the summary say what the per-epoch log lines say; between them they break the bar.
-        logging.getLogger("textgen.training").setLevel(logging.WARNING)
+        for name in ("textgen.training", "textgen.fit"):
+            logging.getLogger(name).setLevel(logging.WARNING)
     bar = ProgressBar()
     try:
         result = train_model(
