@@ -92,7 +92,7 @@ DECLARED: tuple[CommandSpec, ...] = (
         consent.forget_me,
         usage="forget-me",
         summary="delete your messages in this whole workspace, stop collecting yours, and withdraw every "
-        "model that learned from them (retraining without them is queued)",
+        "model that learned from them (retraining without them is queued); it cannot be undone",
         description="Delete your messages in this whole server, stop collecting yours, withdraw models "
         "that saw them.",
         aliases=("forget", "forgetme", "forget_me"),

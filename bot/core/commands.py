@@ -66,12 +66,12 @@ class CommandCore:
                 request, f"Unknown command `{request.command}`. Try `help` for the list.", ephemeral=True
             )
         if spec.admin and not request.is_admin:
-            return safe_reply(
-                request,
-                f"`{request.command}` is for admins (administrator or manage-server rights, or a "
-                "configured admin role or user id).",
-                ephemeral=True,
+            who = (
+                "start the console with `--admin`"
+                if request.platform == "console"
+                else "administrator or manage-server rights, or a configured admin role or user id"
             )
+            return safe_reply(request, f"`{request.command}` is for admins ({who}).", ephemeral=True)
         wait = self.cooldowns.check_and_start(
             request.command,
             (request.platform, request.workspace, request.user),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -326,7 +327,9 @@ def test_my_data_is_a_private_file_of_what_was_kept(chat: Chat) -> None:
 
     answer = ann.say("/my-data")
     reply = ann.last_reply
-    assert reply.ephemeral and reply.filename == "chatsmith-my-data.json" and "2 message(s)" in answer
+    # Dated, so that a second export never overwrites the first.
+    assert reply.ephemeral and re.fullmatch(r"chatsmith-my-data-\d{8}-\d{6}\.json", reply.filename or "")
+    assert "2 message(s)" in answer
     data = json.loads(reply.file)
     assert [m["text"] for m in data["messages"]] == ["ann's first words", "ann's second words"]
     assert {m["channel"] for m in data["messages"]} == {"general"} and data["user_id"] == "ann"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -461,7 +462,7 @@ def test_my_data_reaches_only_the_caller(bot_settings: Settings, services: Servi
             record = await fake.send_interaction(guild, general, fake.alice.id, "my-data")
             assert (await record.wait_for_response()).ephemeral
             reply = await record.wait_for_followup(timeout=10)
-            assert reply.files[0].filename == "chatsmith-my-data.json"
+            assert re.fullmatch(r"chatsmith-my-data-\d{8}-\d{6}\.json", reply.files[0].filename)
             assert b"alice's only words" in reply.files[0].data
             assert all(not m.get("attachments") for m in fake.messages_in(general))
 

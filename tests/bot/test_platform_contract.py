@@ -8,6 +8,7 @@ and what they saw. A new adapter gets these scenarios by adding its driver to `D
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
@@ -321,7 +322,7 @@ def test_my_data_is_a_file_only_the_caller_gets(on_platform: Any, services: Serv
 
         assert answer.private, answer
         [(name, data)] = answer.files.items()
-        assert name == "chatsmith-my-data.json"
+        assert re.fullmatch(r"chatsmith-my-data-\d{8}-\d{6}\.json", name)
         assert "alice's only words" in json.dumps(json.loads(data))
         assert not any("chatsmith-my-data" in text for text in chat.channel_texts())
 

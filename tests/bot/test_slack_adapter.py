@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -413,7 +414,7 @@ def test_my_data_goes_to_the_callers_direct_messages(bot_settings: Settings, ser
             await fake.wait_for_call("files.completeUploadExternal", timeout=10)
             [dm] = [c for c in fake.channels.values() if c.id.startswith("D")]
             [shared] = [m for m in dm.messages if m.get("files")]
-            assert shared["files"][0]["name"] == "chatsmith-my-data.json"
+            assert re.fullmatch(r"chatsmith-my-data-\d{8}-\d{6}\.json", shared["files"][0]["name"])
             assert all(not m.get("files") for m in fake.messages_in(fake.general.id))
 
     run(scenario)

@@ -55,7 +55,8 @@ async def collect(services: Services, request: Request) -> Reply:
         if state == "on":
             return (
                 f"Collection is on in {label}: messages posted from now on are kept for training "
-                "(anyone can remove theirs with `forget-me`). `train backfill:N` adds past messages."
+                "(anyone can remove theirs with `forget-me`)."
+                + (" `train backfill:N` adds past messages." if request.history is not None else "")
                 + _private_rule(private, label)
             )
         return f"Collection is off in {label}; its stored messages stay out of training until it is on again."
@@ -126,7 +127,7 @@ async def forget_me(services: Services, request: Request) -> Reply:
             jobs.request_training, services.engine, scope, "admin", f"forget-me:{request.user}"[:64]
         )
     text = (
-        f"Deleted {deleted} of your messages in this workspace; nothing you write here will be "
-        "collected from now on." + outcome.describe()
+        f"Deleted {deleted} of your messages in this workspace (this cannot be undone); nothing you write "
+        "here will be collected from now on." + outcome.describe()
     )
     return safe_reply(request, text, ephemeral=True)

@@ -11,8 +11,6 @@ from db.member_data import member_data
 from db.models import Workspace, utcnow
 from db.scopes import find_scope
 
-FILENAME = "chatsmith-my-data.json"
-
 
 async def my_data(services: Services, request: Request) -> Reply:
     """A JSON file of the caller's stored messages, their consent, and the models that learned from them.
@@ -42,5 +40,6 @@ async def my_data(services: Services, request: Request) -> Reply:
         "models that learned from you. `forget-me` deletes it all and takes it out of the models.",
         ephemeral=True,
         file=content,
-        filename=FILENAME,
+        # Dated, so that a second export does not overwrite the first where files are saved by name.
+        filename=f"chatsmith-my-data-{utcnow():%Y%m%d-%H%M%S}.json",
     )

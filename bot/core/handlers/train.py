@@ -33,12 +33,14 @@ async def train(services: Services, request: Request) -> Reply:
     scope = place.scope(scope_name)
     where = place.channel_label if scope_name == "channel" else "this workspace"
     trainable = await services.run_db(_count_trainable, services, scope)
+    # Only platforms that can read a channel's history offer a backfill.
+    or_backfill = ", or use `train backfill:N`" if request.history is not None else ""
     if trainable == 0:
+        start = (
+            "let people talk" if place.collecting else "turn `collect on` in a channel and let people talk"
+        )
         return safe_reply(
-            request,
-            f"Nothing to train on in {where} yet: turn `collect on` in a channel and let people talk, "
-            f"or use `train backfill:N`.{note}",
-            ephemeral=True,
+            request, f"Nothing to train on in {where} yet: {start}{or_backfill}.{note}", ephemeral=True
         )
     needed = services.config.min_training_messages
     if trainable < needed:
@@ -46,7 +48,7 @@ async def train(services: Services, request: Request) -> Reply:
         return safe_reply(
             request,
             f"{where[:1].upper()}{where[1:]} has {trainable} messages to train on; the trainer needs at least "
-            f"{needed}, so {needed - trainable} more. Let people talk, or use `train backfill:N`.{note}",
+            f"{needed}, so {needed - trainable} more. Let people talk{or_backfill}.{note}",
             ephemeral=True,
         )
     enqueued, position = await services.run_db(_enqueue, services, scope, request.user)
@@ -55,7 +57,11 @@ async def train(services: Services, request: Request) -> Reply:
         text = f"Training queued for {where} on {trainable} messages ({where_in_queue}).{note}"
     else:
         text = f"A training job for {where} is already {where_in_queue}.{note}"
-    return safe_reply(request, text + " `status` shows its progress.", ephemeral=True)
+    return safe_reply(
+        request,
+        text + " A trainer process (`chatsmith trainer`) runs it; `status` shows its progress.",
+        ephemeral=True,
+    )
 
 
 def _count_trainable(services: Services, scope: Scope) -> int:
