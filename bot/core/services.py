@@ -58,6 +58,10 @@ class BotConfig:
         generation_max_batch: Most generate requests decoded together in one batch.
         generation_queue_max: Most generate requests waiting or decoding at once; past it a request is
             refused at once as busy (`GenerationBusy`).
+        generation_queue_per_workspace: Most of those one workspace may hold, so that one workspace
+            cannot fill the queue and leave the others refused.
+        train_queue_per_workspace: Most training jobs `train` may have queued per workspace (retrains
+            that remove a member's messages, and the schedule, are never refused).
         min_training_messages: Trainable messages the trainer needs for a model (its `min_messages`);
             `train` and `forget-me` queue no job below it.
         retention_days: Messages older than this many days are not kept by a backfill (the trainer deletes
@@ -79,6 +83,8 @@ class BotConfig:
     generation_workers: int = defaults.GENERATION_WORKERS
     generation_max_batch: int = defaults.GENERATION_MAX_BATCH
     generation_queue_max: int = defaults.GENERATION_QUEUE_MAX
+    generation_queue_per_workspace: int = defaults.GENERATION_QUEUE_PER_WORKSPACE
+    train_queue_per_workspace: int = defaults.TRAIN_QUEUE_PER_WORKSPACE
     min_training_messages: int = defaults.MIN_TRAINING_MESSAGES
     retention_days: int = 0
 
@@ -194,6 +200,10 @@ def build_services(
     sys.setswitchinterval(min(sys.getswitchinterval(), GIL_SWITCH_INTERVAL_S))
     models = ModelCache(config.model_cache_bytes)
     generation = GenerationPool(
-        models, config.generation_workers, config.generation_max_batch, max_queued=config.generation_queue_max
+        models,
+        config.generation_workers,
+        config.generation_max_batch,
+        max_queued=config.generation_queue_max,
+        max_queued_per_workspace=config.generation_queue_per_workspace,
     )
     return Services(engine, config, models=models, generation=generation, store=store)

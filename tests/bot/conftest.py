@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot import defaults as bot_defaults
 from bot.console import ConsoleChat
 from bot.core import CommandCore, Services
 from chatsmith.settings import Settings
@@ -50,6 +51,7 @@ def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) ->
         "train_channel_cooldown": 0,
         "stats_user_cooldown": 0,
         "stats_channel_cooldown": 0,
+        "cooldowns": ", ".join(f"{name}:0/0" for name in bot_defaults.COOLDOWNS),
         "generate_default_length": 24,
         "trainer_min_messages": 5,
         "trainer_time_budget": 60,

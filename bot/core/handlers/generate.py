@@ -62,6 +62,12 @@ def workspace_filter_settings(services: Services, request: Request) -> FilterSet
         return filter_settings(session, request.platform, request.workspace)
 
 
+def generation_workspace(request: Request) -> str:
+    """Whose share of the generation queue a request uses: its platform's workspace (a Discord server,
+    a Slack workspace)."""
+    return f"{request.platform}:{request.workspace}"
+
+
 def join_reply(prompt: str, continuation: str) -> tuple[str, int]:
     """The reply text (the prompt, then what the model wrote) and where the model's part starts."""
     if prompt and continuation[:1].isalnum():
@@ -115,10 +121,11 @@ async def generate(services: Services, request: Request) -> Reply:
         output = OutputFilter(settings, [*guards, build_copy_guard(context)])
     checked = Checked(FALLBACK, "none yet")
     attempts = 0
-    while attempts < MAX_ATTEMPTS:
-        attempts += 1
+    for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 (read after the loop)
         try:
-            continuation = await services.generation.generate(serving.path, prompt, params, context)
+            continuation = await services.generation.generate(
+                serving.path, prompt, params, context, workspace=generation_workspace(request)
+            )
         except GenerationBusy as busy:
             # Saturated: answered at once, to the asker only, so they can simply try again.
             return safe_reply(request, str(busy), ephemeral=True)

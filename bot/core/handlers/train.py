@@ -49,7 +49,10 @@ async def train(services: Services, request: Request) -> Reply:
             f"{needed}, so {needed - trainable} more. Let people talk, or use `train backfill:N`.{note}",
             ephemeral=True,
         )
-    enqueued, position = await services.run_db(_enqueue, services, scope, request.user)
+    try:
+        enqueued, position = await services.run_db(_enqueue, services, scope, request.user)
+    except jobs.QueueFull as full:
+        raise CommandError(f"Not queued: {full}.{note}") from None
     where_in_queue = "training now" if position == 0 else f"position {position} in the queue"
     if enqueued.created:
         text = f"Training queued for {where} on {trainable} messages ({where_in_queue}).{note}"
@@ -64,6 +67,13 @@ def _count_trainable(services: Services, scope: Scope) -> int:
 
 
 def _enqueue(services: Services, scope: Scope, user: str) -> tuple[jobs.Enqueued, int | None]:
-    enqueued = jobs.request_training(services.engine, scope, "admin", requested_by=user[:64])
+    # Only admin requests wait on the workspace's cap: forget-me retrains and the schedule never do.
+    enqueued = jobs.request_training(
+        services.engine,
+        scope,
+        "admin",
+        requested_by=user[:64],
+        max_queued_in_workspace=services.config.train_queue_per_workspace,
+    )
     with services.sessions() as session:
         return enqueued, jobs.queue_position(session, scope)
