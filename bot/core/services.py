@@ -133,8 +133,10 @@ class Services:
         # Message events (new, edited, deleted) are applied one at a time in arrival order: an edit or a
         # delete must never overtake the message it applies to.
         self._collect_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-collect")
-        # Charts and other CPU work that is neither database nor decoding.
+        # CPU work that is neither database nor decoding: loading copy guards, which every /generate
+        # waits on, and charts apart from it, so that a burst of /stats never delays a reply.
         self._work_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-work")
+        self._chart_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-chart")
 
     async def run_db(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database code on the database threads and await its result.
@@ -152,9 +154,14 @@ class Services:
         return await loop.run_in_executor(self._collect_executor, call)
 
     async def run_work(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking CPU work (charts) off the event loop."""
+        """Run blocking CPU work of the generation path (copy guards) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._work_executor, functools.partial(function, *args, **kwargs))
+
+    async def run_chart(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a chart's drawing off the event loop, on a thread of its own (never the generation path's)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._chart_executor, functools.partial(function, *args, **kwargs))
 
     def close(self) -> None:
         """Stop the worker threads and release the database connections."""
@@ -162,6 +169,7 @@ class Services:
         self._db_executor.shutdown(wait=True)
         self._collect_executor.shutdown(wait=True)
         self._work_executor.shutdown(wait=True)
+        self._chart_executor.shutdown(wait=True)
         self.engine.dispose()
 
 

@@ -105,3 +105,41 @@ def test_the_deployed_pool_caps_each_workspace(bot_settings: Settings) -> None:
     finally:
         services.close()
     assert Settings(_env_file=None).generation_queue_per_workspace == bot_defaults.GENERATION_QUEUE_MAX // 4  # type: ignore[call-arg]
+
+
+def test_stats_draws_its_chart_off_the_thread_generate_waits_on(
+    chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from bot.core.charts import render_stats_chart
+    from bot.core.handlers import status
+
+    drawn_on: list[str] = []
+    chart_started, release_chart = threading.Event(), threading.Event()
+
+    def slow_chart(*args: Any) -> bytes:
+        drawn_on.append(threading.current_thread().name)
+        chart_started.set()
+        release_chart.wait(10)
+        return render_stats_chart(*args)
+
+    monkeypatch.setattr(status, "render_stats_chart", slow_chart)
+    admin = chat.user("root", admin=True)
+    admin.say("/collect on")
+    for line in CHANNEL_LINES[:3]:
+        chat.user("ann").say(line)
+
+    async def scenario() -> tuple[str, str]:
+        import asyncio
+
+        stats = asyncio.ensure_future(admin.console.say("/stats"))
+        await asyncio.get_running_loop().run_in_executor(None, chart_started.wait, 10)
+        # The chart is still drawing: a /generate must not queue behind it for its copy guards.
+        generated = await asyncio.wait_for(chat.user("bob").console.say("/generate hi length:4"), 20)
+        release_chart.set()
+        return "\n".join(generated), "\n".join(await stats)
+
+    generated, stats_answer = chat.runner.run(scenario())
+    assert generated and "3 messages collected here" in stats_answer
+    assert drawn_on and not drawn_on[0].startswith("chatsmith-work")
