@@ -121,7 +121,7 @@ def test_stats_draws_its_chart_off_the_thread_generate_waits_on(
     def slow_chart(*args: Any) -> bytes:
         drawn_on.append(threading.current_thread().name)
         chart_started.set()
-        release_chart.wait(10)
+        release_chart.wait(60)
         return render_stats_chart(*args)
 
     monkeypatch.setattr(status, "render_stats_chart", slow_chart)
@@ -136,8 +136,10 @@ def test_stats_draws_its_chart_off_the_thread_generate_waits_on(
         stats = asyncio.ensure_future(admin.console.say("/stats"))
         await asyncio.get_running_loop().run_in_executor(None, chart_started.wait, 10)
         # The chart is still drawing: a /generate must not queue behind it for its copy guards.
-        generated = await asyncio.wait_for(chat.user("bob").console.say("/generate hi length:4"), 20)
-        release_chart.set()
+        try:
+            generated = await asyncio.wait_for(chat.user("bob").console.say("/generate hi length:4"), 8)
+        finally:
+            release_chart.set()
         return "\n".join(generated), "\n".join(await stats)
 
     generated, stats_answer = chat.runner.run(scenario())
