@@ -41,7 +41,7 @@ def base_bundle(tmp_path_factory: pytest.TempPathFactory, shakespeare: str) -> P
 
 
 def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) -> Settings:
-    """Bot settings for tests: no cooldowns, a tiny trainer, the session's base model."""
+    """Bot settings for tests: no cooldowns or workspace shares, a tiny trainer, the session's base model."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "base_model_path": base_bundle,
@@ -52,6 +52,9 @@ def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) ->
         "stats_user_cooldown": 0,
         "stats_channel_cooldown": 0,
         "cooldowns": ", ".join(f"{name}:0/0" for name in bot_defaults.COOLDOWNS),
+        # One workspace may use the whole generation queue, as cooldowns are off (tests/bot/test_fair_use.py
+        # checks the deployed share).
+        "generation_queue_per_workspace": bot_defaults.GENERATION_QUEUE_MAX,
         "generate_default_length": 24,
         "trainer_min_messages": 5,
         "trainer_time_budget": 60,
