@@ -19,16 +19,27 @@ MODEL_CACHE_MB = 128
 GENERATION_WORKERS = 2
 GENERATION_MAX_BATCH = 32
 GENERATION_QUEUE_MAX = 128
-# The most of those one workspace may hold, so that one busy workspace never leaves the others refused.
-GENERATION_QUEUE_PER_WORKSPACE = 32
-# The most training jobs an admin's `/train` may leave queued in one workspace (the queue also takes
-# workspaces in turn); retrains after forget-me, unsharing or a schedule are never refused.
+# Most of those one workspace may hold: a quarter, so one flooding workspace leaves the rest room.
+GENERATION_QUEUE_PER_WORKSPACE = GENERATION_QUEUE_MAX // 4
+# Most training jobs one workspace may have queued by `train` (retrains for forget-me and the
+# schedule are never refused).
 TRAIN_QUEUE_PER_WORKSPACE = 10
-# Seconds between two uses of a command, per user and per channel.
+# Seconds between two uses of each command, per user and per channel; every command has its entry, and
+# `bot.core.catalog` declares each command with its own. Commands about one member (my-data, forget-me,
+# imitate-me) wait per member only, so one member never holds up another in the same channel.
 COOLDOWNS: dict[str, tuple[float, float]] = {
     "generate": (5.0, 1.0),
-    "train": (60.0, 30.0),
+    "imitate-me": (10.0, 0.0),
+    "status": (10.0, 2.0),
     "stats": (30.0, 10.0),
+    "forget-me": (60.0, 0.0),
+    "my-data": (300.0, 0.0),
+    "help": (5.0, 1.0),
+    "train": (60.0, 30.0),
+    "collect": (5.0, 2.0),
+    "models": (10.0, 2.0),
+    "rollback": (30.0, 10.0),
+    "filter": (5.0, 1.0),
 }
 # Trainable messages a scope needs before it is trained: the trainer's `min_messages` default
 # (`trainer.config.TrainerConfig`, which the bots may not import; a test holds the two equal).

@@ -5,8 +5,10 @@ field is one environment variable, `CHATSMITH_<FIELD>` (for example `CHATSMITH_D
 tokens also answer to the names the platforms' own docs use (`DISCORD_TOKEN`, `SLACK_BOT_TOKEN`, ...).
 Variables set in the environment win over `.env` in the working directory, which wins over the
 defaults. `.env.example` documents every variable; `chatsmith config show` prints the effective values
-with secrets masked, and `chatsmith config check` validates them. Secrets are `SecretStr` (masked in
-`repr`, `str` and `model_dump`), and the database URL's password wherever a value is displayed.
+with secrets masked, and `chatsmith config check` validates them.
+
+Secrets are `SecretStr` (masked in `repr`, `str` and `model_dump`), and the database URL's password is
+masked wherever a value is displayed (`Settings.display_value`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings import SettingsError as _SourceError
 
 from bot import defaults as bot_defaults
+from chatsmith.cooldown_settings import EXAMPLE as COOLDOWNS_EXAMPLE
+from chatsmith.cooldown_settings import parse_cooldowns
 from db.platforms import SERVED_PLATFORMS
 from trainer.config import TrainerConfig
 
@@ -209,6 +213,17 @@ class Settings(BaseSettings):
         ge=0,
         description="Seconds between /stats calls in one channel (each draws a chart).",
     )
+    cooldowns: str = Field(
+        default="",
+        description="Per-command cooldowns over the defaults, COMMAND:USER_SECONDS/CHANNEL_SECONDS, comma "
+        f"separated (e.g. {COOLDOWNS_EXAMPLE}); every command has one, see the README.",
+    )
+    train_queue_per_workspace: int = Field(
+        default=bot_defaults.TRAIN_QUEUE_PER_WORKSPACE,
+        ge=1,
+        description="Most training jobs /train may have queued per workspace (forget-me retrains and the "
+        "schedule are never refused).",
+    )
     generation_workers: int = Field(
         default=bot_defaults.GENERATION_WORKERS, ge=1, description="Threads decoding generate requests."
     )
@@ -226,12 +241,7 @@ class Settings(BaseSettings):
     generation_queue_per_workspace: int = Field(
         default=bot_defaults.GENERATION_QUEUE_PER_WORKSPACE,
         ge=1,
-        description="The most of those one workspace holds.",
-    )
-    train_queue_per_workspace: int = Field(
-        default=bot_defaults.TRAIN_QUEUE_PER_WORKSPACE,
-        ge=1,
-        description="Most jobs /train queues per workspace.",
+        description="Most of those one workspace may hold (Discord server or Slack workspace).",
     )
     model_cache_mb: int = Field(
         default=bot_defaults.MODEL_CACHE_MB,
@@ -260,6 +270,12 @@ class Settings(BaseSettings):
         # "a, b" from the environment; lists pass through from code.
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("cooldowns")
+    @classmethod
+    def _cooldowns(cls, value: str) -> str:
+        parse_cooldowns(value)
         return value
 
     @field_validator("admin_role_ids")
@@ -367,6 +383,7 @@ class Settings(BaseSettings):
         return "default"
 
 
+_FIELDS = list(Settings.model_fields)
 # Every field belongs to one group; `config show`, `.env.example` and the tests follow this order.
 FIELD_GROUPS: dict[str, tuple[str, ...]] = {
     "storage": ("data_dir", "database_url", "model_dir", "base_model_path"),
@@ -376,28 +393,8 @@ FIELD_GROUPS: dict[str, tuple[str, ...]] = {
         platform: tuple(name for name in Settings.model_fields if name.startswith(f"{platform}_"))
         for platform in SERVED_PLATFORMS
     },
-    "bots": (
-        "admin_role_ids",
-        "admin_roles",
-        "admin_user_ids",
-        "generate_user_cooldown",
-        "generate_channel_cooldown",
-        "train_user_cooldown",
-        "train_channel_cooldown",
-        "stats_user_cooldown",
-        "stats_channel_cooldown",
-        "generation_workers",
-        "generation_max_batch",
-        "generation_queue_max",
-        "generation_queue_per_workspace",
-        "train_queue_per_workspace",
-        "model_cache_mb",
-        "generate_default_length",
-        "generate_max_length",
-        "generate_temperature",
-        "generate_top_p",
-        "backfill_max",
-    ),
+    # The bots' settings are the fields from `admin_role_ids` to `backfill_max`, in the order declared.
+    "bots": tuple(_FIELDS[_FIELDS.index("admin_role_ids") : _FIELDS.index("backfill_max") + 1]),
 }
 
 

@@ -12,11 +12,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chatsmith.base_model import find_base_model
+from chatsmith.cooldown_settings import parse_cooldowns
 from chatsmith.settings import Settings, secret_text
 from db.model_store import LocalModelStore
 from db.platforms import SERVED_PLATFORMS, platform_entry
 
 if TYPE_CHECKING:
+    from bot.core.cooldowns import CooldownRule
     from bot.core.runner import Adapter
     from bot.core.services import BotConfig, Services
     from bot.discord_platform import DiscordConfig
@@ -29,23 +31,35 @@ def model_store(settings: Settings) -> LocalModelStore:
     return LocalModelStore(settings.effective_model_dir)
 
 
+def cooldown_rules(settings: Settings) -> dict[str, CooldownRule]:
+    """Every declared command's cooldown: its declared default, then the settings that override it
+    (`<name>_user_cooldown` and `<name>_channel_cooldown` where a command has them, then
+    `CHATSMITH_COOLDOWNS`)."""
+    from bot.core.catalog import DECLARED
+    from bot.core.cooldowns import CooldownRule
+
+    waits = {spec.name: spec.cooldown for spec in DECLARED}
+    for name in ("generate", "train", "stats"):
+        waits[name] = (
+            getattr(settings, f"{name}_user_cooldown"),
+            getattr(settings, f"{name}_channel_cooldown"),
+        )
+    waits.update(parse_cooldowns(settings.cooldowns))
+    return {name: CooldownRule(*pair) for name, pair in waits.items()}
+
+
 def bot_config(settings: Settings) -> BotConfig:
     """The bots' part of the settings; the base model is found as the trainer finds it.
 
     Raises:
         TrainerError: `CHATSMITH_BASE_MODEL_PATH` names a directory that does not exist.
     """
-    from bot.core.cooldowns import CooldownRule
     from bot.core.request import AdminPolicy
     from bot.core.services import BotConfig
 
     return BotConfig(
         policy=AdminPolicy(frozenset(settings.admin_role_ids), frozenset(settings.admin_user_ids)),
-        cooldowns={
-            "generate": CooldownRule(settings.generate_user_cooldown, settings.generate_channel_cooldown),
-            "train": CooldownRule(settings.train_user_cooldown, settings.train_channel_cooldown),
-            "stats": CooldownRule(settings.stats_user_cooldown, settings.stats_channel_cooldown),
-        },
+        cooldowns=cooldown_rules(settings),
         default_length=min(settings.generate_default_length, settings.generate_max_length),
         max_length=settings.generate_max_length,
         temperature=settings.generate_temperature,

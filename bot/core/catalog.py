@@ -16,6 +16,7 @@ from bot.core.handlers.my_data import my_data
 from bot.core.request import Reply, Request
 from bot.core.safety import safe_reply
 from bot.core.services import Services
+from bot.defaults import COOLDOWNS
 
 # Discord's limit on command and option descriptions, the shortest of the platforms'.
 MENU_DESCRIPTION_MAX = 100
@@ -34,6 +35,7 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "generate",
         generate.generate,
+        cooldown=COOLDOWNS["generate"],
         usage="generate [prompt] [length:N] [temperature:T] [as:@member]",
         summary="write something in this channel's voice (without a prompt: the conversation's next "
         "message; as:@member: like a member who turned on imitate-me)",
@@ -52,12 +54,12 @@ DECLARED: tuple[CommandSpec, ...] = (
             Option("as", "write like this member (they must have run /imitate-me on)", kind="member"),
         ),
         aliases=("gen",),
-        cooldown=True,
         own_slash=True,
     ),
     CommandSpec(
         "imitate-me",
         imitate_me,
+        cooldown=COOLDOWNS["imitate-me"],
         usage="imitate-me on|off",
         summary="let `generate as:@you` write like you in this workspace, or stop it",
         description="Let /generate write like you in this server, or stop it.",
@@ -74,6 +76,7 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "status",
         status.status,
+        cooldown=COOLDOWNS["status"],
         usage="status",
         summary="which model answers here, its scores, and training progress",
         description="Which model answers here, its scores, and training progress.",
@@ -81,15 +84,16 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "stats",
         status.stats,
+        cooldown=COOLDOWNS["stats"],
         usage="stats",
         summary="chart of the model's loss per epoch and the messages collected",
         description="Chart of the model's loss per epoch and of the messages collected.",
         public=True,
-        cooldown=True,
     ),
     CommandSpec(
         "forget-me",
         consent.forget_me,
+        cooldown=COOLDOWNS["forget-me"],
         usage="forget-me",
         summary="delete your messages in this whole workspace, stop collecting yours, and withdraw every "
         "model that learned from them (retraining without them is queued); it cannot be undone",
@@ -100,17 +104,24 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "my-data",
         my_data,
+        cooldown=COOLDOWNS["my-data"],
         usage="my-data",
         summary="get, privately, a file of everything collected from you here",
         description="Get, privately, a file of everything collected from you in this server.",
         aliases=("mydata", "my_data"),
     ),
     CommandSpec(
-        "help", help_command, usage="help", summary="this list", description="List chatsmith's commands."
+        "help",
+        help_command,
+        cooldown=COOLDOWNS["help"],
+        usage="help",
+        summary="this list",
+        description="List chatsmith's commands.",
     ),
     CommandSpec(
         "train",
         train.train,
+        cooldown=COOLDOWNS["train"],
         usage="train [channel|workspace] [backfill:N]",
         summary="queue training; backfill first reads up to N past messages",
         description="Queue training of the model (admins).",
@@ -126,12 +137,12 @@ DECLARED: tuple[CommandSpec, ...] = (
                 default=0,
             ),
         ),
-        cooldown=True,
         own_slash=True,
     ),
     CommandSpec(
         "collect",
         consent.collect,
+        cooldown=COOLDOWNS["collect"],
         usage="collect on|off|share|unshare",
         summary="opt this channel in or out of collection; share lets a private channel train the "
         "workspace model",
@@ -150,6 +161,7 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "models",
         models.models,
+        cooldown=COOLDOWNS["models"],
         usage="models [channel|workspace]",
         summary="list model versions and their scores",
         description="List model versions and their scores (admins).",
@@ -159,6 +171,7 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "rollback",
         models.rollback,
+        cooldown=COOLDOWNS["rollback"],
         usage="rollback [channel|workspace]",
         summary="serve the previous good model version again",
         description="Serve the previous good model version again (admins).",
@@ -168,6 +181,7 @@ DECLARED: tuple[CommandSpec, ...] = (
     CommandSpec(
         "filter",
         filter_command,
+        cooldown=COOLDOWNS["filter"],
         usage="filter [off|mask|block] | filter add|remove WORD ...",
         summary="what replies may say here: the profanity policy and words of your own",
         description="What replies may say here: profanity policy and words of your own (admins).",
@@ -195,7 +209,7 @@ DECLARED: tuple[CommandSpec, ...] = (
 COMMANDS: dict[str, CommandSpec] = {spec.name: spec for spec in DECLARED}
 ADMIN_COMMANDS = frozenset(spec.name for spec in DECLARED if spec.admin)
 PUBLIC_COMMANDS = frozenset(spec.name for spec in DECLARED if spec.public)
-COOLDOWN_COMMANDS = frozenset(spec.name for spec in DECLARED if spec.cooldown)
+COOLDOWN_COMMANDS = frozenset(spec.name for spec in DECLARED if any(spec.cooldown))
 ALIASES: dict[str, str] = {alias: spec.name for spec in DECLARED for alias in spec.aliases}
 
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date
+from itertools import accumulate
 from typing import Any
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -16,14 +17,14 @@ from matplotlib.figure import Figure
 
 
 def render_stats_chart(
-    title: str, history: Sequence[dict[str, Any]], corpus_times: Sequence[datetime]
+    title: str, history: Sequence[dict[str, Any]], per_day: Sequence[tuple[date, int]]
 ) -> bytes:
-    """Draw training and validation loss per epoch (left) and cumulative messages over time (right).
+    """Draw training and validation loss per epoch (left) and cumulative messages per day (right).
 
     Args:
         title: Heading, e.g. "#general: channel model v3".
         history: Per-epoch records from the bundle (`epoch`, `loss`, optional `val_loss`).
-        corpus_times: When each collected message was posted, oldest first.
+        per_day: Messages collected each day, oldest day first (`db.messages.messages_per_day`).
 
     Returns:
         PNG bytes.
@@ -50,8 +51,9 @@ def render_stats_chart(
     loss_axes.set_ylabel("loss (nats per token)")
     loss_axes.grid(alpha=0.3)
 
-    if corpus_times:
-        corpus_axes.step(list(corpus_times), range(1, len(corpus_times) + 1), where="post")
+    if per_day:
+        days = [day for day, _ in per_day]
+        corpus_axes.step(days, list(accumulate(count for _, count in per_day)), where="post")
         figure.autofmt_xdate()
     else:
         corpus_axes.text(

@@ -7,7 +7,7 @@ the Discord command tree and Slack's slash commands are all read from those decl
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 from bot.core.request import ArgValue, Reply, Request
@@ -69,8 +69,9 @@ class CommandSpec:
         public: Its answer is for the whole channel; every other command answers the caller only.
         options: Its arguments, in the order typed text fills the positional ones.
         aliases: Other names typed text accepts (`forget` for `forget-me`).
-        cooldown: Limited by per-user and per-channel waits (`BotConfig.cooldowns`, from the settings
-            `<name>_user_cooldown` and `<name>_channel_cooldown`).
+        cooldown: Default seconds between two uses, by one user and in one channel (`bot.defaults.COOLDOWNS`);
+            required, so that no command is declared without one. The settings may override them
+            (`CHATSMITH_COOLDOWNS`, and `<name>_user_cooldown`, `<name>_channel_cooldown` for some).
         own_slash: Also a slash command of its own where slash commands are registered by hand (Slack's
             manifest: `/generate`); every command is `/chatsmith <name>` there.
     """
@@ -84,7 +85,7 @@ class CommandSpec:
     public: bool = False
     options: tuple[Option, ...] = ()
     aliases: tuple[str, ...] = ()
-    cooldown: bool = False
+    cooldown: tuple[float, float] = field(kw_only=True)
     own_slash: bool = False
 
     def option(self, name: str) -> Option | None:

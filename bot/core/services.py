@@ -46,7 +46,7 @@ class BotConfig:
         default_length: Tokens `generate` writes unless asked (at most `max_length`).
         max_length: Most tokens one `generate` may ask for.
         temperature: Default sampling temperature.
-        top_p: Nucleus sampling share; None: off.
+        top_p: Nucleus sampling share.
         overrun: How far past its length (a share of it) a reply may run to end its message before it is
             cut back to its last sentence or word (`textgen.endings`). Measured on 300 replies of a
             fine-tuned channel model (bench `replies`): 53% end at a message or sentence end when cut
@@ -63,8 +63,10 @@ class BotConfig:
         generation_max_batch: Most generate requests decoded together in one batch.
         generation_queue_max: Most generate requests waiting or decoding at once; past it a request is
             refused at once as busy (`GenerationBusy`).
-        generation_queue_per_workspace: The most of those one workspace may hold.
-        train_queue_per_workspace: The most training jobs `/train` leaves queued in one workspace.
+        generation_queue_per_workspace: Most of those one workspace may hold, so that one workspace
+            cannot fill the queue and leave the others refused.
+        train_queue_per_workspace: Most training jobs `train` may have queued per workspace (retrains
+            that remove a member's messages, and the schedule, are never refused).
         min_training_messages: Trainable messages the trainer needs for a model (its `min_messages`);
             `train` and `forget-me` queue no job below it.
         retention_days: Messages older than this many days are not kept by a backfill (the trainer deletes
@@ -140,8 +142,10 @@ class Services:
         # Message events (new, edited, deleted) are applied one at a time in arrival order: an edit or a
         # delete must never overtake the message it applies to.
         self._collect_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-collect")
-        # Charts and other CPU work that is neither database nor decoding.
+        # CPU work that is neither database nor decoding: loading copy guards, which every /generate
+        # waits on, and charts apart from it, so that a burst of /stats never delays a reply.
         self._work_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-work")
+        self._chart_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="chatsmith-chart")
 
     async def run_db(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run blocking database code on the database threads and await its result.
@@ -159,9 +163,14 @@ class Services:
         return await loop.run_in_executor(self._collect_executor, call)
 
     async def run_work(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run blocking CPU work (charts) off the event loop."""
+        """Run blocking CPU work of the generation path (copy guards) off the event loop."""
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._work_executor, functools.partial(function, *args, **kwargs))
+
+    async def run_chart(self, function: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a chart's drawing off the event loop, on a thread of its own (never the generation path's)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._chart_executor, functools.partial(function, *args, **kwargs))
 
     def close(self) -> None:
         """Stop the worker threads and release the database connections."""
@@ -169,6 +178,7 @@ class Services:
         self._db_executor.shutdown(wait=True)
         self._collect_executor.shutdown(wait=True)
         self._work_executor.shutdown(wait=True)
+        self._chart_executor.shutdown(wait=True)
         self.engine.dispose()
 
 

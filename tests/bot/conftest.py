@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from bot import defaults as bot_defaults
 from bot.console import ConsoleChat
 from bot.core import CommandCore, Services
 from chatsmith.settings import Settings
@@ -43,7 +44,7 @@ def base_bundle(tmp_path_factory: pytest.TempPathFactory, shakespeare: str) -> P
 
 
 def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) -> Settings:
-    """Bot settings for tests: no cooldowns, a tiny trainer, the session's base model."""
+    """Bot settings for tests: no cooldowns or workspace shares, a tiny trainer, the session's base model."""
     values: dict[str, Any] = {
         "data_dir": data_dir,
         "base_model_path": base_bundle,
@@ -53,6 +54,10 @@ def make_settings(data_dir: Path, base_bundle: Path | None, **overrides: Any) ->
         "train_channel_cooldown": 0,
         "stats_user_cooldown": 0,
         "stats_channel_cooldown": 0,
+        "cooldowns": ", ".join(f"{name}:0/0" for name in bot_defaults.COOLDOWNS),
+        # One workspace may use the whole generation queue, as cooldowns are off (tests/bot/test_fair_use.py
+        # checks the deployed share).
+        "generation_queue_per_workspace": bot_defaults.GENERATION_QUEUE_MAX,
         "generate_default_length": 24,
         "trainer_min_messages": 5,
         "trainer_time_budget": 60,

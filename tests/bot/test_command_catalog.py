@@ -56,13 +56,16 @@ def test_the_declarations_hold_together() -> None:
     assert declaration_problems() == []
     assert list(COMMANDS) == [spec.name for spec in DECLARED]
     handler = DECLARED[0].handler
-    clash = CommandSpec("forget", handler, usage="forget", summary="a second forget", description="Again.")
+    clash = CommandSpec(
+        "forget", handler, usage="forget", summary="a second forget", description="Again.", cooldown=(1, 0)
+    )
     bad_rest = CommandSpec(
         "x",
         handler,
         usage="x [words] [more]",
         summary="a prompt before another positional option",
         description="X.",
+        cooldown=(1, 0),
         options=(Option("words", "a", positional=True, rest=True), Option("more", "b", positional=True)),
     )
     problems = declaration_problems((*DECLARED, clash, bad_rest))
@@ -162,8 +165,8 @@ def test_only_public_commands_answer_the_whole_channel(services: Services) -> No
 
 def test_cooldowns_are_configured_for_the_declared_commands(services: Services) -> None:
     assert set(bot_config(Settings(_env_file=None)).cooldowns) == COOLDOWN_COMMANDS  # type: ignore[call-arg]
-    services.config = replace(services.config, cooldowns={"help": CooldownRule(per_user=5)})
-    with pytest.raises(ValueError, match="declared without one: help"):
+    services.config = replace(services.config, cooldowns={"dance": CooldownRule(per_user=5)})
+    with pytest.raises(ValueError, match="declared without one: dance"):
         CommandCore(services)
 
 

@@ -295,7 +295,7 @@ def test_stats_chart_is_a_png() -> None:
     history = [{"epoch": 1, "loss": 3.0, "val_loss": 3.2}, {"epoch": 2, "loss": 2.5, "val_loss": 2.9}]
     start = datetime(2024, 1, 1, tzinfo=UTC)
     png = render_stats_chart(
-        "#general: channel model v1", history, [start + timedelta(hours=i) for i in range(5)]
+        "#general: channel model v1", history, [((start + timedelta(days=i)).date(), 3 + i) for i in range(5)]
     )
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
     assert render_stats_chart("empty", [], []).startswith(b"\x89PNG")

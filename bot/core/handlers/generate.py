@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from bot.core.arguments import float_arg, int_arg
 from bot.core.errors import GenerationBusy
@@ -19,7 +18,6 @@ from db.imitation import may_imitate
 from db.messages import recent_messages
 from db.scopes import find_scope
 from textgen.copyguard import build_copy_guard
-from textgen.sampling import SamplingParams
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +62,12 @@ def workspace_filter_settings(services: Services, request: Request) -> FilterSet
     """The request's workspace filter settings (defaults for a workspace the database does not know)."""
     with services.sessions() as session:
         return filter_settings(session, request.platform, request.workspace)
+
+
+def generation_workspace(request: Request) -> str:
+    """Whose share of the generation queue a request uses: its platform's workspace (a Discord server,
+    a Slack workspace)."""
+    return f"{request.platform}:{request.workspace}"
 
 
 def join_reply(prompt: str, continuation: str) -> tuple[str, int]:
@@ -120,10 +124,11 @@ async def generate(services: Services, request: Request) -> Reply:
         output = OutputFilter(settings, [*guards, build_copy_guard(context)])
     checked = Checked(FALLBACK, "none yet")
     attempts = 0
-    while attempts < MAX_ATTEMPTS:
-        attempts += 1
+    for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 (read after the loop)
         try:
-            continuation = await _decode(services, request, serving.path, prompt, params, context)
+            continuation = await services.generation.generate(
+                serving.path, prompt, params, context, workspace=generation_workspace(request)
+            )
         except GenerationBusy as busy:
             # Saturated: answered at once, to the asker only, so they can simply try again.
             return safe_reply(request, str(busy), ephemeral=True)
@@ -135,13 +140,8 @@ async def generate(services: Services, request: Request) -> Reply:
         if checked.blocked is None:
             break
         # Never the text or the word: only that a sample was blocked and the rule that did it.
-        log.info(
-            "generate in %s/%s: sample %d blocked (%s)",
-            request.workspace,
-            request.channel,
-            attempts,
-            checked.blocked,
-        )
+        where = f"{request.workspace}/{request.channel}"
+        log.info("generate in %s: sample %d blocked (%s)", where, attempts, checked.blocked)
     fallback = checked.blocked is not None
     services.filter_stats.record(
         request.platform,
@@ -153,16 +153,3 @@ async def generate(services: Services, request: Request) -> Reply:
     log.debug("generate in %s/%s answered by %s", request.workspace, request.channel, serving.label)
     label = f"{serving.label}, imitating a member who agreed to it" if member else serving.label
     return safe_reply(request, FALLBACK if fallback else checked.text, model=label)
-
-
-async def _decode(
-    services: Services,
-    request: Request,
-    path: Path,
-    prompt: str,
-    params: SamplingParams,
-    context: tuple[str, ...],
-) -> str:
-    """The model's continuation, queued under the request's workspace so that workspaces share the pool."""
-    workspace = f"{request.platform}:{request.workspace}"
-    return await services.generation.generate(path, prompt, params, context, workspace=workspace)

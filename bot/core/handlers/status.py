@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import date
 from typing import Any
-
-from sqlalchemy import select
 
 from bot.core.charts import render_stats_chart
 from bot.core.command_spec import COMMAND_PREFIXES
@@ -18,7 +16,7 @@ from bot.core.services import Services
 from bot.core.serving import serving_model
 from db import jobs, messages
 from db.filters import filter_settings
-from db.models import Message, ModelVersion, utcnow
+from db.models import ModelVersion, utcnow
 from textgen.bundle import read_manifest
 
 log = logging.getLogger(__name__)
@@ -63,7 +61,7 @@ def _status_text(services: Services, request: Request) -> str:
 async def stats(services: Services, request: Request) -> Reply:
     """A chart of the serving model's loss per epoch and of the messages collected in the channel."""
 
-    def gather() -> tuple[str, list[dict[str, Any]], list[datetime], str]:
+    def gather() -> tuple[str, list[dict[str, Any]], list[tuple[date, int]], str]:
         serving = serving_model(services, request)
         history: list[dict[str, Any]] = []
         title = f"{channel_label(request)}: no model yet"
@@ -75,27 +73,17 @@ async def stats(services: Services, request: Request) -> Reply:
                 log.warning("cannot read the history of %s", serving.path, exc_info=True)
         with services.sessions() as session:
             place = find_place(session, request)
-            times: list[datetime] = []
-            if place is not None:
-                times = list(
-                    session.scalars(
-                        select(Message.created_at)
-                        .where(
-                            Message.channel_id == place.channel_id,
-                            Message.deleted.is_(False),
-                            Message.author_is_bot.is_(False),
-                        )
-                        .order_by(Message.created_at)
-                    )
-                )
+            per_day = messages.messages_per_day(session, place.channel_id) if place is not None else []
             policy = filter_settings(session, request.platform, request.workspace).policy
-        return title, history, times, policy
+        return title, history, per_day, policy
 
-    title, history, times, policy = await services.run_db(gather)
-    png = await services.run_work(render_stats_chart, title, history, times)
+    title, history, per_day, policy = await services.run_db(gather)
+    # On the chart thread, never the one /generate waits on for its copy guards.
+    png = await services.run_chart(render_stats_chart, title, history, per_day)
     epochs = len(history)
+    collected = sum(count for _, count in per_day)
     summary = (
-        f"{title}. {epochs} epoch(s) of training history; {len(times)} messages collected here.\n"
+        f"{title}. {epochs} epoch(s) of training history; {collected} messages collected here.\n"
         + services.filter_stats.describe(request.platform, request.workspace, policy)
     )
     return safe_reply(request, summary, file=png, filename="chatsmith-stats.png")

@@ -51,7 +51,10 @@ async def train(services: Services, request: Request) -> Reply:
             f"{needed}, so {needed - trainable} more. Let people talk{or_backfill}.{note}",
             ephemeral=True,
         )
-    enqueued, position = await services.run_db(_enqueue, services, scope, request.user)
+    try:
+        enqueued, position = await services.run_db(_enqueue, services, scope, request.user)
+    except jobs.QueueFull as full:
+        raise CommandError(f"Not queued: {full}.{note}") from None
     where_in_queue = "training now" if position == 0 else f"position {position} in the queue"
     if enqueued.created:
         text = f"Training queued for {where} on {trainable} messages ({where_in_queue}).{note}"
@@ -70,6 +73,7 @@ def _count_trainable(services: Services, scope: Scope) -> int:
 
 
 def _enqueue(services: Services, scope: Scope, user: str) -> tuple[jobs.Enqueued, int | None]:
+    # Only admin requests wait on the workspace's cap: forget-me retrains and the schedule never do.
     enqueued = jobs.request_training(
         services.engine,
         scope,
