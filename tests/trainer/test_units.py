@@ -137,6 +137,14 @@ def test_trainer_config_rejects_bad_settings_in_one_line() -> None:
     assert config.textgen_train_config().epochs == 2 and config.textgen_train_config().time_budget == 30
 
 
+def test_jobs_stop_when_the_held_out_loss_levels_off_unless_the_settings_say_otherwise() -> None:
+    # Checked every 30 s from the start: the budget is a ceiling, not what every job spends.
+    default = TrainerConfig().textgen_train_config()
+    assert (default.check_every, default.patience, default.min_improvement) == (30.0, 3, 0.005)
+    chosen = TrainerConfig(train_config={"check_every": 10, "patience": 5}).textgen_train_config()
+    assert (chosen.check_every, chosen.patience, chosen.min_improvement) == (10, 5, 0.005)
+
+
 def test_gate_never_promotes_a_model_no_better_than_a_uniform_guess(tmp_path: Path) -> None:
     import numpy as np
 
