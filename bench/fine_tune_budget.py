@@ -57,6 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--corpus", type=Path, required=True, help="a chat log in time order")
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120, 300])
     parser.add_argument("--base", type=Path, default=None, help="base bundle (default: the packaged one)")
+    parser.add_argument("--plateau-only", action="store_true", help="run only the plateau stop")
     args = parser.parse_args(argv)
     base = find_base_model(args.base)
     if base is None:
@@ -66,7 +67,8 @@ def main(argv: list[str] | None = None) -> int:
     train, held_out = messages[:cut], messages[cut:]
     untouched = evaluate_messages(load_serving_bundle(base), held_out).nats_per_char
     print(json.dumps({"base_model_untouched_nats_per_char": round(untouched, 4), "held_out": len(held_out)}))
-    runs = [(budget, False) for budget in args.budgets] + [(max(args.budgets), True)]
+    runs = [(budget, False) for budget in args.budgets if not args.plateau_only]
+    runs.append((max(args.budgets), True))
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for number, (budget, plateau) in enumerate(runs):

@@ -101,6 +101,12 @@ class Settings(BaseSettings):
         ge=2,
         description="Trainable messages a scope needs before it is trained.",
     )
+    trainer_max_corpus_chars: int = Field(
+        default=_TRAINER.max_corpus_chars or 0,
+        ge=0,
+        description="A training job reads only the newest messages that fit in this many characters "
+        "(bounds its memory); 0 reads them all.",
+    )
     trainer_holdout_fraction: float = Field(
         default=_TRAINER.holdout_fraction,
         gt=0,

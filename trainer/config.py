@@ -32,6 +32,9 @@ class TrainerConfig:
         time_budget: Wall-clock seconds a training job may take, corpus loading included.
         min_messages: Trainable messages a scope needs; fewer fails the job saying so.
         holdout_fraction: Share of the newest messages kept out of training for the promotion gate.
+        max_corpus_chars: A job reads only the newest messages that fit in this many characters, so that
+            its memory stays bounded however long a scope's history grows (200 million characters
+            train in about 1 GB); None reads them all.
         keep_versions: Model versions kept per scope (the active one included); older ones are retired.
         retention_days: Messages older than this are deleted and the models holding them withdrawn
             (`trainer.retention`); 0 keeps them.
@@ -50,6 +53,7 @@ class TrainerConfig:
     time_budget: float = 900.0
     min_messages: int = 200
     holdout_fraction: float = 0.1
+    max_corpus_chars: int | None = 200_000_000
     keep_versions: int = 5
     retention_days: int = 0
     spec: dict[str, Any] = field(default_factory=dict)

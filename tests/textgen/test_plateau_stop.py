@@ -26,9 +26,18 @@ def test_a_run_whose_held_out_loss_stops_improving_ends_long_before_its_budget(t
         min_improvement=10.0,
     )
     started = time.monotonic()
-    result = train_model([shakespeare], tmp_path / "m", spec=ModelSpec(**TINY), config=config)
+    rates: list[float] = []
+    result = train_model(
+        [shakespeare],
+        tmp_path / "m",
+        spec=ModelSpec(**TINY),
+        config=config,
+        progress=lambda report: rates.append(report.learning_rate or 0.0),
+    )
     assert result.metrics["stopped"] == "early stopping"
     assert result.metrics["validations"] == 3
+    # Each check without a new best halved the rate: the run ended annealed, not at full rate.
+    assert rates[-1] < 0.3 * max(rates)
     assert time.monotonic() - started < 30.0
 
 
