@@ -31,10 +31,15 @@ HELD_OUT_SHARE = 0.2
 
 
 def fine_tune(
-    base: Path, train: list[str], held_out: list[str], budget: float, plateau: bool, out: Path
+    base: Path,
+    train: list[str],
+    held_out: list[str],
+    budget: float,
+    plateau: dict[str, Any] | None,
+    out: Path,
 ) -> dict[str, Any]:
-    """One fine-tune under `budget` seconds (with the plateau stop when `plateau`), scored on `held_out`."""
-    config = TrainConfig(**({**PLATEAU_STOP} if plateau else {}), time_budget=budget)
+    """One fine-tune under `budget` seconds (with the plateau stop `plateau`), scored on `held_out`."""
+    config = TrainConfig(**(plateau or {}), time_budget=budget)
     wall, cpu = time.monotonic(), time.process_time()
     result = train_model(train, out, config=config, base=base, started=wall)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
@@ -58,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120, 300])
     parser.add_argument("--base", type=Path, default=None, help="base bundle (default: the packaged one)")
     parser.add_argument("--plateau-only", action="store_true", help="run only the plateau stop")
+    parser.add_argument("--check-every", type=float, help="seconds between checks (default: the trainer's)")
+    parser.add_argument("--patience", type=int, help="checks without a new best (default: the trainer's)")
     args = parser.parse_args(argv)
     base = find_base_model(args.base)
     if base is None:
@@ -67,21 +74,30 @@ def main(argv: list[str] | None = None) -> int:
     train, held_out = messages[:cut], messages[cut:]
     untouched = evaluate_messages(load_serving_bundle(base), held_out).nats_per_char
     print(json.dumps({"base_model_untouched_nats_per_char": round(untouched, 4), "held_out": len(held_out)}))
-    runs = [(budget, False) for budget in args.budgets if not args.plateau_only]
-    runs.append((max(args.budgets), True))
+    plateau = {**PLATEAU_STOP}
+    if args.check_every is not None:
+        plateau["check_every"] = args.check_every
+    if args.patience is not None:
+        plateau["patience"] = args.patience
+    runs: list[tuple[float, dict[str, Any] | None]] = [
+        (budget, None) for budget in args.budgets if not args.plateau_only
+    ]
+    runs.append((max(args.budgets), plateau))
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
-        for number, (budget, plateau) in enumerate(runs):
-            row = fine_tune(base, train, held_out, budget, plateau, Path(scratch) / f"run-{number}")
+        for number, (budget, stop_rule) in enumerate(runs):
+            row = fine_tune(base, train, held_out, budget, stop_rule, Path(scratch) / f"run-{number}")
             print(json.dumps(row), flush=True)
             rows.append(row)
     print(f"\nbase model untouched: {untouched:.3f} nats/char on {len(held_out)} held-out messages\n")
     print("| run | wall s | CPU s | steps | stopped | held-out nats/char |")
     print("| --- | --- | --- | --- | --- | --- |")
     for row in rows:
+        stop = row["plateau_stop"]
         name = (
-            f"plateau stop, ceiling {row['budget_s']:g} s"
-            if row["plateau_stop"]
+            f"plateau stop (every {stop['check_every']:g} s, patience {stop['patience']}), "
+            f"ceiling {row['budget_s']:g} s"
+            if stop
             else f"{row['budget_s']:g} s"
         )
         print(
