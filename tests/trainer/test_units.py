@@ -163,9 +163,9 @@ def test_trainer_config_rejects_bad_settings_in_one_line() -> None:
 
 
 def test_jobs_stop_when_the_held_out_loss_levels_off_unless_the_settings_say_otherwise() -> None:
-    # Checked every 30 s from the start: the budget is a ceiling, not what every job spends.
+    # Checked every 10 s from the start: the budget is a ceiling, not what every job spends.
     default = TrainerConfig().textgen_train_config()
-    assert (default.check_every, default.patience, default.min_improvement) == (30.0, 3, 0.005)
+    assert (default.check_every, default.patience, default.min_improvement) == (10.0, 2, 0.005)
     chosen = TrainerConfig(train_config={"check_every": 10, "patience": 5}).textgen_train_config()
     assert (chosen.check_every, chosen.patience, chosen.min_improvement) == (10, 5, 0.005)
 
