@@ -26,11 +26,13 @@ def describe_age(moment: datetime | None, now: datetime) -> str:
 
 
 def describe_version(version: ModelVersion, now: datetime) -> str:
-    """A version's score, corpus size, age and note."""
+    """A version's score (for one the gate rejected, both figures it compared), corpus size, age and note."""
     parts = []
     metrics = version.metrics or {}
-    score = held_out_score(metrics)
-    if score is not None:
+    score, outcome = held_out_score(metrics), gate_outcome(metrics)
+    if outcome is not None and version.status == "rejected":
+        parts.append(outcome)
+    elif score is not None:
         parts.append(f"{format_nats(score)} nats/char on held-out messages")
     elif isinstance(metrics.get("val_loss"), int | float):
         parts.append(f"validation loss {metrics['val_loss']:.3f}")

@@ -50,8 +50,11 @@ def test_a_promoted_retrain_says_so_with_its_figures() -> None:
 
 def test_a_version_shows_one_figure_the_gates_held_out_score() -> None:
     # Training's validation figure (1.325) and the gate's held-out figure differ; only the latter shows.
-    text = describe_version(_version(REJECTED, "rejected"), NOW)
+    text = describe_version(_version({**REJECTED, "gate": "promoted"}, "active"), NOW)
     assert "1.600 nats/char" in text and "1.325" not in text
+    # A rejected version (`/models`) names the figures the gate compared.
+    rejected = describe_version(_version(REJECTED, "rejected"), NOW)
+    assert rejected.startswith("not promoted: 1.600 vs 1.530 serving") and "1.325" not in rejected
     assert held_out_score({"val_nats_per_char": 1.325}) == 1.325
 
 
