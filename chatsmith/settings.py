@@ -5,10 +5,8 @@ field is one environment variable, `CHATSMITH_<FIELD>` (for example `CHATSMITH_D
 tokens also answer to the names the platforms' own docs use (`DISCORD_TOKEN`, `SLACK_BOT_TOKEN`, ...).
 Variables set in the environment win over `.env` in the working directory, which wins over the
 defaults. `.env.example` documents every variable; `chatsmith config show` prints the effective values
-with secrets masked, and `chatsmith config check` validates them.
-
-Secrets are `SecretStr` (masked in `repr`, `str` and `model_dump`), and the database URL's password is
-masked wherever a value is displayed (`Settings.display_value`).
+with secrets masked, and `chatsmith config check` validates them. Secrets are `SecretStr` (masked in
+`repr`, `str` and `model_dump`), and the database URL's password wherever a value is displayed.
 """
 
 from __future__ import annotations
@@ -102,6 +100,12 @@ class Settings(BaseSettings):
         default=_TRAINER.min_messages,
         ge=2,
         description="Trainable messages a scope needs before it is trained.",
+    )
+    trainer_max_corpus_chars: int = Field(
+        default=_TRAINER.max_corpus_chars or 0,
+        ge=0,
+        description="A job reads its newest messages that fit "
+        "in this many characters (bounds its memory); 0 reads them all.",
     )
     trainer_holdout_fraction: float = Field(
         default=_TRAINER.holdout_fraction,

@@ -169,6 +169,7 @@ def trainer_config(settings: Settings) -> TrainerConfig:
         time_budget=settings.trainer_time_budget,
         min_messages=settings.trainer_min_messages,
         holdout_fraction=settings.trainer_holdout_fraction,
+        max_corpus_chars=settings.trainer_max_corpus_chars or None,
         keep_versions=settings.trainer_keep_versions,
         retention_days=settings.retention_days,
         spec=dict(settings.trainer_spec),

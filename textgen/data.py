@@ -1,16 +1,47 @@
 """Training windows cut on the fly from one token array, never materialised.
 
-The corpus lives in memory once, as int32 token ids. Each batch gathers its windows from random
-offsets inside the `tf.data` pipeline, so memory grows with the corpus and never with
+The corpus lives in memory once, as token ids in the smallest unsigned type its vocabulary fits
+(uint16 for bytes and characters: half of int32), encoded a slice of messages at a time so that no
+int32 copy of the whole corpus ever exists. Each batch gathers its windows from random offsets inside
+the `tf.data` pipeline and widens only those to int32, so memory grows with the corpus and never with
 corpus x window x vocabulary as padded n-grams with one-hot labels would.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
 import numpy as np
 import tensorflow as tf
 
 from textgen.errors import TextgenError
+
+if TYPE_CHECKING:
+    from textgen.tokenizers import Tokenizer
+
+# Messages encoded at once: the int32 stream of one slice is a passing few megabytes.
+ENCODE_SLICE_MESSAGES = 50_000
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """The smallest unsigned type that holds every id of a vocabulary of `vocab_size`."""
+    for dtype in (np.uint8, np.uint16, np.uint32):
+        if vocab_size - 1 <= np.iinfo(dtype).max:
+            return np.dtype(dtype)
+    raise TextgenError(f"Received a vocabulary of {vocab_size} ids, expected at most 2**32")
+
+
+def encode_compact(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
+    """`BOS m1 EOS BOS m2 EOS ...` as `token_dtype(tokenizer.vocab_size)`, encoded slice by slice."""
+    dtype = token_dtype(tokenizer.vocab_size)
+    pieces = [
+        tokenizer.encode_messages(messages[start : start + ENCODE_SLICE_MESSAGES]).astype(dtype)
+        for start in range(0, len(messages), ENCODE_SLICE_MESSAGES)
+    ]
+    if len(pieces) == 1:
+        return pieces[0]
+    return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
 
 
 def window_starts(num_tokens: int, seq_len: int, causal: bool, rng: np.random.Generator | None) -> np.ndarray:
@@ -56,16 +87,16 @@ def windows_dataset(
     `(B, k, L)`, so a distribution strategy still splits the batch axis across replicas.
 
     Args:
-        tokens: the whole token stream, int32.
+        tokens: the whole token stream, of any integer type (`encode_compact`'s).
         seed: with `epoch`, fixes the order; None gives the in-order windows (validation).
     """
     rng = np.random.default_rng([seed, epoch]) if seed is not None else None
     starts = window_starts(len(tokens), seq_len, causal, rng)
-    table = tf.constant(tokens, dtype=tf.int32)
+    table = tf.constant(tokens)
     offsets = tf.range(seq_len + 1, dtype=tf.int64)
 
     def gather(batch_starts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        windows = tf.gather(table, batch_starts[:, None] + offsets[None, :])
+        windows = tf.cast(tf.gather(table, batch_starts[:, None] + offsets[None, :]), tf.int32)
         inputs = windows[:, :-1]
         labels = windows[:, 1:] if causal else windows[:, -1]
         return inputs, labels
@@ -117,13 +148,13 @@ def stream_windows_dataset(
             f"corpus has {len(tokens)} tokens, too few for {batch_size} streams of one {seq_len}-token window; "
             f"add text or lower --batch-size / --seq-len"
         )
-    table = tf.constant(tokens, dtype=tf.int32)
+    table = tf.constant(tokens)
     row_starts = tf.constant(np.arange(batch_size, dtype=np.int64) * stream_length + phase)
     offsets = tf.range(seq_len + 1, dtype=tf.int64)
 
     def gather(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         starts = row_starts + step * seq_len
-        windows = tf.gather(table, starts[:, None] + offsets[None, :])
+        windows = tf.cast(tf.gather(table, starts[:, None] + offsets[None, :]), tf.int32)
         return windows[:, :-1], windows[:, 1:]
 
     dataset = tf.data.Dataset.range(steps)

@@ -82,7 +82,11 @@ class TrainConfig:
         test_fraction: share of the corpus, taken from its end, held out for the reported figure
             (`test_nats_per_char`); nothing is tuned on it.
         clipnorm: global gradient-norm clip.
-        patience: epochs without validation improvement before early stopping.
+        patience: validations without a new best (by `min_improvement`) before early stopping: epochs,
+            or with `check_every` the periodic checks.
+        check_every: seconds of the run between validations within an epoch (None: only at epoch ends),
+            so that a run whose held-out loss levels off stops long before its budget.
+        min_improvement: how much lower (nats per token) a validation loss must be to count as a new best.
         seed: seed for weights, data order and dropout, for repeatable runs.
         steps_per_epoch: cap on optimizer steps per epoch (None: one pass over the data).
         carry_state: causal models carry their recurrent state from each window into the next window
@@ -106,6 +110,8 @@ class TrainConfig:
     test_fraction: float = 0.0
     clipnorm: float = 1.0
     patience: int = 3
+    check_every: float | None = None
+    min_improvement: float = 1e-4
     seed: int = 0
     steps_per_epoch: int | None = None
     carry_state: bool = True
@@ -138,6 +144,12 @@ class TrainConfig:
             raise TextgenError(f"clipnorm must be positive, received {self.clipnorm!r}")
         if self.patience < 1:
             raise TextgenError(f"patience must be at least 1, received {self.patience!r}")
+        if self.check_every is not None and not self.check_every > 0:
+            raise TextgenError(
+                f"check every must be a positive number of seconds, received {self.check_every!r}"
+            )
+        if not self.min_improvement >= 0:
+            raise TextgenError(f"min improvement must be zero or more, received {self.min_improvement!r}")
         if self.steps_per_epoch is not None and self.steps_per_epoch < 1:
             raise TextgenError(f"steps per epoch must be positive, received {self.steps_per_epoch!r}")
 

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from textgen.bundle import Bundle, ServingBundle, check_bundle_destination, load_serving_bundle, save_bundle
 from textgen.copyguard import CopyGuard, build_copy_guard, load_copy_guard
-from textgen.data import num_batches, stream_num_batches
+from textgen.data import encode_compact, num_batches, stream_num_batches
 from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
 from textgen.fit import EpochLoop, FitResult, ProgressCallback, TrainingProgress
@@ -194,8 +194,8 @@ def _prepare_data(
     else:
         spec = spec or ModelSpec()
         tok = build_tokenizer(tokenizer, parts.train, num_words=num_words)
-    train_tokens = tok.encode_messages(parts.train)
-    val_tokens = tok.encode_messages(parts.val) if parts.val else np.zeros(0, np.int32)
+    train_tokens = encode_compact(tok, parts.train)
+    val_tokens = encode_compact(tok, parts.val)
     steps_per_epoch = num_batches(
         len(train_tokens), spec.seq_len, config.batch_size, spec.causal, config.grad_accum
     )

@@ -6,13 +6,15 @@ judged on how well it predicts what the channel says now, on text neither model 
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.messages import iter_corpus_messages
+from db.messages import CorpusMessage, iter_corpus_messages
 from db.scopes import Scope
 from textgen.corpus import without_addressee
 from trainer.config import MAX_HOLDOUT_MESSAGES
@@ -61,7 +63,13 @@ def split_recent(
 
 
 def load_scope_corpus(
-    session: Session, scope: Scope, *, min_messages: int, holdout_fraction: float, scope_name: str = ""
+    session: Session,
+    scope: Scope,
+    *,
+    min_messages: int,
+    holdout_fraction: float,
+    scope_name: str = "",
+    max_chars: int | None = None,
 ) -> ScopeCorpus:
     """The scope's scrubbed trainable messages, split into training and newest held-out messages.
 
@@ -74,11 +82,13 @@ def load_scope_corpus(
         min_messages: Fewest trainable messages to train on.
         holdout_fraction: Share of the newest messages held out.
         scope_name: How to name the scope in the error message.
+        max_chars: Keep only the newest messages that fit in this many characters (None: all), read as
+            a stream, so that a scope's memory is bounded by the cap and not by its whole history.
 
     Raises:
         CorpusTooSmall: Fewer than `min_messages` trainable messages; the message says how many are needed.
     """
-    rows = list(iter_corpus_messages(session, scope, scrub=True))
+    rows = _newest_rows(iter_corpus_messages(session, scope, scrub=True), max_chars)
     # Training text: "alice: ..." loses its address, like every corpus (`textgen.corpus.without_addressee`).
     speakers = {row.author_id.casefold() for row in rows}
     messages = [without_addressee(row.text, speakers) for row in rows]
@@ -96,3 +106,17 @@ def load_scope_corpus(
         oldest_message_at=min((row.created_at for row in rows), default=None),
         channels=frozenset(row.channel_id for row in rows),
     )
+
+
+def _newest_rows(rows: Iterable[CorpusMessage], max_chars: int | None) -> list[CorpusMessage]:
+    """The newest of `rows` (oldest first, as read) whose texts fit in `max_chars`, in order."""
+    if max_chars is None:
+        return list(rows)
+    kept: deque[CorpusMessage] = deque()
+    chars = 0
+    for row in rows:
+        kept.append(row)
+        chars += len(row.text)
+        while chars > max_chars and len(kept) > 1:
+            chars -= len(kept.popleft().text)
+    return list(kept)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any, TypeGuard
 
 from db.serving import ServingModel
+from db.verdicts import format_nats
 from textgen.bundle import ServingBundle, load_serving_bundle
 from textgen.evaluate import evaluate_messages
 
@@ -81,14 +82,17 @@ def judge_candidate(
     }
     held_out = f"on {len(holdout)} newest held-out messages"
     if not better_than_uniform:
-        summary = f"{score:.4f} nats/char {held_out}, no better than a uniform guess ({uniform:.4f})"
+        summary = (
+            f"{format_nats(score)} nats/char {held_out}, no better than a uniform guess "
+            f"({format_nats(uniform)})"
+        )
     elif incumbent_score is None:
-        summary = f"{score:.4f} nats/char {held_out}; nothing served before"
+        summary = f"{format_nats(score)} nats/char {held_out}; nothing served before"
     else:
         relation = "no worse than" if promote_it else "worse than"
         summary = (
-            f"{score:.4f} nats/char {held_out}, {relation} {describe_model(incumbent)} at "
-            f"{incumbent_score:.4f}"
+            f"{format_nats(score)} nats/char {held_out}, {relation} {describe_model(incumbent)} at "
+            f"{format_nats(incumbent_score)}"
         )
     return Verdict(promote_it, _json_safe(metrics), summary)
 

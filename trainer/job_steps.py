@@ -184,6 +184,7 @@ class JobSteps:
                     min_messages=self.config.min_messages,
                     holdout_fraction=self.config.holdout_fraction,
                     scope_name=scope_name,
+                    max_chars=self.config.max_corpus_chars,
                 )
 
         return self.persist(read, "reading the corpus")

@@ -39,6 +39,7 @@ from db.models import ModelVersion, TrainingJob
 from db.registry import mark_failed
 from db.retry import DatabaseUnavailable, retry_on_lock
 from db.scopes import Scope
+from db.verdicts import gate_outcome
 from textgen.spec import ModelSpec
 from trainer.candidate import Candidate, StopRequested, train_candidate
 from trainer.config import TrainerConfig
@@ -63,6 +64,8 @@ class JobOutcome:
         message: One line for logs and the command line.
         model_version_id: The version this attempt created, if any.
         promoted: Whether that version became active.
+        gate_result: For a job that ran to the end, what the gate made of its model ("not promoted:
+            1.600 vs 1.530 serving"): what logs and the command line show in place of "succeeded".
     """
 
     job_id: int
@@ -71,6 +74,12 @@ class JobOutcome:
     message: str
     model_version_id: int | None = None
     promoted: bool = False
+    gate_result: str | None = None
+
+    @property
+    def headline(self) -> str:
+        """How the job ended, in words a reader trusts: the gate's outcome, else the status."""
+        return self.gate_result or self.status
 
 
 @dataclass
@@ -183,7 +192,7 @@ class Worker:
             finally:
                 self._discard_staging(attempt)
                 _clear_keras_session()
-        logger.info("job %d %s: %s", job.id, outcome.status, outcome.message)
+        logger.info("job %d %s (%s)", job.id, outcome.headline, outcome.message)
         return outcome
 
     # ---------------------------------------------------------------- the job's steps
@@ -222,14 +231,14 @@ class Worker:
         heartbeat.close()
         for location in retired:
             steps.delete_bundle(location)
-        verdict_word = "promoted" if verdict.promote else "rejected"
         return JobOutcome(
             job.id,
             job.scope_key,
             "succeeded",
-            f"{scope_name} v{version.number} {verdict_word}: {verdict.summary}",
+            f"{scope_name} v{version.number}: {verdict.summary}",
             attempt.version_id,
             verdict.promote,
+            gate_outcome(verdict.metrics),
         )
 
     def _spec_of(self, parent: Parent | None) -> tuple[ModelSpec, str]:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from bot.core.cooldowns import describe_wait
 from db.models import ModelVersion, TrainingJob
+from db.verdicts import format_nats, gate_outcome, held_out_score
 from errortext import first_line
 
 
@@ -25,11 +26,14 @@ def describe_age(moment: datetime | None, now: datetime) -> str:
 
 
 def describe_version(version: ModelVersion, now: datetime) -> str:
-    """A version's score, corpus size, age and note."""
+    """A version's score (for one the gate rejected, both figures it compared), corpus size, age and note."""
     parts = []
     metrics = version.metrics or {}
-    if isinstance(metrics.get("val_nats_per_char"), int | float):
-        parts.append(f"{metrics['val_nats_per_char']:.3f} nats/char on held-out messages")
+    score, outcome = held_out_score(metrics), gate_outcome(metrics)
+    if outcome is not None and version.status == "rejected":
+        parts.append(outcome)
+    elif score is not None:
+        parts.append(f"{format_nats(score)} nats/char on held-out messages")
     elif isinstance(metrics.get("val_loss"), int | float):
         parts.append(f"validation loss {metrics['val_loss']:.3f}")
     stats = version.corpus_stats or {}
@@ -44,8 +48,11 @@ def describe_version(version: ModelVersion, now: datetime) -> str:
     return ", ".join(parts)
 
 
-def describe_job(job: TrainingJob, where: str, position: int | None, now: datetime) -> str:
-    """A job's state: its place in the queue, its progress, or how it ended."""
+def describe_job(
+    job: TrainingJob, where: str, position: int | None, now: datetime, version: ModelVersion | None = None
+) -> str:
+    """A job's state: its place in the queue, its progress, or how it ended (with `version`, the model it
+    made: whether the gate promoted it, rather than a bare "succeeded")."""
     if job.status == "queued":
         return f"Training of {where}: queued" + (f", position {position}." if position else ".")
     if job.status == "running":
@@ -61,7 +68,9 @@ def describe_job(job: TrainingJob, where: str, position: int | None, now: dateti
         if isinstance(eta, int | float) and math.isfinite(eta):
             text += f", about {describe_wait(eta)} left"
         return text + "."
-    text = f"Last training of {where}: {job.status} {describe_age(job.finished_at or job.created_at, now)}"
+    outcome = gate_outcome(version.metrics) if version is not None and job.status == "succeeded" else None
+    ended = f"{outcome}," if outcome else job.status
+    text = f"Last training of {where}: {ended} {describe_age(job.finished_at or job.created_at, now)}"
     if job.status == "failed" and job.error:
         text += f" ({first_line(job.error)[:200]})"
     return text + "."

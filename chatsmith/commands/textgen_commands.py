@@ -83,7 +83,26 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         default=_DEFAULT_CONFIG.state_reset,
         help="with carried state, the share of rows reset to a fresh state at each step",
     )
-    train.add_argument("--patience", type=int, default=_DEFAULT_CONFIG.patience, help="early-stopping epochs")
+    train.add_argument(
+        "--patience",
+        type=int,
+        default=_DEFAULT_CONFIG.patience,
+        help="validations without a new best before stopping (epochs, or checks with --check-every)",
+    )
+    train.add_argument(
+        "--check-every",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="also validate every SECONDS within an epoch and stop when --patience checks bring no new "
+        "best by --min-improvement (the time budget stays the ceiling); off by default",
+    )
+    train.add_argument(
+        "--min-improvement",
+        type=float,
+        default=_DEFAULT_CONFIG.min_improvement,
+        help="nats per token a validation must gain to count as a new best",
+    )
     train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto", help="Keras dtype policy")
     train.add_argument("--seed", type=seed_number, default=_DEFAULT_CONFIG.seed)
@@ -214,6 +233,8 @@ def run_train(args: argparse.Namespace) -> int:
         val_fraction=0.0 if args.val_corpus else args.val_fraction,
         test_fraction=0.0 if args.test_corpus else args.test_fraction,
         patience=args.patience,
+        check_every=args.check_every,
+        min_improvement=args.min_improvement,
         carry_state=args.carry_state,
         state_reset=args.state_reset,
         seed=args.seed,

@@ -172,9 +172,7 @@ def run_trainer(args: argparse.Namespace) -> int:
                 return 0
             outcomes = service.run_once()
         for outcome in outcomes:
-            # A job that ran to its verdict "succeeded" even when the gate rejected its model.
-            state = "finished" if outcome.status == "succeeded" else outcome.status
-            print(f"job {outcome.job_id} {state}: {outcome.message}")
+            print(f"job {outcome.job_id} {outcome.headline} ({outcome.message})")
         if not outcomes:
             print("no queued jobs")
         if stopper.signum is not None:
@@ -276,6 +274,7 @@ def run_models_list(args: argparse.Namespace) -> int:
 
     from db.models import ModelVersion, Workspace
     from db.scopes import Scope, describe_scope
+    from db.verdicts import format_nats, gate_outcome, held_out_score
 
     settings, engine = _open()
     try:
@@ -299,11 +298,13 @@ def run_models_list(args: argparse.Namespace) -> int:
         return 0
     print(f"{'id':>5}  {'scope':<36} {'ver':>4}  {'status':<9} {'nats/char':>9}  {'created (UTC)':<16}  note")
     for v in versions:
-        score = (v.metrics or {}).get("holdout_nats_per_char")
-        score_text = f"{score:.4f}" if isinstance(score, int | float) else "-"
+        score = held_out_score(v.metrics)
+        score_text = format_nats(score) if score is not None else "-"
+        outcome = gate_outcome(v.metrics)
+        note = (f"{outcome}; " if outcome else "") + (v.note or "")
         print(
             f"{v.id:>5}  {names[v.scope_key][:36]:<36} {'v' + str(v.version):>4}  {v.status:<9} {score_text:>9}  "
-            f"{v.created_at:%Y-%m-%d %H:%M}  {_wrapped_note(v.note)}"
+            f"{v.created_at:%Y-%m-%d %H:%M}  {_wrapped_note(note)}"
         )
     return 0
 

@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from textgen.data import num_batches, window_starts, windows_dataset
 from textgen.errors import TextgenError
@@ -107,3 +108,22 @@ def test_stream_resets_a_share_of_rows_at_every_step_repeatably():
     # Without resets, only the first step starts fresh.
     plain = [c.numpy() for _, _, c in stream_windows_dataset(tokens, 10, 32, seed=3, epoch=1)]
     assert not plain[0].any() and all(c.all() for c in plain[1:])
+
+
+def test_the_corpus_is_kept_in_the_smallest_type_its_vocabulary_fits(monkeypatch):
+    from textgen import data
+    from textgen.tokenizers import ByteTokenizer
+
+    assert data.token_dtype(200) == np.uint8 and data.token_dtype(260) == np.uint16
+    assert data.token_dtype(70_000) == np.uint32
+    tokenizer = ByteTokenizer()
+    messages = [f"message {i} é" for i in range(25)]
+    # Encoded a few messages at a time, the stream is the same as encoded at once, at half of int32.
+    monkeypatch.setattr(data, "ENCODE_SLICE_MESSAGES", 4)
+    compact = data.encode_compact(tokenizer, messages)
+    assert compact.dtype == np.uint16
+    np.testing.assert_array_equal(compact, tokenizer.encode_messages(messages))
+    # The model still reads int32 windows of the same ids.
+    inputs, labels = next(iter(data.stream_windows_dataset(compact, 8, 2)))[:2]
+    assert inputs.dtype == tf.int32 and labels.dtype == tf.int32
+    np.testing.assert_array_equal(inputs.numpy()[0], compact[:8])

@@ -58,11 +58,12 @@ def test_readme_flow_trains_activates_and_generates_with_the_scope_model(
     assert main(["train-scope", "W", "C"]) == 0
     assert "job 1 queued for console:W #C (position 1 in the queue)" in capsys.readouterr().out
     assert main(["trainer", "--once"]) == 0
-    assert "job 1 finished: console:W" in capsys.readouterr().out
+    ran = capsys.readouterr().out
+    assert "job 1 promoted: " in ran and "(console:W" in ran and "succeeded" not in ran, ran
 
     assert main(["models", "list", "W", "C"]) == 0
     listing = capsys.readouterr().out
-    assert "console:W #C" in listing and " active " in listing
+    assert "console:W #C" in listing and " active " in listing and "promoted: " in listing
 
     assert main(["generate", "--scope", "W", "C", "--max-tokens", "20", "--seed", "3", "--json"]) == 0
     captured = capsys.readouterr()

@@ -64,6 +64,31 @@ def test_scope_corpus_is_scrubbed_filtered_and_split_by_time(engine: Engine) -> 
 
 
 @SQLITE_ONLY
+def test_a_long_history_is_cut_to_its_newest_messages_that_fit_the_character_cap(engine: Engine) -> None:
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    with Session(engine) as session, session.begin():
+        workspace = get_or_create_workspace(session, "discord", "G1")
+        channel = get_or_create_channel(session, workspace, "C1")
+        channel.collecting = True
+        for index in range(100):
+            author = "old" if index < 50 else "new"
+            record_message(
+                session, channel, f"id{index}", author, f"msg {index:04d}", start + timedelta(minutes=index)
+            )
+        scope = Scope(workspace.id, channel.id)
+
+    with Session(engine) as session:
+        # 8 characters a message: 30 of them fit in 240 characters, the newest 30.
+        corpus = load_scope_corpus(session, scope, min_messages=10, holdout_fraction=0.2, max_chars=240)
+        everything = load_scope_corpus(session, scope, min_messages=10, holdout_fraction=0.2)
+    kept = [*corpus.train, *corpus.holdout]
+    assert kept == [f"msg {index:04d}" for index in range(70, 100)]
+    assert len(everything.train) + len(everything.holdout) == 100
+    # Only the authors of the kept messages are in the model.
+    assert len(corpus.authors) == 1
+
+
+@SQLITE_ONLY
 def test_import_is_idempotent_turns_collection_on_and_skips_opted_out_authors(engine: Engine) -> None:
     log = "\n".join(
         [
@@ -135,6 +160,14 @@ def test_trainer_config_rejects_bad_settings_in_one_line() -> None:
         TrainerConfig(heartbeat_seconds=10, stale_after_seconds=15).validate()
     config = TrainerConfig(train_config={"epochs": 2}, time_budget=30).validate()
     assert config.textgen_train_config().epochs == 2 and config.textgen_train_config().time_budget == 30
+
+
+def test_jobs_stop_when_the_held_out_loss_levels_off_unless_the_settings_say_otherwise() -> None:
+    # Checked every 10 s from the start: the budget is a ceiling, not what every job spends.
+    default = TrainerConfig().textgen_train_config()
+    assert (default.check_every, default.patience, default.min_improvement) == (10.0, 2, 0.005)
+    chosen = TrainerConfig(train_config={"check_every": 10, "patience": 5}).textgen_train_config()
+    assert (chosen.check_every, chosen.patience, chosen.min_improvement) == (10, 5, 0.005)
 
 
 def test_gate_never_promotes_a_model_no_better_than_a_uniform_guess(tmp_path: Path) -> None:

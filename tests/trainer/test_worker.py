@@ -160,6 +160,13 @@ def test_promotion_gate_rejects_a_worse_model_and_stores_both_figures(
     assert rejected.metrics["incumbent_version_id"] == active_id and rejected.metrics["gate"] == "rejected"
     # A rejected model keeps its bundle, so an operator can still activate it by hand.
     assert Path(rejected.bundle_path).is_dir()
+    # The job ran fine but made nothing better: it reads as not promoted, with the two figures the gate
+    # compared, never as "succeeded".
+    figures = f"{candidate_score:.3f} vs {incumbent_score:.3f} serving"
+    assert outcome.headline == f"not promoted: {figures}", outcome.headline
+    assert (
+        f"{candidate_score:.3f} nats/char" in rejected.note and f"at {incumbent_score:.3f}" in rejected.note
+    )
 
 
 def test_too_small_a_corpus_fails_the_job_saying_how_many_messages_are_needed(

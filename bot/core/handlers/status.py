@@ -54,7 +54,8 @@ def _status_text(services: Services, request: Request) -> str:
         for scope, where in ((place.channel_scope, label), (place.workspace_scope, "the workspace")):
             job = jobs.latest_job(session, scope)
             if job is not None:
-                lines.append(describe_job(job, where, jobs.queue_position(session, scope), now))
+                made = session.get(ModelVersion, job.model_version_id) if job.model_version_id else None
+                lines.append(describe_job(job, where, jobs.queue_position(session, scope), now, made))
     return "\n".join(lines)
 
 
