@@ -32,6 +32,11 @@ async def collect(services: Services, request: Request) -> Reply:
             f"Received `collect {state}`, expected `collect on`, `collect off`, `collect share` or "
             "`collect unshare`."
         )
+    if state == "on" and request.channel_privacy_unknown:
+        raise CommandError(
+            f"Collection stays off in {channel_label(request)}: I cannot tell whether it is private. Invite "
+            "the bot to the channel (or let it see the channel), or try again in a minute."
+        )
 
     def apply() -> str:
         with services.write_sessions.begin() as session:
