@@ -146,6 +146,7 @@ class ChatsmithDiscordBot(discord.Client):
             # Ids, never names: anyone who may create roles can give one any name.
             roles = tuple(str(role.id) for role in interaction.user.roles)
         channel = interaction.channel
+        private = channel_is_private(channel, interaction.guild)
         return Request(
             platform="discord",
             workspace=str(interaction.guild_id),
@@ -158,7 +159,8 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=interaction.guild.name if interaction.guild else "",
             channel_name=getattr(channel, "name", None) or "",
-            channel_private=channel_is_private(channel, interaction.guild),
+            channel_private=private,
+            channel_privacy_unknown=private is None,
             history=history_reader(interaction),
             progress=progress,
         )
@@ -169,6 +171,10 @@ class ChatsmithDiscordBot(discord.Client):
         if message.guild is None or message.author.bot or message.webhook_id is not None:
             return
         if message.type not in (discord.MessageType.default, discord.MessageType.reply):
+            return
+        if self._addressed_to_me(message):
+            # Words said to the bot are commands, never training data (Slack's mentions are skipped too).
+            await self._answer(message)
             return
         await self.core.collect_message(
             IncomingMessage(
@@ -182,8 +188,6 @@ class ChatsmithDiscordBot(discord.Client):
                 author_is_bot=message.author.bot,
             )
         )
-        if self._addressed_to_me(message):
-            await self._answer(message)
 
     def _addressed_to_me(self, message: discord.Message) -> bool:
         """Whether a message mentions the bot or replies to one of its messages."""
@@ -201,6 +205,7 @@ class ChatsmithDiscordBot(discord.Client):
         message has no private answer: they are logged, not posted."""
         assert message.guild is not None and self.user is not None
         said = re.sub(rf"<@!?{self.user.id}>", "", message.content).strip()
+        private = channel_is_private(message.channel, message.guild)
         request = Request(
             platform="discord",
             workspace=str(message.guild.id),
@@ -211,7 +216,8 @@ class ChatsmithDiscordBot(discord.Client):
             policy=self.core.config.policy,
             workspace_name=message.guild.name,
             channel_name=getattr(message.channel, "name", None) or "",
-            channel_private=channel_is_private(message.channel, message.guild),
+            channel_private=private,
+            channel_privacy_unknown=private is None,
         )
         reply = await self.core.handle(request)
         if reply.ephemeral:

@@ -99,7 +99,10 @@ def check_discord_config(config: DiscordConfig) -> str:
 
 
 def channel_is_private(channel: Any, guild: discord.Guild | None) -> bool | None:
-    """Whether @everyone cannot read the channel (a private thread always counts); None: unknown."""
+    """Whether @everyone cannot read the channel (a private thread and a direct message always count);
+    None when Discord's cache cannot tell (an uncached or partial channel), which counts as private."""
+    if isinstance(channel, discord.DMChannel | discord.GroupChannel):
+        return True
     if isinstance(channel, discord.Thread):
         if channel.type == discord.ChannelType.private_thread:
             return True

@@ -13,6 +13,7 @@ import re
 import time
 from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from aiohttp import web
@@ -32,10 +33,10 @@ from bot.core.shutdown import RESTARTING, InFlight
 from bot.slack_platform import (
     CONVERSATION_SUBTYPES,
     MentionReplies,
+    PrivacyCache,
     SlackConfig,
     SlashReplies,
     addressed_to_bot,
-    channel_is_private,
     check_slack_config,
     history_reader,
     ts_time,
@@ -65,6 +66,7 @@ class SlackBot:
         self.core = core
         self._admins: dict[tuple[str, str, str], tuple[float, bool]] = {}
         self._next_admin_prune = time.monotonic() + ADMIN_CACHE_S
+        self._privacy = PrivacyCache(ADMIN_CACHE_S)
         self._seen_events: OrderedDict[str, None] = OrderedDict()
         self.error_reporter = ErrorReporter("slack")
         # Recent unexpected errors, newest last (operators and tests look here; the log has the detail).
@@ -89,8 +91,7 @@ class SlackBot:
         # users.info is asked only for admin commands: ordinary ones need no rights and no extra call.
         if command in ADMIN_COMMANDS and await self._is_workspace_admin(client, team, enterprise, user):
             permissions = frozenset({ADMINISTRATOR})
-        private = await channel_is_private(client, channel) if command in ADMIN_COMMANDS else None
-        return Request(
+        request = Request(
             platform="slack",
             workspace=team,
             channel=channel,
@@ -98,11 +99,15 @@ class SlackBot:
             command=command or "help",
             args=args,
             permissions=permissions,
-            channel_private=private,
             policy=self.core.config.policy,
             history=history_reader(client, channel, bot_user_id),
             progress=replies.progress,
         )
+        if command not in ADMIN_COMMANDS or not request.is_admin:
+            # Asked only once the caller may run the command: a refused one must not spend the rate limit.
+            return request
+        private = await self._privacy.is_private(client, team, channel)
+        return replace(request, channel_private=private, channel_privacy_unknown=private is None)
 
     async def _is_workspace_admin(
         self, client: AsyncWebClient, team: str, enterprise: str, user: str

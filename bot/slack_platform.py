@@ -8,6 +8,7 @@ A private file goes to the caller's direct messages, as Slack has no ephemeral f
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -163,15 +164,44 @@ def check_slack_config(config: SlackConfig) -> None:
 
 
 async def channel_is_private(client: AsyncWebClient, channel: str) -> bool | None:
-    """Whether the channel is private (or a direct message); None when Slack did not say."""
+    """Whether the channel is private (or a direct message); None when Slack did not say (the bot not in
+    the channel, a rate limit): the caller treats that as private."""
     if channel.startswith(("D", "G")):
         return True
     try:
         info = (await client.conversations_info(channel=channel))["channel"]
-    except SlackApiError:
-        log.warning("conversations.info failed for %s; its privacy is left as stored", channel)
+    except SlackApiError as error:
+        log.warning(
+            "conversations.info failed for %s (%s); its privacy is unknown",
+            channel,
+            error.response.get("error"),
+        )
         return None
     return bool(info.get("is_private") or info.get("is_im") or info.get("is_mpim"))
+
+
+class PrivacyCache:
+    """Slack's answers on whether a channel is private, held for `ttl_s` seconds, so that repeated admin
+    commands do not spend the rate limit. Only answers are held: "unknown" is asked again next time."""
+
+    def __init__(self, ttl_s: float) -> None:
+        self.ttl_s = ttl_s
+        self._answers: dict[tuple[str, str], tuple[float, bool]] = {}
+        self._next_prune = time.monotonic() + ttl_s
+
+    async def is_private(self, client: AsyncWebClient, team: str, channel: str) -> bool | None:
+        """Whether `channel` of `team` is private, from the cache or `conversations.info`; None: unknown."""
+        now = time.monotonic()
+        cached = self._answers.get((team, channel))
+        if cached is not None and now - cached[0] < self.ttl_s:
+            return cached[1]
+        private = await channel_is_private(client, channel)
+        if now >= self._next_prune:
+            self._answers = {k: v for k, v in self._answers.items() if now - v[0] < self.ttl_s}
+            self._next_prune = now + self.ttl_s
+        if private is not None:
+            self._answers[(team, channel)] = (now, private)
+        return private
 
 
 def history_reader(client: AsyncWebClient, channel: str, bot_user_id: str) -> HistoryReader:

@@ -40,3 +40,13 @@ def may_imitate(session: Session, platform: str, workspace_external_id: str, use
         )
     )
     return consent is not None and not is_opted_out(session, scope.workspace_id, user_id)
+
+
+def forget_imitation(session: Session, workspace_id: int, user_id: str) -> bool:
+    """Delete `user_id`'s imitation consent in a workspace (forget-me); whether there was one."""
+    result = session.execute(
+        delete(ImitationConsent).where(
+            ImitationConsent.workspace_id == workspace_id, ImitationConsent.user_id == user_id
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))

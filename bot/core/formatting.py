@@ -6,6 +6,7 @@ import math
 from datetime import UTC, datetime
 
 from bot.core.cooldowns import describe_wait
+from bot.core.errors import without_server_paths
 from db.models import ModelVersion, TrainingJob
 from db.verdicts import format_nats, gate_outcome, held_out_score
 from errortext import first_line
@@ -44,7 +45,7 @@ def describe_version(version: ModelVersion, now: datetime) -> str:
         f"{describe_age(version.activated_at or version.created_at, now)}"
     )
     if version.note:
-        parts.append(f"note: {version.note}")
+        parts.append(f"note: {without_server_paths(version.note)}")
     return ", ".join(parts)
 
 
@@ -72,5 +73,5 @@ def describe_job(
     ended = f"{outcome}," if outcome else job.status
     text = f"Last training of {where}: {ended} {describe_age(job.finished_at or job.created_at, now)}"
     if job.status == "failed" and job.error:
-        text += f" ({first_line(job.error)[:200]})"
+        text += f" ({without_server_paths(first_line(job.error))[:200]})"
     return text + "."

@@ -66,12 +66,16 @@ def channel_row(session: Session, request: Request, services: Services) -> Chann
     """The request's channel row, created with its workspace when missing (names and privacy kept up to date).
 
     A channel the platform now reports private, and that no admin shared with the workspace, is taken
-    back from the workspace's models at once (`bot.core.withdrawals`), as `collect unshare` would.
+    back from the workspace's models at once (`bot.core.withdrawals`), as `collect unshare` would. A new
+    channel whose privacy the platform could not tell is stored private (fail closed).
     """
     workspace = get_or_create_workspace(
         session, request.platform, request.workspace, request.workspace_name or None
     )
+    known = find_channel(session, request.platform, request.workspace, request.channel) is not None
     channel = get_or_create_channel(session, workspace, request.channel, request.channel_name or None)
+    if not known and request.channel_privacy_unknown:
+        channel.private = True
     if request.channel_private is not None and channel.private != request.channel_private:
         channel.private = request.channel_private
         if channel.private and not channel.workspace_training:

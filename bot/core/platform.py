@@ -7,7 +7,10 @@ unable to ping (`bot.core.safety`), member mentions are parsed (`member_id`). Th
 - `Replies`: how one request is answered: privately (only the caller sees it, files included), publicly
   (the channel sees it), and with progress updates while a long command runs (`ThrottledProgress` keeps
   them within the platform's edit rate);
-- the privacy lookup: whether a channel is private, given to the core as `Request.channel_private`;
+- the privacy lookup: whether a channel is private, given to the core as `Request.channel_private`, made
+  only for commands the caller may run (cached where it costs an API call); when the platform cannot tell,
+  `Request.channel_privacy_unknown` (the core then treats the channel as private);
+- text it echoes passes `bot.core.safety.make_safe`, which breaks mentions and masked links;
 - a server and its `Adapter` (`bot.core.runner`): connect, serve, close, with its commands tracked in an
   `InFlight` so that a stop lets them finish or tells them (`InFlight.answer`); one runner serves them all.
 """

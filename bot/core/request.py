@@ -93,7 +93,10 @@ class Request:
         workspace_name: Human name of the workspace, stored for `chatsmith` listings.
         channel_name: Human name of the channel, for replies.
         channel_private: Whether not everyone in the workspace can read the channel; None when the
-            adapter could not tell (the stored answer stands).
+            adapter did not ask or could not tell (the stored answer stands).
+        channel_privacy_unknown: The adapter asked and the platform could not tell (the bot not in the
+            channel, a rate limit): the channel counts as private (a new one is stored private) and
+            `collect on` is refused until it can tell.
         history: Reads past messages of the channel for `train backfill:N`; None where the adapter cannot.
         progress: Reports progress of a long command; None to stay quiet.
     """
@@ -110,6 +113,7 @@ class Request:
     workspace_name: str = ""
     channel_name: str = ""
     channel_private: bool | None = None
+    channel_privacy_unknown: bool = False
     history: HistoryReader | None = None
     progress: ProgressReporter | None = None
 

@@ -17,6 +17,9 @@ EMPTY_GENERATION = "The model had nothing to say this time. Try again, or give i
 # No word boundary after the name: Discord pings on "@everyone_x" and "@here2" too.
 _DISCORD_BROADCAST = re.compile(r"@(everyone|here)", re.IGNORECASE)
 _DISCORD_MENTION = re.compile(r"<(@[!&]?\w+)>")
+# Discord: a masked link "[Free Nitro](https://evil)" shows only its text; a zero-width space between "]"
+# and "(" leaves both halves visible, so an echoed prompt cannot hide where a link goes.
+_DISCORD_MASKED_LINK = re.compile(r"\]\s*\(")
 # Slack: every <...> is markup (mentions, <!here>, links). Slack asks apps to escape &, < and > in text,
 # which turns any markup the model or a prompt produced into plain characters.
 _SLACK_BROADCAST = re.compile(r"@(everyone|here|channel)", re.IGNORECASE)
@@ -24,7 +27,8 @@ _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}…$")
 
 
 def neutralise_mentions(text: str, platform: str) -> str:
-    """Make `text` unable to ping: broadcasts and user/role mentions become inert look-alikes.
+    """Make `text` unable to ping or hide a link: broadcasts, user/role mentions and masked links
+    (`[text](url)` on Discord; `<url|text>` on Slack, where every `<...>` is escaped) become inert look-alikes.
 
     Args:
         text: Any text bound for a chat message.
@@ -36,6 +40,7 @@ def neutralise_mentions(text: str, platform: str) -> str:
     markup = platform_rules(platform).markup
     if markup == "discord":
         text = _DISCORD_MENTION.sub(lambda m: f"<{ZERO_WIDTH_SPACE}{m.group(1)}>", text)
+        text = _DISCORD_MASKED_LINK.sub(f"]{ZERO_WIDTH_SPACE}(", text)
         return _DISCORD_BROADCAST.sub(lambda m: f"@{ZERO_WIDTH_SPACE}{m.group(1)}", text)
     if markup == "slack":
         text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -13,6 +13,7 @@ from bot.core.safety import safe_reply
 from bot.core.services import Services
 from bot.core.withdrawals import Outcome, delete_bundles, withdraw, withdraw_channel
 from db import forgetting, jobs, messages
+from db.imitation import forget_imitation
 from db.member_data import channels_written_in
 from db.models import Channel
 from db.scopes import get_or_create_workspace
@@ -31,6 +32,11 @@ async def collect(services: Services, request: Request) -> Reply:
         raise CommandError(
             f"Received `collect {state}`, expected `collect on`, `collect off`, `collect share` or "
             "`collect unshare`."
+        )
+    if state == "on" and request.channel_privacy_unknown:
+        raise CommandError(
+            f"Collection stays off in {channel_label(request)}: I cannot tell whether it is private. Invite "
+            "the bot to the channel (or let it see the channel), or try again in a minute."
         )
 
     def apply() -> str:
@@ -109,6 +115,8 @@ async def forget_me(services: Services, request: Request) -> Reply:
             # Where they wrote, before their messages go: the reply names no other private channel.
             written_in = channels_written_in(session, workspace.id, request.user)
             result = messages.forget_user(session, workspace.id, request.user)
+            # Nothing of theirs stays, their consent to be imitated included.
+            forget_imitation(session, workspace.id, request.user)
             outcome = withdraw(
                 session,
                 services,
