@@ -7,8 +7,10 @@ Each part runs in a fresh child process, so one part's memory never shows in ano
 
 1. `setup` (TensorFlow allowed): one bundle per spec written by `save_bundle`, then copied once per
    channel with its own random weights (`weights.npy`; the other files hard-linked) and the packaged base
-   model's lexicon (as a model fine-tuned from it carries), published in the model store and registered
-   as the channel's active model in an embedded SQLite database.
+   model's lexicon (as a model fine-tuned from it carries) and a copy guard of its own, published in the
+   model store and registered in an embedded SQLite database as the channel's active model, fine-tuned
+   from a workspace model that has its own guard (replies pass the channel's, the workspace model's and
+   the base model's guards).
 2. `serve`, once per model count (TensorFlow blocked: importing it fails): the bots' modules imported
    and their services built as `chatsmith bot` builds them (default cache, 128 MB), then requests
    `CommandCore.handle(generate)` sent open-loop at `--rate` per second, each for a channel picked at

@@ -80,6 +80,33 @@ def p99(ordered: list[float]) -> float:
 # ------------------------------------------------------------------------------------------------ setup
 
 
+def _messages(prefix: str, count: int) -> list[str]:
+    """Distinct made-up messages, for a model's copy guard of realistic size."""
+    return [
+        f"{prefix} message {number} about the build, the deploy and ticket {number * 7}"
+        for number in range(count)
+    ]
+
+
+def _workspace_parent(session: Any, store: Any, workspace: Any, template: Path) -> Any:
+    """The workspace model every channel model is fine-tuned from, with a copy guard of its own."""
+    from db.registry import create_version, promote
+    from db.scopes import Scope
+    from textgen.copyguard import build_copy_guard
+
+    scope = Scope(workspace.id)
+    staged = store.new_staging_dir("bench-workspace")
+    for item in template.iterdir():
+        os.link(item, staged / item.name)
+    build_copy_guard(_messages("workspace", 20_000)).save(staged)
+    location = store.publish(staged, scope.scope_key, 1)
+    version = create_version(
+        session, scope, tokenizer_kind="byte", spec={}, bundle_path=location, status="candidate"
+    )
+    promote(session, version)
+    return version
+
+
 def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     """Template bundles, one copy per channel with its own weights, registered as active channel models."""
     import numpy as np
@@ -91,6 +118,7 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     from db.schema import open_database, upgrade
     from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
     from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, save_bundle
+    from textgen.copyguard import build_copy_guard
     from textgen.lexicon import LEXICON_FILE
     from textgen.model import build_model
     from textgen.spec import ModelSpec
@@ -113,6 +141,8 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     rng = np.random.default_rng(0)
     with Session(engine) as session, session.begin():
         workspace = get_or_create_workspace(session, "discord", "bench")
+        session.flush()
+        parent = _workspace_parent(session, store, workspace, templates[min(templates)])
         for count, name in scenarios.items():
             template = templates[name]
             index = json.loads((template / MANIFEST).read_text())[WEIGHT_INDEX]
@@ -125,6 +155,8 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
                 for item in template.iterdir():
                     if item.name != WEIGHT_ARRAYS:
                         os.link(item, staged / item.name)
+                # Its own guard only: the workspace model's and the base model's are checked apart.
+                build_copy_guard(_messages(scope.scope_key, 2_000)).save(staged)
                 if lexicon is not None:
                     # A model fine-tuned from the base model spells from its words too, as trained ones do.
                     os.link(lexicon, staged / lexicon.name)
@@ -139,6 +171,7 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
                     scope,
                     tokenizer_kind="byte",
                     spec=SPECS[name],
+                    parent_version_id=parent.id,
                     bundle_path=location,
                     status="candidate",
                 )

@@ -26,6 +26,8 @@ from db.retry import retry_on_lock
 from db.scopes import Scope, find_scope
 
 SOURCES = ("channel", "workspace", "base")
+# A lineage longer than this is a cycle in damaged rows, not a real chain of fine-tunes.
+MAX_ANCESTORS = 16
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class ServingModel:
         version_id: The `ModelVersion` id; None for the base model.
         version: The version number within its scope; None for the base model.
         scope_key: The scope of the version; None for the base model.
+        ancestors: The bundles it was fine-tuned from, parent first (the base model is not among them):
+            their messages are in its weights too, so a reply is checked against their copy guards.
     """
 
     path: Path
@@ -45,6 +49,30 @@ class ServingModel:
     version_id: int | None = None
     version: int | None = None
     scope_key: str | None = None
+    ancestors: tuple[Path, ...] = ()
+
+
+def ancestor_bundles(
+    session: Session, version: ModelVersion, store: ModelStore | None = None
+) -> tuple[Path, ...]:
+    """The bundles of the versions `version` was fine-tuned from, parent first, in the caller's session.
+
+    Stops at a version fine-tuned from the base model (no parent row) or whose parent row is gone.
+    """
+    paths: list[Path] = []
+    seen = {version.id}
+    parent_id = version.parent_version_id
+    while parent_id is not None and parent_id not in seen and len(paths) < MAX_ANCESTORS:
+        seen.add(parent_id)
+        parent = session.get(ModelVersion, parent_id)
+        if parent is None:
+            break
+        if parent.bundle_path:
+            paths.append(
+                store.local_path(parent.bundle_path) if store is not None else Path(parent.bundle_path)
+            )
+        parent_id = parent.parent_version_id
+    return tuple(paths)
 
 
 def serving_model_for_scope(
@@ -74,6 +102,7 @@ def serving_model_for_scope(
             version_id=version.id,
             version=version.version,
             scope_key=version.scope_key,
+            ancestors=ancestor_bundles(session, version, store),
         )
     if base_model is not None:
         return ServingModel(path=Path(base_model), source="base")

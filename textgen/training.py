@@ -19,7 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from textgen.bundle import Bundle, ServingBundle, check_bundle_destination, load_serving_bundle, save_bundle
-from textgen.copyguard import CopyGuard, build_copy_guard, load_copy_guard
+from textgen.copyguard import CopyGuard, build_copy_guard
 from textgen.data import encode_compact, num_batches, stream_num_batches
 from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
@@ -135,7 +135,7 @@ def train_model(
     strategy = strategy or pick_strategy()
     data = _prepare_data(parts, base_bundle, spec, tokenizer, num_words, config, strategy)
     # Built before training, so that its seconds (several on a large corpus) count in the budget.
-    guard = _copy_guard(parts, base_bundle) if is_chief(strategy) else None
+    guard = _copy_guard(parts) if is_chief(strategy) else None
     lexicon = _lexicon(data.tokenizer.kind, [*parts.train, *parts.val], base_bundle)
 
     policy = pick_precision_policy(strategy, precision)
@@ -220,16 +220,11 @@ def _prepare_data(
     return _Data(spec, tok, train_tokens, val_tokens, steps_per_epoch, carry_state, final_parts)
 
 
-def _copy_guard(parts: _Parts, base: ServingBundle | None) -> CopyGuard:
+def _copy_guard(parts: _Parts) -> CopyGuard:
     """The guard of every message of the corpus, held-out parts too: replies must not copy any
-    member's message."""
-    guard = build_copy_guard([*parts.train, *parts.val, *parts.test])
-    if base is not None and "parent" in base.manifest:
-        # A fine-tuned parent learned a scope's messages (a workspace's, for a channel model): they
-        # are in these weights too. A parent trained from scratch is a base model, whose guard the
-        # bot checks apart rather than copying it into every version.
-        guard = guard.merged(load_copy_guard(base.path))
-    return guard
+    member's message. Only this corpus: the bot checks the guards of the models it descends from apart
+    (each loaded once for all their descendants) rather than copying them into every version."""
+    return build_copy_guard([*parts.train, *parts.val, *parts.test])
 
 
 def _train(

@@ -42,11 +42,19 @@ class AnsweringModel:
         path: The bundle directory.
         label: How replies name the model.
         version_id: Its `ModelVersion` id; None for the base model.
+        ancestors: The bundles it was fine-tuned from, parent first, then the base model: their
+            corpora are in its weights too, so its replies pass their copy guards as well.
     """
 
     path: Path
     label: str
     version_id: int | None = None
+    ancestors: tuple[Path, ...] = ()
+
+    @property
+    def lineage(self) -> tuple[Path, ...]:
+        """Its bundle, then those it was fine-tuned from: whose copy guards its replies pass."""
+        return (self.path, *self.ancestors)
 
 
 def serving_model(services: Services, request: Request) -> AnsweringModel | None:
@@ -76,8 +84,8 @@ def serving_model(services: Services, request: Request) -> AnsweringModel | None
             return None
         try:
             services.models.get(serving.path)
-            # Its copy guard too: a reply is never sent unchecked, so a damaged guard is a damaged bundle.
-            services.copy_guards.get(serving.path)
+            # Its copy guards too: a reply is never sent unchecked, so a damaged guard is a damaged bundle.
+            services.copy_guards.for_serving(serving.lineage)
         except TextgenError as error:
             if serving.version_id is None:
                 log.error("the base model at %s does not load: %s", serving.path, error)
@@ -124,7 +132,13 @@ def _resolve(services: Services, request: Request) -> AnsweringModel | None:
             return None
         if serving.source == "base":
             return AnsweringModel(serving.path, "base model")
-        return AnsweringModel(serving.path, f"{serving.source} model v{serving.version}", serving.version_id)
+        base = services.config.base_model_path
+        return AnsweringModel(
+            serving.path,
+            f"{serving.source} model v{serving.version}",
+            serving.version_id,
+            (*serving.ancestors, base) if base is not None else serving.ancestors,
+        )
 
 
 def _fail_version(services: Services, version_id: int, problem: str) -> None:

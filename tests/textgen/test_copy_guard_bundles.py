@@ -1,4 +1,4 @@
-"""Copy guards in bundles: a fine-tuned model carries its fine-tuned parent's, not a base model's."""
+"""Copy guards in bundles: each model carries only its own corpus; the bot checks its ancestors' apart."""
 
 from __future__ import annotations
 
@@ -30,15 +30,17 @@ def _train(messages: list[str], out: Path, base: Path | None = None) -> Path:
     return out
 
 
-def test_fine_tuned_guard_holds_a_fine_tuned_parent_but_not_the_base(tmp_path: Path) -> None:
+def test_fine_tuned_guard_holds_only_its_own_corpus(tmp_path: Path) -> None:
     base = _train(BASE, tmp_path / "base")
     workspace = _train(WORKSPACE, tmp_path / "workspace", base)
     channel = _train(CHANNEL, tmp_path / "channel", workspace)
     base_guard, workspace_guard, channel_guard = (load_copy_guard(p) for p in (base, workspace, channel))
     assert base_guard is not None and workspace_guard is not None and channel_guard is not None
     assert base_guard.copied(BASE[3]) == "words" and workspace_guard.copied(BASE[3]) is None
-    assert channel_guard.copied(CHANNEL[5]) == "words" and channel_guard.copied(WORKSPACE[7]) == "words"
-    assert channel_guard.copied(BASE[3]) is None  # the bot checks the base model's guard apart
+    assert channel_guard.copied(CHANNEL[5]) == "words"
+    # The bot checks the workspace model's and the base model's guards apart, each loaded once.
+    assert channel_guard.copied(WORKSPACE[7]) is None and channel_guard.copied(BASE[3]) is None
+    assert channel_guard.nbytes < 2 * workspace_guard.nbytes
 
 
 def test_guards_of_other_sizes_do_not_merge() -> None:

@@ -98,7 +98,7 @@ async def generate(services: Services, request: Request) -> Reply:
     # Database down: the strictest policy, since the workspace's own cannot be read.
     strictest = FilterSettings("block")
     settings = await services.run_db(read_or_default, strictest, workspace_filter_settings, services, request)
-    guards = await services.run_work(services.copy_guards.for_serving, serving.path, config.base_model_path)
+    guards = await services.run_work(services.copy_guards.for_serving, serving.lineage)
     output = OutputFilter(settings, guards)
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
