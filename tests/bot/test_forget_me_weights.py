@@ -29,7 +29,8 @@ PLANTED = "my secret is blue zebra ninety"
 SECRET = "blue zebra"
 # Enough steps for a tiny model to learn one sentence by heart; seconds on one core.
 SPEC = {"arch": "gru", "units": 64, "embedding": 16, "seq_len": 32}
-MEMORISING = {"epochs": 60, "batch_size": 8, "learning_rate": 0.03, "seed": 3}
+# Full length: the trainer's plateau stop would end a memorising run before it has learned the sentence.
+MEMORISING = {"epochs": 60, "batch_size": 8, "learning_rate": 0.03, "seed": 3, "check_every": None}
 
 
 @pytest.fixture
