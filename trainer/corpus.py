@@ -6,16 +6,20 @@ judged on how well it predicts what the channel says now, on text neither model 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
-from db.messages import iter_corpus_messages
+from db.messages import CorpusMessage, iter_corpus_messages
 from db.scopes import Scope
+from textgen.slurs import without_slurs
 from trainer.config import MAX_HOLDOUT_MESSAGES
 from trainer.errors import CorpusTooSmall
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -60,12 +64,20 @@ def split_recent(
 
 
 def load_scope_corpus(
-    session: Session, scope: Scope, *, min_messages: int, holdout_fraction: float, scope_name: str = ""
+    session: Session,
+    scope: Scope,
+    *,
+    min_messages: int,
+    holdout_fraction: float,
+    scope_name: str = "",
+    cutoff: datetime | None = None,
 ) -> ScopeCorpus:
     """The scope's scrubbed trainable messages, split into training and newest held-out messages.
 
-    `db.messages.iter_corpus_messages` leaves out bot messages, commands, deleted messages, opted-out users
-    and channels with collection off, and replaces mentions, emails and URLs with placeholders.
+    `db.messages.iter_corpus_messages` leaves out bot messages, commands, deleted messages, opted-out users,
+    channels with collection off and messages written before `cutoff`, and replaces mentions, emails and
+    URLs with placeholders. Messages that hold a word of the slur list are left out as well, as they are
+    from the base model's corpus (`textgen.slurs.without_slurs`, `chatsmith train --drop-slurs`).
 
     Args:
         session: Any session.
@@ -73,11 +85,17 @@ def load_scope_corpus(
         min_messages: Fewest trainable messages to train on.
         holdout_fraction: Share of the newest messages held out.
         scope_name: How to name the scope in the error message.
+        cutoff: The retention limit (`db.messages.retention_cutoff`): older messages are never read.
 
     Raises:
         CorpusTooSmall: Fewer than `min_messages` trainable messages; the message says how many are needed.
     """
-    rows = list(iter_corpus_messages(session, scope, scrub=True))
+    rows, dropped = without_slurs(
+        iter_corpus_messages(session, scope, scrub=True, cutoff=cutoff), text_of=_text_of
+    )
+    if dropped:
+        # How many, never which words or whose messages.
+        logger.info("scope %s: left out %d messages that hold a slur", scope.scope_key, dropped)
     messages = [row.text for row in rows]
     if len(messages) < max(2, min_messages):
         name = scope_name or f"scope {scope.scope_key}"
@@ -93,3 +111,7 @@ def load_scope_corpus(
         oldest_message_at=min((row.created_at for row in rows), default=None),
         channels=frozenset(row.channel_id for row in rows),
     )
+
+
+def _text_of(message: CorpusMessage) -> str:
+    return message.text
