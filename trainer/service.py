@@ -106,8 +106,13 @@ class TrainerService:
         started = time.monotonic()
         if self._orphans_swept_at is not None and started - self._orphans_swept_at < ORPHAN_SWEEP_SECONDS:
             return
-        remove_orphans(self.engine, self.store)
+        # Tried once an hour whatever happens: a failing sweep must neither hold up the queue nor fill the
+        # log every poll.
         self._orphans_swept_at = started
+        try:
+            remove_orphans(self.engine, self.store)
+        except Exception:
+            logger.exception("could not remove the bundles no model version needs; trying again in an hour")
 
     def apply_retention(self) -> None:
         """Delete messages past `retention_days` and withdraw the models that learned from them."""

@@ -28,7 +28,9 @@ def services(tmp_path: Path) -> Iterator[Services]:
 def test_the_conversation_a_reply_follows_leaves_out_messages_past_the_limit(services: Services) -> None:
     now = utcnow()
     with services.write_sessions.begin() as session:
-        channel = get_or_create_channel(session, get_or_create_workspace(session, "console", "team"), "general")
+        channel = get_or_create_channel(
+            session, get_or_create_workspace(session, "console", "team"), "general"
+        )
         channel.collecting = True
         record_message(session, channel, "m1", "ann", "said 40 days ago", now - timedelta(days=40))
         record_message(session, channel, "m2", "bob", "said 20 days ago", now - timedelta(days=20))

@@ -8,6 +8,7 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -147,3 +148,18 @@ def test_nothing_outside_the_model_directory_is_touched(
 
     assert remove_orphans(engine, store) == []
     assert (elsewhere / "model-v1").is_dir()
+
+
+def test_a_failing_sweep_holds_up_nothing_and_is_tried_again_an_hour_later(
+    engine: Engine, store: LocalModelStore, trainer_config: TrainerConfig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def broken(*_args: object, **_kwargs: object) -> list[str]:
+        calls.append(1)
+        raise PermissionError(13, "Permission denied", str(store.root))
+
+    monkeypatch.setattr("trainer.service.remove_orphans", broken)
+    service = TrainerService(engine, trainer_config, store, "w")
+    assert service.run_once() == [] and service.run_once() == []  # the queue is still polled
+    assert len(calls) == 1
