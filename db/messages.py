@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -189,7 +189,16 @@ def set_collection(
     return channel
 
 
-def _training_messages(scope: Scope, command_prefixes: Sequence[str]) -> list[ColumnElement[bool]]:
+def retention_cutoff(days: int, now: datetime | None = None) -> datetime | None:
+    """The time before which messages are past a retention limit of `days` days; None for no limit (0)."""
+    if days <= 0:
+        return None
+    return (now or utcnow()) - timedelta(days=days)
+
+
+def _training_messages(
+    scope: Scope, command_prefixes: Sequence[str], cutoff: datetime | None = None
+) -> list[ColumnElement[bool]]:
     """Conditions for messages (joined with their channel) that may be trained on in `scope`."""
     conditions: list[ColumnElement[bool]] = [
         Channel.workspace_id == scope.workspace_id,
@@ -200,6 +209,9 @@ def _training_messages(scope: Scope, command_prefixes: Sequence[str]) -> list[Co
             UserOptOut.workspace_id == Channel.workspace_id, UserOptOut.user_id == Message.author_id
         ),
     ]
+    if cutoff is not None:
+        # Past the retention limit: never read, even before the trainer's hourly pass deletes it.
+        conditions.append(Message.created_at >= cutoff)
     if scope.channel_id is not None:
         conditions.append(Channel.id == scope.channel_id)
     else:
@@ -221,12 +233,13 @@ def iter_corpus(
     command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
     scrub: bool = True,
     batch_size: int = 2000,
+    cutoff: datetime | None = None,
 ) -> Iterator[str]:
     """Stream the training texts of a scope in time order; see `corpus_for_scope`."""
     query = (
         select(Message.text)
         .join(Channel, Message.channel_id == Channel.id)
-        .where(*_training_messages(scope, command_prefixes))
+        .where(*_training_messages(scope, command_prefixes, cutoff))
         .order_by(Message.created_at, Message.id)
         .execution_options(yield_per=batch_size)
     )
@@ -254,12 +267,13 @@ def iter_corpus_messages(
     command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
     scrub: bool = True,
     batch_size: int = 2000,
+    cutoff: datetime | None = None,
 ) -> Iterator[CorpusMessage]:
     """Like `iter_corpus`, with each text's author and time, read by the same query (one snapshot)."""
     query = (
         select(Message.text, Message.author_id, Message.created_at, Message.channel_id)
         .join(Channel, Message.channel_id == Channel.id)
-        .where(*_training_messages(scope, command_prefixes))
+        .where(*_training_messages(scope, command_prefixes, cutoff))
         .order_by(Message.created_at, Message.id)
         .execution_options(yield_per=batch_size)
     )
@@ -276,6 +290,7 @@ def corpus_for_scope(
     *,
     command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
     scrub: bool = True,
+    cutoff: datetime | None = None,
 ) -> list[str]:
     """The texts a scope's model may be trained on, oldest first.
 
@@ -289,11 +304,13 @@ def corpus_for_scope(
         scope: The workspace or channel.
         command_prefixes: Prefixes that mark a command to the bot.
         scrub: Replace mentions, emails and URLs with placeholders (see `db.scrub.scrub_text`).
+        cutoff: Messages written before it are left out: past the retention limit (`retention_cutoff`),
+            they are as good as deleted.
 
     Returns:
         One string per message.
     """
-    return list(iter_corpus(session, scope, command_prefixes=command_prefixes, scrub=scrub))
+    return list(iter_corpus(session, scope, command_prefixes=command_prefixes, scrub=scrub, cutoff=cutoff))
 
 
 def count_messages_since(
@@ -322,14 +339,15 @@ def recent_messages(
     *,
     author_id: str | None = None,
     command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
+    cutoff: datetime | None = None,
 ) -> list[str]:
     """The newest `limit` messages of a channel scope that may be trained on (so: collected, not deleted,
-    not from opted-out members, not commands), oldest first and scrubbed like the corpus; only
-    `author_id`'s when given. The conversation a reply follows (`textgen.context`)."""
+    not from opted-out members, not commands, not written before `cutoff`), oldest first and scrubbed like
+    the corpus; only `author_id`'s when given. The conversation a reply follows (`textgen.context`)."""
     query = (
         select(Message.text)
         .join(Channel, Message.channel_id == Channel.id)
-        .where(*_training_messages(scope, command_prefixes))
+        .where(*_training_messages(scope, command_prefixes, cutoff))
         .order_by(Message.created_at.desc(), Message.id.desc())
         .limit(limit)
     )

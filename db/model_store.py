@@ -10,6 +10,11 @@ Layout of `LocalModelStore(root)`:
     root/workspace-3/model-v2/            the bundle of version 2 of workspace 3's model
     root/workspace-3/channel-7/model-v1/  the bundle of version 1 of channel 7's model
     root/.staging/job-12-<random>/        bundles being trained; never loaded, removed on failure
+    root/workspace-3/.deleting-model-v1-<pid>/   a bundle being deleted (renamed first)
+
+`directories` lists all of these, so that the trainer can remove what no model version points at any more
+(`trainer.orphans`): the bundle of an attempt killed between publishing and registering, a staging
+directory whose job ended without cleaning up, a delete cut short.
 
 Locations come back from the database, which may have been restored on another host, edited by hand, or
 written before the model directory moved. Every location is therefore resolved (symbolic links and `..`
@@ -19,15 +24,46 @@ elsewhere is refused, so the trainer can never delete through it and the bots ne
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Literal, Protocol
 
 from db.errors import BundleOutsideStore
 
 STAGING_DIR = ".staging"
+# What `delete` renames a bundle to before removing it (`db.forgetting` uses the second).
+DELETING_PREFIXES = (".deleting-", ".withdrawn-")
+_WORKSPACE_DIR = re.compile(r"workspace-(\d+)")
+_CHANNEL_DIR = re.compile(r"channel-(\d+)")
+_BUNDLE_DIR = re.compile(r"model-v(\d+)")
+_STAGING_DIR = re.compile(r"[\w.-]+-(\w+)")  # `new_staging_dir`: the label, "-", a random suffix
+
+
+@dataclass(frozen=True)
+class StoredDirectory:
+    """A directory the store holds, as `ModelStore.directories` lists it.
+
+    Attributes:
+        location: Where it is: for a bundle, its location in the form `canonical_location` gives.
+        kind: "bundle" (published for a scope version), "staging" (a bundle being trained) or "deleting"
+            (a bundle whose delete was cut short).
+        modified_at: When it or anything in it last changed, in seconds since the epoch.
+        scope_key: A bundle's scope ("" for the other kinds).
+        version: A bundle's version number (0 for the other kinds).
+        label: The label a staging directory was made with (`new_staging_dir`; "" for the other kinds).
+    """
+
+    location: str
+    kind: Literal["bundle", "staging", "deleting"]
+    modified_at: float
+    scope_key: str = ""
+    version: int = 0
+    label: str = ""
 
 
 class ModelStore(Protocol):
@@ -71,6 +107,22 @@ class ModelStore(Protocol):
 
     def discard_staging(self, label: str) -> None:
         """Remove staging directories whose name starts with `label` (leftovers of a dead attempt)."""
+        ...
+
+    def directories(self) -> list[StoredDirectory]:
+        """Every published bundle, staging directory and interrupted delete the store holds."""
+        ...
+
+    def canonical_location(self, location: str) -> str | None:
+        """`location` in the form `directories` gives a bundle's; None for a location outside the store."""
+        ...
+
+    def remove_directory(self, directory: StoredDirectory) -> None:
+        """Delete a directory `directories` listed; nothing happens when it is already gone.
+
+        Raises:
+            BundleOutsideStore: It is not inside the store; nothing is deleted.
+        """
         ...
 
 
@@ -160,6 +212,77 @@ class LocalModelStore:
             return
         for leftover in staging_root.glob(f"{label}-*"):
             shutil.rmtree(leftover, ignore_errors=True)
+
+    def directories(self) -> list[StoredDirectory]:
+        found: list[StoredDirectory] = []
+        for workspace, workspace_id in _numbered_dirs(self.root, _WORKSPACE_DIR):
+            found += _directories_in(workspace, workspace_id)
+            for channel, channel_id in _numbered_dirs(workspace, _CHANNEL_DIR):
+                found += _directories_in(channel, f"{workspace_id}/{channel_id}")
+        for staged, _ in _numbered_dirs(self.root / STAGING_DIR, _STAGING_DIR):
+            label = staged.name.rpartition("-")[0]
+            found.append(StoredDirectory(str(staged), "staging", _modified_at(staged), label=label))
+        return found
+
+    def canonical_location(self, location: str) -> str | None:
+        try:
+            return str(self.checked_path(location))
+        except BundleOutsideStore:
+            return None
+
+    def remove_directory(self, directory: StoredDirectory) -> None:
+        if directory.kind == "bundle":
+            self.delete(directory.location)
+            return
+        path = Path(directory.location)
+        root = self.root.resolve()
+        resolved = path.resolve()
+        # Staging and interrupted deletes are never a bundle location, so `checked_path` refuses them; the
+        # same rule holds all the same: nothing outside the model directory, nothing through a link.
+        if path.is_symlink() or resolved == root or not resolved.is_relative_to(root):
+            raise BundleOutsideStore(
+                f"directory {directory.location} lies outside the model directory {self.root}; not deleted"
+            )
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _numbered_dirs(parent: Path, pattern: re.Pattern[str]) -> list[tuple[Path, str]]:
+    """The directories (not links) in `parent` whose whole name matches `pattern`, with its first group."""
+    if not parent.is_dir():
+        return []
+    return [
+        (path, match.group(1))
+        for path in sorted(parent.iterdir())
+        if (match := pattern.fullmatch(path.name)) and path.is_dir() and not path.is_symlink()
+    ]
+
+
+def _directories_in(parent: Path, scope_key: str) -> list[StoredDirectory]:
+    """The bundles and interrupted deletes directly in a scope's directory."""
+    found: list[StoredDirectory] = []
+    for path in sorted(parent.iterdir()):
+        if not path.is_dir() or path.is_symlink():
+            continue
+        if match := _BUNDLE_DIR.fullmatch(path.name):
+            modified = _modified_at(path)
+            found.append(
+                StoredDirectory(str(path.resolve()), "bundle", modified, scope_key, int(match.group(1)))
+            )
+        elif path.name.startswith(DELETING_PREFIXES):
+            found.append(StoredDirectory(str(path), "deleting", _modified_at(path)))
+    return found
+
+
+def _modified_at(directory: Path) -> float:
+    """The newest modification time of `directory` and everything in it; infinity (changing now) when it
+    could not be read through, as when files come and go while it is read."""
+    try:
+        newest = directory.stat().st_mtime
+        for path in directory.rglob("*"):
+            newest = max(newest, path.lstat().st_mtime)
+    except OSError:
+        return math.inf
+    return newest
 
 
 def _fsync_directory(path: Path) -> None:

@@ -8,10 +8,13 @@ a slur is.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from importlib import resources
+from typing import TypeVar
 
 from textgen.wordlist import WordList
+
+Item = TypeVar("Item")
 
 
 @functools.cache
@@ -26,13 +29,19 @@ def contains_slur(text: str) -> bool:
     return slur_list().contains(text)
 
 
-def without_slurs(messages: Iterable[str]) -> tuple[list[str], int]:
-    """The messages that hold no slur, and how many were dropped (a training corpus's filter)."""
+def without_slurs(messages: Iterable[Item], text_of: Callable[[Item], str] = str) -> tuple[list[Item], int]:
+    """The messages that hold no slur, and how many were dropped: the one corpus policy of every model,
+    the base model's (`chatsmith train --drop-slurs`) and the trainer's jobs alike.
+
+    Args:
+        messages: Texts, or records whose text `text_of` gives.
+        text_of: The text of a record (default: `messages` are the texts themselves).
+    """
     words = slur_list()
-    kept: list[str] = []
+    kept: list[Item] = []
     dropped = 0
     for message in messages:
-        if words.contains(message):
+        if words.contains(text_of(message)):
             dropped += 1
         else:
             kept.append(message)

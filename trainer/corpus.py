@@ -6,6 +6,7 @@ judged on how well it predicts what the channel says now, on text neither model 
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -17,8 +18,11 @@ from sqlalchemy.orm import Session
 from db.messages import CorpusMessage, iter_corpus_messages
 from db.scopes import Scope
 from textgen.corpus import without_addressee
+from textgen.slurs import without_slurs
 from trainer.config import MAX_HOLDOUT_MESSAGES
 from trainer.errors import CorpusTooSmall
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -70,11 +74,14 @@ def load_scope_corpus(
     holdout_fraction: float,
     scope_name: str = "",
     max_chars: int | None = None,
+    cutoff: datetime | None = None,
 ) -> ScopeCorpus:
     """The scope's scrubbed trainable messages, split into training and newest held-out messages.
 
-    `db.messages.iter_corpus_messages` leaves out bot messages, commands, deleted messages, opted-out users
-    and channels with collection off, and replaces mentions, emails and URLs with placeholders.
+    `db.messages.iter_corpus_messages` leaves out bot messages, commands, deleted messages, opted-out users,
+    channels with collection off and messages written before `cutoff`, and replaces mentions, emails and
+    URLs with placeholders. Messages that hold a word of the slur list are left out as well, as they are
+    from the base model's corpus (`textgen.slurs.without_slurs`, `chatsmith train --drop-slurs`).
 
     Args:
         session: Any session.
@@ -84,11 +91,18 @@ def load_scope_corpus(
         scope_name: How to name the scope in the error message.
         max_chars: Keep only the newest messages that fit in this many characters (None: all), read as
             a stream, so that a scope's memory is bounded by the cap and not by its whole history.
+        cutoff: The retention limit (`db.messages.retention_cutoff`): older messages are never read.
 
     Raises:
         CorpusTooSmall: Fewer than `min_messages` trainable messages; the message says how many are needed.
     """
-    rows = _newest_rows(iter_corpus_messages(session, scope, scrub=True), max_chars)
+    rows, dropped = without_slurs(
+        iter_corpus_messages(session, scope, scrub=True, cutoff=cutoff), text_of=_text_of
+    )
+    if dropped:
+        # How many, never which words or whose messages.
+        logger.info("scope %s: left out %d messages that hold a slur", scope.scope_key, dropped)
+    rows = _newest_rows(rows, max_chars)
     # Training text: "alice: ..." loses its address, like every corpus (`textgen.corpus.without_addressee`).
     speakers = {row.author_id.casefold() for row in rows}
     messages = [without_addressee(row.text, speakers) for row in rows]
@@ -120,3 +134,7 @@ def _newest_rows(rows: Iterable[CorpusMessage], max_chars: int | None) -> list[C
         while chars > max_chars and len(kept) > 1:
             chars -= len(kept.popleft().text)
     return list(kept)
+
+
+def _text_of(message: CorpusMessage) -> str:
+    return message.text

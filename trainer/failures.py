@@ -1,7 +1,8 @@
 """How a failed job reads: the line users see, what the job's row keeps, and a full disk in words.
 
-The bots show the first line of a job's error in chat; operators read the whole of it (every chained
-cause) in the database, and the traceback in the trainer's log.
+The bots show the first line of a job's error in chat, so it never holds a path on the server
+(`trainer.notes`); operators read the whole of it (every chained cause, paths included) in the database,
+and the traceback in the trainer's log.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from db.serving import ServingModel
 from errortext import causes, first_line, shortened
 from textgen.errors import TextgenError
 from trainer.errors import TrainerError
+from trainer.notes import without_paths
 
 # Longest first line of a job's error: the bots show it in chat.
 MAX_ERROR_CHARS = 500
@@ -35,11 +37,11 @@ def is_user_error(error: BaseException) -> bool:
 
 def one_line_error(error: BaseException) -> str:
     """The line users see for a failed job: the message of a user error, a full disk in words, else the
-    exception's type and first line."""
+    exception's type and first line; paths on the server read "[path]"."""
     if _disk_full(error):
         return DISK_FULL
     text = str(error) if is_user_error(error) else f"{type(error).__name__}: {error}; see the trainer's log"
-    line = first_line(text) or type(error).__name__
+    line = without_paths(first_line(text)) or type(error).__name__
     return shortened(line, MAX_ERROR_CHARS)
 
 

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from db.engine import immediate
 from db.errors import BundleOutsideStore
 from db.forgetting import record_exposure
+from db.messages import retention_cutoff
 from db.model_store import ModelStore
 from db.models import ModelVersion, TrainingJob
 from db.registry import create_version, mark_failed
@@ -33,6 +34,7 @@ from trainer.config import TrainerConfig
 from trainer.corpus import ScopeCorpus, load_scope_corpus
 from trainer.errors import JobLost, TrainerError
 from trainer.gate import Verdict, describe_model
+from trainer.notes import describe_parent, without_paths
 from trainer.publishing import record_published
 
 logger = logging.getLogger(__name__)
@@ -157,8 +159,10 @@ class JobSteps:
                     describe_model(serving),
                     error,
                 )
+                # The version's note is shown in chat: the log above keeps where the bundle is.
+                problem = without_paths(str(error))
                 serving = self.persist(
-                    functools.partial(self._fail_and_pick_again, scope, serving.version_id, str(error)),
+                    functools.partial(self._fail_and_pick_again, scope, serving.version_id, problem),
                     "marking a damaged parent failed",
                 )
         return None
@@ -169,7 +173,7 @@ class JobSteps:
             return self._serving(session, scope)
 
     def read_corpus(self, scope: Scope, scope_name: str) -> ScopeCorpus:
-        """The scope's trainable messages and the newest held out for the gate.
+        """The scope's trainable messages within the retention limit, and the newest held out for the gate.
 
         Raises:
             CorpusTooSmall: Fewer messages than `config.min_messages`.
@@ -185,6 +189,7 @@ class JobSteps:
                     holdout_fraction=self.config.holdout_fraction,
                     scope_name=scope_name,
                     max_chars=self.config.max_corpus_chars,
+                    cutoff=retention_cutoff(self.config.retention_days),
                 )
 
         return self.persist(read, "reading the corpus")
@@ -204,9 +209,8 @@ class JobSteps:
             JobLost: The parent was withdrawn (forget-me, retention) since it was picked.
         """
         parent_version_id = parent.serving.version_id if parent is not None else None
-        note = (
-            f"job {job.id} (attempt {job.attempts}) from {describe_model(parent.serving if parent else None)}"
-        )
+        # Shown by /status and /models to anyone: the parent by name, never where its bundle lives.
+        note = f"job {job.id} (attempt {job.attempts}) from {describe_parent(parent.serving if parent else None)}"
 
         def create() -> NewVersion:
             with self.session() as session, session.begin():

@@ -17,6 +17,7 @@ from db.registry import mark_candidate, promote, reject, retire_old_versions
 from db.scopes import Scope
 from trainer.errors import JobLost
 from trainer.gate import Verdict
+from trainer.notes import without_paths
 
 
 def record_published(
@@ -56,11 +57,13 @@ def record_published(
     if version is None or version.status != "training":
         raise JobLost
     mark_candidate(session, version, bundle_path=location, metrics=verdict.metrics)
+    # Notes are shown in chat: the verdict names the base model by where it lives, which stays in the log.
+    summary = without_paths(verdict.summary)
     if verdict.promote:
         promote(session, version)
-        version.note = f"{version.note}; promoted: {verdict.summary}"
+        version.note = f"{version.note}; promoted: {summary}"
     else:
-        reject(session, version, note=f"{version.note}; rejected: {verdict.summary}")
+        reject(session, version, note=f"{version.note}; rejected: {summary}")
     job.status = "succeeded"
     job.error = None
     job.model_version_id = version.id

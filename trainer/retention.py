@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlalchemy import CursorResult, Engine, delete, select
 from sqlalchemy.orm import Session
@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 from db.engine import immediate
 from db.forgetting import Withdrawal, plan_retraining, versions_older_than, withdraw_versions
 from db.jobs import request_training
+from db.messages import retention_cutoff
 from db.model_store import ModelStore
-from db.models import Channel, Message, utcnow
+from db.models import Channel, Message
 from db.retry import retry_on_lock
 from db.scopes import Scope
 
@@ -49,9 +50,9 @@ def apply_retention(
         min_messages: Trainable messages a scope needs for a retrain (the trainer's minimum).
         now: The current time (tests).
     """
-    if days <= 0:
+    cutoff = retention_cutoff(days, now)
+    if cutoff is None:
         return RetentionResult()
-    cutoff = (now or utcnow()) - timedelta(days=days)
 
     def attempt() -> RetentionResult:
         with Session(immediate(engine), expire_on_commit=False) as session, session.begin():

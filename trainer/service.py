@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import UTC, datetime
 from types import FrameType
 from typing import Any
@@ -28,6 +29,7 @@ from sqlalchemy import Engine
 from db.model_store import ModelStore
 from db.retry import DatabaseUnavailable
 from trainer.config import TrainerConfig, cron_trigger
+from trainer.orphans import ORPHAN_SWEEP_SECONDS, remove_orphans
 from trainer.retention import apply_retention
 from trainer.schedules import catch_up_missed_runs, set_schedule_context, sync_schedules
 from trainer.worker import JobOutcome, Worker
@@ -87,13 +89,30 @@ class TrainerService:
         self._scheduler: Any = None
         # Whether the last poll found the database down (one log line per outage, not one per poll).
         self.database_down = False
+        # When bundles no model version needs were last looked for (time.monotonic()); None: never.
+        self._orphans_swept_at: float | None = None
 
     def run_once(self) -> list[JobOutcome]:
-        """Apply the retention limit, requeue stale jobs, then run every queued job (including ones queued
-        meanwhile), then return."""
+        """Apply the retention limit, remove bundles no model version needs (at most hourly), requeue stale
+        jobs, then run every queued job (including ones queued meanwhile), then return."""
         self.apply_retention()
+        self.remove_orphans()
         self.worker.requeue_stale()
         return self.worker.process_queue()
+
+    def remove_orphans(self) -> None:
+        """Remove the model store's directories no model version needs (`trainer.orphans`), once an hour
+        at most: the first poll does it, then every `ORPHAN_SWEEP_SECONDS`."""
+        started = time.monotonic()
+        if self._orphans_swept_at is not None and started - self._orphans_swept_at < ORPHAN_SWEEP_SECONDS:
+            return
+        # Tried once an hour whatever happens: a failing sweep must neither hold up the queue nor fill the
+        # log every poll.
+        self._orphans_swept_at = started
+        try:
+            remove_orphans(self.engine, self.store)
+        except Exception:
+            logger.exception("could not remove the bundles no model version needs; trying again in an hour")
 
     def apply_retention(self) -> None:
         """Delete messages past `retention_days` and withdraw the models that learned from them."""

@@ -15,7 +15,10 @@ from db.messages import (
     edit_message,
     forget_user,
     is_opted_out,
+    iter_corpus_messages,
+    recent_messages,
     record_message,
+    retention_cutoff,
     set_collection,
 )
 from db.models import Channel, Message, UserOptOut
@@ -194,3 +197,26 @@ def test_a_private_channel_feeds_only_its_own_model_unless_shared(
     secret.workspace_training = True
     session.commit()
     assert corpus_for_scope(session, workspace) == ["said in public", "said in private"]
+
+
+def test_messages_past_the_retention_limit_are_never_read(session: Session, make_channel: Callable) -> None:
+    """Before the trainer's hourly pass deletes them, neither a corpus nor a reply's context reads them."""
+    general = make_channel("general")
+    _say(session, general, "old", "said 40 days ago", 0, author="ann")
+    _say(session, general, "new", "said yesterday", 39 * 24 * 60)
+    session.commit()
+    scope, workspace = Scope.of(general), Scope(general.workspace_id)
+    cutoff = retention_cutoff(30, now=T0 + timedelta(days=40))
+    assert cutoff == T0 + timedelta(days=10)
+
+    assert corpus_for_scope(session, scope, cutoff=cutoff) == ["said yesterday"]
+    assert corpus_for_scope(session, workspace, cutoff=cutoff) == ["said yesterday"]
+    assert [m.author_id for m in iter_corpus_messages(session, workspace, cutoff=cutoff)] == ["alice"]
+    assert recent_messages(session, scope, 4, cutoff=cutoff) == ["said yesterday"]
+    assert recent_messages(session, scope, 4, author_id="ann", cutoff=cutoff) == []
+    # No limit (0) reads everything, as before.
+    assert retention_cutoff(0) is None
+    assert recent_messages(session, scope, 4, cutoff=retention_cutoff(0)) == [
+        "said 40 days ago",
+        "said yesterday",
+    ]

@@ -129,7 +129,35 @@ def test_no_secret_is_written_into_compose() -> None:
     text = COMPOSE.read_text(encoding="utf-8")
     assert "POSTGRES_PASSWORD: ${POSTGRES_PASSWORD:?" in text
     for token_name in ("DISCORD_TOKEN", "SLACK_BOT_TOKEN", "SLACK_APP_TOKEN", "SLACK_SIGNING_SECRET"):
-        assert token_name not in text, f"{token_name} belongs in .env, not compose.yaml"
+        # Named only to blank it for a role that must not have it; its value belongs in .env.
+        for line in text.splitlines():
+            if token_name in line:
+                assert re.fullmatch(rf'\s*(CHATSMITH_)?{token_name}: ""', line), (
+                    f"{token_name} belongs in .env, not compose.yaml: {line.strip()}"
+                )
+
+
+def _secret_variables() -> dict[str, tuple[str, ...]]:
+    """Every platform secret of the settings, by field (`discord_token`), with each variable that sets it."""
+    from chatsmith.settings import Settings
+
+    return {field: Settings.env_names(field) for field in sorted(Settings.secret_fields())}
+
+
+@pytest.mark.parametrize("path", [COMPOSE, GPU_OVERRIDE], ids=lambda p: p.name)
+def test_each_role_gets_only_the_secrets_of_its_own_platform(path: Path, compose: dict[str, Any]) -> None:
+    """The trainer and `migrate` talk to no platform: a token in their environment could only leak."""
+    data = merge(compose, load(path)) if path == GPU_OVERRIDE else compose
+    secrets = _secret_variables()
+    assert {"discord_token", "slack_bot_token"} <= set(secrets)
+    # .env as a team on both platforms writes it: every secret under every name it is read by.
+    dotenv = {variable: f"secret-{variable}" for variables in secrets.values() for variable in variables}
+    for role, service in chatsmith_services(data).items():
+        # Compose gives a container the env_file's variables, then `environment` over them.
+        seen = {**dotenv, **environment(service)}
+        kept = sorted(field for field, variables in secrets.items() if any(seen[name] for name in variables))
+        own = sorted(field for field in secrets if field.startswith(f"{role}_"))
+        assert kept == own, f"{role} gets {kept}, needs {own}"
 
 
 def test_gpu_variant_reserves_a_gpu_and_builds_cuda(gpu_compose: dict[str, Any]) -> None:

@@ -242,4 +242,5 @@ def test_a_retrain_never_fine_tunes_from_a_damaged_active_bundle(
         versions = {v.id: v for v in list_versions(session, scope)}
     assert versions[outcome.model_version_id].parent_version_id == good_id
     assert versions[bad_id].status == "failed" and "does not load" in versions[bad_id].note
+    assert str(store.root) not in versions[bad_id].note  # notes are shown in chat; the log says where
     assert _serving(engine, store=store) != damaged

@@ -10,15 +10,16 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from db.forgetting import record_exposure
-from db.jobs import open_job
+from db.jobs import open_job, request_training
 from db.model_store import LocalModelStore
-from db.models import Message, ModelVersion, utcnow
+from db.models import Message, ModelVersion, ModelVersionAuthor, utcnow
 from db.registry import get_version
 from db.serving import serving_model_for_scope
 from tests.trainer.conftest import ScopeMaker, register_version
 from trainer.config import TrainerConfig
 from trainer.retention import apply_retention
 from trainer.service import TrainerService
+from trainer.worker import Worker
 
 
 def test_messages_past_the_limit_go_and_so_do_the_models_that_learned_from_them(
@@ -75,3 +76,42 @@ def test_messages_past_the_limit_go_and_so_do_the_models_that_learned_from_them(
     # A second pass finds nothing more to do.
     again = apply_retention(engine, store, 30, min_messages=100)
     assert again.deleted_messages == 0 and again.withdrawal.versions == []
+
+
+def test_a_job_never_reads_messages_past_the_limit_even_before_the_hourly_pass(
+    engine: Engine, store: LocalModelStore, make_scope: ScopeMaker, trainer_config: TrainerConfig
+) -> None:
+    scope = make_scope(messages=150)  # written an hour ago by user0 .. user6
+    now = utcnow()
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            Message(
+                channel_id=scope.channel_id,
+                platform_message_id=f"old{i}",
+                author_id="ann",
+                text=f"said long ago {i}",
+                created_at=now - timedelta(days=40),
+            )
+            for i in range(20)
+        )
+    request_training(engine, scope, "cli")
+
+    # The job runs before the hourly pass has deleted anything.
+    config = dataclasses.replace(trainer_config, retention_days=30)
+    [outcome] = Worker(engine, config, store, "w").process_queue()
+
+    assert outcome.status == "succeeded", outcome.message
+    with Session(engine) as session:
+        version = session.get(ModelVersion, outcome.model_version_id)
+        assert version is not None and version.corpus_stats["messages"] == 150
+        authors = set(
+            session.scalars(
+                select(ModelVersionAuthor.author_id).where(ModelVersionAuthor.model_version_id == version.id)
+            )
+        )
+        assert "ann" not in authors and authors
+        assert version.oldest_message_at is not None
+        assert version.oldest_message_at > now - timedelta(days=30)
+    # So the pass that follows deletes the old messages and has no model to withdraw for them.
+    result = apply_retention(engine, store, 30, min_messages=100)
+    assert result.deleted_messages == 20 and result.withdrawal.versions == []

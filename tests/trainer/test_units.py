@@ -120,6 +120,37 @@ def test_import_is_idempotent_turns_collection_on_and_skips_opted_out_authors(en
         assert session.scalar(select(func.count(Message.id))) == 4  # carol forgotten, dave added
 
 
+@SQLITE_ONLY
+def test_scope_corpus_leaves_out_messages_with_a_slur_as_the_base_models_does(
+    engine: Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """One corpus policy: what `chatsmith train --drop-slurs` leaves out of the base model, a job leaves
+    out of every scope's model, whole messages, before the minimum is counted."""
+    from tests.bot.test_output_filter import SLUR_LINE
+
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    texts = [f"plain message {index}" for index in range(12)] + [SLUR_LINE, SLUR_LINE.upper()]
+    with Session(engine) as session, session.begin():
+        workspace = get_or_create_workspace(session, "discord", "G1")
+        channel = get_or_create_channel(session, workspace, "C1")
+        channel.collecting = True
+        for index, text in enumerate(texts):
+            author = "carol" if text.lower() == SLUR_LINE else "alice"
+            record_message(session, channel, f"id{index}", author, text, start + timedelta(minutes=index))
+        scope = Scope(workspace.id, channel.id)
+
+    caplog.set_level("INFO", logger="trainer.corpus")
+    with Session(engine) as session:
+        corpus = load_scope_corpus(session, scope, min_messages=10, holdout_fraction=0.2)
+    assert corpus.train + corpus.holdout == texts[:12]
+    assert corpus.authors == {"alice"}  # nothing of carol's was learned, so no model records her
+    # Said in the log by count only, never the words.
+    assert "left out 2 messages that hold a slur" in caplog.text
+    assert SLUR_LINE.split()[3] not in caplog.text.lower()
+    with Session(engine) as session, pytest.raises(CorpusTooSmall, match="has 12 trainable messages"):
+        load_scope_corpus(session, scope, min_messages=13, holdout_fraction=0.2)
+
+
 def test_local_store_publishes_by_rename_and_deletes(tmp_path: Path) -> None:
     store = LocalModelStore(tmp_path / "models")
     staging = store.new_staging_dir("job-7")

@@ -15,7 +15,7 @@ from bot.core.services import Services
 from bot.core.serving import read_or_default, serving_model
 from db.filters import FilterSettings, filter_settings
 from db.imitation import may_imitate
-from db.messages import recent_messages
+from db.messages import recent_messages, retention_cutoff
 from db.scopes import find_scope
 from textgen.copyguard import build_copy_guard
 
@@ -44,13 +44,14 @@ def conversation(
     services: Services, request: Request, author: str | None = None, count: int = CONTEXT_MESSAGES
 ) -> tuple[str, ...]:
     """The channel's last `count` messages that may be trained on (collected, no opted-out member, no
-    command), oldest first, only `author`'s when given; nothing for a channel the database does not know.
-    Call it on the database threads."""
+    command, within the retention limit), oldest first, only `author`'s when given; nothing for a channel
+    the database does not know. Call it on the database threads."""
+    cutoff = retention_cutoff(services.config.retention_days)
     with services.sessions() as session:
         scope = find_scope(session, request.platform, request.workspace, request.channel)
         if scope is None or scope.channel_id is None:
             return ()
-        return tuple(recent_messages(session, scope, count, author_id=author))
+        return tuple(recent_messages(session, scope, count, author_id=author, cutoff=cutoff))
 
 
 def imitable(services: Services, request: Request, member: str) -> bool:
