@@ -233,6 +233,10 @@ class ChatsmithDiscordBot(discord.Client):
             "discord", str(payload.guild_id), str(payload.channel_id), str(payload.message_id), content
         )
 
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        """A deleted channel stops feeding any model, and what models learned from it is taken back."""
+        await self.core.channel_gone("discord", str(channel.guild.id), str(channel.id))
+
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
         if payload.guild_id is None:
             return

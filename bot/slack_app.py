@@ -209,6 +209,13 @@ class SlackBot:
         request = await self.request(replies, str(command["team_id"]), name, args, enterprise, bot_user_id)
         await replies.send(await self.core.handle(request))
 
+    async def on_channel_gone(self, event: dict[str, Any], context: Any) -> None:
+        """channel_deleted, channel_left, group_deleted, group_left: the channel stops feeding any model."""
+        channel = event.get("channel")
+        channel_id = channel.get("id") if isinstance(channel, dict) else channel
+        if context.team_id and channel_id:
+            await self.core.channel_gone("slack", str(context.team_id), str(channel_id))
+
     async def on_message(self, event: dict[str, Any], context: Any, body: dict[str, Any]) -> None:
         if not self.first_delivery(body):
             return
@@ -290,6 +297,9 @@ def build_slack_app(config: SlackConfig, services: Services, *, core: CommandCor
     bot = SlackBot(app, core or CommandCore(services))
     app.event("app_mention")(bot.on_mention)
     app.event("message")(bot.on_message)
+    # A channel deleted, or one the bot was removed from, takes its messages back from the models.
+    for gone in ("channel_deleted", "channel_left", "group_deleted", "group_left"):
+        app.event(gone)(bot.on_channel_gone)
     for name in SLASH_COMMANDS:
         app.command(name)(bot.on_slash)
     app.error(bot.on_error)

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from bot.core import collection
+from bot.core import collection, withdrawals
 from bot.core.catalog import COMMANDS, COOLDOWN_COMMANDS
 from bot.core.command_spec import Handler
 from bot.core.cooldowns import Cooldowns, describe_wait
@@ -116,6 +116,13 @@ class CommandCore:
     async def delete_message(self, platform: str, workspace: str, channel: str, message_id: str) -> bool:
         """Apply a delete made on the platform. Returns whether a stored message was deleted."""
         return await collection.delete_message(self.services, platform, workspace, channel, message_id)
+
+    async def channel_gone(self, platform: str, workspace: str, channel: str) -> bool:
+        """The channel was deleted or the bot left it: stop collecting and withdraw what models learned
+        from it outside its own (`bot.core.withdrawals.channel_gone`). Returns whether it was known."""
+        return await self.services.run_db(
+            withdrawals.channel_gone, self.services, platform, workspace, channel
+        )
 
     async def is_collecting(self, platform: str, workspace: str, channel: str) -> bool:
         """Whether collection is on in a channel (unknown channels: off)."""

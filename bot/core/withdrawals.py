@@ -106,6 +106,26 @@ def withdraw_channel(session: Session, services: Services, channel: Channel, *, 
     return outcome
 
 
+def channel_gone(services: Services, platform: str, workspace: str, channel: str) -> bool:
+    """The platform deleted a channel, or the bot left it: stop collecting there and take the channel's
+    messages back from every model outside its own (`withdraw_channel`). Call it on the database threads.
+
+    Returns:
+        Whether chatsmith knew the channel.
+    """
+    from bot.core.places import find_channel  # places imports this module
+
+    with services.write_sessions.begin() as session:
+        row = find_channel(session, platform, workspace, channel)
+        if row is None:
+            return False
+        row.collecting = False
+        row.workspace_training = False
+        session.flush()
+        withdraw_channel(session, services, row, why=f"#{row.name or row.external_id} was deleted or left")
+    return True
+
+
 def after_commit(session: Session, action: Callable[[], None]) -> None:
     """Run `action` once the session's transaction has committed (never if it rolls back)."""
 
