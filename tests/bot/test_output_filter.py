@@ -14,6 +14,7 @@ import pytest
 from bot.core.output_filter import FALLBACK, PROMPT_REFUSED, OutputFilter
 from bot.core.personal_data import mask_personal_data
 from bot.core.profanity import profanity_list
+from bot.core.safety import EMPTY_GENERATION
 from chatsmith.wiring import bot_services
 from db.filters import FilterSettings
 from tests.bot.conftest import Chat, make_settings
@@ -264,9 +265,14 @@ def test_admin_sets_the_policy_and_words_and_status_counts(chat: Chat) -> None:
     assert "takes no words" in admin.say("/filter off please")
     assert ann.say("/generate this shit") == PROMPT_REFUSED
     admin.say("/filter mask")
-    reply = ann.say("/generate this shit zonkle mail ann@example.org")
+    # The tiny model now and then ends its message at once ("nothing to say", nothing echoed): ask again.
+    asked = 0
+    for asked in range(1, 6):  # noqa: B007 (read after the loop)
+        reply = ann.say("/generate this shit zonkle mail ann@example.org")
+        if reply != EMPTY_GENERATION:
+            break
     assert reply.startswith("this s*** z***** mail [email]")
-    assert "1 replies, 0 resampled, 1 masked" in ann.say("/status")
+    assert f"{asked} replies, 0 resampled, 1 masked" in ann.say("/status")
 
 
 def test_corpus_and_reply_hash_alike() -> None:
