@@ -1,0 +1,265 @@
+"""CPU per `/generate` reply through the command core, for a full-length reply of a base-size model.
+
+    python -m bench.reply_cpu                  # 60 replies, the table
+    python -m bench.reply_cpu --tiny           # 3 short replies (a smoke test)
+    python -m bench.reply_cpu --compare DIR    # also the checkout at DIR, each in a fresh process
+
+A console channel with collection on holds a short conversation; each `/generate` (no prompt, so the
+reply follows the conversation) goes through the console adapter and the whole command core: the serving
+model and filter settings looked up, the channel's messages read as context, decoding with the lexicon,
+the output filter and the copy guards of the model's lineage. The model is the packaged base model (GRU
+384, the size channel models inherit) with its end-of-message logit lowered so far that it never ends a
+message: every reply then runs its whole length, which a model that ends its message early never shows.
+Overrun is 0, so a reply decodes its 160 tokens (and finishes its word), no more.
+
+CPU is `time.process_time` (all threads of the process) around each reply; the median and 90th
+percentile are over the replies, after warm-up replies that load the model and copy guards. Two floors
+run in the same process: `Generator.generate_many` alone with the same settings and context (decoding,
+lexicon included, without the core), and the model's stepper alone (reading the context, then 160 steps
+taking the most likely token: the arithmetic no decoder can skip). A second, instrumented pass says
+where the time goes (`bench.reply_cpu_stages`).
+
+The machine is shared: `uptime` is printed before and after, and figures from a loaded machine are higher.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+PACKAGED_BASE = REPO_ROOT / "chatsmith" / "data" / "base-model"
+# The conversation the replies follow: short chat lines, as a support channel has them.
+CONVERSATION = (
+    "anyone else seeing the webhook retries pile up since this morning?",
+    "yes, ours are stuck on 500s from the endpoint, looks like a timeout on their side",
+    "did you try bumping the timeout in the dashboard settings",
+    "not yet, where is that setting again?",
+    "under developers then webhooks, click the endpoint and edit",
+    "thanks, that fixed it for us",
+)
+LENGTH = 160
+# Below what any logit of the model reaches: the end of message is never sampled.
+NEVER = -1.0e4
+
+
+def never_ending_model(source: Path, destination: Path) -> Path:
+    """A copy of the bundle at `source` whose end-of-message logit bias is `NEVER` (the copy guard,
+    lexicon and Keras weights linked, not copied)."""
+    from textgen.bundle import WEIGHT_INDEX, read_manifest
+    from textgen.tokenizers import EOS_ID
+    from textgen.weights import read_weight_arrays, write_weight_arrays
+
+    destination.mkdir(parents=True, exist_ok=True)
+    for part in source.iterdir():
+        if part.name not in ("weights.npy", "bundle.json"):
+            (destination / part.name).symlink_to(part.resolve())
+    manifest = read_manifest(source)
+    arrays = read_weight_arrays(source / "weights.npy", manifest[WEIGHT_INDEX])
+    weights = {name: np.array(array) for name, array in arrays.items()}
+    weights["logits/bias"][EOS_ID] = NEVER
+    manifest[WEIGHT_INDEX] = write_weight_arrays(destination / "weights.npy", weights)
+    (destination / "bundle.json").write_text(json.dumps(manifest, indent=2))
+    return destination
+
+
+def quantiles(seconds: list[float]) -> dict[str, float]:
+    """Median and 90th percentile, in milliseconds."""
+    ordered = sorted(seconds)
+    return {
+        "median_ms": 1000 * statistics.median(ordered),
+        "p90_ms": 1000 * float(np.percentile(ordered, 90)),
+    }
+
+
+async def core_replies(model: Path, work: Path, replies: int, warmup: int, length: int) -> dict[str, Any]:
+    """CPU per `/generate` through the console adapter and the command core, then once more per stage."""
+    from bench.reply_cpu_stages import StageClock, instrumented
+    from bot.console import ConsoleChat
+    from bot.core import BotConfig, CommandCore, build_services
+    from db.model_store import LocalModelStore
+
+    config = BotConfig(cooldowns={}, base_model_path=model, default_length=length, overrun=0.0)
+    services = build_services(
+        config, f"sqlite:///{work / 'bot.db'}", LocalModelStore(work / "models"), migrate_new_database=True
+    )
+    try:
+        chat = ConsoleChat(CommandCore(services), "bench", "general", "admin", admin=True, files_dir=work)
+        await chat.say("/collect on")
+        for line in CONVERSATION:
+            await chat.say(line)
+        texts: list[str] = []
+
+        async def measured(count: int) -> list[float]:
+            spent = []
+            for _ in range(count):
+                began = time.process_time()
+                texts.extend(await chat.say("/generate"))
+                spent.append(time.process_time() - began)
+            return spent
+
+        await measured(warmup)
+        seconds = await measured(replies)
+        clock = StageClock()
+        with instrumented(clock) as found:
+            await measured(warmup)
+            clock.take()
+            staged = await measured(replies)
+            stages = clock.take()
+    finally:
+        services.close()
+    return {
+        **quantiles(seconds),
+        "replies": replies,
+        "stages_ms": {stage: 1000 * stages.get(stage, 0.0) / replies for stage in found},
+        "instrumented_mean_ms": 1000 * statistics.fmean(staged),
+        "mean_chars": statistics.fmean(len(text) for text in texts),
+        "sample": texts[-1],
+    }
+
+
+def decoding_alone(model: Path, replies: int, warmup: int, length: int) -> dict[str, Any]:
+    """The floors: `Generator.generate_many` with the core's settings and context, and the stepper alone."""
+    from bot.core import BotConfig
+    from bot.core.generation import reply_params
+    from bot.core.handlers.generate import CONTEXT_MESSAGES
+    from textgen.context import prompt_with_context
+    from textgen.generator import Generator
+
+    generator = Generator.from_bundle(model)
+    config = BotConfig(default_length=length, overrun=0.0)
+    params = [reply_params(config, CONVERSATION)]
+    context = [CONVERSATION[-CONTEXT_MESSAGES:]]
+    tokens: list[int] = []
+
+    def generate() -> None:
+        ids = generator.decode_best([prompt_with_context(generator.tokenizer, context[0], "")], params)
+        tokens.append(len(ids[0].ids))
+
+    def stepper_only() -> None:
+        stepper = generator.stepper
+        prompt = prompt_with_context(generator.tokenizer, context[0], "")
+        state = stepper.initial_state(1)
+        for token in prompt[:-1]:
+            state = stepper.read(np.array([token]), state)
+        token = prompt[-1]
+        for _ in range(length):
+            logits, state = stepper.step(np.array([token]), state)
+            token = int(np.argmax(logits[0]))
+
+    figures = {}
+    for name, run in (("generator", generate), ("stepper", stepper_only)):
+        for _ in range(warmup):
+            run()
+        seconds = []
+        for _ in range(replies):
+            began = time.process_time()
+            run()
+            seconds.append(time.process_time() - began)
+        figures[name] = quantiles(seconds)
+    figures["tokens_per_reply"] = statistics.fmean(tokens[warmup:])
+    figures["context_tokens"] = len(prompt_with_context(generator.tokenizer, context[0], ""))
+    return figures
+
+
+def measure(model: Path, replies: int, warmup: int, length: int) -> dict[str, Any]:
+    """Every figure of one checkout (the one this process imports), as a dictionary."""
+    with tempfile.TemporaryDirectory(prefix="reply-cpu-") as work:
+        core = asyncio.run(core_replies(model, Path(work), replies, warmup, length))
+    return {"core": core, "alone": decoding_alone(model, replies, warmup, length)}
+
+
+def table(results: dict[str, dict[str, Any]]) -> str:
+    """The figures of each checkout side by side (Markdown), the last column the ratio of the first
+    checkout to the last where there are two."""
+    names = list(results)
+    ratio = len(names) == 2
+    header = ["| CPU per reply (ms) | " + " | ".join(names) + (" | ratio |" if ratio else " |")]
+    header.append("| --- " * (len(names) + 1 + ratio) + "|")
+    rows: list[tuple[str, list[float | None]]] = []
+    for key, label in (("median_ms", "median"), ("p90_ms", "p90")):
+        rows.append((f"**/generate through the core, {label}**", [r["core"][key] for r in results.values()]))
+    for key, label in (("generator", "Generator.generate_many alone"), ("stepper", "stepper alone (floor)")):
+        rows.append((f"{label}, median", [r["alone"][key]["median_ms"] for r in results.values()]))
+    stages = list(dict.fromkeys(s for r in results.values() for s in r["core"]["stages_ms"]))
+    for stage in stages:
+        rows.append((f"stage: {stage}", [r["core"]["stages_ms"].get(stage) for r in results.values()]))
+    rows.append(("(instrumented pass, mean)", [r["core"]["instrumented_mean_ms"] for r in results.values()]))
+    lines = list(header)
+    for label, values in rows:
+        cells = ["—" if v is None else f"{v:.2f}" for v in values]
+        if ratio:
+            first, last = values
+            cells.append("—" if not first or not last else f"{first / last:.2f}x")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
+
+
+def _child(code: Path, model: Path, args: argparse.Namespace) -> dict[str, Any]:
+    """The figures of the checkout at `code`, measured in a fresh process."""
+    command = [sys.executable, "-m", "bench.reply_cpu", "--child", str(code), "--model", str(model)]
+    command += ["--replies", str(args.replies), "--warmup", str(args.warmup), "--length", str(args.length)]
+    done = subprocess.run(
+        command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"the run of {code} failed:\n{done.stderr[-3000:]}")
+    return dict(json.loads(done.stdout.strip().splitlines()[-1]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replies", type=int, default=60, help="replies measured (after the warm-up)")
+    parser.add_argument("--warmup", type=int, default=5, help="replies before the clock starts")
+    parser.add_argument("--length", type=int, default=LENGTH, help="tokens per reply")
+    parser.add_argument("--tiny", action="store_true", help="3 replies of 24 tokens: checks that it runs")
+    parser.add_argument("--compare", type=Path, help="another checkout to measure the same way, first")
+    parser.add_argument("--base", type=Path, default=PACKAGED_BASE, help="the base-size model to copy")
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.replies, args.warmup, args.length = 3, 1, 24
+    if args.child is not None:
+        # This process measures the checkout at --child: its packages come first on the path.
+        sys.path.insert(0, str(args.child.resolve()))
+        print(json.dumps(measure(args.model, args.replies, args.warmup, args.length)))
+        return 0
+    print(f"uptime before: {_uptime()}")
+    with tempfile.TemporaryDirectory(prefix="reply-cpu-model-") as scratch:
+        model = never_ending_model(args.base, Path(scratch) / "never-ends")
+        results: dict[str, dict[str, Any]] = {}
+        if args.compare is not None:
+            results[f"before ({args.compare})"] = _child(args.compare, model, args)
+        results["this checkout"] = _child(REPO_ROOT, model, args)
+    print(f"uptime after: {_uptime()}")
+    last = results["this checkout"]
+    print(
+        f"{args.replies} replies of {args.length} tokens (the model never ends its message; overrun 0), "
+        f"{last['alone']['context_tokens']} tokens of context, {last['alone']['tokens_per_reply']:.0f} tokens "
+        f"decoded per reply alone, {last['core']['mean_chars']:.0f} characters per reply in the core; "
+        "CPU is time.process_time, all threads; stages from a separate instrumented pass (mean per reply)\n"
+    )
+    print(table(results))
+    print(f"\nlast reply: {last['core']['sample']!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
