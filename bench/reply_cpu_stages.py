@@ -37,6 +37,7 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "decode: sampling": (
         ("textgen.generator", "sample_tokens"),
         ("textgen.generator", "log_softmax"),
+        ("textgen.generator", "token_logprobs"),
     ),
     "decode: loop and bookkeeping": (("textgen.generator", "Generator._decode"),),
     "lexicon and UTF-8 masks": (
