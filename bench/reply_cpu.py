@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -85,8 +84,8 @@ def quantiles(seconds: list[float]) -> dict[str, float]:
 
 
 async def core_replies(model: Path, work: Path, replies: int, warmup: int, length: int) -> dict[str, Any]:
-    """CPU per `/generate` through the console adapter and the command core, then once more per stage."""
-    from bench.reply_cpu_stages import StageClock, instrumented
+    """CPU per `/generate` through the console adapter and the command core, in both scenarios, then once
+    more per stage."""
     from bot.console import ConsoleChat
     from bot.core import BotConfig, CommandCore, build_services
     from db.model_store import LocalModelStore
@@ -100,29 +99,48 @@ async def core_replies(model: Path, work: Path, replies: int, warmup: int, lengt
         await chat.say("/collect on")
         for line in CONVERSATION:
             await chat.say(line)
-        texts: list[str] = []
-
-        async def measured(count: int) -> list[float]:
-            spent = []
-            for _ in range(count):
-                began = time.process_time()
-                texts.extend(await chat.say("/generate"))
-                spent.append(time.process_time() - began)
-            return spent
-
-        await measured(warmup)
-        seconds = await measured(replies)
-        clock = StageClock()
-        with instrumented(clock) as found:
-            await measured(warmup)
-            clock.take()
-            staged = await measured(replies)
-            stages = clock.take()
+        return {
+            scenario: await _scenario(chat, replies, warmup, new_message)
+            for scenario, new_message in SCENARIOS.items()
+        }
     finally:
         services.close()
+
+
+# The two ways a reply follows the conversation: after the same messages as the reply before it (replies
+# asked for one after another), or after a message written since (a busy channel).
+SCENARIOS = {"same conversation": False, "a new message before each": True}
+
+
+async def _scenario(chat: Any, replies: int, warmup: int, new_message: bool) -> dict[str, Any]:
+    """Replies timed one by one (a new chat line before each, untimed, when `new_message`), then the same
+    again instrumented."""
+    from bench.reply_cpu_stages import StageClock, instrumented
+
+    texts: list[str] = []
+    written = [0]
+
+    async def measured(count: int) -> list[float]:
+        spent = []
+        for _ in range(count):
+            if new_message:
+                written[0] += 1
+                await chat.say(f"{CONVERSATION[written[0] % len(CONVERSATION)]} ({written[0]})")
+            began = time.process_time()
+            texts.extend(await chat.say("/generate"))
+            spent.append(time.process_time() - began)
+        return spent
+
+    await measured(warmup)
+    seconds = await measured(replies)
+    clock = StageClock()
+    with instrumented(clock) as found:
+        await measured(warmup)
+        clock.take()
+        staged = await measured(replies)
+        stages = clock.take()
     return {
         **quantiles(seconds),
-        "replies": replies,
         "stages_ms": {stage: 1000 * stages.get(stage, 0.0) / replies for stage in found},
         "instrumented_mean_ms": 1000 * statistics.fmean(staged),
         "mean_chars": statistics.fmean(len(text) for text in texts),
@@ -182,29 +200,36 @@ def measure(model: Path, replies: int, warmup: int, length: int) -> dict[str, An
 
 
 def table(results: dict[str, dict[str, Any]]) -> str:
-    """The figures of each checkout side by side (Markdown), the last column the ratio of the first
-    checkout to the last where there are two."""
+    """The figures of each checkout side by side (Markdown); with two checkouts, a last column with the
+    ratio of the first to the second."""
     names = list(results)
     ratio = len(names) == 2
-    header = ["| CPU per reply (ms) | " + " | ".join(names) + (" | ratio |" if ratio else " |")]
-    header.append("| --- " * (len(names) + 1 + ratio) + "|")
-    rows: list[tuple[str, list[float | None]]] = []
-    for key, label in (("median_ms", "median"), ("p90_ms", "p90")):
-        rows.append((f"**/generate through the core, {label}**", [r["core"][key] for r in results.values()]))
-    for key, label in (("generator", "Generator.generate_many alone"), ("stepper", "stepper alone (floor)")):
-        rows.append((f"{label}, median", [r["alone"][key]["median_ms"] for r in results.values()]))
-    stages = list(dict.fromkeys(s for r in results.values() for s in r["core"]["stages_ms"]))
-    for stage in stages:
-        rows.append((f"stage: {stage}", [r["core"]["stages_ms"].get(stage) for r in results.values()]))
-    rows.append(("(instrumented pass, mean)", [r["core"]["instrumented_mean_ms"] for r in results.values()]))
-    lines = list(header)
-    for label, values in rows:
+    lines = ["| CPU per reply (ms) | " + " | ".join(names) + (" | ratio |" if ratio else " |")]
+    lines.append("| --- " * (len(names) + 1 + ratio) + "|")
+    for label, values in _rows(list(results.values())):
         cells = ["—" if v is None else f"{v:.2f}" for v in values]
         if ratio:
             first, last = values
             cells.append("—" if not first or not last else f"{first / last:.2f}x")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def _rows(results: list[dict[str, Any]]) -> list[tuple[str, list[float | None]]]:
+    rows: list[tuple[str, list[float | None]]] = []
+    for scenario in SCENARIOS:
+        for key, label in (("median_ms", "median"), ("p90_ms", "p90")):
+            values = [r["core"][scenario][key] for r in results]
+            rows.append((f"**/generate through the core, {scenario}: {label}**", values))
+    for key, label in (("generator", "Generator.generate_many alone"), ("stepper", "stepper alone (floor)")):
+        rows.append((f"{label}, median", [r["alone"][key]["median_ms"] for r in results]))
+    for scenario in SCENARIOS:
+        figures = [r["core"][scenario] for r in results]
+        stages = list(dict.fromkeys(stage for f in figures for stage in f["stages_ms"]))
+        for stage in stages:
+            rows.append((f"{scenario}: {stage}", [f["stages_ms"].get(stage) for f in figures]))
+        rows.append((f"{scenario}: (instrumented, mean)", [f["instrumented_mean_ms"] for f in figures]))
+    return rows
 
 
 def _uptime() -> str:
@@ -216,7 +241,12 @@ def _child(code: Path, model: Path, args: argparse.Namespace) -> dict[str, Any]:
     command = [sys.executable, "-m", "bench.reply_cpu", "--child", str(code), "--model", str(model)]
     command += ["--replies", str(args.replies), "--warmup", str(args.warmup), "--length", str(args.length)]
     done = subprocess.run(
-        command, cwd=REPO_ROOT, capture_output=True, text=True, check=False, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+        command,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
     )
     if done.returncode != 0:
         raise SystemExit(f"the run of {code} failed:\n{done.stderr[-3000:]}")
@@ -253,11 +283,12 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{args.replies} replies of {args.length} tokens (the model never ends its message; overrun 0), "
         f"{last['alone']['context_tokens']} tokens of context, {last['alone']['tokens_per_reply']:.0f} tokens "
-        f"decoded per reply alone, {last['core']['mean_chars']:.0f} characters per reply in the core; "
-        "CPU is time.process_time, all threads; stages from a separate instrumented pass (mean per reply)\n"
+        f"decoded per reply alone; CPU is time.process_time, all threads; stages from a separate "
+        "instrumented pass (mean per reply)\n"
     )
     print(table(results))
-    print(f"\nlast reply: {last['core']['sample']!r}")
+    for scenario in SCENARIOS:
+        print(f"\nlast reply, {scenario}: {last['core'][scenario]['sample']!r}")
     return 0
 
 

@@ -23,7 +23,6 @@ from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
 from textgen.weights import weights_from_keras, weights_nbytes
 
-
 # Allowed-token masks kept per generator (260 bytes each for a byte-level model: about 130 KB).
 _MASK_CACHE_LIMIT = 512
 

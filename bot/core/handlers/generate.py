@@ -60,9 +60,14 @@ def imitable(services: Services, request: Request, member: str) -> bool:
 
 
 def workspace_filter_settings(services: Services, request: Request) -> FilterSettings:
-    """The request's workspace filter settings (defaults for a workspace the database does not know)."""
-    with services.sessions() as session:
-        return filter_settings(session, request.platform, request.workspace)
+    """The request's workspace filter settings (defaults for a workspace the database does not know),
+    read at most once per `bot.core.services.FILTER_SETTINGS_TTL_S` (`filter` puts a changed value in at once)."""
+
+    def read() -> FilterSettings:
+        with services.sessions() as session:
+            return filter_settings(session, request.platform, request.workspace)
+
+    return services.filter_settings.get((request.platform, request.workspace), read)
 
 
 def generation_workspace(request: Request) -> str:
