@@ -124,9 +124,9 @@ def sample_tokens(
     divisor = temperatures[0] if len(set(temperatures)) == 1 else np.array(temperatures)[:, None]
     scaled = (logits if len(rows) == batch else logits[rows]) / divisor
     top_k = [params[r].top_k or vocab for r in rows]
-    top_p = [params[r].top_p if params[r].top_p is not None else 1.0 for r in rows]
+    top_p = [1.0 if share is None else share for share in (params[r].top_p for r in rows)]
     probs: np.ndarray | None = None
-    if any(k < vocab for k in top_k) or any(p < 1.0 for p in top_p):
+    if any(k < vocab for k in top_k) or any(share < 1.0 for share in top_p):
         scaled, probs = _keep_head(scaled, np.array(top_k), np.array(top_p))
     for name, truncate in TRUNCATIONS.items():
         settings = [getattr(params[r], name) for r in rows]

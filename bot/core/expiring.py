@@ -35,7 +35,7 @@ class ExpiringCache(Generic[K, V]):
             raise ValueError(f"Received ttl {ttl}, expected 0 or more")
         self.ttl = ttl
         self.max_entries = max_entries
-        self.reads = 0
+        self.reads = 0  # values read (not served from memory), for tests and status
         self._clock = clock
         self._lock = threading.Lock()
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
@@ -50,12 +50,13 @@ class ExpiringCache(Generic[K, V]):
                 return entry[1]
         value = read()
         self.put(key, value, now)
+        with self._lock:
+            self.reads += 1
         return value
 
     def put(self, key: K, value: V, read_at: float | None = None) -> None:
         """Keep `value` for `key` (a value just written: the next `get` serves it)."""
         with self._lock:
-            self.reads += 1
             self._entries[key] = (self._clock() if read_at is None else read_at, value)
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
