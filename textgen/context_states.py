@@ -77,13 +77,17 @@ class ContextStates:
             joined = state if joined is None else self.stepper.concat(joined, state)
         return joined
 
-    def remember(self, rows: Sequence[Reading], state: Any) -> None:
-        """Keep the state of each row that has just read all its prompt but the last token."""
+    def remember(self, rows: Sequence[Reading], state: Any) -> bool:
+        """Keep the state of each row that has just read all its prompt but the last token; whether
+        some row is still reading a prompt to keep."""
+        waiting = False
         for position, row in enumerate(rows):
             if row.context_key is not None and len(row.pending) == 1:
                 kept = _read_only(self.stepper.select(state, np.array([position], dtype=np.int64)))
                 self._put(row.context_key, kept)
                 row.context_key = None
+            waiting = waiting or row.context_key is not None
+        return waiting
 
     def _get(self, key: tuple[int, ...]) -> Any:
         with self._lock:

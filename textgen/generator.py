@@ -184,8 +184,11 @@ class Generator:
         rows = self._start_rows(prompts, params)
         results = [Decoded([], False, 0.0) for _ in prompts]
         state = self.contexts.start(rows)
+        remembering = any(row.context_key is not None for row in rows)
         while rows:
             state = self._read_prompts(rows, state)
+            if remembering:
+                remembering = self.contexts.remember(rows, state)
             inputs = np.array(
                 [row.pending[0] if row.pending else row.generated[-1] for row in rows], dtype=np.int64
             )
@@ -193,7 +196,8 @@ class Generator:
             for row in rows:
                 if row.pending:
                     row.pending.pop(0)
-            self.contexts.remember(rows, state)
+            if remembering:
+                remembering = self.contexts.remember(rows, state)
             sampling = [position for position, row in enumerate(rows) if not row.pending]
             if sampling:
                 self._sample(rows, sampling, logits if len(sampling) == len(rows) else logits[sampling])
@@ -234,7 +238,6 @@ class Generator:
             state = self.stepper.read(column, state)
         for row in rows:
             del row.pending[:common]
-        self.contexts.remember(rows, state)
         return state
 
     def _sample(self, rows: list[_Row], sampling: list[int], logits: np.ndarray) -> None:

@@ -224,6 +224,10 @@ def _keep_head(scaled: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> tupl
 def token_logprobs(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
     """The log-probability of `tokens[i]` under row i of `logits` (batch, vocab): `log_softmax(logits)`'s
     entries, computed the same way without the rest of the rows."""
+    if len(tokens) == 1:  # one row: the same operations on it alone
+        row = logits[0]
+        shifted_row = row - row.max()
+        return shifted_row[int(tokens[0])] - np.log(np.exp(shifted_row).sum(keepdims=True))
     top = logits.max(axis=-1, keepdims=True)
     shifted = logits - top
     totals = np.log(np.exp(shifted).sum(axis=-1))

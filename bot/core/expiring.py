@@ -40,6 +40,13 @@ class ExpiringCache(Generic[K, V]):
         self._lock = threading.Lock()
         self._entries: OrderedDict[K, tuple[float, V]] = OrderedDict()
 
+    def fresh(self, key: K) -> V | None:
+        """The value kept for `key` if it has not expired, else None (nothing is read)."""
+        now = self._clock()
+        with self._lock:
+            entry = self._entries.get(key)
+            return entry[1] if entry is not None and now - entry[0] < self.ttl else None
+
     def get(self, key: K, read: Callable[[], V]) -> V:
         """The value of `key`: kept, or `read()` when it is not kept or has expired (an error of `read`
         is raised and nothing is kept)."""

@@ -32,6 +32,9 @@ def test_a_value_is_read_once_until_it_expires() -> None:
     assert cache.get("other", read) == 3
     cache.put("ws", 42)  # a value just written is served at once
     assert cache.get("ws", read) == 42
+    assert cache.fresh("ws") == 42 and cache.fresh("nothing") is None
+    clock.now += 10.0
+    assert cache.fresh("ws") is None
 
 
 def test_a_failed_read_keeps_nothing_and_the_cache_is_bounded() -> None:

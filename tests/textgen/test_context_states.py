@@ -98,6 +98,8 @@ def test_requests_in_one_batch_share_what_one_of_them_read_before(generator):
 def test_the_states_kept_are_bounded(generator):
     generator.contexts.limit = 3
     for number in range(6):
-        generator.generate_many([""], [SamplingParams(max_tokens=2, seed=1)], [(f"{CONVERSATION[0]} {number}",)])
+        generator.generate_many(
+            [""], [SamplingParams(max_tokens=2, seed=1)], [(f"{CONVERSATION[0]} {number}",)]
+        )
     assert len(generator.contexts._states) == 3
     assert generator.nbytes >= generator.contexts.nbytes > 0

@@ -103,8 +103,13 @@ async def generate(services: Services, request: Request) -> Reply:
         )
     # Database down: the strictest policy, since the workspace's own cannot be read.
     strictest = FilterSettings("block")
-    settings = await services.run_db(read_or_default, strictest, workspace_filter_settings, services, request)
-    guards = await services.run_work(services.copy_guards.for_serving, serving.lineage)
+    settings = services.filter_settings.fresh((request.platform, request.workspace)) or await services.run_db(
+        read_or_default, strictest, workspace_filter_settings, services, request
+    )
+    # Loaded by `serving_model` on its way (a reply is never checked against fewer guards than that).
+    guards = list(serving.guards) or await services.run_work(
+        services.copy_guards.for_serving, serving.lineage
+    )
     output = OutputFilter(settings, guards)
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
