@@ -185,6 +185,9 @@ class Generator:
         results = [Decoded([], False, 0.0) for _ in prompts]
         state = self.contexts.start(rows)
         remembering = any(row.context_key is not None for row in rows)
+        if len(rows) == 1:
+            # One request, the usual case when serving: the same steps without the batch's bookkeeping.
+            return [self._decode_alone(rows[0], state, remembering)]
         while rows:
             state = self._read_prompts(rows, state)
             if remembering:
@@ -211,6 +214,21 @@ class Generator:
                 rows = [rows[position] for position in keep]
                 state = self.stepper.select(state, np.array(keep, dtype=np.int64))
         return results
+
+    def _decode_alone(self, row: _Row, state: Any, remembering: bool) -> Decoded:
+        """`_decode` for a batch of one row."""
+        state = self._read_prompts([row], state)
+        if remembering:
+            self.contexts.remember([row], state)
+        token = row.pending.pop()  # all but its last token is read
+        step, rows, at = self.stepper.step, [row], [0]
+        while True:
+            logits, state = step(np.array([token], dtype=np.int64), state)
+            self._sample(rows, at, logits)
+            if row.finished:
+                steps = len(row.generated) + row.ended
+                return Decoded(row.generated, not row.ended, row.logprob / max(1, steps))
+            token = row.generated[-1]
 
     def _start_rows(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[_Row]:
         vocab = self.stepper.vocab_size
