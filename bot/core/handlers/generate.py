@@ -70,6 +70,16 @@ def workspace_filter_settings(services: Services, request: Request) -> FilterSet
     return services.filter_settings.get((request.platform, request.workspace), read)
 
 
+async def reply_filter_settings(services: Services, request: Request) -> FilterSettings:
+    """The workspace's filter settings for a reply: from memory while fresh (no thread hop), else read;
+    the strictest policy while the database is down, since the workspace's own cannot be read."""
+    kept = services.filter_settings.fresh((request.platform, request.workspace))
+    if kept is not None:
+        return kept
+    strictest = FilterSettings("block")
+    return await services.run_db(read_or_default, strictest, workspace_filter_settings, services, request)
+
+
 def generation_workspace(request: Request) -> str:
     """Whose share of the generation queue a request uses: its platform's workspace (a Discord server,
     a Slack workspace)."""
@@ -101,11 +111,7 @@ async def generate(services: Services, request: Request) -> Reply:
             "No model answers here yet: an admin can run `collect on`, let people talk, then `train`.",
             ephemeral=True,
         )
-    # Database down: the strictest policy, since the workspace's own cannot be read.
-    strictest = FilterSettings("block")
-    settings = services.filter_settings.fresh((request.platform, request.workspace)) or await services.run_db(
-        read_or_default, strictest, workspace_filter_settings, services, request
-    )
+    settings = await reply_filter_settings(services, request)
     # Loaded by `serving_model` on its way (a reply is never checked against fewer guards than that).
     guards = list(serving.guards) or await services.run_work(
         services.copy_guards.for_serving, serving.lineage
