@@ -12,12 +12,16 @@ the output filter and the copy guards of the model's lineage. The model is the p
 message: every reply then runs its whole length, which a model that ends its message early never shows.
 Overrun is 0, so a reply decodes its 160 tokens (and finishes its word), no more.
 
+Two scenarios: replies after the same conversation (asked one after another: the model's state after
+the conversation is remembered from the first, `textgen.context_states`), and a new message in the
+channel before each reply (the conversation is read afresh every time).
+
 CPU is `time.process_time` (all threads of the process) around each reply; the median and 90th
 percentile are over the replies, after warm-up replies that load the model and copy guards. Two floors
-run in the same process: `Generator.generate_many` alone with the same settings and context (decoding,
-lexicon included, without the core), and the model's stepper alone (reading the context, then 160 steps
-taking the most likely token: the arithmetic no decoder can skip). A second, instrumented pass says
-where the time goes (`bench.reply_cpu_stages`).
+run in the same process, in both scenarios: `Generator.decode_best` alone with the same settings and
+context (decoding with the lexicon, without the core), and the model's stepper alone (reading the
+context when it is new, then 160 steps taking the most likely token: the arithmetic no decoder can
+skip). A second, instrumented pass says where the time goes (`bench.reply_cpu_stages`).
 
 The machine is shared: `uptime` is printed before and after, and figures from a loaded machine are higher.
 """
@@ -149,7 +153,9 @@ async def _scenario(chat: Any, replies: int, warmup: int, new_message: bool) -> 
 
 
 def decoding_alone(model: Path, replies: int, warmup: int, length: int) -> dict[str, Any]:
-    """The floors: `Generator.generate_many` with the core's settings and context, and the stepper alone."""
+    """The floors, each in both scenarios: `Generator.decode_best` with the core's settings and context
+    (decoding with the lexicon, without the core), and the model's stepper alone (reading the context,
+    then `length` steps taking the most likely token)."""
     from bot.core import BotConfig
     from bot.core.generation import reply_params
     from bot.core.handlers.generate import CONTEXT_MESSAGES
@@ -157,38 +163,43 @@ def decoding_alone(model: Path, replies: int, warmup: int, length: int) -> dict[
     from textgen.generator import Generator
 
     generator = Generator.from_bundle(model)
-    config = BotConfig(default_length=length, overrun=0.0)
-    params = [reply_params(config, CONVERSATION)]
-    context = [CONVERSATION[-CONTEXT_MESSAGES:]]
+    params = [reply_params(BotConfig(default_length=length, overrun=0.0), CONVERSATION)]
     tokens: list[int] = []
+    calls = [0]
 
-    def generate() -> None:
-        ids = generator.decode_best([prompt_with_context(generator.tokenizer, context[0], "")], params)
-        tokens.append(len(ids[0].ids))
+    def prompt(new_message: bool) -> list[int]:
+        context = list(CONVERSATION[-CONTEXT_MESSAGES:])
+        if new_message:  # a conversation not seen before: nothing remembered can start it
+            calls[0] += 1
+            context[-1] = f"{context[-1]} ({calls[0]})"
+        return prompt_with_context(generator.tokenizer, context, "")
 
-    def stepper_only() -> None:
-        stepper = generator.stepper
-        prompt = prompt_with_context(generator.tokenizer, context[0], "")
+    def generate(new_message: bool) -> None:
+        tokens.append(len(generator.decode_best([prompt(new_message)], params)[0].ids))
+
+    def stepper_only(new_message: bool) -> None:
+        stepper, fed = generator.stepper, prompt(new_message)
         state = stepper.initial_state(1)
-        for token in prompt[:-1]:
+        for token in fed[:-1] if new_message else ():
             state = stepper.read(np.array([token]), state)
-        token = prompt[-1]
+        token = fed[-1]
         for _ in range(length):
             logits, state = stepper.step(np.array([token]), state)
             token = int(np.argmax(logits[0]))
 
-    figures = {}
+    figures: dict[str, Any] = {}
     for name, run in (("generator", generate), ("stepper", stepper_only)):
-        for _ in range(warmup):
-            run()
-        seconds = []
-        for _ in range(replies):
-            began = time.process_time()
-            run()
-            seconds.append(time.process_time() - began)
-        figures[name] = quantiles(seconds)
-    figures["tokens_per_reply"] = statistics.fmean(tokens[warmup:])
-    figures["context_tokens"] = len(prompt_with_context(generator.tokenizer, context[0], ""))
+        for scenario, new_message in SCENARIOS.items():
+            for _ in range(warmup):
+                run(new_message)
+            seconds = []
+            for _ in range(replies):
+                began = time.process_time()
+                run(new_message)
+                seconds.append(time.process_time() - began)
+            figures[f"{name}, {scenario}"] = quantiles(seconds)
+    figures["tokens_per_reply"] = statistics.fmean(tokens)
+    figures["context_tokens"] = len(prompt(False))
     return figures
 
 
@@ -221,8 +232,10 @@ def _rows(results: list[dict[str, Any]]) -> list[tuple[str, list[float | None]]]
         for key, label in (("median_ms", "median"), ("p90_ms", "p90")):
             values = [r["core"][scenario][key] for r in results]
             rows.append((f"**/generate through the core, {scenario}: {label}**", values))
-    for key, label in (("generator", "Generator.generate_many alone"), ("stepper", "stepper alone (floor)")):
-        rows.append((f"{label}, median", [r["alone"][key]["median_ms"] for r in results]))
+    for name, label in (("generator", "Generator.decode_best alone"), ("stepper", "stepper alone (floor)")):
+        for scenario in SCENARIOS:
+            key = f"{name}, {scenario}"
+            rows.append((f"{label}, {scenario}: median", [r["alone"][key]["median_ms"] for r in results]))
     for scenario in SCENARIOS:
         figures = [r["core"][scenario] for r in results]
         stages = list(dict.fromkeys(stage for f in figures for stage in f["stages_ms"]))

@@ -25,7 +25,7 @@ def test_tiny_run_prints_the_table_with_floors_and_stages():
     for row in (
         "/generate through the core, same conversation: median",
         "/generate through the core, a new message before each: p90",
-        "stepper alone (floor), median",
+        "stepper alone (floor), a new message before each: median",
         "a new message before each: context: the model reads it",
         "same conversation: copy guard",
     ):
