@@ -47,7 +47,6 @@ class ContextStates:
     def __init__(self, stepper: Stepper, limit: int = DEFAULT_LIMIT) -> None:
         self.stepper = stepper
         self.limit = limit if stepper.carries_state else 0
-        self.hits = 0
         self._lock = threading.Lock()
         self._states: OrderedDict[tuple[int, ...], Any] = OrderedDict()
         self._nbytes = 0
@@ -94,7 +93,6 @@ class ContextStates:
             state = self._states.get(key)
             if state is not None:
                 self._states.move_to_end(key)
-                self.hits += 1
             return state
 
     def _put(self, key: tuple[int, ...], state: Any) -> None:
