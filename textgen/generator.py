@@ -14,13 +14,17 @@ import numpy as np
 
 from textgen.bundle import Bundle, ServingBundle, load_serving_bundle
 from textgen.context import prompt_with_context
+from textgen.context_states import ContextStates
 from textgen.endings import end_at_boundary
 from textgen.engine import make_stepper
 from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
-from textgen.sampling import SamplingParams, log_softmax, sample_tokens
+from textgen.sampling import SamplingParams, sample_tokens, token_logprobs
 from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
 from textgen.weights import weights_from_keras, weights_nbytes
+
+# Allowed-token masks kept per generator (260 bytes each for a byte-level model: about 130 KB).
+_MASK_CACHE_LIMIT = 512
 
 
 @dataclass
@@ -38,6 +42,7 @@ class _Row:
     utf8: Utf8State = BOUNDARY  # byte-level models: where the sampled bytes are in a character
     word: str = ""  # the word being spelled, for the lexicon (`textgen.lexicon`)
     logprob: float = 0.0  # the model's log-probability of what it sampled, its end of message included
+    context_key: tuple[int, ...] | None = None  # what it reads first, while its state may be remembered
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,10 @@ class Generator:
             if lexicon is not None and bundle.tokenizer.kind in ("byte", "char")
             else None
         )
+        # The state after each recent prompt, so that a reply to the same conversation skips reading it.
+        self.contexts = ContextStates(self.stepper)
+        # The tokens allowed after each (UTF-8 state, word so far) seen lately: built once, not per step.
+        self._masks: dict[tuple[Utf8State, str], np.ndarray] = {}
 
     @classmethod
     def from_bundle(cls, path: Path | str) -> Generator:
@@ -93,7 +102,8 @@ class Generator:
         """Bytes this generator holds: its weights (memory-mapped or not), the arrays derived from them,
         and its lexicon's words (what the model cache counts)."""
         lexicon = 0 if self.lexicon is None else self.lexicon.nbytes
-        return weights_nbytes(self.weights) + self.stepper.nbytes + lexicon
+        masks = sum(mask.nbytes for mask in self._masks.values()) + self.contexts.nbytes
+        return weights_nbytes(self.weights) + self.stepper.nbytes + lexicon + masks
 
     def generate(
         self,
@@ -171,63 +181,29 @@ class Generator:
         """Token ids per request, whether it was cut at its length limit, and its mean log-probability."""
         if len(prompts) != len(params):
             raise ValueError("one SamplingParams per prompt")
-        vocab = self.stepper.vocab_size
-        whole_characters = self.tokenizer.kind == "byte"
-        rows = []
-        for index, (prompt, request_params) in enumerate(zip(prompts, params, strict=True)):
-            seen = np.zeros(vocab, dtype=bool)
-            seen[[t for t in prompt if t < vocab]] = True
-            row = _Row(
-                index, [BOS_ID, *prompt], request_params, np.random.default_rng(request_params.seed), seen
-            )
-            if self.lexicon is not None:
-                for token in prompt:  # a prompt that ends inside a word is continued from that word
-                    row.word = self.lexicon.advance(row.word, token)
-            rows.append(row)
+        rows = self._start_rows(prompts, params)
         results = [Decoded([], False, 0.0) for _ in prompts]
-        state: Any = self.stepper.initial_state(len(rows))
+        state = self.contexts.start(rows)
+        remembering = any(row.context_key is not None for row in rows)
+        if len(rows) == 1:
+            # One request, the usual case when serving: the same steps without the batch's bookkeeping.
+            return [self._decode_alone(rows[0], state, remembering)]
         while rows:
+            state = self._read_prompts(rows, state)
+            if remembering:
+                remembering = self.contexts.remember(rows, state)
             inputs = np.array(
                 [row.pending[0] if row.pending else row.generated[-1] for row in rows], dtype=np.int64
             )
-            if all(len(row.pending) > 1 for row in rows):
-                # Every row is still reading its prompt: no logits are needed yet.
-                state = self.stepper.read(inputs, state)
-                for row in rows:
-                    row.pending.pop(0)
-                continue
             logits, state = self.stepper.step(inputs, state)
             for row in rows:
                 if row.pending:
                     row.pending.pop(0)
+            if remembering:
+                remembering = self.contexts.remember(rows, state)
             sampling = [position for position, row in enumerate(rows) if not row.pending]
             if sampling:
-                picked = sample_tokens(
-                    logits[sampling],
-                    [rows[p].params for p in sampling],
-                    [rows[p].rng for p in sampling],
-                    np.stack([rows[p].seen for p in sampling]),
-                    self._allowed([rows[p] for p in sampling], vocab, whole_characters),
-                )
-                logprobs = log_softmax(logits[sampling].astype(np.float64))
-                for position, token, row_logprobs in zip(sampling, picked.tolist(), logprobs, strict=True):
-                    row = rows[position]
-                    row.logprob += float(row_logprobs[token])
-                    if token == EOS_ID:
-                        row.finished = row.ended = True
-                        continue
-                    row.generated.append(token)
-                    row.seen[token] = True
-                    if whole_characters:
-                        row.utf8 = advance(row.utf8, token)
-                    if self.lexicon is not None:
-                        row.word = self.lexicon.advance(row.word, token)
-                    # At the length limit a reply still ends its character, and its word (`textgen.lexicon`).
-                    row.finished = (
-                        len(row.generated) >= row.params.max_tokens * (1 + row.params.overrun)
-                        and complete(row.utf8)
-                        and (self.lexicon is None or self.lexicon.may_end(row.word))
-                    )
+                self._sample(rows, sampling, logits if len(sampling) == len(rows) else logits[sampling])
             keep = [position for position, row in enumerate(rows) if not row.finished]
             for row in rows:
                 if row.finished:
@@ -239,17 +215,100 @@ class Generator:
                 state = self.stepper.select(state, np.array(keep, dtype=np.int64))
         return results
 
+    def _decode_alone(self, row: _Row, state: Any, remembering: bool) -> Decoded:
+        """`_decode` for a batch of one row."""
+        state = self._read_prompts([row], state)
+        if remembering:
+            self.contexts.remember([row], state)
+        token = row.pending.pop()  # all but its last token is read
+        step, rows, at = self.stepper.step, [row], [0]
+        while True:
+            logits, state = step(np.array([token], dtype=np.int64), state)
+            self._sample(rows, at, logits)
+            if row.finished:
+                steps = len(row.generated) + row.ended
+                return Decoded(row.generated, not row.ended, row.logprob / max(1, steps))
+            token = row.generated[-1]
+
+    def _start_rows(self, prompts: list[list[int]], params: list[SamplingParams]) -> list[_Row]:
+        vocab = self.stepper.vocab_size
+        rows = []
+        for index, (prompt, request_params) in enumerate(zip(prompts, params, strict=True)):
+            seen = np.zeros(vocab, dtype=bool)
+            seen[[t for t in prompt if t < vocab]] = True
+            row = _Row(
+                index, [BOS_ID, *prompt], request_params, np.random.default_rng(request_params.seed), seen
+            )
+            if self.lexicon is not None:
+                for token in prompt:  # a prompt that ends inside a word is continued from that word
+                    row.word = self.lexicon.advance(row.word, token)
+            rows.append(row)
+        return rows
+
+    def _read_prompts(self, rows: list[_Row], state: Any) -> Any:
+        """The state after the tokens every row is still reading, but each row's last one (no logits are
+        needed until a row has read all its prompt but that)."""
+        common = min(len(row.pending) for row in rows) - 1
+        if common <= 0:
+            return state
+        tokens = np.array([row.pending[:common] for row in rows], dtype=np.int64).T
+        for column in tokens:
+            state = self.stepper.read(column, state)
+        for row in rows:
+            del row.pending[:common]
+        return state
+
+    def _sample(self, rows: list[_Row], sampling: list[int], logits: np.ndarray) -> None:
+        """Sample the next token of the rows at `sampling` (positions in `rows`) from their `logits`."""
+        params = [rows[p].params for p in sampling]
+        whole_characters = self.tokenizer.kind == "byte"
+        picked = sample_tokens(
+            logits,
+            params,
+            [rows[p].rng for p in sampling],
+            # Only the repetition penalty reads what each row has written.
+            np.stack([rows[p].seen for p in sampling])
+            if any(p.repetition_penalty != 1.0 for p in params)
+            else None,
+            self._allowed([rows[p] for p in sampling], self.stepper.vocab_size, whole_characters),
+        )
+        logprobs = token_logprobs(logits.astype(np.float64), picked)
+        for position, token, logprob in zip(sampling, picked.tolist(), logprobs.tolist(), strict=True):
+            row = rows[position]
+            row.logprob += logprob
+            if token == EOS_ID:
+                row.finished = row.ended = True
+                continue
+            row.generated.append(token)
+            row.seen[token] = True
+            if whole_characters:
+                row.utf8 = advance(row.utf8, token)
+            if self.lexicon is not None:
+                row.word = self.lexicon.advance(row.word, token)
+            # At the length limit a reply still ends its character, and its word (`textgen.lexicon`).
+            row.finished = (
+                len(row.generated) >= row.params.max_tokens * (1 + row.params.overrun)
+                and complete(row.utf8)
+                and (self.lexicon is None or self.lexicon.may_end(row.word))
+            )
+
     def _allowed(self, rows: list[_Row], vocab: int, whole_characters: bool) -> np.ndarray | None:
         """(rows, vocab) booleans: the tokens each row may sample next (None: any)."""
         if not whole_characters and self.lexicon is None:
             return None
         masks = []
         for row in rows:
-            mask = allowed_tokens(row.utf8, vocab) if whole_characters else np.ones(vocab, dtype=bool)
-            if self.lexicon is not None:
-                mask = mask & self.lexicon.allowed(row.word)
+            key = (row.utf8, row.word)
+            mask = self._masks.get(key)
+            if mask is None:
+                mask = allowed_tokens(row.utf8, vocab) if whole_characters else np.ones(vocab, dtype=bool)
+                if self.lexicon is not None:
+                    mask = mask & self.lexicon.allowed(row.word)
+                if len(self._masks) >= _MASK_CACHE_LIMIT:
+                    self._masks.clear()
+                self._masks[key] = mask
             masks.append(mask)
-        return np.stack(masks)
+        return masks[0][None, :] if len(masks) == 1 else np.stack(masks)
 
 
 def candidate_params(request: SamplingParams, number: int) -> SamplingParams:

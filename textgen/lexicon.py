@@ -38,6 +38,8 @@ _CONTINUATIONS = string.ascii_lowercase + "'"
 # Masks kept per prefix: the prefixes of common words come back at every reply. Bounded, because a bot
 # keeps a constraint per cached model (2,048 masks of 260 bytes: about 0.5 MB).
 _CACHE_LIMIT = 2048
+# Words that begin with a prefix, up to which `next_letters` reads them one by one.
+_SHORT_RUN = 12
 
 
 class Lexicon:
@@ -62,6 +64,7 @@ class Lexicon:
 
     def _set_blob(self, blob: np.ndarray) -> None:
         self._blob = blob.tobytes()
+        self._bytes = np.frombuffer(self._blob, dtype=np.uint8)  # the same bytes, as an array (no copy)
         ends = np.flatnonzero(blob == ord("\n")).astype(np.int32)
         self._starts = np.concatenate([[0], ends + 1]).astype(np.int32)
 
@@ -116,26 +119,34 @@ class Lexicon:
         return Lexicon([*self.words, *other.words])
 
     def next_letters(self, prefix: str) -> tuple[bool, str]:
-        """(whether `prefix` is a word, the characters that continue it towards some word).
+        """(whether `prefix` is a word, the characters that continue it towards some word, in order).
 
-        One binary search per distinct next character: after finding a word that continues with `c`,
-        the search jumps past every word that does.
+        The words that begin with `prefix` are one run of the sorted words: a short run is read word by
+        word; a long one (a short prefix) is bounded by a second binary search and its next characters
+        read all at once.
         """
         key = prefix.encode("ascii")
         size = len(key)
-        is_word, following = False, []
-        index = self._first_not_below(key)
-        while index < len(self):
+        low = self._first_not_below(key)
+        run = []
+        for index in range(low, min(low + _SHORT_RUN, len(self))):
             word = self._word(index)
             if not word.startswith(key):
                 break
-            if len(word) == size:
-                is_word = True
-                index += 1
-                continue
-            following.append(chr(word[size]))
-            index = self._first_not_below(key + bytes([word[size] + 1]))
-        return is_word, "".join(following)
+            run.append(word)
+        else:
+            if low + _SHORT_RUN < len(self):
+                return self._next_letters_of_long_run(key, low)
+        following = sorted({word[size] for word in run if len(word) > size})
+        return bool(run) and len(run[0]) == size, bytes(following).decode("ascii")
+
+    def _next_letters_of_long_run(self, key: bytes, low: int) -> tuple[bool, str]:
+        # Words hold only [a-z'], all below 0x7f: every word that begins with `key` sorts below this.
+        high = self._first_not_below(key + b"\x7f")
+        starts = self._starts[low : high + 1]
+        lengths = starts[1:] - starts[:-1] - 1
+        following = np.unique(self._bytes[starts[:-1][lengths > len(key)] + len(key)])
+        return bool(lengths[0] == len(key)), following.tobytes().decode("ascii")
 
     def save(self, directory: Path) -> Path:
         path = Path(directory) / LEXICON_FILE

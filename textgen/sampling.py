@@ -6,7 +6,7 @@ temperature-scaled logits and one setting per row, and returns the logits with t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ from textgen.errors import TextgenError
 from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 # Tokens a sample never contains: they frame or pad text, they are not text.
-_NEVER_SAMPLED = (PAD_ID, BOS_ID, UNK_ID)
+_NEVER_SAMPLED = [PAD_ID, BOS_ID, UNK_ID]
 # Below this temperature, dividing the logits by it can overflow to infinities and NaN; the
 # distribution is then a point mass on the most likely token anyway, so such rows decode greedily.
 GREEDY_BELOW_TEMPERATURE = 1e-6
@@ -98,60 +98,140 @@ def sample_tokens(
         allowed: (batch, vocab) booleans, the tokens each row may sample (None: all but the framing
             and padding tokens, which are never sampled).
     """
+    # Called once per decoding step, mostly for one row: each NumPy call costs more than its arithmetic
+    # on a few hundred logits, so steps that change nothing for these params are skipped.
+    if len(params) == 1 and _plain(params[0]):
+        return np.array([_sample_row(logits[0], params[0], rngs[0], allowed)])
     logits = logits.astype(np.float64, copy=True)
     batch, vocab = logits.shape
     if allowed is not None:
         logits[~allowed] = -np.inf
-    logits[:, list(_NEVER_SAMPLED)] = -np.inf
+    logits[:, _NEVER_SAMPLED] = -np.inf
     never_end = [row for row, p in enumerate(params) if not p.stop_at_end]
-    logits[never_end, EOS_ID] = -np.inf
-    penalty = np.array([p.repetition_penalty for p in params])[:, None]
-    if seen is not None and (penalty != 1.0).any():
+    if never_end:
+        logits[never_end, EOS_ID] = -np.inf
+    if seen is not None and any(p.repetition_penalty != 1.0 for p in params):
         # CTRL's penalty: shrink the logit of every token already present, whatever its sign.
+        penalty = np.array([p.repetition_penalty for p in params])[:, None]
         penalised = np.where(logits > 0, logits / penalty, logits * penalty)
         logits = np.where(seen & (penalty != 1.0), penalised, logits)
-    chosen = np.argmax(logits, axis=1)
-    temperature = np.array([p.temperature for p in params])
-    rows = np.nonzero(temperature >= GREEDY_BELOW_TEMPERATURE)[0]
-    if len(rows) == 0:
+    rows = [row for row, p in enumerate(params) if p.temperature >= GREEDY_BELOW_TEMPERATURE]
+    chosen = np.argmax(logits, axis=1) if len(rows) < batch else np.zeros(batch, dtype=np.intp)
+    if not rows:
         return chosen
-    scaled = logits[rows] / temperature[rows, None]
-    top_k = np.array([params[r].top_k or vocab for r in rows])
-    top_p = np.array([params[r].top_p if params[r].top_p is not None else 1.0 for r in rows])
-    if (top_k < vocab).any() or (top_p < 1.0).any():
-        scaled = _keep_head(scaled, top_k, top_p)
+    temperatures = [params[r].temperature for r in rows]
+    # One temperature for all (one row, or a best-of batch) divides by a number: the same quotients.
+    divisor = temperatures[0] if len(set(temperatures)) == 1 else np.array(temperatures)[:, None]
+    scaled = (logits if len(rows) == batch else logits[rows]) / divisor
+    top_k = [params[r].top_k or vocab for r in rows]
+    top_p = [1.0 if share is None else share for share in (params[r].top_p for r in rows)]
+    probs: np.ndarray | None = None
+    if any(k < vocab for k in top_k) or any(share < 1.0 for share in top_p):
+        scaled, probs = _keep_head(scaled, np.array(top_k), np.array(top_p))
     for name, truncate in TRUNCATIONS.items():
         settings = [getattr(params[r], name) for r in rows]
+        if all(value is None for value in settings):
+            continue
         chosen_rows = np.array([index for index, value in enumerate(settings) if value is not None])
         if len(chosen_rows):
             values = np.array([settings[index] for index in chosen_rows], dtype=np.float64)
             scaled[chosen_rows] = truncate(scaled[chosen_rows], values)
-    probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    cdf = np.cumsum(probs, axis=1)
+            probs = None
+    if probs is None:
+        probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
+    cdf = probs.cumsum(axis=1)
     cdf /= cdf[:, -1:]
-    uniform = np.array([rngs[r].random() for r in rows])
+    uniform = [rngs[r].random() for r in rows]
     # Inverse-CDF sampling: the first token whose cumulative probability passes the draw.
-    chosen[rows] = np.minimum((cdf <= uniform[:, None]).sum(axis=1), vocab - 1)
+    chosen[rows] = np.minimum(_count_sorted(cdf, uniform, below=False), vocab - 1)
     return chosen
 
 
-def _keep_head(scaled: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> np.ndarray:
-    """Mask all but each row's top-k tokens, then all but the smallest set whose probability reaches p.
+def _plain(params: SamplingParams) -> bool:
+    """Whether `_sample_row` samples for `params`: temperature, top-k and top-p only."""
+    return (
+        params.temperature >= GREEDY_BELOW_TEMPERATURE
+        and params.repetition_penalty == 1.0
+        and all(getattr(params, name) is None for name in TRUNCATIONS)
+    )
+
+
+def _sample_row(
+    logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, allowed: np.ndarray | None
+) -> int:
+    """`sample_tokens` for one row under `_plain` params: the same operations on the row's numbers, in
+    the same order, as one-dimensional arrays and with nothing done that leaves them unchanged."""
+    logits = logits.astype(np.float64, copy=True)
+    vocab = len(logits)
+    if allowed is not None:
+        logits[~allowed[0]] = -np.inf
+    logits[_NEVER_SAMPLED] = -np.inf
+    if not params.stop_at_end:
+        logits[EOS_ID] = -np.inf
+    scaled = logits / params.temperature
+    top_k = params.top_k or vocab
+    top_p = params.top_p if params.top_p is not None else 1.0
+    probs = np.exp(scaled - scaled.max())
+    if top_k < vocab or top_p < 1.0:
+        # `_keep_head`: the most likely token always stays, so the kept probabilities are these, or 0.
+        ranked = np.sort(probs)[::-1]
+        if top_k < vocab:
+            ranked[top_k:] = 0.0
+        cumulative = ranked.cumsum()
+        cumulative /= cumulative[-1]
+        last = min(int(cumulative.searchsorted(top_p, side="left")), top_k - 1)
+        probs = np.where(probs >= ranked[last], probs, 0.0)
+    cdf = probs.cumsum()
+    cdf /= cdf[-1]
+    return min(int(cdf.searchsorted(rng.random(), side="right")), vocab - 1)
+
+
+def _count_sorted(ascending: np.ndarray, values: Sequence[float] | np.ndarray, *, below: bool) -> np.ndarray:
+    """Per row of `ascending` (rows sorted in ascending order), how many entries are below `values[row]`
+    (or at most it, with `below` False): `(ascending < values[:, None]).sum(axis=1)`, by binary search
+    for a single row."""
+    if len(ascending) == 1:
+        side = "left" if below else "right"
+        return np.array([ascending[0].searchsorted(values[0], side=side)])
+    column = np.asarray(values, dtype=np.float64)[:, None]
+    compared = ascending < column if below else ascending <= column
+    return compared.sum(axis=1)
+
+
+def _keep_head(scaled: np.ndarray, top_k: np.ndarray, top_p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mask all but each row's top-k tokens, then all but the smallest set whose probability reaches p;
+    and the (unnormalised) probabilities of what is kept, 0 for the rest.
 
     By thresholds on the sorted probabilities rather than by permuting indices: a token stays if its
     probability is at least that of the last token kept (ties at the edge stay too).
     """
     probs = np.exp(scaled - scaled.max(axis=1, keepdims=True))
-    ranked = -np.sort(-probs, axis=1)
-    ranks = np.arange(scaled.shape[1])[None, :]
-    ranked = np.where(ranks < top_k[:, None], ranked, 0.0)
-    cumulative = np.cumsum(ranked, axis=1)
+    ranked = np.sort(probs, axis=1)[:, ::-1]  # most likely first
+    if (top_k < scaled.shape[1]).any():
+        ranks = np.arange(scaled.shape[1])[None, :]
+        ranked = np.where(ranks < top_k[:, None], ranked, 0.0)
+    cumulative = ranked.cumsum(axis=1)
     cumulative /= cumulative[:, -1:]
     # The last rank kept: the first whose cumulative probability reaches p (the most likely always stays,
     # so p near 0 is greedy rather than empty), and never past top-k.
-    last = np.minimum((cumulative < top_p[:, None]).sum(axis=1), top_k - 1)
-    threshold = ranked[np.arange(len(ranked)), last]
-    return np.where(probs >= threshold[:, None], scaled, -np.inf)
+    last = np.minimum(_count_sorted(cumulative, top_p, below=True), top_k - 1)
+    keep = probs >= np.take_along_axis(ranked, last[:, None], axis=1)
+    # The most likely token stays, so the kept logits' maximum is the same and `exp(kept - max)` is
+    # exactly these probabilities where kept and 0 (exp of -inf) elsewhere.
+    return np.where(keep, scaled, -np.inf), np.where(keep, probs, 0.0)
+
+
+def token_logprobs(logits: np.ndarray, tokens: np.ndarray) -> np.ndarray:
+    """The log-probability of `tokens[i]` under row i of `logits` (batch, vocab): `log_softmax(logits)`'s
+    entries, computed the same way without the rest of the rows."""
+    if len(tokens) == 1:  # one row: the same operations on it alone
+        row = logits[0]
+        shifted_row = row - row.max()
+        return shifted_row[int(tokens[0])] - np.log(np.exp(shifted_row).sum(keepdims=True))
+    top = logits.max(axis=-1, keepdims=True)
+    shifted = logits - top
+    totals = np.log(np.exp(shifted).sum(axis=-1))
+    return np.array([row[token] for row, token in zip(shifted, tokens.tolist(), strict=True)]) - totals
 
 
 def log_softmax(logits: np.ndarray) -> np.ndarray:

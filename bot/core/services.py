@@ -18,11 +18,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot import defaults
 from bot.core.cooldowns import CooldownRule
 from bot.core.copy_guards import CopyGuardCache
+from bot.core.expiring import ExpiringCache
 from bot.core.generation import GenerationPool
 from bot.core.models import ModelCache
 from bot.core.output_filter import FilterStats
 from bot.core.request import AdminPolicy
 from db.engine import immediate
+from db.filters import FilterSettings
 from db.retry import retry_on_lock
 
 if TYPE_CHECKING:
@@ -30,6 +32,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 GIL_SWITCH_INTERVAL_S = 0.001
+# Seconds a workspace's filter settings are served from memory: a change by `filter` in this process shows
+# at once, one made by another process of the same platform within this time.
+FILTER_SETTINGS_TTL_S = 10.0
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -138,6 +143,10 @@ class Services:
         # The output filter's copy guards, and what it did per workspace (for `status` and `stats`).
         self.copy_guards = CopyGuardCache()
         self.filter_stats = FilterStats()
+        # Each workspace's filter settings, read by every /generate (`bot.core.expiring`).
+        self.filter_settings: ExpiringCache[tuple[str, str], FilterSettings] = ExpiringCache(
+            FILTER_SETTINGS_TTL_S
+        )
         self._db_executor = ThreadPoolExecutor(max_workers=db_workers, thread_name_prefix="chatsmith-db")
         # Message events (new, edited, deleted) are applied one at a time in arrival order: an edit or a
         # delete must never overtake the message it applies to.

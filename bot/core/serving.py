@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -22,6 +22,7 @@ from bot.core.services import Services
 from db.retry import DatabaseUnavailable, retry_on_lock
 from db.serving import fail_unloadable_version, serving_model_in
 from errortext import first_line
+from textgen.copyguard import CopyGuard
 from textgen.errors import TextgenError
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,8 @@ class AnsweringModel:
     label: str
     version_id: int | None = None
     ancestors: tuple[Path, ...] = ()
+    # The copy guards of its lineage, as `serving_model` loaded them (empty when not looked up).
+    guards: tuple[CopyGuard, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def lineage(self) -> tuple[Path, ...]:
@@ -85,7 +88,7 @@ def serving_model(services: Services, request: Request) -> AnsweringModel | None
         try:
             services.models.get(serving.path)
             # Its copy guards too: a reply is never sent unchecked, so a damaged guard is a damaged bundle.
-            services.copy_guards.for_serving(serving.lineage)
+            guards = tuple(services.copy_guards.for_serving(serving.lineage))
         except TextgenError as error:
             if serving.version_id is None:
                 log.error("the base model at %s does not load: %s", serving.path, error)
@@ -99,7 +102,7 @@ def serving_model(services: Services, request: Request) -> AnsweringModel | None
             )
             _fail_version(services, serving.version_id, str(error))
             continue
-        return serving
+        return replace(serving, guards=guards)
     raise CommandError(
         "No model here loads right now; an admin can see why with `models` and in the bot's log."
     )

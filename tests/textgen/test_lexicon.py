@@ -91,3 +91,13 @@ def test_a_trained_bundle_carries_its_lexicon_and_a_fine_tune_keeps_its_parents(
     assert ("kernel" in lexicon) is with_parent
     # The bot's loader picks it up.
     assert Generator.from_bundle(tmp_path / "child").lexicon is not None
+
+
+def test_next_letters_agree_with_the_words_for_short_and_long_runs():
+    # "s" begins 21 words (a long run, read at once), "sa" three, "ta" one.
+    words = [f"s{a}{b}" for a in "abcdefg" for b in "xyz"] + ["sa", "ta'b", "zz"]
+    lexicon = Lexicon(words)
+    for prefix in ["s", "sa", "sb", "sax", "saxe", "t", "ta", "ta'", "u", "z", "zz"]:
+        kept = [word for word in lexicon.words if word.startswith(prefix)]
+        following = sorted({word[len(prefix)] for word in kept if len(word) > len(prefix)})
+        assert lexicon.next_letters(prefix) == (prefix in kept, "".join(following)), prefix

@@ -66,7 +66,9 @@ class CausalStepper:
     def step(self, tokens: np.ndarray, state: list[Any]) -> tuple[np.ndarray, list[Any]]:
         """Logits `(batch, vocab)` for the next token after `tokens` `(batch,)`, and the new state."""
         x, new_state = self._advance(tokens, state)
-        return x @ self.output_kernel + self.output_bias, new_state
+        logits = x @ self.output_kernel
+        logits += self.output_bias
+        return logits, new_state
 
     def read(self, tokens: np.ndarray, state: list[Any]) -> list[Any]:
         """The state after `tokens`, without computing the logits."""

@@ -87,6 +87,7 @@ async def filter_command(services: Services, request: Request) -> Reply:
     else:
         raise CommandError(f"Unknown filter action `{action}`; use {USAGE}")
     settings = await services.run_db(change, services, request)
+    services.filter_settings.put((request.platform, request.workspace), settings)
     return safe_reply(request, describe(services, request, settings), ephemeral=True)
 
 

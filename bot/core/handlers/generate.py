@@ -60,9 +60,24 @@ def imitable(services: Services, request: Request, member: str) -> bool:
 
 
 def workspace_filter_settings(services: Services, request: Request) -> FilterSettings:
-    """The request's workspace filter settings (defaults for a workspace the database does not know)."""
-    with services.sessions() as session:
-        return filter_settings(session, request.platform, request.workspace)
+    """The request's workspace filter settings (defaults for a workspace the database does not know),
+    read at most once per `bot.core.services.FILTER_SETTINGS_TTL_S` (`filter` puts a changed value in at once)."""
+
+    def read() -> FilterSettings:
+        with services.sessions() as session:
+            return filter_settings(session, request.platform, request.workspace)
+
+    return services.filter_settings.get((request.platform, request.workspace), read)
+
+
+async def reply_filter_settings(services: Services, request: Request) -> FilterSettings:
+    """The workspace's filter settings for a reply: from memory while fresh (no thread hop), else read;
+    the strictest policy while the database is down, since the workspace's own cannot be read."""
+    kept = services.filter_settings.fresh((request.platform, request.workspace))
+    if kept is not None:
+        return kept
+    strictest = FilterSettings("block")
+    return await services.run_db(read_or_default, strictest, workspace_filter_settings, services, request)
 
 
 def generation_workspace(request: Request) -> str:
@@ -96,10 +111,11 @@ async def generate(services: Services, request: Request) -> Reply:
             "No model answers here yet: an admin can run `collect on`, let people talk, then `train`.",
             ephemeral=True,
         )
-    # Database down: the strictest policy, since the workspace's own cannot be read.
-    strictest = FilterSettings("block")
-    settings = await services.run_db(read_or_default, strictest, workspace_filter_settings, services, request)
-    guards = await services.run_work(services.copy_guards.for_serving, serving.lineage)
+    settings = await reply_filter_settings(services, request)
+    # Loaded by `serving_model` on its way (a reply is never checked against fewer guards than that).
+    guards = list(serving.guards) or await services.run_work(
+        services.copy_guards.for_serving, serving.lineage
+    )
     output = OutputFilter(settings, guards)
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
