@@ -14,6 +14,7 @@ import pytest
 
 from chatsmith.base_model import PACKAGED_BASE_MODEL
 from chatsmith.cli import build_parser, main
+from tests.schema_template import copy_migrated_schema
 
 MISSING = "/nonexistent/chatsmith-test"
 UNWRITABLE = "/proc/chatsmith-test/out"
@@ -119,7 +120,8 @@ def fresh(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CHATSMITH_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("CHATSMITH_BASE_MODEL_PATH", "none")
     (tmp_path / "corpus.txt").write_text("hello there\nhow are you\n" * 20, encoding="utf-8")
-    assert main(["db", "upgrade"]) == 0
+    copy_migrated_schema(f"sqlite:///{tmp_path / 'data' / 'chatsmith.db'}")
+    assert main(["db", "upgrade"]) == 0  # at the newest schema already: says so
     return tmp_path
 
 

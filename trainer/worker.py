@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ from db.retry import DatabaseUnavailable, retry_on_lock
 from db.scopes import Scope
 from db.verdicts import gate_outcome
 from textgen.spec import ModelSpec
+from textgen.traced_steps import released_after_run
 from trainer.candidate import Candidate, StopRequested, train_candidate
 from trainer.config import TrainerConfig
 from trainer.errors import JobLost
@@ -160,7 +160,10 @@ class Worker:
             job.attempts,
             self.worker_id,
         )
-        with Heartbeat(self.engine, job.id, self.worker_id, self.config.heartbeat_seconds) as heartbeat:
+        with (
+            released_after_run(),
+            Heartbeat(self.engine, job.id, self.worker_id, self.config.heartbeat_seconds) as heartbeat,
+        ):
             try:
                 outcome = self._run(attempt, heartbeat)
             except StopRequested:
@@ -191,7 +194,6 @@ class Worker:
                 outcome = self._fail(attempt, error)
             finally:
                 self._discard_staging(attempt)
-                _clear_keras_session()
         logger.info("job %d %s (%s)", job.id, outcome.headline, outcome.message)
         return outcome
 
@@ -321,9 +323,3 @@ class Worker:
     def _discard_staging(self, attempt: _Attempt) -> None:
         if attempt.staging is not None:
             shutil.rmtree(attempt.staging, ignore_errors=True)
-
-
-def _clear_keras_session() -> None:
-    # A long-running trainer builds models job after job; Keras' global state grows unless cleared.
-    if "keras" in sys.modules:
-        sys.modules["keras"].backend.clear_session()

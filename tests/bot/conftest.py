@@ -15,6 +15,7 @@ from bot.console import ConsoleChat
 from bot.core import CommandCore, Services
 from chatsmith.settings import Settings
 from chatsmith.wiring import bot_services
+from tests.schema_template import copy_migrated_schema
 from tests.shared_models import built_once
 
 # Lines of chat the channel scenarios collect: repetitive on purpose, so that a few fine-tuning steps
@@ -88,7 +89,8 @@ def bot_settings(tmp_path: Path, base_bundle: Path, monkeypatch: pytest.MonkeyPa
 
 @pytest.fixture
 def services(bot_settings: Settings) -> Iterator[Services]:
-    """Services on a new embedded database (migrated on first use, as the console does)."""
+    """Services on a new embedded database at the newest schema."""
+    copy_migrated_schema(bot_settings.effective_database_url)
     built = bot_services(bot_settings, migrate_new_database=True)
     yield built
     built.close()

@@ -15,15 +15,15 @@ from sqlalchemy.orm import Session
 
 from db.engine import create_database_engine, session_factory
 from db.models import Channel
-from db.schema import upgrade
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from tests.schema_template import copy_migrated_schema
 
 
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """An engine on a database migrated to the newest schema."""
+    copy_migrated_schema(database_url)
     engine = create_database_engine(database_url, busy_timeout_ms=2000)
-    upgrade(engine)
     yield engine
     engine.dispose()
 
@@ -31,8 +31,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def sqlite_engine(tmp_path: Path) -> Iterator[Engine]:
     """A migrated SQLite database, for tests about SQLite's own locking."""
-    engine = create_database_engine(f"sqlite:///{tmp_path / 'sqlite' / 'chatsmith.db'}", busy_timeout_ms=2000)
-    upgrade(engine)
+    url = f"sqlite:///{tmp_path / 'sqlite' / 'chatsmith.db'}"
+    copy_migrated_schema(url)
+    engine = create_database_engine(url, busy_timeout_ms=2000)
     yield engine
     engine.dispose()
 

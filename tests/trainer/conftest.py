@@ -22,8 +22,8 @@ from db.engine import create_database_engine, immediate
 from db.model_store import LocalModelStore
 from db.models import Message, utcnow
 from db.registry import create_version, mark_candidate, promote
-from db.schema import upgrade
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from tests.schema_template import copy_migrated_schema
 from tests.shared_models import built_once
 from trainer.config import TrainerConfig
 
@@ -39,8 +39,8 @@ QUICK_TRAIN = {"epochs": 1, "steps_per_epoch": 4, "batch_size": 8}
 @pytest.fixture
 def engine(database_url: str) -> Iterator[Engine]:
     """An engine on a database migrated to the newest schema."""
+    copy_migrated_schema(database_url)
     engine = create_database_engine(database_url, busy_timeout_ms=5000)
-    upgrade(engine)
     yield engine
     engine.dispose()
 

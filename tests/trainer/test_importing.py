@@ -18,6 +18,7 @@ from chatsmith.cli import main
 from db.messages import forget_user, record_message
 from db.models import Channel, Message, Workspace, utcnow
 from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
+from tests.schema_template import copy_migrated_schema
 from textgen.formats import open_source
 from textgen.formats.records import ChatRecord
 from trainer import importing
@@ -36,7 +37,8 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CHATSMITH_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("CHATSMITH_DATABASE_URL", f"sqlite:///{tmp_path / 'data' / 'chatsmith.db'}")
     monkeypatch.setenv("CHATSMITH_MODEL_DIR", str(tmp_path / "models"))
-    assert main(["db", "upgrade"]) == 0
+    copy_migrated_schema(f"sqlite:///{tmp_path / 'data' / 'chatsmith.db'}")
+    assert main(["db", "upgrade"]) == 0  # at the newest schema already: says so
     return tmp_path
 
 

@@ -327,3 +327,26 @@ def test_stopping_releases_the_job_back_to_the_queue(
     [version] = _versions(engine, scope)
     assert version.status == "failed" and version.bundle_path is None
     assert list((store.root / ".staging").iterdir()) == []
+
+
+@SQLITE_ONLY
+def test_a_trainer_keeps_nothing_of_a_finished_job_alive(
+    engine: Engine, store: LocalModelStore, trainer_config: TrainerConfig, make_scope: ScopeMaker
+) -> None:
+    """A trainer runs for weeks, one job after another: what a job traced (its graphs, and the model and
+    optimizer weights they hold) must be freed when it ends, or the process grows with every job."""
+    import gc
+
+    def traced_graphs() -> int:
+        gc.collect()
+        return sum(type(thing).__name__ == "FuncGraph" for thing in gc.get_objects())
+
+    scope = make_scope(messages=300)
+    worker = Worker(engine, trainer_config, store, "w1")
+    alive = []
+    for _ in range(3):
+        request_training(engine, scope, "cli", "test")
+        [outcome] = worker.process_queue()
+        assert outcome.status == "succeeded", outcome.message
+        alive.append(traced_graphs())
+    assert alive[2] == alive[0], alive
