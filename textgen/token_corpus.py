@@ -26,7 +26,7 @@ from typing import overload
 import numpy as np
 
 from textgen.corpus import without_addressee
-from textgen.data import ENCODE_SLICE_MESSAGES, token_dtype
+from textgen.data import token_dtype
 from textgen.errors import TextgenError
 from textgen.formats.records import ReadReport
 from textgen.formats.sources import ChatSource, open_source
@@ -34,6 +34,9 @@ from textgen.slurs import contains_slur
 from textgen.tokenizers import EOS_ID, NUM_SPECIAL, ByteTokenizer
 
 __all__ = ["MessageRange", "TokenCorpus", "read_token_corpus"]
+
+# Messages encoded (or decoded) at once: their temporary arrays are a few megabytes.
+SLICE_MESSAGES = 10_000
 
 
 @dataclass(frozen=True)
@@ -100,8 +103,8 @@ class MessageRange(Sequence[str]):
 
     def __iter__(self) -> Iterator[str]:
         # A slice of messages at a time: one conversion to bytes, then each message is cut from it.
-        for first in range(self.start, self.stop, ENCODE_SLICE_MESSAGES):
-            last = min(first + ENCODE_SLICE_MESSAGES, self.stop)
+        for first in range(self.start, self.stop, SLICE_MESSAGES):
+            last = min(first + SLICE_MESSAGES, self.stop)
             base = self._token_start(first)
             data = (self.corpus.tokens[base : self.corpus.token_ends[last - 1]] - NUM_SPECIAL).astype(
                 np.uint8
@@ -171,7 +174,8 @@ def read_token_corpus(
     # An upper bound of the tokens (every byte, BOS and EOS): pages never written cost no memory.
     capacity = min(survey.utf8_bytes, 4 * (survey.chars - skip_chars)) + 2 * survey.messages
     buffer = _GrowingArray(token_dtype(tokenizer.vocab_size), capacity)
-    token_ends, char_ends = _GrowingArray(np.dtype(np.int64)), _GrowingArray(np.dtype(np.int64))
+    token_ends = _GrowingArray(np.dtype(np.int64), survey.messages)
+    char_ends = _GrowingArray(np.dtype(np.int64), survey.messages)
     texts = _texts(dataclasses.replace(source, report=ReadReport()), survey.speakers)
     kept = _Newest(texts, skip_chars)
     dropped = 0
@@ -259,7 +263,7 @@ def _batches(texts: Iterable[str]) -> Iterator[list[str]]:
     batch: list[str] = []
     for text in texts:
         batch.append(text)
-        if len(batch) == ENCODE_SLICE_MESSAGES:
+        if len(batch) == SLICE_MESSAGES:
             yield batch
             batch = []
     if batch:
