@@ -11,8 +11,8 @@ The held-out parts are ranges of messages of that array (`MessageRange`), cut by
 figures as training on the messages themselves. Whoever needs the texts again (the copy guard, the
 lexicon, the final evaluation) decodes them a slice at a time: byte tokens decode exactly.
 
-With `max_chars`, only the newest messages that fit in that many characters (counted as read) are kept:
-memory stops growing with the file there.
+With `max_chars`, only the newest messages that fit in that many characters (as training reads them,
+without their addresses) are kept: memory stops growing with the file there.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import overload
 
 import numpy as np
 
-from textgen.corpus import without_addressee
+from textgen.corpus import address_of, without_addressee
 from textgen.data import token_dtype
 from textgen.errors import TextgenError
 from textgen.formats.records import ReadReport
@@ -212,7 +212,10 @@ def read_token_corpus(
 
 @dataclass
 class _Survey:
-    speakers: set[str]
+    """What the first pass learns. `chars` counts the messages as training reads them, without the
+    addresses to speakers; `utf8_bytes` as written."""
+
+    speakers: set[str] = field(default_factory=set)
     messages: int = 0
     chars: int = 0
     utf8_bytes: int = 0
@@ -220,13 +223,19 @@ class _Survey:
 
 def _survey(source: ChatSource) -> _Survey:
     """The first pass: who speaks, and how much there is."""
-    survey = _Survey(set())
+    survey = _Survey()
+    # Characters of the addresses to each name: they go once the name is known to speak.
+    addressed: dict[str, int] = {}
     for record in source.records():
         if record.author_id:
             survey.speakers.add(record.author_id.casefold())
         survey.messages += 1
         survey.chars += len(record.text)
         survey.utf8_bytes += len(record.text.encode("utf-8"))
+        address = address_of(record.text)
+        if address is not None:
+            addressed[address[0]] = addressed.get(address[0], 0) + address[1]
+    survey.chars -= sum(length for name, length in addressed.items() if name in survey.speakers)
     return survey
 
 

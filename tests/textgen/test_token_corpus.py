@@ -29,7 +29,9 @@ def chat_log(tmp_path, lines: int, name: str = "chat.log"):
     with path.open("w", encoding="utf-8") as out:
         for i in range(lines):
             text = " ".join(words[(i * k) % len(words)] for k in range(1, 2 + i % 6))
-            out.write(f"[10:{i % 60:02d}] <user{i % 7}> {text} {i}\n")
+            # Every third message speaks to someone: the address is not trained on.
+            address = f"user{(i + 1) % 7}: " if i % 3 == 0 else ""
+            out.write(f"[10:{i % 60:02d}] <user{i % 7}> {address}{text} {i}\n")
     return path
 
 
