@@ -102,7 +102,8 @@ def windows_dataset(
     `(B, k, L)`, so a distribution strategy still splits the batch axis across replicas.
 
     Args:
-        tokens: the whole token stream, of any integer type (`encode_compact`'s).
+        tokens: the whole token stream, of any integer type (`encode_compact`'s); batches read it
+            while the dataset is iterated (it is not copied), so it must not change meanwhile.
         seed: with `epoch`, fixes the order; None gives the in-order windows (validation).
     """
     rng = np.random.default_rng([seed, epoch]) if seed is not None else None

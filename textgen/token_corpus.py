@@ -39,7 +39,7 @@ __all__ = ["MessageRange", "TokenCorpus", "read_token_corpus"]
 SLICE_MESSAGES = 10_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TokenCorpus:
     """Messages encoded with the byte tokenizer, `BOS m1 EOS BOS m2 EOS ...`, in one array.
 
@@ -72,7 +72,7 @@ class TokenCorpus:
         return MessageRange(self, 0, len(self.token_ends))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MessageRange(Sequence[str]):
     """Messages `start:stop` of a `TokenCorpus`: a sequence of texts that are decoded when read."""
 
@@ -160,8 +160,12 @@ def read_token_corpus(
         max_chars: Keep only the newest messages that fit in this many characters; None keeps all.
         drop_slurs: Leave out every message that holds a slur (see `TokenCorpus.dropped`).
 
+    Returns:
+        The corpus; it has no messages when every message held a slur or `max_chars` is shorter than
+        the newest message.
+
     Raises:
-        TextgenError: The file is missing, unreadable, has no messages, or only messages with slurs.
+        TextgenError: The file is missing, unreadable, or has no messages.
     """
     source = open_source(path, fmt)
     survey = _survey(source)
@@ -194,8 +198,6 @@ def read_token_corpus(
         char_ends.extend(chars + np.cumsum(lengths))
         chars += int(lengths.sum())
         buffer.extend(encoded)
-    if drop_slurs and not len(token_ends):
-        raise TextgenError(f"corpus {source.path}: every message holds a slur; nothing is left to train on")
     return TokenCorpus(
         buffer.view(),
         token_ends.view(),

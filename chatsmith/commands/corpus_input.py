@@ -60,6 +60,10 @@ def load_training_corpus(
         _say_older(path, corpus.older, max_chars)
     if slurs:
         _say_slurs(path, corpus.dropped, len(encoded) + corpus.dropped)
+        if not encoded and corpus.dropped:
+            raise TextgenError(f"corpus {path}: every message holds a slur; nothing is left to train on")
+    if not encoded:
+        raise _cap_too_short(path, max_chars)
     return encoded
 
 
@@ -68,9 +72,17 @@ def _newest(messages: list[str], max_chars: int, path: Path) -> list[str]:
     while kept > 0 and chars + len(messages[kept - 1]) <= max_chars:
         kept -= 1
         chars += len(messages[kept])
+    if kept == len(messages):
+        raise _cap_too_short(path, max_chars)
     if kept:
         _say_older(path, kept, max_chars)
     return messages[kept:]
+
+
+def _cap_too_short(path: Path, max_chars: int | None) -> TextgenError:
+    return TextgenError(
+        f"corpus {path}: its newest message is longer than --max-corpus-chars {max_chars}; raise it"
+    )
 
 
 def _say_guessed(path: Path, fmt: str, messages: int, chars: int | None) -> None:
