@@ -192,7 +192,7 @@ def _held_out_parts(
 def _split(messages: Sequence[str], fraction: float) -> tuple[Sequence[str], Sequence[str]]:
     if isinstance(messages, MessageRange):
         return messages.split(fraction)
-    return split_validation(list(messages), fraction)
+    return split_validation(messages if isinstance(messages, list) else list(messages), fraction)
 
 
 def _encoded(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
