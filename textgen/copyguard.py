@@ -36,6 +36,8 @@ FORMAT_VERSION = 1
 # Messages are hashed in chunks of about this many characters, so building the guard for a large corpus
 # never holds more than a few tens of MB of temporary arrays.
 _CHUNK_CHARS = 1_000_000
+# Hashes of chunks gathered before they are merged into the guard's sorted whole (8 MB).
+_MERGE_AT_LEAST = 1 << 20
 _WORD = re.compile(r"\w+")
 # Up to this many windows, hashes are one matrix product (a reply); a corpus chunk goes offset by offset.
 _SHORT = 4096
@@ -196,10 +198,42 @@ def _any_in(hashes: np.ndarray, table: np.ndarray) -> bool:
     return bool(np.any(table[at] == hashes))
 
 
+class _HashUnion:
+    """The sorted distinct hashes of many chunks. Each chunk's are deduplicated at once and merged into
+    the whole when they add up to its size, so memory stays a small multiple of the distinct hashes
+    (a chat log repeats itself a lot) rather than growing with every hash of the corpus."""
+
+    def __init__(self) -> None:
+        self._merged = np.zeros(0, np.uint64)
+        self._pending: list[np.ndarray] = []
+        self._pending_size = 0
+
+    def add(self, hashes: np.ndarray) -> None:
+        part = np.unique(hashes)
+        self._pending.append(part)
+        self._pending_size += len(part)
+        if self._pending_size >= max(len(self._merged), _MERGE_AT_LEAST):
+            self._merge()
+
+    def sorted(self) -> np.ndarray:
+        self._merge()
+        return self._merged
+
+    def _merge(self) -> None:
+        if not self._pending:
+            return
+        joined = np.concatenate([self._merged, *self._pending])
+        self._merged, self._pending, self._pending_size = np.zeros(0, np.uint64), [], 0
+        joined.sort()  # in place: no second copy
+        distinct = np.empty(len(joined), bool)
+        distinct[:1] = True
+        np.not_equal(joined[1:], joined[:-1], out=distinct[1:])
+        self._merged = joined[distinct]
+
+
 def build_copy_guard(messages: Iterable[str]) -> CopyGuard:
     """The guard for a training corpus (any iterable of messages; read once, in chunks)."""
-    word_parts: list[np.ndarray] = []
-    char_parts: list[np.ndarray] = []
+    word_union, char_union = _HashUnion(), _HashUnion()
     for chunk in _chunks(messages):
         # Words: ids of all words of the chunk, with a separator id between messages.
         ids: list[int] = []
@@ -211,7 +245,7 @@ def build_copy_guard(messages: Iterable[str]) -> CopyGuard:
         if ids:
             symbols = np.array(ids, dtype=np.uint64)
             hashes = _window_hashes(symbols, WORD_N)
-            word_parts.append(hashes[_inside_one_message(symbols == _SEPARATOR, WORD_N)])
+            word_union.add(hashes[_inside_one_message(symbols == _SEPARATOR, WORD_N)])
         # Characters: the joined chunk, NUL between messages; only messages long enough take part.
         long = [message for message in chunk if len(message) >= CHAR_N]
         if long:
@@ -220,10 +254,8 @@ def build_copy_guard(messages: Iterable[str]) -> CopyGuard:
             hashes[~_inside_one_message(codes == _SEPARATOR, CHAR_N)] = _NONE
             if len(hashes) >= CHAR_WINDOW:
                 hashes = np.lib.stride_tricks.sliding_window_view(hashes, CHAR_WINDOW).min(axis=1)
-            char_parts.append(np.unique(hashes[hashes != _NONE]))
-    word_hashes = np.unique(np.concatenate(word_parts)) if word_parts else np.zeros(0, np.uint64)
-    char_hashes = np.unique(np.concatenate(char_parts)) if char_parts else np.zeros(0, np.uint64)
-    return CopyGuard(word_hashes, char_hashes)
+            char_union.add(hashes[hashes != _NONE])
+    return CopyGuard(word_union.sorted(), char_union.sorted())
 
 
 def load_copy_guard(bundle_dir: Path | str) -> CopyGuard | None:

@@ -22,6 +22,7 @@ from textgen.formats.sources import FORMATS, guess_format, open_source, unknown_
 __all__ = [
     "FORMATS",
     "Corpus",
+    "address_of",
     "guess_format",
     "load_corpus",
     "parse_corpus",
@@ -92,10 +93,18 @@ def without_addressee(text: str, speakers: Collection[str]) -> str:
         text: A message.
         speakers: The corpus's author names, casefolded.
     """
-    match = _ADDRESS.match(text)
-    if match is None:
+    address = address_of(text)
+    if address is None:
         return text
-    return text[match.end() :] if match.group(1).casefold() in speakers else text
+    name, length = address
+    return text[length:] if name in speakers else text
+
+
+def address_of(text: str) -> tuple[str, int] | None:
+    """The name `text` opens with as an address, casefolded, and the characters the address takes
+    ("alice: try this" -> ("alice", 7)); None when it opens with none."""
+    match = _ADDRESS.match(text)
+    return (match.group(1).casefold(), match.end()) if match is not None else None
 
 
 def parse_corpus(text: str, fmt: str, source: str = "<text>") -> Corpus:

@@ -2,9 +2,10 @@
 
 The corpus lives in memory once, as token ids in the smallest unsigned type its vocabulary fits
 (uint16 for bytes and characters: half of int32), encoded a slice of messages at a time so that no
-int32 copy of the whole corpus ever exists. Each batch gathers its windows from random offsets inside
-the `tf.data` pipeline and widens only those to int32, so memory grows with the corpus and never with
-corpus x window x vocabulary as padded n-grams with one-hot labels would.
+int32 copy of the whole corpus ever exists. Each batch gathers its windows from that NumPy array inside
+the `tf.data` pipeline and widens only those to int32: TensorFlow never holds a copy of the whole
+array, and memory grows with the corpus and never with corpus x window x vocabulary as padded n-grams
+with one-hot labels would.
 """
 
 from __future__ import annotations
@@ -42,6 +43,20 @@ def encode_compact(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
     if len(pieces) == 1:
         return pieces[0]
     return np.concatenate(pieces) if pieces else np.zeros(0, dtype)
+
+
+def gather_windows(tokens: np.ndarray, starts: tf.Tensor, span: int) -> tf.Tensor:
+    """The int32 windows `tokens[start : start + span]` for each of `starts` (a 1-D int64 tensor), read
+    from the NumPy array itself: a `tf.constant` of the tokens would copy the whole corpus into
+    TensorFlow (and once more into every epoch's dataset graph)."""
+    offsets = np.arange(span, dtype=np.int64)
+
+    def cut(batch_starts: np.ndarray) -> np.ndarray:
+        return tokens[batch_starts[:, None] + offsets].astype(np.int32)
+
+    windows = tf.numpy_function(cut, [starts], tf.int32, stateful=False)
+    windows.set_shape([starts.shape[0], span])
+    return windows
 
 
 def window_starts(num_tokens: int, seq_len: int, causal: bool, rng: np.random.Generator | None) -> np.ndarray:
@@ -87,16 +102,15 @@ def windows_dataset(
     `(B, k, L)`, so a distribution strategy still splits the batch axis across replicas.
 
     Args:
-        tokens: the whole token stream, of any integer type (`encode_compact`'s).
+        tokens: the whole token stream, of any integer type (`encode_compact`'s); batches read it
+            while the dataset is iterated (it is not copied), so it must not change meanwhile.
         seed: with `epoch`, fixes the order; None gives the in-order windows (validation).
     """
     rng = np.random.default_rng([seed, epoch]) if seed is not None else None
     starts = window_starts(len(tokens), seq_len, causal, rng)
-    table = tf.constant(tokens)
-    offsets = tf.range(seq_len + 1, dtype=tf.int64)
 
     def gather(batch_starts: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        windows = tf.cast(tf.gather(table, batch_starts[:, None] + offsets[None, :]), tf.int32)
+        windows = gather_windows(tokens, batch_starts, seq_len + 1)
         inputs = windows[:, :-1]
         labels = windows[:, 1:] if causal else windows[:, -1]
         return inputs, labels
@@ -148,13 +162,10 @@ def stream_windows_dataset(
             f"corpus has {len(tokens)} tokens, too few for {batch_size} streams of one {seq_len}-token window; "
             f"add text or lower --batch-size / --seq-len"
         )
-    table = tf.constant(tokens)
     row_starts = tf.constant(np.arange(batch_size, dtype=np.int64) * stream_length + phase)
-    offsets = tf.range(seq_len + 1, dtype=tf.int64)
 
     def gather(step: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-        starts = row_starts + step * seq_len
-        windows = tf.cast(tf.gather(table, starts[:, None] + offsets[None, :]), tf.int32)
+        windows = gather_windows(tokens, row_starts + step * seq_len, seq_len + 1)
         return windows[:, :-1], windows[:, 1:]
 
     dataset = tf.data.Dataset.range(steps)

@@ -6,6 +6,8 @@ model will be asked to continue. Nothing is tuned on the test part.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 
@@ -35,7 +37,7 @@ def split_holdout(
     return train, validation, test
 
 
-def head_of(messages: list[str], max_chars: int) -> list[str]:
+def head_of(messages: Sequence[str], max_chars: int) -> list[str]:
     """The first messages of `messages` up to `max_chars` characters (at least one; a single document is
     cut at `max_chars`). Bounds the cost of a final evaluation."""
     if len(messages) == 1:

@@ -8,8 +8,10 @@ The compiled training step lives in `textgen.train_step`, the learning-rate sche
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from textgen.model import build_model
 from textgen.slurs import contains_slur
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import is_chief, pick_precision_policy, pick_strategy, set_precision_policy
+from textgen.token_corpus import MessageRange
 from textgen.tokenizers import Tokenizer, build_tokenizer
 from textgen.train_step import Trainer
 from textgen.weights import weight_names
@@ -60,9 +63,9 @@ class TrainResult:
 class _Parts:
     """The corpus split: what trains, what picks the best epoch, what gives the reported figure."""
 
-    train: list[str]
-    val: list[str]
-    test: list[str]
+    train: Sequence[str]
+    val: Sequence[str]
+    test: Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -84,7 +87,7 @@ class _Data:
 
 
 def train_model(
-    train_messages: list[str],
+    train_messages: Sequence[str],
     out_dir: Path | str,
     *,
     spec: ModelSpec | None = None,
@@ -103,9 +106,11 @@ def train_model(
     """Train (or fine-tune from `base`) a model on `train_messages` and save a bundle to `out_dir`.
 
     Args:
-        train_messages: the corpus. Without `test_messages`, its last `config.test_fraction` of the
-            characters is held out as the test part; without `val_messages`, the `config.val_fraction`
-            before that is held out for validation.
+        train_messages: the corpus: the texts, or a `textgen.token_corpus.TokenCorpus`'s messages
+            (already encoded: nothing is encoded again, and the texts are decoded only a slice at a
+            time). Without `test_messages`, its last `config.test_fraction` of the characters is held
+            out as the test part; without `val_messages`, the `config.val_fraction` before that is held
+            out for validation.
         spec: model shape (ignored with `base`, whose spec and tokenizer are kept so ids agree).
         tokenizer: `byte` (default, fixed vocabulary), `char` or `word`; character and word
             vocabularies are built from the training part only.
@@ -130,13 +135,14 @@ def train_model(
     check_bundle_destination(out_dir)
     keras.utils.set_random_seed(config.seed)
 
-    parts = _held_out_parts(train_messages, val_messages, test_messages, config)
     base_bundle = load_serving_bundle(base) if isinstance(base, Path | str) else base
+    train_messages = _as_read(train_messages, base_bundle, tokenizer)
+    parts = _held_out_parts(train_messages, val_messages, test_messages, config)
     strategy = strategy or pick_strategy()
     data = _prepare_data(parts, base_bundle, spec, tokenizer, num_words, config, strategy)
     # Built before training, so that its seconds (several on a large corpus) count in the budget.
     guard = _copy_guard(parts) if is_chief(strategy) else None
-    lexicon = _lexicon(data.tokenizer.kind, [*parts.train, *parts.val], base_bundle)
+    lexicon = _lexicon(data.tokenizer.kind, itertools.chain(parts.train, parts.val), base_bundle)
 
     policy = pick_precision_policy(strategy, precision)
     model, fitted = _train(data, base_bundle, config, strategy, policy, started, progress)
@@ -161,17 +167,45 @@ def train_model(
     return TrainResult(bundle=bundle_path, metrics=metrics, history=fitted.history)
 
 
+def _as_read(messages: Sequence[str], base: ServingBundle | None, tokenizer: str) -> Sequence[str]:
+    """An encoded corpus as it is when its tokenizer is the run's and it holds more than one document
+    (a single document is cut inside its text); else its texts."""
+    if not isinstance(messages, MessageRange):
+        return messages
+    kind = base.tokenizer.kind if base is not None else tokenizer
+    return messages if kind == messages.corpus.tokenizer.kind and len(messages) > 1 else list(messages)
+
+
 def _held_out_parts(
-    train: list[str], val: list[str] | None, test: list[str] | None, config: TrainConfig
+    train: Sequence[str], val: Sequence[str] | None, test: Sequence[str] | None, config: TrainConfig
 ) -> _Parts:
     """The parts not given are taken from the end of `train`: the test part last, validation before it."""
     kept = 1.0
     if test is None:
-        train, test = split_validation(train, config.test_fraction)
+        train, test = _split(train, config.test_fraction)
         kept -= config.test_fraction
     if val is None:
-        train, val = split_validation(train, config.val_fraction / kept)
+        train, val = _split(train, config.val_fraction / kept)
     return _Parts(train, val, test)
+
+
+def _split(messages: Sequence[str], fraction: float) -> tuple[Sequence[str], Sequence[str]]:
+    if isinstance(messages, MessageRange):
+        return messages.split(fraction)
+    return split_validation(messages if isinstance(messages, list) else list(messages), fraction)
+
+
+def _encoded(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
+    """The compact token stream of `messages`; an encoded corpus's is a view of its array."""
+    if isinstance(messages, MessageRange):
+        return messages.tokens
+    return encode_compact(tokenizer, messages)
+
+
+def _chars(messages: Sequence[str]) -> int:
+    if isinstance(messages, MessageRange):
+        return messages.chars
+    return sum(len(message) for message in messages)
 
 
 def _prepare_data(
@@ -194,8 +228,8 @@ def _prepare_data(
     else:
         spec = spec or ModelSpec()
         tok = build_tokenizer(tokenizer, parts.train, num_words=num_words)
-    train_tokens = encode_compact(tok, parts.train)
-    val_tokens = encode_compact(tok, parts.val)
+    train_tokens = _encoded(tok, parts.train)
+    val_tokens = _encoded(tok, parts.val)
     steps_per_epoch = num_batches(
         len(train_tokens), spec.seq_len, config.batch_size, spec.causal, config.grad_accum
     )
@@ -215,7 +249,7 @@ def _prepare_data(
     final_parts = {
         name: head_of(messages, FINAL_EVALUATION_CHARS)
         for name, messages in (("val", parts.val), ("test", parts.test))
-        if sum(len(message) for message in messages) > 0
+        if _chars(messages) > 0
     }
     return _Data(spec, tok, train_tokens, val_tokens, steps_per_epoch, carry_state, final_parts)
 
@@ -224,7 +258,7 @@ def _copy_guard(parts: _Parts) -> CopyGuard:
     """The guard of every message of the corpus, held-out parts too: replies must not copy any
     member's message. Only this corpus: the bot checks the guards of the models it descends from apart
     (each loaded once for all their descendants) rather than copying them into every version."""
-    return build_copy_guard([*parts.train, *parts.val, *parts.test])
+    return build_copy_guard(itertools.chain(parts.train, parts.val, parts.test))
 
 
 def _train(
@@ -342,7 +376,9 @@ def _save(
     )
 
 
-def _lexicon(tokenizer_kind: str, messages: list[str], base_bundle: ServingBundle | None) -> Lexicon | None:
+def _lexicon(
+    tokenizer_kind: str, messages: Iterable[str], base_bundle: ServingBundle | None
+) -> Lexicon | None:
     """The words replies may spell (`textgen.lexicon`): the corpus's, not the test part's, and the
     parent's. Word tokenizers spell no words, so they need none."""
     if tokenizer_kind not in ("byte", "char"):

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chatsmith.commands.corpus_input import MAX_CORPUS_CHARS, drop_slurs, load_messages, load_training_corpus
 from chatsmith.demo_corpus import demo_corpus
 from chatsmith.wording import plural
 from db.platforms import PLATFORM_NAMES as PLATFORMS
@@ -42,6 +43,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--corpus", required=True, type=Path, help="training text")
     train.add_argument("--out", required=True, type=Path, help="bundle directory to write")
     _add_format(train)
+    _add_corpus_selection(train)
     train.add_argument("--arch", choices=ARCHITECTURES, default=_DEFAULT_SPEC.arch)
     train.add_argument("--tokenizer", choices=list(TOKENIZER_KINDS), default="byte")
     train.add_argument("--num-words", type=int, default=10000, help="vocabulary of the word tokenizer")
@@ -110,13 +112,24 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     train.add_argument("--base", type=Path, help="bundle to fine-tune from (its spec and tokenizer are kept)")
     train.add_argument("--precision", choices=PRECISIONS, default="auto", help="Keras dtype policy")
     train.add_argument("--seed", type=seed_number, default=_DEFAULT_CONFIG.seed)
-    train.add_argument(
+    train.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
+    train.set_defaults(handler=run_train)
+
+
+def _add_corpus_selection(parser: argparse.ArgumentParser) -> None:
+    """The options that choose which of the corpus's messages train."""
+    parser.add_argument(
+        "--max-corpus-chars",
+        type=int,
+        default=MAX_CORPUS_CHARS,
+        help="train on the newest messages that fit in this many characters, so memory stays bounded "
+        "however long the log; 0: all",
+    )
+    parser.add_argument(
         "--drop-slurs",
         action="store_true",
         help="leave out every message that holds a word of the slur list (the base model's corpus)",
     )
-    train.add_argument("--json", action="store_true", help="print the metrics as one JSON object last")
-    train.set_defaults(handler=run_train)
 
 
 def _register_generate(subparsers: argparse._SubParsersAction) -> None:
@@ -185,39 +198,6 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=seed_number, default=None)
 
 
-def _load(path: Path, fmt: str) -> list[str]:
-    from textgen.corpus import load_corpus
-
-    corpus = load_corpus(path, fmt, keep_records=False)
-    if corpus.guessed:
-        print(
-            f"corpus {path}: guessed format {corpus.format!r} ({plural(len(corpus.messages), 'message')}, "
-            f"{corpus.chars} characters); pass --format to override",
-            file=sys.stderr,
-        )
-    for note in corpus.notes:
-        # The export's notes speak of `chatsmith import`'s options; train and eval have no --channel.
-        note = note.replace("with --channel", "with `chatsmith import --channel`")
-        print(f"note: {path.name}: {note}", file=sys.stderr)
-    for broken in corpus.broken:
-        print(f"warning: {path.name}: could not read {broken}; trained on the rest", file=sys.stderr)
-    return corpus.messages
-
-
-def _drop_slurs(messages: list[str], path: Path) -> list[str]:
-    """The messages without those that hold a slur; says how many went (never which words)."""
-    from textgen.slurs import without_slurs
-
-    kept, dropped = without_slurs(messages)
-    print(
-        f"corpus {path}: left out {dropped} of {plural(len(messages), 'message')} that hold a slur",
-        file=sys.stderr,
-    )
-    if not kept:
-        raise TextgenError(f"corpus {path}: every message holds a slur; nothing is left to train on")
-    return kept
-
-
 def run_train(args: argparse.Namespace) -> int:
     started = getattr(args, "started", time.monotonic())
     spec = ModelSpec(
@@ -245,13 +225,18 @@ def run_train(args: argparse.Namespace) -> int:
     )
     if args.num_words < 1:
         raise TextgenError(f"--num-words must be at least 1, received {args.num_words}")
-    messages = _load(args.corpus, args.format)
-    val_messages = _load(args.val_corpus, args.format) if args.val_corpus else None
-    test_messages = _load(args.test_corpus, args.format) if args.test_corpus else None
-    if getattr(args, "drop_slurs", False):
-        messages = _drop_slurs(messages, args.corpus)
-        val_messages = _drop_slurs(val_messages, args.val_corpus) if val_messages else val_messages
-        test_messages = _drop_slurs(test_messages, args.test_corpus) if test_messages else test_messages
+    slurs = getattr(args, "drop_slurs", False)
+    max_chars = getattr(args, "max_corpus_chars", MAX_CORPUS_CHARS) or None
+    if max_chars is not None and max_chars < 0:
+        raise TextgenError(f"--max-corpus-chars must be 0 (no cap) or more, received {max_chars}")
+    messages = load_training_corpus(
+        args.corpus, args.format, tokenizer=args.tokenizer, max_chars=max_chars, slurs=slurs
+    )
+    val_messages = load_messages(args.val_corpus, args.format) if args.val_corpus else None
+    test_messages = load_messages(args.test_corpus, args.format) if args.test_corpus else None
+    if slurs:
+        val_messages = drop_slurs(val_messages, args.val_corpus) if val_messages else val_messages
+        test_messages = drop_slurs(test_messages, args.test_corpus) if test_messages else test_messages
     metrics = _train(messages, args.out, spec, config, args, val_messages, started, test_messages)
     if args.json:
         print(json.dumps(metrics))
@@ -386,7 +371,7 @@ def run_eval(args: argparse.Namespace) -> int:
     from textgen.evaluate import evaluate_messages
 
     bundle = load_bundle(args.model)
-    messages = _load(args.corpus, args.format)
+    messages = load_messages(args.corpus, args.format)
     evaluation = evaluate_messages(bundle, messages)
     if args.json:
         print(json.dumps(evaluation.to_dict()))

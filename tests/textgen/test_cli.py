@@ -177,3 +177,24 @@ def test_training_into_a_non_bundle_directory_is_refused(tmp_path, corpus_file, 
     code, line = run_error(capsys, ["train", "--corpus", str(corpus_file), "--out", str(out), *TINY])
     assert code == 2 and "is not a model bundle" in line
     assert (out / "notes.txt").read_text() == "keep me"
+
+
+def test_train_keeps_the_newest_messages_that_fit_max_corpus_chars(tmp_path, capsys):
+    log = tmp_path / "chat.log"
+    log.write_text("".join(f"[10:{i % 60:02d}] <user{i % 5}> message number {i} here\n" for i in range(3000)))
+    args = ["train", "--corpus", str(log), "--format", "irc", *TINY, "--json"]
+    assert main([*args, "--out", str(tmp_path / "all"), "--max-corpus-chars", "0"]) == 0
+    everything = last_json_line(capsys)
+    assert main([*args, "--out", str(tmp_path / "newest"), "--max-corpus-chars", "30000"]) == 0
+    captured = capsys.readouterr()
+    newest = json.loads(captured.out.strip().splitlines()[-1])
+    assert "left out the oldest" in captured.err and "--max-corpus-chars 30000" in captured.err
+    assert newest["train_tokens"] < 0.5 * everything["train_tokens"]
+
+
+def test_a_corpus_cap_shorter_than_the_newest_message_is_one_line(tmp_path, capsys):
+    log = tmp_path / "chat.log"
+    log.write_text("[10:00] <ana> hello there\n[10:01] <bo> a longer message than the cap\n")
+    args = ["train", "--corpus", str(log), "--format", "irc", "--out", str(tmp_path / "m"), *TINY]
+    code, line = run_error(capsys, [*args, "--max-corpus-chars", "10"])
+    assert code == 2 and "longer than --max-corpus-chars 10" in line

@@ -127,3 +127,12 @@ def test_the_corpus_is_kept_in_the_smallest_type_its_vocabulary_fits(monkeypatch
     inputs, labels = next(iter(data.stream_windows_dataset(compact, 8, 2)))[:2]
     assert inputs.dtype == tf.int32 and labels.dtype == tf.int32
     np.testing.assert_array_equal(inputs.numpy()[0], compact[:8])
+
+
+def test_batches_are_read_from_the_callers_array_not_a_copy_of_it():
+    # A TensorFlow copy of the token table would cost as much memory again as the corpus.
+    tokens = np.zeros(10_000, dtype=np.uint16)
+    dataset = windows_dataset(tokens, seq_len=16, batch_size=4, causal=True)
+    tokens[:] = 7
+    inputs, labels = next(iter(dataset))
+    assert np.all(inputs.numpy() == 7) and np.all(labels.numpy() == 7)
