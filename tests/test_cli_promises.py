@@ -211,10 +211,10 @@ def test_console_creates_and_migrates_a_new_sqlite_file_named_by_the_url(tmp_pat
 def test_train_and_eval_point_at_import_for_a_private_channel(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chatsmith.commands.textgen_commands import _load
+    from chatsmith.commands.corpus_input import load_messages
     from tests.trainer.test_importing import slack_zip
 
-    _load(slack_zip(tmp_path), "auto")
+    load_messages(slack_zip(tmp_path), "auto")
     err = capsys.readouterr().err
     assert "import one by naming it with `chatsmith import --channel`" in err
 

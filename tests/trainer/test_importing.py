@@ -272,9 +272,9 @@ def test_unknown_shapes_and_empty_exports_are_refused_in_one_line(
 def test_train_reads_an_export_and_says_what_it_guessed(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from chatsmith.commands.textgen_commands import _load
+    from chatsmith.commands.corpus_input import load_messages
 
-    messages = _load(slack_zip(tmp_path), "auto")
+    messages = load_messages(slack_zip(tmp_path), "auto")
     assert len(messages) == 7 and messages[-1] == "I do, posting them after lunch"
     assert "guessed format 'slack-export' (7 messages" in capsys.readouterr().err
 
