@@ -13,6 +13,7 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
+from tests.schema_template import drop_database
 from tests.shared_models import CallAndResponse, call_and_response_model
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -26,7 +27,7 @@ TRAINING_FIXTURES = ("call_and_response",)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs `-n 2 --dist loadscope --no-loadscope-reorder`), where each
+    """Under pytest-xdist (`make test` runs `-n 3 --dist loadscope --no-loadscope-reorder`), where each
     module's tests run together on one worker, send first the modules that take seconds (`slow` tests,
     a model to train), most of them first, so that no worker is left alone with one at the end. Without
     xdist nothing changes."""
@@ -83,5 +84,5 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(connection, name)
         admin.dispose()

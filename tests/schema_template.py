@@ -12,16 +12,22 @@ import atexit
 import os
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
-from sqlalchemy import create_engine
+from psycopg import errors as pg_errors
+from sqlalchemy import Connection, create_engine
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 
 from db.engine import create_database_engine
 from db.schema import upgrade
 
 _templates: dict[str, str] = {}
+# How long a DROP DATABASE waits for someone else's session on it to end.
+DROP_PATIENCE_S = 10.0
+_IN_USE = (pg_errors.InsufficientPrivilege, pg_errors.ObjectInUse)
 
 
 def copy_migrated_schema(database_url: str) -> None:
@@ -42,7 +48,7 @@ def copy_migrated_schema(database_url: str) -> None:
     admin = _admin(url)
     try:
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)')
+            drop_database(connection, str(url.database))
             connection.exec_driver_sql(f'CREATE DATABASE "{url.database}" TEMPLATE "{template}"')
     finally:
         admin.dispose()
@@ -64,7 +70,7 @@ def _postgres_template(url: URL) -> str:
         name = f"chatsmith_template_{os.getpid()}"
         admin = _admin(url)
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(connection, name)
             connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
         atexit.register(_drop, admin, name)
         # A database is a template only while nobody is connected to it: the migrating engine is closed.
@@ -87,9 +93,26 @@ def _migrate(database_url: str) -> None:
         engine.dispose()
 
 
+def drop_database(connection: Connection, name: str) -> None:
+    """DROP DATABASE `name` if it exists, waiting out the server's own brief visits.
+
+    WITH (FORCE) ends the tests' leftover sessions, but a role that is not a superuser may not end the
+    autovacuum worker that sometimes visits a new database for a moment: that refusal is tried again.
+    """
+    deadline = time.monotonic() + DROP_PATIENCE_S
+    while True:
+        try:
+            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            return
+        except DBAPIError as error:
+            if time.monotonic() > deadline or not isinstance(error.orig, _IN_USE):
+                raise
+            time.sleep(0.05)
+
+
 def _drop(admin, name: str) -> None:  # type: ignore[no-untyped-def]
     try:
         with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            drop_database(connection, name)
     finally:
         admin.dispose()

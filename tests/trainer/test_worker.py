@@ -344,9 +344,9 @@ def test_a_trainer_keeps_nothing_of_a_finished_job_alive(
     scope = make_scope(messages=300)
     worker = Worker(engine, trainer_config, store, "w1")
     alive = []
-    for _ in range(3):
+    for _ in range(2):
         request_training(engine, scope, "cli", "test")
         [outcome] = worker.process_queue()
         assert outcome.status == "succeeded", outcome.message
         alive.append(traced_graphs())
-    assert alive[2] == alive[0], alive
+    assert alive[1] == alive[0], alive
