@@ -17,7 +17,8 @@ Each part runs in a fresh child process, so one part's memory never shows in ano
    random, and their time to the reply (the follow-up) recorded. Cooldowns are off (they would refuse
    most requests of one channel at 20/s); replies are the default 160 tokens.
 3. `cycles` (TensorFlow blocked): bundle load times (`Generator.from_bundle`), and the resident memory of
-   1,000 loads of different models through a cache that keeps only a few, each model generating once.
+   1,000 loads of small models (GRU 128; 200 different ones in a full run, written for this alone)
+   through a cache that keeps only a few, each model generating once.
 
 Models have random weights: replies run their full length (a random model rarely ends a message), which
 is the slow case. Results go to stdout and, for a full run, to `bench/SERVING.md`.
@@ -43,9 +44,18 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = REPO_ROOT / "bench" / "SERVING.md"
 RECORD = REPO_ROOT / "bench" / "results" / "serving.json"
 
-# Model count -> spec (`bench.serving_parts.SPECS`), for a full and a quick run.
-SCENARIOS = {1: "base", 50: "base", 1000: "small"}
+# Model count -> spec (`bench.serving_parts.SPECS`), for a full and a quick run. A full run serves
+# channel models of the base model's size only: every channel model fine-tuned from it has that size.
+SCENARIOS = {1: "base", 50: "base", 1000: "base"}
 QUICK_SCENARIOS = {1: "base", 10: "base", 100: "small"}
+# The load/evict cycles read small models (a few fit their 8 MB cache): written apart, and never served,
+# when no served scenario has them.
+CYCLE_MODELS = {200: "small"}
+
+
+def bundles_to_write(scenarios: dict[int, str]) -> dict[int, str]:
+    """The served scenarios, and the small models the load/evict cycles need if none of them has any."""
+    return scenarios if "small" in scenarios.values() else {**scenarios, **CYCLE_MODELS}
 
 
 def _progress(message: str) -> None:
@@ -80,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         role, work, *rest = args.child
         if role == "setup":
-            result = setup(Path(work), scenarios)
+            result = setup(Path(work), bundles_to_write(scenarios))
         elif role == "serve":
             result = serve(Path(work), int(rest[0]), float(rest[1]), float(rest[2]))
         else:
@@ -91,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="chatsmith-serving-"))
     quick = ["--quick"] if args.quick else []
     try:
-        _progress(f"writing {sum(scenarios)} bundles in {work}")
+        _progress(f"writing {sum(bundles_to_write(scenarios))} bundles in {work}")
         made = run_child("setup", str(work), *quick)
         variants: list[dict[str, Any]] = []
         for label in ("With the base model's lexicon in every bundle", "Without a lexicon"):

@@ -21,8 +21,8 @@ from typing import Any
 
 MIB = 1024 * 1024
 
-# The base model's shape (GRU, 384 units) for the 1 and 50 model runs; a small GRU for the 1,000, so
-# that 1,000 bundles stay a few hundred megabytes on disk. Both with the byte tokenizer (260 tokens).
+# The base model's shape (GRU, 384 units), which every channel model fine-tuned from it has; a small GRU
+# for the load/evict cycles and the quick run. Both with the byte tokenizer (260 tokens).
 SPECS: dict[str, dict[str, Any]] = {
     "base": {"arch": "gru", "layers": 1, "units": 384, "embedding": 64, "seq_len": 64},
     "small": {"arch": "gru", "layers": 1, "units": 128, "embedding": 32, "seq_len": 64},

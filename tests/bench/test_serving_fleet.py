@@ -33,3 +33,15 @@ def test_channel_models_descend_from_a_workspace_model_with_guards_of_their_own(
     workspace_guard = next(g for g, v in zip(guards, versions, strict=True) if v.channel_id is None)
     assert workspace_guard is not None
     assert all(g is not None and g.nbytes < workspace_guard.nbytes for g in channel_guards)
+
+
+def test_a_full_run_serves_channel_models_of_the_base_models_size_only() -> None:
+    """Every channel model fine-tuned from the base model has its size: that is what a full run serves,
+    while the load/evict cycles still get small models of their own to cycle through a small cache."""
+    from bench.serving import QUICK_SCENARIOS, SCENARIOS, bundles_to_write
+
+    assert set(SCENARIOS) == {1, 50, 1000} and set(SCENARIOS.values()) == {"base"}
+    written = bundles_to_write(SCENARIOS)
+    assert {count: spec for count, spec in written.items() if count in SCENARIOS} == SCENARIOS
+    assert "small" in written.values()
+    assert bundles_to_write(QUICK_SCENARIOS) == QUICK_SCENARIOS  # the quick run serves small ones already
