@@ -42,19 +42,16 @@ class ExpiringCache(Generic[K, V]):
 
     def fresh(self, key: K) -> V | None:
         """The value kept for `key` if it has not expired, else None (nothing is read)."""
-        now = self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-            return entry[1] if entry is not None and now - entry[0] < self.ttl else None
+        entry = self._unexpired(key, self._clock())
+        return entry[1] if entry is not None else None
 
     def get(self, key: K, read: Callable[[], V]) -> V:
         """The value of `key`: kept, or `read()` when it is not kept or has expired (an error of `read`
         is raised and nothing is kept)."""
         now = self._clock()
-        with self._lock:
-            entry = self._entries.get(key)
-            if entry is not None and now - entry[0] < self.ttl:
-                return entry[1]
+        entry = self._unexpired(key, now)
+        if entry is not None:
+            return entry[1]
         value = read()
         self.put(key, value, now)
         with self._lock:
@@ -68,3 +65,8 @@ class ExpiringCache(Generic[K, V]):
             self._entries.move_to_end(key)
             while len(self._entries) > self.max_entries:
                 self._entries.popitem(last=False)
+
+    def _unexpired(self, key: K, now: float) -> tuple[float, V] | None:
+        with self._lock:
+            entry = self._entries.get(key)
+        return entry if entry is not None and now - entry[0] < self.ttl else None

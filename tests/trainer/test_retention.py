@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine, func, select
@@ -31,17 +31,7 @@ def test_messages_past_the_limit_go_and_so_do_the_models_that_learned_from_them(
 ) -> None:
     scope = make_scope(messages=150)  # written an hour ago
     now = utcnow()
-    with Session(engine) as session, session.begin():
-        session.add_all(
-            Message(
-                channel_id=scope.channel_id,
-                platform_message_id=f"old{i}",
-                author_id="ann",
-                text=f"said long ago {i}",
-                created_at=now - timedelta(days=40),
-            )
-            for i in range(20)
-        )
+    _add_old_messages(engine, scope.channel_id, now)
     old_id = register_version(engine, store, scope, tiny_bundle, activate=False)
     new_id = register_version(engine, store, scope, tiny_bundle, activate=True)
     with Session(engine) as session, session.begin():
@@ -83,17 +73,7 @@ def test_a_job_never_reads_messages_past_the_limit_even_before_the_hourly_pass(
 ) -> None:
     scope = make_scope(messages=150)  # written an hour ago by user0 .. user6
     now = utcnow()
-    with Session(engine) as session, session.begin():
-        session.add_all(
-            Message(
-                channel_id=scope.channel_id,
-                platform_message_id=f"old{i}",
-                author_id="ann",
-                text=f"said long ago {i}",
-                created_at=now - timedelta(days=40),
-            )
-            for i in range(20)
-        )
+    _add_old_messages(engine, scope.channel_id, now)
     request_training(engine, scope, "cli")
 
     # The job runs before the hourly pass has deleted anything.
@@ -115,3 +95,18 @@ def test_a_job_never_reads_messages_past_the_limit_even_before_the_hourly_pass(
     # So the pass that follows deletes the old messages and has no model to withdraw for them.
     result = apply_retention(engine, store, 30, min_messages=100)
     assert result.deleted_messages == 20 and result.withdrawal.versions == []
+
+
+def _add_old_messages(engine: Engine, channel_id: int | None, now: datetime) -> None:
+    """Twenty messages by ann, written 40 days before `now`: past a 30-day limit."""
+    with Session(engine) as session, session.begin():
+        session.add_all(
+            Message(
+                channel_id=channel_id,
+                platform_message_id=f"old{i}",
+                author_id="ann",
+                text=f"said long ago {i}",
+                created_at=now - timedelta(days=40),
+            )
+            for i in range(20)
+        )
