@@ -29,12 +29,15 @@ TRAINING_FIXTURES = ("call_and_response",)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs `-n 3 --dist loadscope --no-loadscope-reorder`), where each
     module's tests run together on one worker, send first the modules that take seconds (`slow` tests,
-    a model to train), most of them first, so that no worker is left alone with one at the end. Without
-    xdist nothing changes."""
+    a model to train), most of them first, then the others by their number of tests, so that the last
+    modules handed out are short and no worker is left alone with a long one at the end. Without xdist
+    nothing changes."""
     if not hasattr(config, "workerinput"):
         return
     slow = Counter(_module(item) for item in items if _takes_seconds(item))
-    items.sort(key=lambda item: -slow[_module(item)])  # stable: the order within a module is kept
+    tests = Counter(_module(item) for item in items)
+    # Stable: the order within a module is kept.
+    items.sort(key=lambda item: (-slow[_module(item)], -tests[_module(item)]))
 
 
 def _module(item: pytest.Item) -> str:

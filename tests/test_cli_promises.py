@@ -235,6 +235,7 @@ def test_irc_actions_keep_who_acted(cli_env: Path, capsys: pytest.CaptureFixture
     assert texts == ["hello", "alice waves"]
 
 
+@pytest.mark.slow
 def test_train_output_is_the_bar_and_the_summary_only(tmp_path: Path) -> None:
     """With stderr redirected (a pipe), log lines do not interleave with the bar's lines."""
     corpus = tmp_path / "chat.txt"

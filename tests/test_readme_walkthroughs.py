@@ -111,6 +111,7 @@ def test_console_walkthrough(tmp_path: Path) -> None:
     assert last.startswith("once upon a time") or last.startswith("The model had nothing to say")
 
 
+@pytest.mark.slow
 def test_imitation_walkthrough(tmp_path: Path) -> None:
     steps = walkthrough("### Replies that follow the conversation, and imitation")
     assert len(steps) >= 4 and all(step.argv[0] == "console" for step in steps)
@@ -118,6 +119,7 @@ def test_imitation_walkthrough(tmp_path: Path) -> None:
         check_replies(step, run(step, tmp_path / "data").stdout)
 
 
+@pytest.mark.slow
 def test_trainer_walkthrough(tmp_path: Path) -> None:
     steps = walkthrough("## Trainer")
     assert [step.argv[0] for step in steps] == ["db", "import", "train-scope", "trainer", "generate"]

@@ -81,6 +81,7 @@ def test_the_reading_shows_each_writers_figures_and_its_replies():
     assert "1. a \\| b" in text and "2. (empty)" in text
 
 
+@pytest.mark.slow
 def test_a_tiny_run_judges_every_writer_and_the_calibration():
     pytest.importorskip("sklearn")
     pytest.importorskip("markovify")

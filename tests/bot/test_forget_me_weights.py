@@ -31,6 +31,9 @@ SECRET = "blue zebra"
 SPEC = {"arch": "gru", "units": 64, "embedding": 16, "seq_len": 32}
 # Full length: the trainer's plateau stop would end a memorising run before it has learned the sentence.
 MEMORISING = {"epochs": 60, "batch_size": 8, "learning_rate": 0.03, "seed": 3, "check_every": None}
+# The learning rate decays over the steps or the time budget, whichever runs out first. A budget far
+# beyond the run's seconds keeps the rate a function of the steps alone: the same model on a loaded machine.
+TIME_BUDGET_S = "900"
 
 
 @pytest.fixture
@@ -50,7 +53,7 @@ def planted_chat(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPa
         "CHATSMITH_TRAINER_SPEC": json.dumps(SPEC),
         "CHATSMITH_TRAINER_MIN_MESSAGES": "5",
         "CHATSMITH_TRAINER_HOLDOUT_FRACTION": "0.2",
-        "CHATSMITH_TRAINER_TIME_BUDGET": "60",
+        "CHATSMITH_TRAINER_TIME_BUDGET": TIME_BUDGET_S,
         "CHATSMITH_TRAINER_TRAIN_CONFIG": json.dumps(MEMORISING),
     }.items():
         monkeypatch.setenv(name, value)

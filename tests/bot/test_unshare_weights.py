@@ -8,6 +8,7 @@ after the trainer ran again, and after an admin's `/rollback`. Runs on SQLite an
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from bot.core.request import Request
@@ -51,6 +52,7 @@ def workspace_versions(chat: Chat) -> list[tuple[int, str]]:
         return [(version, status) for version, status in rows]
 
 
+@pytest.mark.slow
 def test_unsharing_a_channel_takes_its_sentence_out_of_the_workspace_model(planted_chat: Chat) -> None:
     chat = planted_chat
     admin, bob = chat.user("root", admin=True), chat.user("bob")
