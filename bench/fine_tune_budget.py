@@ -8,6 +8,7 @@ newest 20% of the messages, which no run sees, in nats per character. CPU second
 machine may be shared: wall time then says little, CPU time what the job cost.
 
     python -m bench.fine_tune_budget --corpus /path/to/channel.log --budgets 30 60 120 300
+    python -m bench.fine_tune_budget --corpus tinyshakespeare.txt --format lines --budgets 900
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run every budget, then the plateau stop, printing one JSON line per run and a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True, help="a chat log in time order")
+    parser.add_argument(
+        "--format", default="auto", help="the corpus format (default: detected); `lines` for text"
+    )
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120, 300])
     parser.add_argument("--base", type=Path, default=None, help="base bundle (default: the packaged one)")
     parser.add_argument("--plateau-only", action="store_true", help="run only the plateau stop")
@@ -69,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     base = find_base_model(args.base)
     if base is None:
         parser.error("no base model found; pass --base")
-    messages = load_corpus(args.corpus, keep_records=False).messages
+    messages = load_corpus(args.corpus, args.format, keep_records=False).messages
     cut = int(len(messages) * (1 - HELD_OUT_SHARE))
     train, held_out = messages[:cut], messages[cut:]
     untouched = evaluate_messages(load_serving_bundle(base), held_out).nats_per_char
