@@ -143,4 +143,13 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
             replace(channel_lengths, best_of=4, temperature=1.0, top_p=None, min_p=0.1),
         ),
     ]
+    untempered_end = replace(previous, end_untempered=True)
+    rows += [
+        Decoding("ends at the model's own rate", untempered_end),
+        Decoding("ends at the model's own rate, temperature 1.0", replace(untempered_end, temperature=1.0)),
+        Decoding(
+            "ends at the model's own rate, min-p 0.05, temperature 1.1",
+            replace(untempered_end, temperature=1.1, top_p=None, min_p=0.05),
+        ),
+    ]
     return rows

@@ -44,6 +44,10 @@ class SamplingParams:
         min_p: keep the tokens at least this share as likely as the most likely one (None: off).
         best_of: candidates sampled for the request (in the same batch); the one the model finds most
             fluent, the highest mean log-probability per token, is kept (`textgen.generator`).
+        end_untempered: whether the message ends at the model's own probability of ending it (temperature
+            1, nothing truncated): temperature and truncation then shape the words but not the length. A
+            temperature below 1 (and top-p or min-p) otherwise shrinks the end token's small probability
+            at every step, and replies run longer than the channel's messages.
     """
 
     max_tokens: int = 200
@@ -57,6 +61,7 @@ class SamplingParams:
     typical_p: float | None = None
     min_p: float | None = None
     best_of: int = 1
+    end_untempered: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
@@ -119,6 +124,7 @@ def sample_tokens(
     chosen = np.argmax(logits, axis=1) if len(rows) < batch else np.zeros(batch, dtype=np.intp)
     if not rows:
         return chosen
+    ending = _ends_at_model_rate(logits, params, rows, rngs)
     temperatures = [params[r].temperature for r in rows]
     # One temperature for all (one row, or a best-of batch) divides by a number: the same quotients.
     divisor = temperatures[0] if len(set(temperatures)) == 1 else np.array(temperatures)[:, None]
@@ -144,7 +150,29 @@ def sample_tokens(
     uniform = [rngs[r].random() for r in rows]
     # Inverse-CDF sampling: the first token whose cumulative probability passes the draw.
     chosen[rows] = np.minimum(_count_sorted(cdf, uniform, below=False), vocab - 1)
+    chosen[ending] = EOS_ID
     return chosen
+
+
+def _ends_at_model_rate(
+    logits: np.ndarray, params: list[SamplingParams], rows: list[int], rngs: list[np.random.Generator]
+) -> np.ndarray:
+    """For the sampled `rows` with `end_untempered`: whether each ends its message now, drawn (before its
+    token) at the end token's probability under `logits` as they stand, untempered and untruncated. Those
+    rows then choose their token without the end token (set to -inf in `logits`)."""
+    ending = np.zeros(len(params), dtype=bool)
+    untempered = [row for row in rows if params[row].end_untempered]
+    if not untempered:
+        return ending
+    end_probability = np.exp(log_softmax(logits[untempered])[:, EOS_ID])
+    for row, probability in zip(untempered, end_probability.tolist(), strict=True):
+        ending[row] = rngs[row].random() < probability
+    logits[untempered, EOS_ID] = -np.inf
+    # A row whose only allowed token was the end drew it with probability 1. Its token is the end whatever
+    # it samples below; one finite logit keeps the arithmetic there free of NaN.
+    ending_rows = np.flatnonzero(ending)
+    logits[ending_rows[np.isneginf(logits[ending_rows]).all(axis=1)], 0] = 0.0
+    return ending
 
 
 def _plain(params: SamplingParams) -> bool:
@@ -152,6 +180,7 @@ def _plain(params: SamplingParams) -> bool:
     return (
         params.temperature >= GREEDY_BELOW_TEMPERATURE
         and params.repetition_penalty == 1.0
+        and not params.end_untempered
         and all(getattr(params, name) is None for name in TRUNCATIONS)
     )
 

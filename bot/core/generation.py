@@ -60,6 +60,7 @@ def reply_params(
         min_p=config.min_p,
         best_of=config.best_of,
         overrun=config.overrun,
+        end_untempered=config.end_untempered,
     )
 
 

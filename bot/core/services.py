@@ -61,6 +61,8 @@ class BotConfig:
         best_of: Candidates sampled per reply in one batch; the most fluent is kept (`textgen.generator`).
         length_from_channel: A reply after a conversation is capped by the channel's recent message
             lengths (`textgen.endings.length_from_channel`) rather than `default_length`.
+        end_untempered: A reply ends at the model's own probability of ending its message, whatever the
+            temperature and truncation (`textgen.sampling.SamplingParams.end_untempered`).
         backfill_max: Most past messages one `train backfill:N` reads.
         base_model_path: The bundle that serves where no channel or workspace model is active; None: none.
         model_cache_bytes: Bytes of model weights kept loaded (least recently used models go first).
@@ -91,6 +93,7 @@ class BotConfig:
     min_p: float | None = None
     best_of: int = 1
     length_from_channel: bool = False
+    end_untempered: bool = False
     backfill_max: int = defaults.BACKFILL_MAX
     base_model_path: Path | None = None
     model_cache_bytes: int = defaults.MODEL_CACHE_MB * 1024 * 1024

@@ -7,6 +7,7 @@ import pytest
 
 from textgen.errors import TextgenError
 from textgen.sampling import TRUNCATIONS, SamplingParams, sample_tokens
+from textgen.tokenizers import EOS_ID
 
 VOCAB = 100
 FIRST = 10  # clear of the framing tokens, which are never sampled
@@ -53,3 +54,63 @@ def test_each_truncation_is_named_after_its_setting():
 def test_nonsensical_truncation_settings_are_refused(kwargs):
     with pytest.raises(TextgenError):
         SamplingParams(**kwargs)
+
+
+def _end_share(logits: np.ndarray, params: SamplingParams, draws: int = 4000) -> tuple[float, np.ndarray]:
+    """The share of `draws` rows that end, and the tokens the others chose."""
+    rows = np.repeat(logits[None, :], draws, axis=0)
+    rngs = [np.random.default_rng(seed) for seed in range(draws)]
+    tokens = sample_tokens(rows, [params] * draws, rngs)
+    return float((tokens == EOS_ID).mean()), tokens[tokens != EOS_ID]
+
+
+def test_ending_at_the_models_own_rate_keeps_the_end_probability_whatever_the_temperature():
+    # The model ends here with probability 0.1; two words share the rest, 0.6 and 0.3.
+    logits = logits_of([0.6, 0.3])
+    logits[EOS_ID] = np.log(0.1)
+    cold = SamplingParams(temperature=0.5, top_p=0.9)
+    tempered_share, _ = _end_share(logits, cold)
+    untempered_share, words = _end_share(logits, dataclasses.replace(cold, end_untempered=True))
+    # Tempered and truncated, the end all but vanishes (0.1^2 against 0.6^2 + 0.3^2, then cut by top-p).
+    assert tempered_share < 0.01
+    assert abs(untempered_share - 0.1) < 0.02
+    # The words still follow the temperature: at 0.5, 0.6 and 0.3 become 0.8 and 0.2 (0.8 is short of
+    # top-p's 0.9, so both stay).
+    first = float((words == FIRST).mean())
+    assert abs(first - 0.8) < 0.03 and set(words.tolist()) == {FIRST, FIRST + 1}
+
+
+def test_ending_at_the_models_own_rate_is_certain_where_only_the_end_is_allowed_and_never_where_it_is_not():
+    logits = logits_of([0.6, 0.3])
+    logits[EOS_ID] = np.log(0.1)
+    params = SamplingParams(temperature=0.7, end_untempered=True)
+    only_end = np.zeros((1, VOCAB), dtype=bool)
+    only_end[0, EOS_ID] = True
+    rngs = [np.random.default_rng(0)]
+    assert sample_tokens(logits[None, :], [params], rngs, allowed=only_end).tolist() == [EOS_ID]
+    no_end = np.ones((1, VOCAB), dtype=bool)
+    no_end[0, EOS_ID] = False
+    picks = [
+        int(sample_tokens(logits[None, :], [params], [np.random.default_rng(seed)], allowed=no_end)[0])
+        for seed in range(200)
+    ]
+    assert EOS_ID not in picks
+
+
+def test_a_seed_gives_the_same_tokens_alone_or_in_a_batch_with_the_end_at_the_models_rate():
+    logits = logits_of([0.5, 0.3, 0.1])
+    logits[EOS_ID] = np.log(0.1)
+    params = SamplingParams(temperature=0.8, min_p=0.05, end_untempered=True)
+    other = SamplingParams(temperature=1.2)
+    alone = [int(sample_tokens(logits[None, :], [params], [np.random.default_rng(s)])[0]) for s in range(50)]
+    batched = [
+        int(
+            sample_tokens(
+                np.stack([logits, logits]),
+                [other, params],
+                [np.random.default_rng(9), np.random.default_rng(s)],
+            )[1]
+        )
+        for s in range(50)
+    ]
+    assert alone == batched and EOS_ID in alone
