@@ -109,7 +109,9 @@ def bot_replies(
     return Written(final, cpu / max(1, len(points)))
 
 
-PREVIOUS_DEFAULTS = BotConfig(default_length=160, temperature=0.8, top_p=0.95, overrun=0.5)
+PREVIOUS_DEFAULTS = BotConfig(
+    default_length=160, temperature=0.8, top_p=0.95, overrun=0.5, end_untempered=False
+)
 
 
 def decodings(adopted: BotConfig) -> list[Decoding]:
@@ -143,9 +145,9 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
             replace(channel_lengths, best_of=4, temperature=1.0, top_p=None, min_p=0.1),
         ),
     ]
+    # The bot's defaults end at the model's own rate; these rows change the temperature and truncation.
     untempered_end = replace(previous, end_untempered=True)
     rows += [
-        Decoding("ends at the model's own rate", untempered_end),
         Decoding("ends at the model's own rate, temperature 1.0", replace(untempered_end, temperature=1.0)),
         Decoding(
             "ends at the model's own rate, min-p 0.05, temperature 1.1",

@@ -19,3 +19,8 @@ def test_an_asked_length_and_temperature_win_and_the_rule_can_be_off():
     params = reply_params(config, SHORT_CHANNEL, length=300, temperature=1.2)
     assert (params.max_tokens, params.temperature) == (300, 1.2)
     assert reply_params(BotConfig(), SHORT_CHANNEL).max_tokens == BotConfig().default_length
+
+
+def test_replies_end_at_the_models_own_rate_unless_the_config_says_otherwise():
+    assert reply_params(BotConfig()).end_untempered
+    assert not reply_params(BotConfig(end_untempered=False)).end_untempered
