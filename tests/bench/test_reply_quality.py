@@ -89,7 +89,8 @@ def test_a_tiny_run_judges_every_writer_and_the_calibration():
     from bench.settings import RunSettings
     from bench.sources import find_sources
 
-    outcome = measure_replies(RunSettings(quick=True, sources=find_sources(), tiny=True), count=20, seeds=2)
+    # One seed: the figures over several seeds are checked on their own below.
+    outcome = measure_replies(RunSettings(quick=True, sources=find_sources(), tiny=True), count=20, seeds=1)
     writers = outcome.figures["writers"]
     assert "markovify, state 2" in writers and "fine-tuned, /generate at the bot's defaults" in writers
     assert all(0.0 <= writer["auc"] <= 1.0 and len(writer["samples"]) == 20 for writer in writers.values())
@@ -98,3 +99,17 @@ def test_a_tiny_run_judges_every_writer_and_the_calibration():
     names = [row.name for row in outcome.rows]
     assert any("calibration" in name for name in names)
     assert any("vs best of markovify and temperature" in name for name in names)
+
+
+def test_over_seeds_averages_each_seeds_figures_and_keeps_the_spread_and_the_first_seeds_replies():
+    pytest.importorskip("sklearn")
+    from bench.reply_quality import Judge
+
+    held_out = [f"is the webhook for invoice {n} firing twice after the retry" for n in range(40)]
+    judge = Judge(build_lexicon([held_out, held_out]), copy_index(["nothing alike here at all"]), held_out)
+    # Seed 1 writes the channel's own messages (nothing to tell apart), seed 2 something else entirely.
+    written = {1: list(held_out), 2: ["zzz qqq xxx"] * 40}
+    figures = judge.over_seeds(2, lambda seed: (written[seed], 0.002 * seed))
+    assert figures["samples"] == written[1][:20]
+    assert figures["auc_spread"] > 0.2  # the second seed's replies are trivially told apart
+    assert figures["cpu_ms_per_reply"] == pytest.approx(3.0)  # the mean of 2 ms and 4 ms
