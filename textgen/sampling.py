@@ -125,6 +125,10 @@ def sample_tokens(
     if not rows:
         return chosen
     ending = _ends_at_model_rate(logits, params, rows, rngs)
+    chosen[ending] = EOS_ID
+    rows = [row for row in rows if not ending[row]]  # a row that ends samples nothing else
+    if not rows:
+        return chosen
     temperatures = [params[r].temperature for r in rows]
     # One temperature for all (one row, or a best-of batch) divides by a number: the same quotients.
     divisor = temperatures[0] if len(set(temperatures)) == 1 else np.array(temperatures)[:, None]
@@ -150,7 +154,6 @@ def sample_tokens(
     uniform = [rngs[r].random() for r in rows]
     # Inverse-CDF sampling: the first token whose cumulative probability passes the draw.
     chosen[rows] = np.minimum(_count_sorted(cdf, uniform, below=False), vocab - 1)
-    chosen[ending] = EOS_ID
     return chosen
 
 
@@ -159,7 +162,7 @@ def _ends_at_model_rate(
 ) -> np.ndarray:
     """For the sampled `rows` with `end_untempered`: whether each ends its message now, drawn (before its
     token) at the end token's probability under `logits` as they stand, untempered and untruncated. Those
-    rows then choose their token without the end token (set to -inf in `logits`)."""
+    that go on choose their token without the end token (set to -inf in `logits`)."""
     ending = np.zeros(len(params), dtype=bool)
     untempered = [row for row in rows if params[row].end_untempered]
     if not untempered:
@@ -168,10 +171,6 @@ def _ends_at_model_rate(
     for row, probability in zip(untempered, end_probability.tolist(), strict=True):
         ending[row] = rngs[row].random() < probability
     logits[untempered, EOS_ID] = -np.inf
-    # A row whose only allowed token was the end drew it with probability 1. Its token is the end whatever
-    # it samples below; one finite logit keeps the arithmetic there free of NaN.
-    ending_rows = np.flatnonzero(ending)
-    logits[ending_rows[np.isneginf(logits[ending_rows]).all(axis=1)], 0] = 0.0
     return ending
 
 
