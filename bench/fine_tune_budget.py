@@ -22,7 +22,7 @@ from typing import Any
 
 from chatsmith.base_model import find_base_model
 from textgen.bundle import load_serving_bundle
-from textgen.corpus import load_corpus
+from textgen.corpus import FORMATS, load_corpus
 from textgen.evaluate import evaluate_messages
 from textgen.spec import TrainConfig
 from textgen.training import train_model
@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--corpus", type=Path, required=True, help="a chat log in time order")
     parser.add_argument(
-        "--format", default="auto", help="the corpus format (default: detected); `lines` for text"
+        "--format",
+        default="auto",
+        choices=["auto", *FORMATS],
+        help="the corpus format (default: detected); `lines` for text",
     )
     parser.add_argument("--budgets", type=float, nargs="+", default=[30, 60, 120, 300])
     parser.add_argument("--base", type=Path, default=None, help="base bundle (default: the packaged one)")
