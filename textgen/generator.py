@@ -262,6 +262,15 @@ class Generator:
         """Sample the next token of the rows at `sampling` (positions in `rows`) from their `logits`."""
         params = [rows[p].params for p in sampling]
         whole_characters = self.tokenizer.kind == "byte"
+        allowed = self._allowed([rows[p] for p in sampling], self.stepper.vocab_size, whole_characters)
+        early = [i for i, p in enumerate(sampling) if len(rows[p].generated) < rows[p].params.min_tokens]
+        if early:
+            # A copy: `_allowed` hands out cached masks.
+            shape = (len(sampling), self.stepper.vocab_size)
+            allowed = (
+                np.ones(shape, dtype=bool) if allowed is None else np.array(np.broadcast_to(allowed, shape))
+            )
+            allowed[early, EOS_ID] = False
         picked = sample_tokens(
             logits,
             params,
@@ -270,7 +279,7 @@ class Generator:
             np.stack([rows[p].seen for p in sampling])
             if any(p.repetition_penalty != 1.0 for p in params)
             else None,
-            self._allowed([rows[p] for p in sampling], self.stepper.vocab_size, whole_characters),
+            allowed,
         )
         logprobs = token_logprobs(logits.astype(np.float64), picked)
         for position, token, logprob in zip(sampling, picked.tolist(), logprobs.tolist(), strict=True):

@@ -36,6 +36,8 @@ class SamplingParams:
         repetition_penalty: >1 makes tokens already in the text less likely (1.0: off).
         seed: the same seed, prompt and model give the same text.
         stop_at_end: stop at the end-of-message token (False: never sample it).
+        min_tokens: the end-of-message token is not sampled before this many tokens: with the default 1
+            a reply is never empty, even where the model would end the message at once (`textgen.generator`).
         overrun: how far past `max_tokens` (a share of it) a reply may run to reach the end of its
             message; one that still has not ended is cut back to its last sentence end, else its last
             whole word (`textgen.endings`). 0: cut at `max_tokens`.
@@ -57,6 +59,7 @@ class SamplingParams:
     repetition_penalty: float = 1.0
     seed: int | None = None
     stop_at_end: bool = True
+    min_tokens: int = 1
     overrun: float = 0.0
     typical_p: float | None = None
     min_p: float | None = None
@@ -66,6 +69,8 @@ class SamplingParams:
     def __post_init__(self) -> None:
         if not isinstance(self.max_tokens, int) or self.max_tokens < 1:
             raise TextgenError(f"max tokens must be a positive whole number, received {self.max_tokens!r}")
+        if not isinstance(self.min_tokens, int) or self.min_tokens < 0:
+            raise TextgenError(f"min tokens must be a whole number, 0 or more, received {self.min_tokens!r}")
         if not self.temperature >= 0:
             raise TextgenError(
                 f"temperature must be 0 or more, received {self.temperature!r}; use 0 for greedy"

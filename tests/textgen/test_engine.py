@@ -141,7 +141,17 @@ def test_generation_stops_at_end_of_message():
     bias[EOS_ID] = 50
     model.get_layer("logits").set_weights([kernel * 0, bias])
     generator = Generator(Bundle(None, spec, ByteTokenizer(), model))
-    assert generator.generate("hi", max_tokens=50, temperature=1.0, seed=0) == ["hi"]
+    # A reply is never empty: the end comes after the first token at the earliest (`min_tokens`).
+    [reply] = generator.generate("hi", max_tokens=50, temperature=1.0, seed=0)
+    assert reply.startswith("hi") and len(reply) == 3
+    [tokens] = generator.generate_tokens([[70]], [SamplingParams(max_tokens=50, min_tokens=0, seed=0)])
+    assert tokens == []
+    [tokens] = generator.generate_tokens([[70]], [SamplingParams(max_tokens=50, min_tokens=4, seed=0)])
+    assert len(tokens) == 4 and EOS_ID not in tokens
+    [tokens] = generator.generate_tokens(
+        [[70]], [SamplingParams(max_tokens=50, end_untempered=True, min_p=0.05, seed=0)]
+    )
+    assert len(tokens) == 1 and EOS_ID not in tokens
     [tokens] = generator.generate_tokens([[70]], [SamplingParams(max_tokens=10, stop_at_end=False, seed=0)])
     assert 10 <= len(tokens) <= 13 and EOS_ID not in tokens
 
@@ -199,6 +209,7 @@ def test_repetition_penalty_discourages_tokens_already_used():
         ({"top_p": 0}, "top-p"),
         ({"top_p": 1.5}, "top-p"),
         ({"max_tokens": 0}, "max tokens"),
+        ({"min_tokens": -1}, "min tokens"),
     ],
 )
 def test_nonsensical_sampling_settings_are_refused(kwargs, message):
