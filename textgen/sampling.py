@@ -180,12 +180,12 @@ def _ends_at_model_rate(
 
 
 def _plain(params: SamplingParams) -> bool:
-    """Whether `_sample_row` samples for `params`: temperature, top-k and top-p only."""
+    """Whether `_sample_row` samples for `params`: temperature, top-k, top-p, min-p and the end at the
+    model's own rate (the bot's settings), without a repetition penalty or typical sampling."""
     return (
         params.temperature >= GREEDY_BELOW_TEMPERATURE
         and params.repetition_penalty == 1.0
-        and not params.end_untempered
-        and all(getattr(params, name) is None for name in TRUNCATIONS)
+        and params.typical_p is None
     )
 
 
@@ -201,6 +201,13 @@ def _sample_row(
     logits[_NEVER_SAMPLED] = -np.inf
     if not params.stop_at_end:
         logits[EOS_ID] = -np.inf
+    if params.end_untempered:
+        # `_ends_at_model_rate` on one row: the end token's untempered log-softmax entry, then one draw.
+        shifted = logits - logits.max()
+        end_probability = np.exp(shifted[EOS_ID] - np.log(np.exp(shifted).sum()))
+        if rng.random() < end_probability:
+            return EOS_ID
+        logits[EOS_ID] = -np.inf
     scaled = logits / params.temperature
     top_k = params.top_k or vocab
     top_p = params.top_p if params.top_p is not None else 1.0
@@ -214,6 +221,9 @@ def _sample_row(
         cumulative /= cumulative[-1]
         last = min(int(cumulative.searchsorted(top_p, side="left")), top_k - 1)
         probs = np.where(probs >= ranked[last], probs, 0.0)
+    if params.min_p is not None:
+        # `min_p_truncation`: the kept probabilities are already relative to the most likely token (1.0).
+        probs = np.where(probs >= params.min_p, probs, 0.0)
     cdf = probs.cumsum()
     cdf /= cdf[-1]
     return min(int(cdf.searchsorted(rng.random(), side="right")), vocab - 1)

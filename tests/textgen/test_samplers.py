@@ -114,3 +114,29 @@ def test_a_seed_gives_the_same_tokens_alone_or_in_a_batch_with_the_end_at_the_mo
         for s in range(50)
     ]
     assert alone == batched and EOS_ID in alone
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        SamplingParams(temperature=0.8, top_p=0.95, end_untempered=True),
+        SamplingParams(temperature=1.1, top_p=0.95, min_p=0.05, end_untempered=True),
+        SamplingParams(temperature=1.3, top_k=5, min_p=0.2),
+        SamplingParams(temperature=0.7, min_p=0.1),
+    ],
+    ids=["bot defaults", "min-p and the end at the model's rate", "top-k and min-p", "min-p alone"],
+)
+def test_one_row_samples_what_it_would_in_a_batch_whatever_the_logits(params):
+    # A request decoded alone takes a shorter path than a batch (`_sample_row`); the tokens must agree.
+    rng = np.random.default_rng(7)
+    other = SamplingParams(temperature=1.0, repetition_penalty=1.2)
+    alone, batched = [], []
+    for seed in range(300):
+        logits = rng.normal(0.0, 3.0, size=VOCAB)
+        logits[EOS_ID] = logits.max() + rng.normal(-1.0, 2.0)  # from unlikely to all but certain
+        alone.append(int(sample_tokens(logits[None, :], [params], [np.random.default_rng(seed)])[0]))
+        pair = np.stack([logits, logits])
+        rngs = [np.random.default_rng(1), np.random.default_rng(seed)]
+        batched.append(int(sample_tokens(pair, [other, params], rngs)[1]))
+    assert alone == batched
+    assert len(set(alone)) > 5 and alone.count(EOS_ID) > 10
