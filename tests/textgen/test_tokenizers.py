@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -5,7 +7,9 @@ from textgen.errors import TextgenError
 from textgen.tokenizers import (
     BOS_ID,
     EOS_ID,
+    NUM_SPECIAL,
     UNK_ID,
+    BpeTokenizer,
     ByteTokenizer,
     CharTokenizer,
     WordTokenizer,
@@ -86,5 +90,48 @@ def test_word_tokenizer_follows_the_seed_scheme():
 
 
 def test_unknown_tokenizer_kind_is_a_clear_error():
-    with pytest.raises(TextgenError, match="unknown tokenizer 'bpe'"):
-        build_tokenizer("bpe", ["x"])
+    with pytest.raises(TextgenError, match="unknown tokenizer 'sentencepiece'"):
+        build_tokenizer("sentencepiece", ["x"])
+
+
+@pytest.fixture(scope="module")
+def chat_bpe() -> BpeTokenizer:
+    """Byte-level BPE fitted on the committed slice of a real chat log (text after the speaker)."""
+    lines = (Path(__file__).parents[1] / "data" / "stripe-irc-head.log").read_text(encoding="utf-8")
+    messages = [line.split("> ", 1)[1] for line in lines.splitlines() if "> " in line]
+    return BpeTokenizer.fit(messages, vocab_size=512)
+
+
+@pytest.mark.parametrize("text", [*HARD_TEXT, "  two leading spaces, tabs\tand\nnewlines  "])
+def test_bpe_round_trips_any_text_even_what_it_never_saw(chat_bpe, text):
+    ids = chat_bpe.encode(text)
+    assert all(NUM_SPECIAL <= i < chat_bpe.vocab_size for i in ids)
+    assert chat_bpe.decode(ids) == text
+
+
+def test_bpe_merges_frequent_chat_into_fewer_tokens_than_bytes(chat_bpe):
+    text = "you can set the payment method on the customer and then create the subscription"
+    assert chat_bpe.vocab_size == 512
+    assert len(chat_bpe.encode(text)) < 0.6 * len(ByteTokenizer().encode(text))
+
+
+def test_text_that_spells_a_special_token_is_text(chat_bpe):
+    # Users can write anything: "<eos>" in a message must not end it, nor a name the vocabulary reserves.
+    for text in ("<bos> hi <eos> <pad> <unk>", *BpeTokenizer.RESERVED):
+        ids = chat_bpe.encode(text)
+        assert min(ids) >= NUM_SPECIAL and chat_bpe.decode(ids) == text
+    framed = chat_bpe.encode_messages(["a <eos> b", "c"])
+    assert framed.tolist().count(EOS_ID) == 2 and framed[0] == BOS_ID
+
+
+def test_bpe_saves_and_loads_to_the_same_ids(chat_bpe):
+    restored = tokenizer_from_json(chat_bpe.to_json())
+    assert isinstance(restored, BpeTokenizer)
+    for text in HARD_TEXT:
+        assert restored.encode(text) == chat_bpe.encode(text)
+    assert build_tokenizer("bpe", ["some text to learn from"]).vocab_size > NUM_SPECIAL + 256
+
+
+def test_a_bpe_vocabulary_smaller_than_the_bytes_is_refused():
+    with pytest.raises(TextgenError, match="at least 260 tokens"):
+        BpeTokenizer.fit(["x"], vocab_size=100)

@@ -75,6 +75,29 @@ def test_fine_tuning_starts_from_the_base_weights_and_keeps_its_tokenizer(tmp_pa
     assert 0 < drift < 0.1
 
 
+def test_a_bpe_model_trains_fine_tunes_on_another_channel_with_its_merges_and_serves(tmp_path, shakespeare):
+    config = TrainConfig(epochs=2, batch_size=16, steps_per_epoch=15, learning_rate=1e-2)
+    base = train_model(
+        [shakespeare[:20_000]], tmp_path / "base", spec=ModelSpec(**TINY), config=config, tokenizer="bpe"
+    )
+    base_bundle = load_bundle(base.bundle)
+    assert base_bundle.tokenizer.kind == "bpe" and base_bundle.tokenizer.vocab_size > 260
+    # Figures stay per character: BPE's tokens hold several characters each.
+    assert base.metrics["val_nats_per_char"] < np.log(base_bundle.tokenizer.vocab_size)
+    chat = ["anyone seen the webhook retries pile up?", "yes, bump the timeout", "thanks!"] * 40
+    tuned = train_model(
+        chat,
+        tmp_path / "tuned",
+        base=base.bundle,
+        config=TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5),
+        tokenizer="byte",  # ignored: a fine-tune keeps its parent's tokenizer, so the ids agree
+    )
+    tuned_bundle = load_bundle(tuned.bundle)
+    assert tuned_bundle.tokenizer.to_json() == base_bundle.tokenizer.to_json()
+    [reply] = Generator.from_bundle(tuned.bundle).generate("yes, ", max_tokens=20, seed=1)
+    assert reply.startswith("yes, ") and len(reply) > len("yes, ") and "\ufffd" not in reply[:5]
+
+
 def test_time_budget_includes_preparation_and_stops_cleanly(tmp_path, shakespeare):
     # The run "started" two seconds ago: that time (as if spent loading a corpus) counts too.
     started = time.monotonic() - 2.0
