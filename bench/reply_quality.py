@@ -169,19 +169,19 @@ def context_figures(bundle: Path, held_out: list[str]) -> dict[str, float]:
     }
 
 
-def _channel(settings: RunSettings) -> Path:
+def channel_log(settings: RunSettings) -> Path:
     stripe = SHARED_DATA / "stripe-irc.log"
     return stripe if stripe.exists() and not settings.tiny else TEST_DATA / "stripe-irc-head.log"
 
 
-def _irc_lexicon_corpus(settings: RunSettings) -> list[str]:
+def irc_lexicon_corpus(settings: RunSettings) -> list[str]:
     from bench.output_safety import irc_messages
 
     irc = settings.sources.irc
     return irc_messages(irc if irc is not None and not settings.tiny else TEST_DATA / "ubuntu-irc-head.log")
 
 
-def _train(
+def train_channel_model(
     history: list[str], held_out: list[str], out: Path, settings: RunSettings, base: Path | None
 ) -> Path:
     from textgen.spec import ModelSpec, TrainConfig
@@ -210,11 +210,11 @@ def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
     from bench.detectability import calibration_auc
 
     mode = "tiny" if settings.tiny else "quick" if settings.quick else "full"
-    lines = read_channel(_channel(settings))
+    lines = read_channel(channel_log(settings))
     history_lines, held_out_lines = split_newest(lines)
     history = [line.text for line in history_lines]
     held_out = [line.text for line in held_out_lines]
-    judge = Judge(build_lexicon([history, _irc_lexicon_corpus(settings)]), copy_index(history), held_out)
+    judge = Judge(build_lexicon([history, irc_lexicon_corpus(settings)]), copy_index(history), held_out)
     figures: dict[str, Any] = {
         "channel_messages": len(history),
         "held_out_messages": len(held_out),
@@ -231,17 +231,21 @@ def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="chatsmith-bench-replies-") as tmp:
         base = BASE_MODEL
         if settings.tiny:
-            base = _train(
-                _irc_lexicon_corpus(settings)[:2000], held_out, Path(tmp) / "tiny-base", settings, None
+            base = train_channel_model(
+                irc_lexicon_corpus(settings)[:2000], held_out, Path(tmp) / "tiny-base", settings, None
             )
         bundles = {"base model": base}
         _progress(f"replies: fine-tuning the base model for {TRAIN_SECONDS[mode]:.0f} s")
-        bundles["fine-tuned"] = _train(history, held_out, Path(tmp) / "fine-tuned", settings, base)
+        bundles["fine-tuned"] = train_channel_model(
+            history, held_out, Path(tmp) / "fine-tuned", settings, base
+        )
         _progress(f"replies: training from scratch for {TRAIN_SECONDS[mode]:.0f} s")
-        bundles["from scratch"] = _train(history, held_out, Path(tmp) / "scratch", settings, None)
+        bundles["from scratch"] = train_channel_model(
+            history, held_out, Path(tmp) / "scratch", settings, None
+        )
         defaults = Decoding("the bot's defaults", BotConfig())
         for name in ("base model", "from scratch"):
-            writers[f"{name}, /generate at the bot's defaults"] = _model_writer(
+            writers[f"{name}, /generate at the bot's defaults"] = model_writer(
                 judge, bundles[name], base, defaults, count, seeds
             )
             writers[f"{name}, /generate at the bot's defaults"]["nats_per_char"] = held_out_nats(
@@ -250,7 +254,7 @@ def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
             figures[name] = writers[f"{name}, /generate at the bot's defaults"]
         for decoding in decodings(BotConfig()):
             _progress(f"replies: fine-tuned, {decoding.name}")
-            writers[f"fine-tuned, {decoding.name}"] = _model_writer(
+            writers[f"fine-tuned, {decoding.name}"] = model_writer(
                 judge, bundles["fine-tuned"], base, decoding, count, seeds
             )
         figures["fine-tuned"] = writers[f"fine-tuned, {decodings(BotConfig())[0].name}"]
@@ -261,16 +265,23 @@ def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
     return Outcome(rows=_rows(figures) + detectability_rows(figures), figures=figures)
 
 
-def _model_writer(
-    judge: Judge, bundle: Path, base: Path, decoding: Decoding, count: int, seeds: int
+def model_writer(
+    judge: Judge,
+    bundle: Path,
+    base: Path,
+    decoding: Decoding,
+    count: int,
+    seeds: int,
+    context_messages: int | None = None,
 ) -> dict[str, Any]:
-    """A model's replies under `decoding`, judged over `seeds` seeds (its and the base's copy guards)."""
+    """A model's replies under `decoding`, judged over `seeds` seeds (its and the base's copy guards),
+    after the last `context_messages` of the conversation (the bot's number when None)."""
     from textgen.copyguard import load_copy_guard
 
     guards = [g for g in (load_copy_guard(bundle), load_copy_guard(base)) if g is not None]
 
     def write(seed: int) -> tuple[list[str], float]:
-        points = conversations(judge.held_out, count, seed)
+        points = conversations(judge.held_out, count, seed, context_messages)
         written = bot_replies(bundle, guards, decoding, points, seed)
         return written.replies, written.cpu_seconds_per_reply
 

@@ -52,17 +52,21 @@ class Written:
     cpu_seconds_per_reply: float
 
 
-def conversations(held_out: list[str], count: int, seed: int) -> list[Conversation]:
-    """`count` random points of the held-out conversation, each with the messages before it."""
+def conversations(
+    held_out: list[str], count: int, seed: int, context_messages: int | None = None
+) -> list[Conversation]:
+    """`count` random points of the held-out conversation, each with the messages before it (its context:
+    the last `context_messages`, the bot's number when None)."""
     from bot.core.generation import LENGTH_MESSAGES
     from bot.core.handlers.generate import CONTEXT_MESSAGES
 
+    context = CONTEXT_MESSAGES if context_messages is None else context_messages
     rng = np.random.default_rng(seed)
     points = rng.integers(1, len(held_out), size=count)
     return [
         Conversation(
             tuple(held_out[max(0, point - LENGTH_MESSAGES) : point]),
-            tuple(held_out[max(0, point - CONTEXT_MESSAGES) : point]),
+            tuple(held_out[max(0, point - context) : point]),
         )
         for point in points.tolist()
     ]

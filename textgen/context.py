@@ -12,7 +12,8 @@ from collections.abc import Sequence
 from textgen.tokenizers import BOS_ID, EOS_ID, Tokenizer
 
 # Context fed before a reply: a few messages of chat. Every token is one decoding step, so this bounds
-# what a reply costs. Measured on a held-out channel (bench `replies`): 2 messages gain as much as 8.
+# what a reply costs. Measured on a held-out channel (`python -m bench.context_length`): 1 message gains
+# as much as 8.
 DEFAULT_CONTEXT_TOKENS = 256
 
 

@@ -33,8 +33,11 @@ def cap_prompt(prompt: str, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
 
 
 # Messages of the channel a reply without a prompt follows (within `textgen.context`'s token bound).
-# Measured on a held-out channel (bench `replies`): two messages of context gain as much as eight.
-CONTEXT_MESSAGES = 4
+# Measured on a channel the base model never saw (`python -m bench.context_length`, bench/RESULTS.md): one
+# message gives all the gain that 2, 4 or 8 give, in held-out nats/char and in how well a classifier tells
+# the replies from real messages; two are kept for channels whose messages are a word or two. Every
+# token of context is a recurrent step of every reply after a new message.
+CONTEXT_MESSAGES = 2
 
 
 NOT_IMITABLE = "That member has not turned on imitation here (they can run `imitate-me on`)."
