@@ -37,6 +37,7 @@ class _Row:
     rng: np.random.Generator
     seen: np.ndarray
     generated: list[int] = field(default_factory=list)
+    text_tokens: int = 0  # generated tokens that are not whitespace alone (for `SamplingParams.min_tokens`)
     finished: bool = False
     ended: bool = False  # sampled its end of message (rather than reaching its length limit)
     utf8: Utf8State = BOUNDARY  # byte-level models: where the sampled bytes are in a character
@@ -85,6 +86,10 @@ class Generator:
         )
         # The state after each recent prompt, so that a reply to the same conversation skips reading it.
         self.contexts = ContextStates(self.stepper)
+        # Tokens that are whitespace alone: a reply needs `min_tokens` others before it may end.
+        self._blank = np.array(
+            [not self.tokenizer.decode([token]).strip() for token in range(self.stepper.vocab_size)]
+        )
         # The tokens allowed after each (UTF-8 state, word so far) seen lately: built once, not per step.
         self._masks: dict[tuple[Utf8State, str], np.ndarray] = {}
 
@@ -263,7 +268,7 @@ class Generator:
         params = [rows[p].params for p in sampling]
         whole_characters = self.tokenizer.kind == "byte"
         allowed = self._allowed([rows[p] for p in sampling], self.stepper.vocab_size, whole_characters)
-        early = [i for i, p in enumerate(sampling) if len(rows[p].generated) < rows[p].params.min_tokens]
+        early = [i for i, p in enumerate(sampling) if rows[p].text_tokens < rows[p].params.min_tokens]
         if early:
             # A copy: `_allowed` hands out cached masks.
             shape = (len(sampling), self.stepper.vocab_size)
@@ -290,6 +295,7 @@ class Generator:
                 continue
             row.generated.append(token)
             row.seen[token] = True
+            row.text_tokens += not self._blank[token]
             if whole_characters:
                 row.utf8 = advance(row.utf8, token)
             if self.lexicon is not None:

@@ -36,8 +36,9 @@ class SamplingParams:
         repetition_penalty: >1 makes tokens already in the text less likely (1.0: off).
         seed: the same seed, prompt and model give the same text.
         stop_at_end: stop at the end-of-message token (False: never sample it).
-        min_tokens: the end-of-message token is not sampled before this many tokens: with the default 1
-            a reply is never empty, even where the model would end the message at once (`textgen.generator`).
+        min_tokens: the end-of-message token is not sampled before this many tokens of text (not
+            whitespace alone): with the default 1 a reply is never empty or blank, even where the model
+            would end the message at once (`textgen.generator`).
         overrun: how far past `max_tokens` (a share of it) a reply may run to reach the end of its
             message; one that still has not ended is cut back to its last sentence end, else its last
             whole word (`textgen.endings`). 0: cut at `max_tokens`.

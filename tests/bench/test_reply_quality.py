@@ -32,13 +32,16 @@ def test_known_words_copies_pairs_and_length():
 
 def test_a_reply_follows_the_held_out_messages_just_before_its_point():
     from bench.reply_writers import conversations
+    from bot.core.handlers.generate import CONTEXT_MESSAGES
 
     held_out = [f"m{i}" for i in range(100)]
-    for point in conversations(held_out, 20, seed=1):
-        last = int(point.recent[-1][1:])
-        assert point.context == tuple(f"m{i}" for i in range(max(0, last - 3), last + 1))
-        assert point.recent[-len(point.context) :] == point.context
-        assert len(point.recent) == min(50, last + 1)
+    for messages in (None, 1, 5):
+        count = CONTEXT_MESSAGES if messages is None else messages
+        for point in conversations(held_out, 20, seed=1, context_messages=messages):
+            last = int(point.recent[-1][1:])
+            assert point.context == tuple(f"m{i}" for i in range(max(0, last - count + 1), last + 1))
+            assert point.recent[-len(point.context) :] == point.context
+            assert len(point.recent) == min(50, last + 1)
 
 
 def test_every_decoding_is_measured_beside_the_defaults_and_the_temperature_curve():

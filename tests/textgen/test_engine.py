@@ -229,6 +229,22 @@ def byte_heavy_model(spec: ModelSpec, favoured: list[int], seed: int = 0) -> ker
     return model
 
 
+def test_a_reply_never_ends_before_it_has_text_beyond_whitespace():
+    spec = ModelSpec(arch="gru", units=8, embedding=4, seq_len=8)
+    # The model wants a space, a letter or the end of the message, equally, whatever it has read.
+    space, letter = ord(" ") + 4, ord("a") + 4
+    generator = Generator(
+        Bundle(None, spec, ByteTokenizer(), byte_heavy_model(spec, [space, letter, EOS_ID]))
+    )
+    replies = generator.generate("", max_tokens=30, temperature=1.0, seed=0, n=60)
+    assert all(reply.strip() for reply in replies)
+    assert any(reply.startswith(" ") for reply in replies)  # blank tokens are allowed, just not alone
+    tokens = generator.generate_tokens(
+        [[]] * 60, [SamplingParams(max_tokens=30, min_tokens=0, seed=s) for s in range(60)]
+    )
+    assert any(not ByteTokenizer().decode(ids).strip() for ids in tokens)  # without the minimum, some are
+
+
 def test_replies_never_contain_a_replacement_character_from_cut_utf8():
     spec = ModelSpec(arch="gru", units=8, embedding=4, seq_len=8)
     # The model wants lone continuation bytes, an invalid lead (0xFF), multi-byte leads and the end of the
