@@ -20,7 +20,9 @@ _KNOWN_KEY = re.compile(
 # Anything else that looks like a secret: a run of 32+ letters, digits, `_` or `-` with letters and
 # digits mixed (keys, tokens, long hex hashes; no word of any language looks like that).
 _LONG_TOKEN = re.compile(r"(?<![A-Za-z0-9_-])[A-Za-z0-9_-]{32,}(?![A-Za-z0-9_-])")
-_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
+# The top-level domain ends where its letters do: a reply that runs on past an address without a space
+# ("ann@example.org_d", "...org2") still has it masked.
+_EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z])")
 # URLs that carry credentials: `user:password@` in front, or a query parameter named like a secret.
 _URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s<>\"']+", re.IGNORECASE)
 _URL_USERINFO = re.compile(r"^([a-z]+://)[^/@\s]+@", re.IGNORECASE)

@@ -138,6 +138,11 @@ def test_profanity_list_is_the_plain_word_list() -> None:
     ("text", "expected"),
     [
         ("mail jo.smith+x@example.co.uk now", "mail [email] now"),
+        # Generated text runs on past an address without a space: it is still masked.
+        (
+            "mail ann@example.org_dx and bo@corp.io2 or cy@site.deé",
+            "mail [email]_dx and [email]2 or [email]é",
+        ),
         ("call +1 (555) 123-4567 or 07700 900123", "call [phone] or [phone]"),
         ("see https://x.io/cb?token=abc123&page=2", "see https://x.io/cb?token=[redacted]&page=2"),
         ("https://bob:hunter2@db.example.com/x", "https://[redacted]@db.example.com/x"),
