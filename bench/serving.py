@@ -5,12 +5,15 @@ command core, in a bot process that never imports TensorFlow.
 
 Each part runs in a fresh child process, so one part's memory never shows in another's:
 
-1. `setup` (TensorFlow allowed): one bundle per spec written by `save_bundle`, then copied once per
-   channel with its own random weights (`weights.npy`; the other files hard-linked) and the packaged base
-   model's lexicon (as a model fine-tuned from it carries) and a copy guard of its own, published in the
-   model store and registered in an embedded SQLite database as the channel's active model, fine-tuned
-   from a workspace model that has its own guard (replies pass the channel's, the workspace model's and
-   the base model's guards).
+1. `setup` (TensorFlow allowed): the fleet production has. A workspace model fine-tuned from the
+   packaged base model on Ubuntu IRC chat (30 s), and 4 channel models fine-tuned from it, each on 3,000
+   messages of its own (10 s each), with the copy guards and lexicons their training gives them. Each
+   channel of a scenario gets a copy of one of them (its own `weights.npy`; the other files hard-linked),
+   published in the model store and registered in an embedded SQLite database as the channel's active
+   model, its parent the workspace model (replies pass the channel's, the workspace model's and the base
+   model's guards). Small models (GRU 128, for the load/evict cycles and the quick run) cannot descend
+   from the base model: they have random weights, each copy its own, with the base model's lexicon and
+   a guard of made-up messages.
 2. `serve`, once per model count (TensorFlow blocked: importing it fails): the bots' modules imported
    and their services built as `chatsmith bot` builds them (default cache, 128 MB), then requests
    `CommandCore.handle(generate)` sent open-loop at `--rate` per second, each for a channel picked at
@@ -20,8 +23,9 @@ Each part runs in a fresh child process, so one part's memory never shows in ano
    1,000 loads of small models (GRU 128; 200 different ones in a full run, written for this alone)
    through a cache that keeps only a few, each model generating once.
 
-Models have random weights: replies run their full length (a random model rarely ends a message), which
-is the slow case. Results go to stdout and, for a full run, to `bench/SERVING.md`.
+Fine-tuned models end their messages where chat does (replies at the bot's defaults, up to 160 tokens);
+random ones rarely do, so small models' replies run their full length, the slow case. Results go to
+stdout and, for a full run, to `bench/SERVING.md`.
 """
 
 from __future__ import annotations
@@ -37,8 +41,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.serving_parts import cycles, serve, setup
+from bench.serving_parts import FineTunes, cycles, serve, setup
 from bench.serving_report import format_report
+from bench.sources import find_sources
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 COMMITTED = REPO_ROOT / "bench" / "SERVING.md"
@@ -51,6 +56,22 @@ QUICK_SCENARIOS = {1: "base", 10: "base", 100: "small"}
 # The load/evict cycles read small models (a few fit their 8 MB cache): written apart, and never served,
 # when no served scenario has them.
 CYCLE_MODELS = {200: "small"}
+
+
+def fleet_plan(quick: bool) -> FineTunes:
+    """How the base-size channel models are fine-tuned: on the Ubuntu IRC log (the committed slice of it
+    when the log is not there), seconds to a full run, a few seconds to a quick one."""
+    chat = find_sources().irc or REPO_ROOT / "tests" / "data" / "ubuntu-irc-head.log"
+    if quick:
+        return FineTunes(
+            chat,
+            workspace_seconds=4.0,
+            channel_seconds=2.0,
+            channels=2,
+            workspace_messages=2_000,
+            channel_messages=500,
+        )
+    return FineTunes(chat)
 
 
 def bundles_to_write(scenarios: dict[int, str]) -> dict[int, str]:
@@ -90,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.child:
         role, work, *rest = args.child
         if role == "setup":
-            result = setup(Path(work), bundles_to_write(scenarios))
+            result = setup(Path(work), bundles_to_write(scenarios), fleet_plan(args.quick))
         elif role == "serve":
             result = serve(Path(work), int(rest[0]), float(rest[1]), float(rest[2]))
         else:

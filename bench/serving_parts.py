@@ -16,6 +16,7 @@ import statistics
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -88,17 +89,23 @@ def _messages(prefix: str, count: int) -> list[str]:
     ]
 
 
-def _workspace_parent(session: Any, store: Any, workspace: Any, template: Path) -> Any:
-    """The workspace model every channel model is fine-tuned from, with a copy guard of its own."""
+def _workspace_parent(
+    session: Any, store: Any, workspace: Any, template: Path, own_guard: bool = False
+) -> Any:
+    """The workspace model every channel model is fine-tuned from, with a copy guard of its own (the
+    template's when `own_guard`, a real fine-tune's; else one of made-up messages)."""
     from db.registry import create_version, promote
     from db.scopes import Scope
+    from textgen.copyguard import FILE as GUARD_FILE
     from textgen.copyguard import build_copy_guard
 
     scope = Scope(workspace.id)
     staged = store.new_staging_dir("bench-workspace")
     for item in template.iterdir():
-        os.link(item, staged / item.name)
-    build_copy_guard(_messages("workspace", 20_000)).save(staged)
+        if own_guard or item.name != GUARD_FILE:
+            os.link(item, staged / item.name)
+    if not own_guard:
+        build_copy_guard(_messages("workspace", 20_000)).save(staged)
     location = store.publish(staged, scope.scope_key, 1)
     version = create_version(
         session, scope, tokenizer_kind="byte", spec={}, bundle_path=location, status="candidate"
@@ -107,8 +114,59 @@ def _workspace_parent(session: Any, store: Any, workspace: Any, template: Path) 
     return version
 
 
-def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
-    """Template bundles, one copy per channel with its own weights, registered as active channel models."""
+@dataclass(frozen=True)
+class FineTunes:
+    """How the base-size fleet is trained: chat messages from `chat`, the workspace model fine-tuned from
+    the packaged base model for `workspace_seconds`, then `channels` channel models fine-tuned from it for
+    `channel_seconds` each, each on a slice of its own."""
+
+    chat: Path
+    workspace_seconds: float = 30.0
+    channel_seconds: float = 10.0
+    channels: int = 4
+    workspace_messages: int = 20_000
+    channel_messages: int = 3_000
+
+
+def _fine_tuned_fleet(work: Path, base: Path, plan: FineTunes) -> tuple[Path, list[Path]]:
+    """The workspace model and the channel models of `plan`, real fine-tunes with the copy guards and
+    lexicons training gives them."""
+    from bench.output_safety import irc_messages
+    from textgen.spec import TrainConfig
+    from textgen.training import train_model
+
+    messages = irc_messages(plan.chat)
+    needed = plan.workspace_messages + plan.channels * plan.channel_messages
+    if len(messages) < needed:
+        messages = messages * (needed // max(1, len(messages)) + 1)  # a short log (tests) is reused
+
+    def fine_tune(texts: list[str], parent: Path, out: Path, seconds: float, seed: int) -> Path:
+        config = TrainConfig(time_budget=seconds, epochs=1000, seed=seed)
+        train_model(texts, out, base=parent, config=config, precision="float32")
+        return out
+
+    workspace = fine_tune(
+        messages[: plan.workspace_messages],
+        base,
+        work / "fine-tunes" / "workspace",
+        plan.workspace_seconds,
+        0,
+    )
+    channels = []
+    for number in range(plan.channels):
+        start = plan.workspace_messages + number * plan.channel_messages
+        texts = messages[start : start + plan.channel_messages]
+        out = work / "fine-tunes" / f"channel-{number}"
+        channels.append(fine_tune(texts, workspace, out, plan.channel_seconds, number + 1))
+    return workspace, channels
+
+
+def setup(work: Path, scenarios: dict[int, str], fine_tunes: FineTunes | None = None) -> dict[str, Any]:
+    """Channel models registered as active, each a copy of a template with weights of its own.
+
+    Base-size templates are real fine-tunes (`fine_tunes`: a workspace model from the packaged base model,
+    channel models from it); without `fine_tunes`, and for small models (which the base model cannot be
+    fine-tuned into), templates have random weights, each copy its own."""
     import numpy as np
     from sqlalchemy.orm import Session
 
@@ -118,6 +176,7 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     from db.schema import open_database, upgrade
     from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
     from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, save_bundle
+    from textgen.copyguard import FILE as GUARD_FILE
     from textgen.copyguard import build_copy_guard
     from textgen.lexicon import LEXICON_FILE
     from textgen.model import build_model
@@ -128,12 +187,16 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     base = find_base_model(None)
     lexicon = base / LEXICON_FILE if base is not None and (base / LEXICON_FILE).exists() else None
     tokenizer = ByteTokenizer()
-    templates = {}
+    templates: dict[str, list[Path]] = {}
+    real_workspace: Path | None = None
     for name in set(scenarios.values()):
+        if name == "base" and fine_tunes is not None and base is not None:
+            real_workspace, templates[name] = _fine_tuned_fleet(work, base, fine_tunes)
+            continue
         spec = ModelSpec(**SPECS[name])
-        templates[name] = save_bundle(
-            work / "templates" / name, build_model(spec, tokenizer.vocab_size), spec, tokenizer
-        )
+        templates[name] = [
+            save_bundle(work / "templates" / name, build_model(spec, tokenizer.vocab_size), spec, tokenizer)
+        ]
     url = f"sqlite:///{work / 'bot.db'}"
     upgrade(url)
     engine = open_database(url)
@@ -142,29 +205,41 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
     with Session(engine) as session, session.begin():
         workspace = get_or_create_workspace(session, "discord", "bench")
         session.flush()
-        parent = _workspace_parent(session, store, workspace, templates[min(templates)])
+        if real_workspace is not None:
+            parent = _workspace_parent(session, store, workspace, real_workspace, own_guard=True)
+        else:
+            parent = _workspace_parent(session, store, workspace, templates[min(templates)][0])
         for count, name in scenarios.items():
-            template = templates[name]
-            index = json.loads((template / MANIFEST).read_text())[WEIGHT_INDEX]
-            weights = read_weight_arrays(template / WEIGHT_ARRAYS, index)
+            real = name == "base" and real_workspace is not None
             for number in range(count):
+                template = templates[name][number % len(templates[name])]
+                index = json.loads((template / MANIFEST).read_text())[WEIGHT_INDEX]
+                weights = read_weight_arrays(template / WEIGHT_ARRAYS, index)
                 channel = get_or_create_channel(session, workspace, channel_name(count, number))
                 session.flush()
                 scope = Scope.of(channel)
                 staged = store.new_staging_dir(f"bench-{count}-{number}")
                 for item in template.iterdir():
-                    if item.name != WEIGHT_ARRAYS:
+                    if item.name != WEIGHT_ARRAYS and (real or item.name != GUARD_FILE):
                         os.link(item, staged / item.name)
-                # Its own guard only: the workspace model's and the base model's are checked apart.
-                build_copy_guard(_messages(scope.scope_key, 2_000)).save(staged)
-                if lexicon is not None:
-                    # A model fine-tuned from the base model spells from its words too, as trained ones do.
-                    os.link(lexicon, staged / lexicon.name)
-                # Larger-than-initial weights of its own: every model is different data.
-                write_weight_arrays(
-                    staged / WEIGHT_ARRAYS,
-                    {key: w + rng.normal(0, 0.2, w.shape).astype(np.float32) for key, w in weights.items()},
-                )
+                if real:
+                    # A fine-tune's own weights, guard (of its slice of chat) and lexicon; a file of its
+                    # own for the weights, as every channel's are.
+                    write_weight_arrays(staged / WEIGHT_ARRAYS, dict(weights))
+                else:
+                    # Its own guard only: the workspace model's and the base model's are checked apart.
+                    build_copy_guard(_messages(scope.scope_key, 2_000)).save(staged)
+                    if lexicon is not None:
+                        # A model fine-tuned from the base model spells from its words, as trained ones do.
+                        os.link(lexicon, staged / lexicon.name)
+                    # Larger-than-initial weights of its own: every model is different data.
+                    write_weight_arrays(
+                        staged / WEIGHT_ARRAYS,
+                        {
+                            key: w + rng.normal(0, 0.2, w.shape).astype(np.float32)
+                            for key, w in weights.items()
+                        },
+                    )
                 location = store.publish(staged, scope.scope_key, 1)
                 version = create_version(
                     session,
@@ -177,8 +252,8 @@ def setup(work: Path, scenarios: dict[int, str]) -> dict[str, Any]:
                 )
                 promote(session, version)
     engine.dispose()
-    sizes = {name: sum(f.stat().st_size for f in t.iterdir()) for name, t in templates.items()}
-    return {"bundle_bytes": sizes}
+    sizes = {name: sum(f.stat().st_size for f in t[0].iterdir()) for name, t in templates.items()}
+    return {"bundle_bytes": sizes, "fine_tuned": real_workspace is not None}
 
 
 # ------------------------------------------------------------------------------------------------ serve
@@ -194,6 +269,7 @@ class _Traffic:
         self.rate = rate
         self.seconds = seconds
         self.picker = random.Random(count)
+        self.reply_chars: list[int] = []
         self.latencies: list[float] = []
         self.outcomes = {"answered": 0, "busy": 0, "other": 0}
         self.others: set[str] = set()
@@ -204,6 +280,7 @@ class _Traffic:
         text = reply.text
         if text.startswith("hello there"):
             self.outcomes["answered"] += 1
+            self.reply_chars.append(len(text))
         elif "busy" in text:
             self.outcomes["busy"] += 1
         else:
@@ -278,6 +355,7 @@ def serve(work: Path, count: int, rate: float, seconds: float) -> dict[str, Any]
         "mean_batch": statistics.fmean(services.generation.batch_sizes)
         if services.generation.batch_sizes
         else 0,
+        "mean_reply_chars": statistics.fmean(traffic.reply_chars) if traffic.reply_chars else 0,
         **traffic.outcomes,
         "other_replies": sorted(traffic.others),
         "tensorflow_imported": "tensorflow" in sys.modules or "keras" in sys.modules,

@@ -24,8 +24,16 @@ def format_report(record: dict[str, Any]) -> str:
         f"{record['rate']:g} `/generate` per second for {record['seconds']:g} s through the command core "
         "(`CommandCore.handle`), each for a channel picked at random among the channels with a model of "
         "their own; the bot process built as `chatsmith bot` builds it (default 128 MB model cache, 2 "
-        "decoding threads), TensorFlow blocked. Replies of 160 tokens (random weights: full length). "
-        f"Specs: {specs} "
+        "decoding threads), TensorFlow blocked. "
+        + (
+            "Channel models of the base model's size are real fine-tunes (a workspace model fine-tuned "
+            "from the packaged base model on Ubuntu IRC chat, channel models fine-tuned from it, each with "
+            "the copy guard and lexicon of its own training) and end their replies where chat does, at "
+            "most 160 tokens; small models have random weights and run the full 160. "
+            if record.get("bundles", {}).get("fine_tuned")
+            else "Replies of 160 tokens (random weights: full length). "
+        )
+        + f"Specs: {specs} "
         "(embedding 64 for 384 units, 32 for 128; byte tokenizer). Follow-up: from the moment a request "
         "was due to its reply. Run twice on the same bundles: each carrying the packaged base model's "
         "lexicon (26,000 words; `textgen.lexicon`), as a model fine-tuned from it does, and without one "
