@@ -72,7 +72,8 @@ def format_variant(variant: dict[str, Any]) -> list[str]:
         _cycles_sentence(cycles_result["cycles"]),
         *_goals_table(runs, cycles_result),
         "",
-        '"Other" replies are the friendly line for a model that ended its message at once; "busy" ones were '
+        '"Other" replies are neither an answer nor "busy": the output filter\'s fallback line, or an error; '
+        '"busy" ones were '
         "refused at once by the bounded generation queue. Mean batch: requests decoded together per "
         "`generate_many` call.",
     ]
