@@ -39,9 +39,8 @@ def format_report(record: dict[str, Any]) -> str:
         "lexicon (26,000 words; `textgen.lexicon`), as a model fine-tuned from it does, and without one "
         "(the decoding path alone).",
         "",
-        "The machine is shared: other people's jobs ran on the same 2 cores and the benchmark ran at "
-        '`nice -n 19`, so follow-up times include waiting for a core ("machine load" is the 1-minute load '
-        "average at the end of each run; above 2, the cores were oversubscribed). The CPU per request "
+        'The machine may be shared: follow-up times include any wait for a core ("machine load" is the '
+        "1-minute load average at the end of each run; above 2, the cores were oversubscribed). The CPU per request "
         "depends far less on that: at 20 requests per second it says how much of one core serving needs.",
     ]
     for variant in record["variants"]:
