@@ -161,6 +161,63 @@ def _fine_tuned_fleet(work: Path, base: Path, plan: FineTunes) -> tuple[Path, li
     return workspace, channels
 
 
+def _templates(
+    work: Path, scenarios: dict[int, str], fine_tunes: FineTunes | None, base: Path | None
+) -> tuple[dict[str, list[Path]], Path | None]:
+    """The bundles channel models are copied from, by size name, and the real workspace model (None
+    when the fleet has random weights)."""
+    from textgen.bundle import save_bundle
+    from textgen.model import build_model
+    from textgen.spec import ModelSpec
+    from textgen.tokenizers import ByteTokenizer
+
+    tokenizer = ByteTokenizer()
+    templates: dict[str, list[Path]] = {}
+    real_workspace: Path | None = None
+    for name in set(scenarios.values()):
+        if name == "base" and fine_tunes is not None and base is not None:
+            real_workspace, templates[name] = _fine_tuned_fleet(work, base, fine_tunes)
+            continue
+        spec = ModelSpec(**SPECS[name])
+        templates[name] = [
+            save_bundle(work / "templates" / name, build_model(spec, tokenizer.vocab_size), spec, tokenizer)
+        ]
+    return templates, real_workspace
+
+
+def _stage_channel_bundle(
+    staged: Path, template: Path, scope_key: str, real: bool, lexicon: Path | None, rng: Any
+) -> None:
+    """Fill `staged` with a channel's copy of `template`: weights in a file of their own, as every
+    channel's are, and a real fine-tune's own guard and lexicon (`real`), or else random weights and a
+    made-up guard."""
+    import numpy as np
+
+    from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX
+    from textgen.copyguard import FILE as GUARD_FILE
+    from textgen.copyguard import build_copy_guard
+    from textgen.weights import read_weight_arrays, write_weight_arrays
+
+    index = json.loads((template / MANIFEST).read_text())[WEIGHT_INDEX]
+    weights = read_weight_arrays(template / WEIGHT_ARRAYS, index)
+    for item in template.iterdir():
+        if item.name != WEIGHT_ARRAYS and (real or item.name != GUARD_FILE):
+            os.link(item, staged / item.name)
+    if real:
+        write_weight_arrays(staged / WEIGHT_ARRAYS, dict(weights))
+        return
+    # Its own guard only: the workspace model's and the base model's are checked apart.
+    build_copy_guard(_messages(scope_key, 2_000)).save(staged)
+    if lexicon is not None:
+        # A model fine-tuned from the base model spells from its words, as trained ones do.
+        os.link(lexicon, staged / lexicon.name)
+    # Larger-than-initial weights of its own: every model is different data.
+    write_weight_arrays(
+        staged / WEIGHT_ARRAYS,
+        {key: w + rng.normal(0, 0.2, w.shape).astype(np.float32) for key, w in weights.items()},
+    )
+
+
 def setup(work: Path, scenarios: dict[int, str], fine_tunes: FineTunes | None = None) -> dict[str, Any]:
     """Channel models registered as active, each a copy of a template with weights of its own.
 
@@ -175,28 +232,11 @@ def setup(work: Path, scenarios: dict[int, str], fine_tunes: FineTunes | None = 
     from db.registry import create_version, promote
     from db.schema import open_database, upgrade
     from db.scopes import Scope, get_or_create_channel, get_or_create_workspace
-    from textgen.bundle import MANIFEST, WEIGHT_ARRAYS, WEIGHT_INDEX, save_bundle
-    from textgen.copyguard import FILE as GUARD_FILE
-    from textgen.copyguard import build_copy_guard
     from textgen.lexicon import LEXICON_FILE
-    from textgen.model import build_model
-    from textgen.spec import ModelSpec
-    from textgen.tokenizers import ByteTokenizer
-    from textgen.weights import read_weight_arrays, write_weight_arrays
 
     base = find_base_model(None)
     lexicon = base / LEXICON_FILE if base is not None and (base / LEXICON_FILE).exists() else None
-    tokenizer = ByteTokenizer()
-    templates: dict[str, list[Path]] = {}
-    real_workspace: Path | None = None
-    for name in set(scenarios.values()):
-        if name == "base" and fine_tunes is not None and base is not None:
-            real_workspace, templates[name] = _fine_tuned_fleet(work, base, fine_tunes)
-            continue
-        spec = ModelSpec(**SPECS[name])
-        templates[name] = [
-            save_bundle(work / "templates" / name, build_model(spec, tokenizer.vocab_size), spec, tokenizer)
-        ]
+    templates, real_workspace = _templates(work, scenarios, fine_tunes, base)
     url = f"sqlite:///{work / 'bot.db'}"
     upgrade(url)
     engine = open_database(url)
@@ -213,33 +253,11 @@ def setup(work: Path, scenarios: dict[int, str], fine_tunes: FineTunes | None = 
             real = name == "base" and real_workspace is not None
             for number in range(count):
                 template = templates[name][number % len(templates[name])]
-                index = json.loads((template / MANIFEST).read_text())[WEIGHT_INDEX]
-                weights = read_weight_arrays(template / WEIGHT_ARRAYS, index)
                 channel = get_or_create_channel(session, workspace, channel_name(count, number))
                 session.flush()
                 scope = Scope.of(channel)
                 staged = store.new_staging_dir(f"bench-{count}-{number}")
-                for item in template.iterdir():
-                    if item.name != WEIGHT_ARRAYS and (real or item.name != GUARD_FILE):
-                        os.link(item, staged / item.name)
-                if real:
-                    # A fine-tune's own weights, guard (of its slice of chat) and lexicon; a file of its
-                    # own for the weights, as every channel's are.
-                    write_weight_arrays(staged / WEIGHT_ARRAYS, dict(weights))
-                else:
-                    # Its own guard only: the workspace model's and the base model's are checked apart.
-                    build_copy_guard(_messages(scope.scope_key, 2_000)).save(staged)
-                    if lexicon is not None:
-                        # A model fine-tuned from the base model spells from its words, as trained ones do.
-                        os.link(lexicon, staged / lexicon.name)
-                    # Larger-than-initial weights of its own: every model is different data.
-                    write_weight_arrays(
-                        staged / WEIGHT_ARRAYS,
-                        {
-                            key: w + rng.normal(0, 0.2, w.shape).astype(np.float32)
-                            for key, w in weights.items()
-                        },
-                    )
+                _stage_channel_bundle(staged, template, scope.scope_key, real, lexicon, rng)
                 location = store.publish(staged, scope.scope_key, 1)
                 version = create_version(
                     session,
