@@ -92,6 +92,18 @@ def run_child(role: str, *args: str) -> dict[str, Any]:
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
+def _child(arguments: list[str], scenarios: dict[int, str], quick: bool) -> dict[str, Any]:
+    """One part of the run, in this (child) process: `setup`, `serve` or `cycles`."""
+    role, work, *rest = arguments
+    if role == "setup":
+        # The scenarios to write: the run's, or those named as JSON (`bench.serving_rates`).
+        wanted = {int(count): name for count, name in json.loads(rest[0]).items()} if rest else None
+        return setup(Path(work), wanted or bundles_to_write(scenarios), fleet_plan(quick))
+    if role == "serve":
+        return serve(Path(work), int(rest[0]), float(rest[1]), float(rest[2]))
+    return cycles(Path(work), int(rest[0]), scenarios)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.serving",
@@ -109,14 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     scenarios = QUICK_SCENARIOS if args.quick else SCENARIOS
     if args.child:
-        role, work, *rest = args.child
-        if role == "setup":
-            result = setup(Path(work), bundles_to_write(scenarios), fleet_plan(args.quick))
-        elif role == "serve":
-            result = serve(Path(work), int(rest[0]), float(rest[1]), float(rest[2]))
-        else:
-            result = cycles(Path(work), int(rest[0]), scenarios)
-        print(json.dumps(result))
+        print(json.dumps(_child(args.child, scenarios, args.quick)))
         return 0
     seconds = args.seconds if args.seconds is not None else (8.0 if args.quick else 45.0)
     work = Path(tempfile.mkdtemp(prefix="chatsmith-serving-"))
