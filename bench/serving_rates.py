@@ -38,14 +38,14 @@ def format_rates(runs: list[dict[str, Any]], models: int, seconds: float, uptime
         f"{models} channel models of the base model's size (real fine-tunes), {seconds:g} s per rate, "
         f"one bot process; {uptime}",
         "",
-        "| rate | follow-up p50 | p99 | peak memory | bot CPU (per request) | mean reply | answered / busy / other | held |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| rate | follow-up p50 | p99 | peak memory | bot CPU (per request) | model loads | mean reply | answered / busy / other | held |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in runs:
         lines.append(
             f"| {run['rate']:g}/s | {run['p50_ms']:.0f} ms | {run['p99_ms']:,.0f} ms | "
             f"{run['rss_peak_mb']:.0f} MB | {run['cpu_percent']:.0f}% ({run['cpu_ms_per_request']:.0f} ms) | "
-            f"{run.get('mean_reply_chars', 0):.0f} chars | "
+            f"{run['model_loads']} | {run.get('mean_reply_chars', 0):.0f} chars | "
             f"{run['answered']} / {run['busy']} / {run['other']} | {'yes' if held(run) else 'no'} |"
         )
     holding = [run["rate"] for run in runs if held(run)]

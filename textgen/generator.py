@@ -17,7 +17,7 @@ from textgen.context import prompt_with_context
 from textgen.context_states import ContextStates
 from textgen.endings import end_at_boundary
 from textgen.engine import make_stepper
-from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
+from textgen.lexicon import SPELLING_TOKENIZERS, Lexicon, LexiconConstraint, load_lexicon
 from textgen.sampling import SamplingParams, sample_tokens, token_logprobs
 from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
@@ -75,13 +75,13 @@ class Generator:
             else weights_from_keras(bundle.model, bundle.spec)
         )
         self.stepper = make_stepper(self.weights, bundle.spec)
-        # Words are spelled only from the lexicon (given, else the bundle's), where tokens are characters
-        # or bytes: every generator of one bundle decodes the same.
+        # Words are spelled only from the lexicon (given, else the bundle's), where tokens spell text
+        # (characters, bytes, BPE pieces): every generator of one bundle decodes the same.
         if lexicon is None and bundle.path is not None:
             lexicon = load_lexicon(bundle.path)
         self.lexicon = (
             LexiconConstraint(lexicon, bundle.tokenizer)
-            if lexicon is not None and bundle.tokenizer.kind in ("byte", "char")
+            if lexicon is not None and bundle.tokenizer.kind in SPELLING_TOKENIZERS
             else None
         )
         # The state after each recent prompt, so that a reply to the same conversation skips reading it.

@@ -1,7 +1,7 @@
 """The words a model may write: no invented words ("dpdg", "lamgut") in replies.
 
-A character- or byte-level model spells words one character at a time, and at a sampling temperature
-it sometimes spells words nobody wrote. A `Lexicon` holds the words of a model's training messages
+A character-, byte- or subword-level model spells words a character (or a few) at a time, and at a
+sampling temperature it sometimes spells words nobody wrote. A `Lexicon` holds the words of a model's training messages
 (lowercased runs `[a-z][a-z']+`, seen at least twice, slurs never) and `LexiconConstraint` masks, at each
 decoding step, the tokens that would make the word being spelled leave the lexicon:
 
@@ -38,6 +38,9 @@ _CONTINUATIONS = string.ascii_lowercase + "'"
 # Masks kept per prefix: the prefixes of common words come back at every reply. Bounded, because a bot
 # keeps a constraint per cached model (2,048 masks of 260 bytes: about 0.5 MB).
 _CACHE_LIMIT = 2048
+# Tokenizers whose tokens spell text a character, a byte or a few bytes at a time: the lexicon holds their
+# words. Word tokenizers write only whole words of their vocabulary, so they need none.
+SPELLING_TOKENIZERS = ("byte", "char", "bpe")
 # Words that begin with a prefix, up to which `next_letters` reads them one by one.
 _SHORT_RUN = 12
 
@@ -170,25 +173,49 @@ def load_lexicon(directory: Path | str) -> Lexicon | None:
     return Lexicon.from_blob(blob)
 
 
+class _Node:
+    """A node of the trie of tokens' leading letters: the tokens whose text is exactly these letters
+    (`whole`), those whose letters end at a word break (`broken`), and the letters that go on."""
+
+    __slots__ = ("broken", "children", "whole")
+
+    def __init__(self) -> None:
+        self.whole: list[int] = []
+        self.broken: list[int] = []
+        self.children: dict[str, _Node] = {}
+
+
 class LexiconConstraint:
     """Per-step token masks that keep each word a model spells inside `lexicon`.
 
-    A row's state is the lowercase word spelled so far ("" between words). Works for any tokenizer whose
-    tokens are single characters or bytes (byte and char tokenizers); others are not constrained.
+    A row's state is the lowercase word spelled so far ("" between words). A token is read character by
+    character with the rules of the module docstring, so tokens of several characters (byte-level BPE:
+    " the", "ing.") are held to the same rules as single bytes: a token is allowed when every character
+    of it is. Tokens are grouped in a trie by their leading letters, which walks beside the lexicon: the
+    mask of a word costs one lexicon lookup per trie node that still begins some word.
     """
 
     def __init__(self, lexicon: Lexicon, tokenizer: Tokenizer) -> None:
         self.lexicon = lexicon
-        vocab = tokenizer.vocab_size
-        # What each token is: a letter (its lowercase), an apostrophe, or anything else ("").
-        self._chars: list[str] = []
-        for token in range(vocab):
+        self.vocab = tokenizer.vocab_size
+        # What each token spells, one entry per character: a letter (lowercase), an apostrophe, or ""
+        # for anything else (a word break). Framing tokens are one break (the end of message is one).
+        self._spelled: list[tuple[str, ...]] = []
+        self._root = _Node()
+        for token in range(self.vocab):
             text = tokenizer.decode([token]) if token >= 4 else ""
-            self._chars.append(text.lower() if len(text) == 1 and text.lower() in _LETTERS | {"'"} else "")
-        self._other = np.array([char == "" for char in self._chars])
-        self._by_char: dict[str, np.ndarray] = {
-            char: np.array([c == char for c in self._chars]) for char in _CONTINUATIONS
-        }
+            spelled = tuple(_spelled(char) for char in text) or ("",)
+            self._spelled.append(spelled)
+            lead = 0
+            while lead < len(spelled) and spelled[lead]:
+                lead += 1
+            node = self._root
+            for char in spelled[:lead]:
+                node = node.children.setdefault(char, _Node())
+            (node.whole if lead == len(spelled) else node.broken).append(token)
+        # Whether a token's characters from its first break on keep to the lexicon: the same whatever
+        # word the token continues, so worked out once per token, when first needed.
+        self._after_break: dict[int, bool] = {}
         self._masks: dict[str, np.ndarray] = {}
 
     @property
@@ -205,16 +232,11 @@ class LexiconConstraint:
         mask = self._masks.get(word)
         if mask is not None:
             return mask
-        if not word:
-            # Between words: anything, and any letter may start one (a lone letter is always a word).
-            mask = self._other | np.logical_or.reduce([self._by_char[c] for c in string.ascii_lowercase])
-        else:
-            is_word, following = self.lexicon.next_letters(word)
-            mask = self._other.copy() if is_word or len(word) == 1 else np.zeros_like(self._other)
-            for char in following:
-                mask |= self._by_char[char]
+        mask = np.zeros(self.vocab, dtype=bool)
+        self._walk(self._root, word, mask)
         if not mask.any():
-            mask = self._other  # a word the lexicon lacks (typed in a prompt): it may only end
+            # A word the lexicon lacks (typed in a prompt): it may only end.
+            self._allow_broken(self._root.broken, mask)
         if len(self._masks) >= _CACHE_LIMIT:
             self._masks.clear()
         self._masks[word] = mask
@@ -222,7 +244,56 @@ class LexiconConstraint:
 
     def advance(self, word: str, token: int) -> str:
         """The word spelled after `token` follows `word`."""
-        char = self._chars[token] if token < len(self._chars) else ""
-        if char == "" or (char == "'" and not word):
-            return ""
-        return word + char
+        spelled = self._spelled[token] if token < len(self._spelled) else ("",)
+        for char in spelled:
+            word = "" if char == "" or (char == "'" and not word) else word + char
+        return word
+
+    def _walk(self, node: _Node, word: str, mask: np.ndarray) -> None:
+        """Allow the tokens under `node`, whose leading letters so far make `word`."""
+        if word:
+            is_word, following = self.lexicon.next_letters(word)
+        else:
+            is_word, following = True, string.ascii_lowercase  # any letter may start a word
+        if is_word or len(word) <= 1:  # `may_end`
+            self._allow_broken(node.broken, mask)
+        for char in following:
+            child = node.children.get(char)
+            if child is None:
+                continue
+            # `word + char` begins some word (or is one letter): tokens that end inside it are allowed.
+            mask[child.whole] = True
+            if child.children or child.broken:
+                self._walk(child, word + char, mask)
+
+    def _allow_broken(self, tokens: list[int], mask: np.ndarray) -> None:
+        for token in tokens:
+            valid = self._after_break.get(token)
+            if valid is None:
+                valid = self._after_break[token] = self._keeps_to_lexicon(self._spelled[token])
+            if valid:
+                mask[token] = True
+
+    def _keeps_to_lexicon(self, spelled: tuple[str, ...]) -> bool:
+        """Whether `spelled`, from its first break on, spells only lexicon words and word beginnings."""
+        word = ""
+        for char in spelled[spelled.index("") :]:
+            if char == "":
+                if not self.may_end(word):
+                    return False
+                word = ""
+            elif not word:
+                if char == "'":
+                    return False  # no word begins with an apostrophe
+                word = char
+            else:
+                word += char
+                if char not in self.lexicon.next_letters(word[:-1])[1]:
+                    return False
+        return True
+
+
+def _spelled(char: str) -> str:
+    """A character as the lexicon reads it: a letter (lowercase), an apostrophe, or "" (a break)."""
+    lower = char.lower()
+    return lower if len(lower) == 1 and lower in _LETTERS | {"'"} else ""

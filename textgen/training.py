@@ -27,7 +27,7 @@ from textgen.errors import TextgenError
 from textgen.evaluate import Evaluation, evaluate_messages, evaluation_seconds
 from textgen.fit import EpochLoop, FitResult, ProgressCallback, TrainingProgress
 from textgen.holdout import head_of, split_validation
-from textgen.lexicon import Lexicon, load_lexicon
+from textgen.lexicon import SPELLING_TOKENIZERS, Lexicon, load_lexicon
 from textgen.model import build_model
 from textgen.slurs import contains_slur
 from textgen.spec import ModelSpec, TrainConfig
@@ -381,7 +381,7 @@ def _lexicon(
 ) -> Lexicon | None:
     """The words replies may spell (`textgen.lexicon`): the corpus's, not the test part's, and the
     parent's. Word tokenizers spell no words, so they need none."""
-    if tokenizer_kind not in ("byte", "char"):
+    if tokenizer_kind not in SPELLING_TOKENIZERS:
         return None
     lexicon = Lexicon.build(messages, exclude=contains_slur)
     parent = load_lexicon(base_bundle.path) if base_bundle is not None else None

@@ -16,6 +16,7 @@ def _run(rate: float, p99: float, busy: int = 0) -> dict[str, float]:
         "cpu_percent": 2 * rate,
         "cpu_ms_per_request": 9.0,
         "mean_reply_chars": 70.0,
+        "model_loads": 50,
         "answered": int(rate * 30) - busy,
         "busy": busy,
         "other": 0,

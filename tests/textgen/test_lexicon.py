@@ -8,10 +8,10 @@ import pytest
 
 from textgen.bundle import Bundle
 from textgen.generator import Generator
-from textgen.lexicon import Lexicon, load_lexicon
+from textgen.lexicon import Lexicon, LexiconConstraint, load_lexicon
 from textgen.model import build_model
 from textgen.spec import ModelSpec, TrainConfig
-from textgen.tokenizers import ByteTokenizer
+from textgen.tokenizers import BpeTokenizer, ByteTokenizer, Tokenizer
 from textgen.training import train_model
 
 WORDS = re.compile(r"[a-z][a-z']+")
@@ -101,3 +101,70 @@ def test_next_letters_agree_with_the_words_for_short_and_long_runs():
         kept = [word for word in lexicon.words if word.startswith(prefix)]
         following = sorted({word[len(prefix)] for word in kept if len(word) > len(prefix)})
         assert lexicon.next_letters(prefix) == (prefix in kept, "".join(following)), prefix
+
+
+CHAT = [
+    "anyone else seeing the webhook retries pile up since this morning?",
+    "yes, ours are stuck on 500s from the endpoint; it's a timeout on their side",
+    "did you try bumping the timeout in the dashboard settings",
+    "under developers then webhooks, click the endpoint and edit. Thanks!",
+] * 30
+
+
+def spelled_one_character_at_a_time(lexicon: Lexicon, tokenizer: Tokenizer, word: str) -> np.ndarray:
+    """The tokens allowed after `word`, by the module's rules applied to each character of a token in
+    turn: a letter starts a word or continues it towards some lexicon word (an apostrophe never starts
+    one), and anything else ends the word, which must then be a lexicon word or a single letter."""
+    allowed = np.zeros(tokenizer.vocab_size, dtype=bool)
+    for token in range(tokenizer.vocab_size):
+        text = tokenizer.decode([token]).lower() if token >= 4 else ""
+        current, ok = word, True
+        for char in text or " ":
+            if char in "abcdefghijklmnopqrstuvwxyz'":
+                if current:
+                    ok = char in lexicon.next_letters(current)[1]
+                    current += char
+                else:
+                    ok, current = char != "'", char
+            else:
+                ok, current = len(current) <= 1 or current in lexicon, ""
+            if not ok:
+                break
+        allowed[token] = ok
+    return allowed
+
+
+@pytest.mark.parametrize("kind", ["byte", "bpe"])
+def test_a_token_of_several_characters_is_allowed_exactly_when_each_of_its_characters_is(kind):
+    tokenizer = ByteTokenizer() if kind == "byte" else BpeTokenizer.fit(CHAT, vocab_size=400)
+    assert kind == "byte" or max(len(tokenizer.decode([t])) for t in range(4, 400)) > 4
+    # Words the tokens were learned from but the lexicon lacks: tokens that spell them whole (" the ")
+    # or in part (" endp") must be refused.
+    lacking = {"the", "then", "timeout", "endpoint"}
+    lexicon = Lexicon([word for word in Lexicon.build(CHAT).words if word not in lacking])
+    constraint = LexiconConstraint(lexicon, tokenizer)
+    words = ["", "w", "we", "webh", "webhook", "it", "it'", "it's", "th", "s", "dashboard"]
+    for word in words:
+        expected = spelled_one_character_at_a_time(lexicon, tokenizer, word)
+        assert expected.any(), word
+        assert np.array_equal(constraint.allowed(word), expected), word
+    # The word spelled after a token: through its characters, to the letters after its last break.
+    for token in range(4, tokenizer.vocab_size):
+        text = tokenizer.decode([token]).lower()
+        tail = re.split(r"[^a-z']", "webh" + text)[-1].lstrip("'")
+        assert constraint.advance("webh", token) == tail, text
+
+
+def test_a_bpe_model_with_a_lexicon_spells_only_its_words():
+    tokenizer = BpeTokenizer.fit(CHAT, vocab_size=400)
+    keras.utils.set_random_seed(3)
+    model = build_model(SPEC, tokenizer.vocab_size)
+    rng = np.random.default_rng(3)
+    model.set_weights([w + rng.normal(0, 0.5, w.shape).astype(np.float32) for w in model.get_weights()])
+    bundle = Bundle(path=None, spec=SPEC, tokenizer=tokenizer, model=model)
+    lexicon = Lexicon(["the", "webhook", "retries", "timeout", "endpoint", "on", "it's", "yes"])
+    free = generated_words(Generator(bundle))
+    assert sum(word not in lexicon for word in free) > len(free) / 4  # the check can fail
+    words = generated_words(Generator(bundle, lexicon))
+    assert len(words) > 20
+    assert all(word in lexicon for word in words), [w for w in words if w not in lexicon][:5]

@@ -14,6 +14,7 @@ from textgen.errors import TextgenError
 from textgen.evaluate import evaluate_messages
 from textgen.generator import Generator
 from textgen.holdout import split_validation
+from textgen.lexicon import load_lexicon
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.training import train_model
 
@@ -94,7 +95,12 @@ def test_a_bpe_model_trains_fine_tunes_on_another_channel_with_its_merges_and_se
     )
     tuned_bundle = load_bundle(tuned.bundle)
     assert tuned_bundle.tokenizer.to_json() == base_bundle.tokenizer.to_json()
-    [reply] = Generator.from_bundle(tuned.bundle).generate("yes, ", max_tokens=20, seed=1)
+    # Its replies spell only words of its lexicon (the channel's and its parent's), as byte models' do.
+    lexicon = load_lexicon(tuned.bundle)
+    assert "webhook" in lexicon and "citizen" in lexicon
+    generator = Generator.from_bundle(tuned.bundle)
+    assert generator.lexicon is not None
+    [reply] = generator.generate("yes, ", max_tokens=20, seed=1)
     assert reply.startswith("yes, ") and len(reply) > len("yes, ") and "\ufffd" not in reply[:5]
 
 
