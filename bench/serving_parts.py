@@ -419,7 +419,7 @@ def cycles(work: Path, count: int, scenarios: dict[int, str]) -> dict[str, Any]:
     }
     packaged = find_base_model(None)
     if packaged is not None:
-        result["load_packaged_base_h5"] = load_times([packaged] * 5)
+        result["load_packaged_base"] = load_times([packaged] * 5)
     # Load/evict cycles: a cache of 8 MB keeps a few small models; each load evicts the oldest.
     params = [SamplingParams(max_tokens=40, seed=0)]
     cache = ModelCache(8 * MIB)

@@ -105,7 +105,7 @@ def _loads_table(cycles_result: dict[str, Any]) -> list[str]:
     for key, label in (
         ("load_small", "GRU 128, `weights.npy` memory-mapped"),
         ("load_base_spec", "GRU 384, `weights.npy` memory-mapped"),
-        ("load_packaged_base_h5", "the packaged base model (GRU 384), `model.weights.h5` read with h5py"),
+        ("load_packaged_base", "the packaged base model (GRU 384), its `weights.npy` memory-mapped"),
     ):
         if key in cycles_result:
             figures = cycles_result[key]

@@ -45,7 +45,7 @@ def _cycles(packaged: bool) -> dict[str, Any]:
         },
     }
     if packaged:
-        cycles["load_packaged_base_h5"] = {"n": 5, "median_ms": 40.0, "p99_ms": 45.0}
+        cycles["load_packaged_base"] = {"n": 5, "median_ms": 40.0, "p99_ms": 45.0}
     return cycles
 
 
@@ -83,7 +83,7 @@ def test_each_variant_has_its_tables_and_each_goal_says_whether_it_was_met() -> 
     assert "| TensorFlow imported by the bot process | never | never | yes |" in with_lexicon
     assert "| TensorFlow imported by the bot process | never | yes | **no** |" in without
     # The packaged base model's load time is reported only where it was measured.
-    assert "`model.weights.h5` read with h5py (5 loads) | 40.00 ms |" in with_lexicon
+    assert "its `weights.npy` memory-mapped (5 loads) | 40.00 ms |" in with_lexicon
     assert "h5py" not in without
     # Batching across models comes last, after every variant, ending with its table.
     assert "## Batching across models" in without

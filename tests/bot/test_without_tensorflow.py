@@ -29,7 +29,7 @@ sys.exit(code)
 
 
 def test_the_console_bot_generates_a_reply_without_tensorflow(tmp_path: Path) -> None:
-    # The packaged base model serves: a bundle with Keras weights only, read with h5py.
+    # The packaged base model serves, from its memory-mapped weights.npy, in a process without TensorFlow.
     env = {
         key: value
         for key, value in os.environ.items()
