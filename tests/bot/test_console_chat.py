@@ -116,11 +116,43 @@ def _fake_model_services(services: Services, text: str) -> Services:
     return Services(services.engine, services.config, models=models, generation=GenerationPool(models))
 
 
-def test_empty_generation_gets_a_friendly_message(services: Services) -> None:
-    fake = _fake_model_services(services, "   ")
-    reply = asyncio.run(CommandCore(fake).handle(Request("discord", "g1", "c1", "u1", "generate")))
-    assert reply.text == EMPTY_GENERATION
-    fake.generation.close()
+class _Samples:
+    """A model whose samples are `texts`, one per call, in turn; it counts the calls."""
+
+    nbytes = 100
+
+    def __init__(self, *texts: str) -> None:
+        self.texts = list(texts)
+        self.calls = 0
+
+    def generate_many(self, prompts: list[str], params: list, contexts: list | None = None) -> list[str]:
+        self.calls += 1
+        return [self.texts[min(self.calls, len(self.texts)) - 1] for _ in prompts]
+
+
+def _generate_with(services: Services, model: _Samples, prompt: str = "") -> Reply:
+    models = ModelCache(loader=lambda path: model)  # type: ignore[arg-type,return-value]
+    fake = Services(services.engine, services.config, models=models, generation=GenerationPool(models))
+    try:
+        request = Request("discord", "g1", "c1", "u1", "generate", {"prompt": prompt} if prompt else {})
+        return asyncio.run(CommandCore(fake).handle(request))
+    finally:
+        fake.generation.close()
+
+
+def test_empty_generation_gets_a_friendly_message_after_every_attempt_was_blank(services: Services) -> None:
+    from bot.core.output_filter import MAX_ATTEMPTS
+
+    model = _Samples("   ")
+    assert _generate_with(services, model).text == EMPTY_GENERATION
+    assert model.calls == MAX_ATTEMPTS
+
+
+def test_a_blank_sample_is_sampled_again_rather_than_answered_with_nothing(services: Services) -> None:
+    # A reply cut at its length while the model wrote only spaces: the next sample has words.
+    model = _Samples(" \n  ", " again, with words")
+    assert _generate_with(services, model, "once more").text.startswith("once more again, with words")
+    assert model.calls == 2
 
 
 def test_generate_answers_busy_at_once_when_the_queue_is_full(services: Services) -> None:

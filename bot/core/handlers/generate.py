@@ -99,8 +99,8 @@ def join_reply(prompt: str, continuation: str) -> tuple[str, int]:
 async def generate(services: Services, request: Request) -> Reply:
     """Continue the prompt (or start from nothing) with the serving model; the whole channel sees it.
 
-    Every sample passes the output filter (`bot.core.output_filter`); a blocked one is sampled again,
-    up to `MAX_ATTEMPTS` in all, before a friendly fallback line. When the generation queue is full the
+    Every sample passes the output filter (`bot.core.output_filter`); a blocked one, or one with no
+    visible text, is sampled again, up to `MAX_ATTEMPTS` in all, before a friendly line. When the generation queue is full the
     answer is "busy, try again in a moment", at once.
     """
     config = services.config
@@ -143,8 +143,8 @@ async def generate(services: Services, request: Request) -> Reply:
         # The messages just read are in no model's copy guard yet: a reply must not repeat them either.
         output = OutputFilter(settings, [*guards, build_copy_guard(context)])
     checked = Checked(FALLBACK, "none yet")
-    attempts = 0
-    for attempts in range(1, MAX_ATTEMPTS + 1):  # noqa: B007 (read after the loop)
+    blocked_samples = 0
+    for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
             continuation = await services.generation.generate(
                 serving.path, prompt, params, context, workspace=generation_workspace(request)
@@ -153,20 +153,23 @@ async def generate(services: Services, request: Request) -> Reply:
             # Saturated: answered at once, to the asker only, so they can simply try again.
             return safe_reply(request, str(busy), ephemeral=True)
         if not continuation.strip():
+            # Only whitespace (a reply cut at its length before any text): sampled again, like a blocked
+            # one, and the friendly line only when every attempt was blank.
             checked = Checked(generated_or_friendly(""))
-            break
+            continue
         text, after = join_reply(prompt, continuation)
         checked = output.check(text, after)
         if checked.blocked is None:
             break
+        blocked_samples += 1
         # Never the text or the word: only that a sample was blocked and the rule that did it.
         where = f"{request.workspace}/{request.channel}"
-        log.info("generate in %s: sample %d blocked (%s)", where, attempts, checked.blocked)
+        log.info("generate in %s: sample %d blocked (%s)", where, attempt, checked.blocked)
     fallback = checked.blocked is not None
     services.filter_stats.record(
         request.platform,
         request.workspace,
-        resampled=attempts > 1,
+        resampled=blocked_samples > 0,
         masked=checked.masked > 0 and not fallback,
         fallback=fallback,
     )
