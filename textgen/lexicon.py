@@ -1,9 +1,9 @@
 """The words a model may write: no invented words ("dpdg", "lamgut") in replies.
 
 A character-, byte- or subword-level model spells words a character (or a few) at a time, and at a
-sampling temperature it sometimes spells words nobody wrote. A `Lexicon` holds the words of a model's training messages
-(lowercased runs `[a-z][a-z']+`, seen at least twice, slurs never) and `LexiconConstraint` masks, at each
-decoding step, the tokens that would make the word being spelled leave the lexicon:
+sampling temperature it sometimes spells words nobody wrote. A `Lexicon` holds the words of a model's
+training messages (lowercased runs `[a-z][a-z']+`, seen at least twice, slurs never) and
+`LexiconConstraint` masks, at each decoding step, the tokens that would make the word being spelled leave the lexicon:
 
 - inside a word, a letter (or an apostrophe) is allowed only if the word so far plus it begins some
   lexicon word;
@@ -33,8 +33,8 @@ WORD = re.compile(r"[a-z][a-z']+")
 # A word seen once is as likely a typo as a word; twice is the lexicon's bar (as the reply-quality
 # benchmark's judge counts known words).
 DEFAULT_MIN_COUNT = 2
-_LETTERS = frozenset(string.ascii_lowercase)
-_CONTINUATIONS = string.ascii_lowercase + "'"
+# What continues a word: a letter, or an apostrophe inside one ("it's").
+_CONTINUATIONS = frozenset(string.ascii_lowercase + "'")
 # Masks kept per prefix: the prefixes of common words come back at every reply. Bounded, because a bot
 # keeps a constraint per cached model (2,048 masks of 260 bytes: about 0.5 MB).
 _CACHE_LIMIT = 2048
@@ -296,4 +296,4 @@ class LexiconConstraint:
 def _spelled(char: str) -> str:
     """A character as the lexicon reads it: a letter (lowercase), an apostrophe, or "" (a break)."""
     lower = char.lower()
-    return lower if len(lower) == 1 and lower in _LETTERS | {"'"} else ""
+    return lower if len(lower) == 1 and lower in _CONTINUATIONS else ""

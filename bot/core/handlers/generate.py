@@ -100,8 +100,8 @@ async def generate(services: Services, request: Request) -> Reply:
     """Continue the prompt (or start from nothing) with the serving model; the whole channel sees it.
 
     Every sample passes the output filter (`bot.core.output_filter`); a blocked one, or one with no
-    visible text, is sampled again, up to `MAX_ATTEMPTS` in all, before a friendly line. When the generation queue is full the
-    answer is "busy, try again in a moment", at once.
+    visible text, is sampled again, up to `MAX_ATTEMPTS` in all, before a friendly line. When the
+    generation queue is full the answer is "busy, try again in a moment", at once.
     """
     config = services.config
     prompt = cap_prompt(str(request.args.get("prompt") or "").strip())
