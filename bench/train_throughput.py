@@ -1,0 +1,225 @@
+"""Where a training step's time goes, and what raises tokens per second without changing what is computed.
+
+`python -m bench.train_throughput [--corpus LOG] [--steps 60] [--rounds 3] [--tiny]` builds, in one
+process, the default model's compiled training step (carried state, Adam, the clip) for each variant:
+
+- `batch 32, loop`: the defaults before 2026-12-05 (the baseline every ratio is against);
+- `batch 64, loop`: today's defaults (`chatsmith train`);
+- `batch 128, loop`: a wider batch;
+- `batch 64, unrolled`: Keras' `unroll=True`, the 64 steps of a window as straight-line graph instead of
+  a while loop (the same arithmetic);
+- `batch 64, mixed bfloat16`: the Keras dtype policy, on a CPU with AVX512-BF16/AMX.
+
+It times every variant in alternating order over `--rounds` rounds (a busy machine slows all alike) two
+ways: the training loop as `chatsmith train` runs it (windows cut from the corpus's token array), and the
+compiled step alone on one batch kept in memory (no input pipeline). The table gives median tokens per
+second, the ratio to the baseline, and the arithmetic rate achieved: training FLOPs per token (`training_flops_per_token`)
+times tokens per second. A fit of step time against batch size over the looped float32 variants splits a
+step into a fixed cost per step (dispatch, the while loop's bookkeeping) and a cost per row (kernels).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.sources import SHARED_DATA
+from textgen.spec import ModelSpec
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_CORPUS = SHARED_DATA / "ubuntu-irc-train.log"
+TINY_CORPUS = REPO_ROOT / "tests" / "data" / "stripe-irc-head.log"
+WARM_STEPS = 5
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One way to run the same model's training step."""
+
+    name: str
+    batch: int
+    unroll: bool = False
+    precision: str = "float32"
+
+
+VARIANTS = (
+    Variant("batch 32, loop (defaults before 2026-12-05)", 32),
+    Variant("batch 64, loop (today's defaults)", 64),
+    Variant("batch 128, loop", 128),
+    Variant("batch 64, unrolled", 64, unroll=True),
+    Variant("batch 64, mixed bfloat16", 64, precision="mixed_bfloat16"),
+)
+
+
+def training_flops_per_token(spec: ModelSpec, vocab_size: int) -> float:
+    """Floating-point operations of one training token of a causal model: each weight matrix a token
+    passes through (input and recurrent kernels of every layer, the logits kernel; the embedding is a
+    lookup) costs one multiply-add forward and two backward (the input's and the weight's gradient).
+    Gate arithmetic, biases and the softmax are left out: they are a few operations per unit, not per
+    weight."""
+    if not spec.family.causal:
+        raise ValueError(f"{spec.arch} reads a whole window per prediction; count causal models only")
+    shapes = spec.family.weight_shapes(spec, vocab_size)
+    multiply_adds = sum(math.prod(shape) for name, shape in shapes.items() if name.endswith("kernel"))
+    return 3 * 2 * multiply_adds
+
+
+def fixed_and_per_row_seconds(points: list[tuple[int, float]]) -> tuple[float, float]:
+    """Least-squares line through `(batch size, seconds per step)`: the fixed cost of a step and the cost
+    of each row."""
+    if len({batch for batch, _ in points}) < 2:
+        raise ValueError("the fit needs step times at two batch sizes at least")
+    mean_batch = statistics.mean(batch for batch, _ in points)
+    mean_seconds = statistics.mean(seconds for _, seconds in points)
+    slope = sum((b - mean_batch) * (s - mean_seconds) for b, s in points) / sum(
+        (b - mean_batch) ** 2 for b, _ in points
+    )
+    return mean_seconds - slope * mean_batch, slope
+
+
+@dataclass
+class Timings:
+    """Tokens per second of one variant, one figure per round."""
+
+    loop: list[float] = field(default_factory=list)
+    alone: list[float] = field(default_factory=list)
+
+
+def format_table(
+    variants: tuple[Variant, ...], timings: dict[str, Timings], flops_per_token: float
+) -> list[str]:
+    """The markdown table: median tokens/s (loop and step alone), ratio to the first variant, GFLOP/s."""
+    base = statistics.median(timings[variants[0].name].loop)
+    lines = [
+        "| variant | tokens/s, training loop | vs baseline | GFLOP/s | tokens/s, step alone | input pipeline and loop |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant in variants:
+        loop = statistics.median(timings[variant.name].loop)
+        alone = statistics.median(timings[variant.name].alone)
+        lines.append(
+            f"| {variant.name} | {loop:,.0f} | {loop / base:.2f}x | {loop * flops_per_token / 1e9:.1f} | "
+            f"{alone:,.0f} | {max(0.0, 1 - loop / alone):.0%} |"
+        )
+    return lines
+
+
+def _build(variant: Variant, spec: ModelSpec, vocab_size: int, strategy: Any) -> Any:
+    """The compiled training step of `variant`: what `chatsmith train` builds, changed only as named."""
+    import keras
+
+    from textgen.architectures.keras_frame import language_model
+    from textgen.model import build_model
+    from textgen.spec import TrainConfig
+    from textgen.train_step import Trainer
+
+    keras.utils.set_random_seed(0)
+    keras.mixed_precision.set_global_policy(variant.precision)
+    try:
+        with strategy.scope():
+            if variant.unroll:
+                # Unrolling needs the window's length in the graph; the layer is the same Keras layer.
+                layer_class = getattr(keras.layers, spec.family.keras_layer)
+
+                def recurrent(index: int, x: Any) -> Any:
+                    layer = layer_class(
+                        spec.units, return_sequences=True, return_state=True, unroll=True, name=f"rnn_{index}"
+                    )
+                    return layer(x)[0]
+
+                model = language_model(spec, vocab_size, spec.seq_len, recurrent)
+            else:
+                model = build_model(spec, vocab_size)
+        trainer = Trainer(model, spec, TrainConfig(batch_size=variant.batch), strategy, carry_state=True)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    return trainer
+
+
+def _tokens_per_second(trainer: Any, batches: Iterator[Any]) -> float:
+    """Tokens per second over `batches`, after the first `WARM_STEPS`."""
+    counted, started = 0.0, time.monotonic()
+    for step, (_loss, _accuracy, tokens) in enumerate(trainer.train_batches(batches)):
+        if step == WARM_STEPS - 1:
+            started = time.monotonic()
+        elif step >= WARM_STEPS:
+            counted += tokens
+    return counted / (time.monotonic() - started)
+
+
+def measure(
+    corpus: Path, variants: tuple[Variant, ...], steps: int, rounds: int, spec: ModelSpec
+) -> dict[str, Timings]:
+    """Every variant's tokens per second, the variants alternating within each round."""
+    import tensorflow as tf
+
+    from textgen.corpus import load_corpus
+    from textgen.data import encode_compact, stream_windows_dataset
+    from textgen.strategy import pick_strategy
+    from textgen.tokenizers import ByteTokenizer
+
+    messages = load_corpus(corpus, "irc", keep_records=False).messages[:100_000]
+    tokens = encode_compact(ByteTokenizer(), messages)
+    strategy = pick_strategy()
+    trainers = {
+        variant.name: _build(variant, spec, ByteTokenizer().vocab_size, strategy) for variant in variants
+    }
+    timings = {variant.name: Timings() for variant in variants}
+    for round_number in range(rounds):
+        order = variants if round_number % 2 == 0 else tuple(reversed(variants))
+        for variant in order:
+            trainer = trainers[variant.name]
+            feed = stream_windows_dataset(tokens, spec.seq_len, variant.batch, seed=0, epoch=round_number)
+            timings[variant.name].loop.append(_tokens_per_second(trainer, feed.take(steps + WARM_STEPS)))
+            one_batch = next(iter(feed))
+            kept = tf.data.Dataset.from_tensors(one_batch).repeat(steps + WARM_STEPS)
+            timings[variant.name].alone.append(_tokens_per_second(trainer, kept))
+            print(
+                f"round {round_number} {variant.name}: {timings[variant.name].loop[-1]:,.0f} tokens/s "
+                f"(step alone {timings[variant.name].alone[-1]:,.0f})",
+                flush=True,
+            )
+    return timings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS, help="an IRC log")
+    parser.add_argument("--steps", type=int, default=60, help="timed steps per variant and round")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--tiny", action="store_true", help="a few steps on the committed slice: checks it runs"
+    )
+    args = parser.parse_args(argv)
+    spec = ModelSpec()
+    corpus, steps, rounds = (TINY_CORPUS, 3, 1) if args.tiny else (args.corpus, args.steps, args.rounds)
+    if not corpus.is_file():
+        parser.error(f"{corpus} not found; pass --corpus with an IRC log")
+    timings = measure(corpus, VARIANTS, steps, rounds, spec)
+    flops = training_flops_per_token(spec, 260)
+    print(
+        f"\nthe default model ({spec.arch} {spec.units}, embedding {spec.embedding}, bytes): "
+        f"{flops / 1e6:.2f} MFLOP per training token\n"
+    )
+    print("\n".join(format_table(VARIANTS, timings, flops)))
+    looped = [
+        (variant.batch, variant.batch * spec.seq_len / statistics.median(timings[variant.name].alone))
+        for variant in VARIANTS
+        if not variant.unroll and variant.precision == "float32"
+    ]
+    fixed, per_row = fixed_and_per_row_seconds(looped)
+    print(
+        f"\nstep alone, looped float32 variants: {fixed * 1e3:.1f} ms fixed per step + "
+        f"{per_row * 1e3:.3f} ms per row (batch 64: {fixed / (fixed + 64 * per_row):.0%} fixed)"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
