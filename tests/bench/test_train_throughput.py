@@ -35,6 +35,7 @@ def test_step_time_splits_into_a_fixed_cost_and_a_cost_per_row():
 
 
 def test_table_gives_ratios_to_the_first_variant_and_the_rate_achieved():
+    # The loop's median; the step alone's best round (a disturbed round must not pass for the step's speed).
     variants = (Variant("old", 32), Variant("new", 64))
     timings = {
         "old": Timings([10_000, 12_000, 11_000], [20_000] * 3),
