@@ -42,16 +42,13 @@ def tensorflow_copy_gather(tokens: np.ndarray, starts: tf.Tensor, span: int) -> 
 FEEDS = {"numpy": data.gather_windows, "tensorflow copy": tensorflow_copy_gather}
 
 
-def tokens_per_second(trainer: Trainer, tokens: np.ndarray, steps: int, epoch: int) -> float:
-    """Tokens per second over `steps` training steps after a few to warm up."""
-    dataset = stream_windows_dataset(tokens, trainer.spec.seq_len, BATCH, seed=0, epoch=epoch)
+def tokens_per_second(trainer: Trainer, batches: tf.data.Dataset, warm_steps: int = WARM_STEPS) -> float:
+    """Tokens per second of `trainer`'s training steps over `batches`, after the first `warm_steps`."""
     counted, started = 0.0, time.monotonic()
-    for step, (_loss, _accuracy, batch_tokens) in enumerate(
-        trainer.train_batches(dataset.take(steps + WARM_STEPS))
-    ):
-        if step == WARM_STEPS - 1:
+    for step, (_loss, _accuracy, batch_tokens) in enumerate(trainer.train_batches(batches)):
+        if step == warm_steps - 1:
             started = time.monotonic()
-        elif step >= WARM_STEPS:
+        elif step >= warm_steps:
             counted += batch_tokens
     return counted / (time.monotonic() - started)
 
@@ -78,7 +75,8 @@ def main(argv: list[str] | None = None) -> int:
             order = list(FEEDS) if round_number % 2 == 0 else list(reversed(FEEDS))
             for name in order:
                 data.gather_windows = FEEDS[name]
-                rates[name].append(tokens_per_second(trainer, tokens, args.steps, round_number + 1))
+                dataset = stream_windows_dataset(tokens, spec.seq_len, BATCH, seed=0, epoch=round_number + 1)
+                rates[name].append(tokens_per_second(trainer, dataset.take(args.steps + WARM_STEPS)))
                 print(f"round {round_number} {name}: {rates[name][-1]:,.0f} tokens/s", flush=True)
     finally:
         data.gather_windows = FEEDS["numpy"]

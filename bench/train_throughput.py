@@ -25,8 +25,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -117,6 +115,7 @@ def _build(variant: Variant, spec: ModelSpec, vocab_size: int, strategy: Any) ->
     import keras
 
     from textgen.architectures.keras_frame import language_model
+    from textgen.architectures.recurrent import RecurrentFamily
     from textgen.model import build_model
     from textgen.spec import TrainConfig
     from textgen.train_step import Trainer
@@ -127,7 +126,10 @@ def _build(variant: Variant, spec: ModelSpec, vocab_size: int, strategy: Any) ->
         with strategy.scope():
             if variant.unroll:
                 # Unrolling needs the window's length in the graph; the layer is the same Keras layer.
-                layer_class = getattr(keras.layers, spec.family.keras_layer)
+                family = spec.family
+                if not isinstance(family, RecurrentFamily):
+                    raise ValueError(f"only causal recurrent models unroll, not {spec.arch}")
+                layer_class = getattr(keras.layers, family.keras_layer)
 
                 def recurrent(index: int, x: Any) -> Any:
                     layer = layer_class(
@@ -144,23 +146,13 @@ def _build(variant: Variant, spec: ModelSpec, vocab_size: int, strategy: Any) ->
     return trainer
 
 
-def _tokens_per_second(trainer: Any, batches: Iterator[Any]) -> float:
-    """Tokens per second over `batches`, after the first `WARM_STEPS`."""
-    counted, started = 0.0, time.monotonic()
-    for step, (_loss, _accuracy, tokens) in enumerate(trainer.train_batches(batches)):
-        if step == WARM_STEPS - 1:
-            started = time.monotonic()
-        elif step >= WARM_STEPS:
-            counted += tokens
-    return counted / (time.monotonic() - started)
-
-
 def measure(
     corpus: Path, variants: tuple[Variant, ...], steps: int, rounds: int, spec: ModelSpec
 ) -> dict[str, Timings]:
     """Every variant's tokens per second, the variants alternating within each round."""
     import tensorflow as tf
 
+    from bench.batch_feed import tokens_per_second
     from textgen.corpus import load_corpus
     from textgen.data import encode_compact, stream_windows_dataset
     from textgen.strategy import pick_strategy
@@ -178,11 +170,13 @@ def measure(
         for variant in order:
             trainer = trainers[variant.name]
             feed = stream_windows_dataset(tokens, spec.seq_len, variant.batch, seed=0, epoch=round_number)
-            timings[variant.name].loop.append(_tokens_per_second(trainer, feed.take(steps + WARM_STEPS)))
+            timings[variant.name].loop.append(
+                tokens_per_second(trainer, feed.take(steps + WARM_STEPS), WARM_STEPS)
+            )
             # Through `take(1)`: an iterator left open would go on cutting batches in the background.
             [one_batch] = list(feed.take(1))
             kept = tf.data.Dataset.from_tensors(one_batch).repeat(steps + WARM_STEPS)
-            timings[variant.name].alone.append(_tokens_per_second(trainer, kept))
+            timings[variant.name].alone.append(tokens_per_second(trainer, kept, WARM_STEPS))
             print(
                 f"round {round_number} {variant.name}: {timings[variant.name].loop[-1]:,.0f} tokens/s "
                 f"(step alone {timings[variant.name].alone[-1]:,.0f})",
