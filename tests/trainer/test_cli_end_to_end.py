@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from chatsmith.cli import main
-from tests.trainer.conftest import IRC_LOG
+from tests.trainer.conftest import IRC_LOG, QUICK_TRAIN
 
 
 @pytest.fixture
@@ -20,9 +20,7 @@ def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("CHATSMITH_MODEL_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("CHATSMITH_BASE_MODEL_PATH", "none")
     monkeypatch.setenv("CHATSMITH_TRAINER_SPEC", '{"units": 24, "embedding": 8, "seq_len": 16}')
-    monkeypatch.setenv(
-        "CHATSMITH_TRAINER_TRAIN_CONFIG", '{"epochs": 1, "steps_per_epoch": 4, "batch_size": 8}'
-    )
+    monkeypatch.setenv("CHATSMITH_TRAINER_TRAIN_CONFIG", json.dumps(QUICK_TRAIN))
     monkeypatch.setenv("CHATSMITH_TRAINER_MIN_MESSAGES", "100")
     return tmp_path
 

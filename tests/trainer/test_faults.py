@@ -109,7 +109,13 @@ def test_a_killed_trainers_job_is_requeued_and_two_trainers_at_once_run_each_job
     assert job.status == "succeeded" and job.attempts == 2 and job.worker_id in names
     assert other_job.status == "succeeded" and other_job.attempts == 1 and other_job.worker_id in names
     with Session(engine) as session:
-        assert [v.status for v in list_versions(session, other_scope)] == ["active"]
+        [other_version] = list_versions(session, other_scope)
+    # The scheduler-driven trainer also queued the workspace's retrain when it started. Where that model
+    # was published first, it serves the channel, and the gate may rightly prefer it to the channel's own.
+    assert other_version.status == "active" or (
+        other_version.status == "rejected" and "worse than workspace model" in other_version.note
+    ), other_version.note
+    with Session(engine) as session:
         versions = {v.id: v for v in list_versions(session, scope)}
     assert versions[orphan.id].status == "failed" and "trainer stopped" in versions[orphan.id].note
     new = versions[job.model_version_id]
