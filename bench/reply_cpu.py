@@ -14,13 +14,14 @@ Overrun is 0, so a reply decodes its 160 tokens (and finishes its word), no more
 
 Two scenarios: replies after the same conversation (asked one after another: the model's state after
 the conversation is remembered from the first, `textgen.context_states`), and a new message in the
-channel before each reply (the conversation is read afresh every time).
+channel before each reply (the conversation slides by one message: the generator starts from its state
+after the message before, read from the zero state with the reply before, and reads the new one).
 
 CPU is `time.process_time` (all threads of the process) around each reply; the median and 90th
 percentile are over the replies, after warm-up replies that load the model and copy guards. Two floors
 run in the same process, in both scenarios: `Generator.decode_best` alone with the same settings and
-context (decoding with the lexicon, without the core), and the model's stepper alone (reading the
-context when it is new, then 160 steps taking the most likely token: the arithmetic no decoder can
+context (decoding with the lexicon, without the core), and the model's stepper alone (reading the new
+message when there is one, then 160 steps taking the most likely token: the arithmetic no decoder can
 skip). A second, instrumented pass says where the time goes (`bench.reply_cpu_stages`).
 
 The machine is shared: `uptime` is printed before and after, and figures from a loaded machine are higher.
@@ -165,22 +166,21 @@ def decoding_alone(model: Path, replies: int, warmup: int, length: int) -> dict[
     generator = Generator.from_bundle(model)
     params = [reply_params(BotConfig(default_length=length, overrun=0.0), CONVERSATION)]
     tokens: list[int] = []
-    calls = [0]
+    said = list(CONVERSATION)
 
     def prompt(new_message: bool) -> list[int]:
-        context = list(CONVERSATION[-CONTEXT_MESSAGES:])
-        if new_message:  # a conversation not seen before: nothing remembered can start it
-            calls[0] += 1
-            context[-1] = f"{context[-1]} ({calls[0]})"
-        return prompt_with_context(generator.tokenizer, context, "")
+        if new_message:  # someone writes: the conversation slides by one message, as the core's does
+            said.append(f"{CONVERSATION[len(said) % len(CONVERSATION)]} ({len(said)})")
+        return prompt_with_context(generator.tokenizer, said[-CONTEXT_MESSAGES:], "")
 
     def generate(new_message: bool) -> None:
         tokens.append(len(generator.decode_best([prompt(new_message)], params)[0].ids))
 
     def stepper_only(new_message: bool) -> None:
         stepper, fed = generator.stepper, prompt(new_message)
+        newest = len(prompt_with_context(generator.tokenizer, said[-1:], "")) if new_message else 1
         state = stepper.initial_state(1)
-        for token in fed[:-1] if new_message else ():
+        for token in fed[-newest:-1]:
             state = stepper.read(np.array([token]), state)
         token = fed[-1]
         for _ in range(length):

@@ -44,6 +44,7 @@ class _Row:
     word: str = ""  # the word being spelled, for the lexicon (`textgen.lexicon`)
     logprob: float = 0.0  # the model's log-probability of what it sampled, its end of message included
     context_key: tuple[int, ...] | None = None  # what it reads first, while its state may be remembered
+    resumed: bool = False  # started from a remembered state (`ContextStates.start`)
 
 
 @dataclass(frozen=True)
@@ -189,10 +190,10 @@ class Generator:
         rows = self._start_rows(prompts, params)
         results = [Decoded([], False, 0.0) for _ in prompts]
         state = self.contexts.start(rows)
-        remembering = any(row.context_key is not None for row in rows)
         if len(rows) == 1:
             # One request, the usual case when serving: the same steps without the batch's bookkeeping.
-            return [self._decode_alone(rows[0], state, remembering)]
+            return [self._decode_alone(rows[0], state)]
+        remembering = any(row.context_key is not None for row in rows)
         while rows:
             state = self._read_prompts(rows, state)
             if remembering:
@@ -220,11 +221,9 @@ class Generator:
                 state = self.stepper.select(state, np.array(keep, dtype=np.int64))
         return results
 
-    def _decode_alone(self, row: _Row, state: Any, remembering: bool) -> Decoded:
+    def _decode_alone(self, row: _Row, state: Any) -> Decoded:
         """`_decode` for a batch of one row."""
-        state = self._read_prompts([row], state)
-        if remembering:
-            self.contexts.remember([row], state)
+        state = self.contexts.read_alone(row, state)
         token = row.pending.pop()  # all but its last token is read
         step, rows, at = self.stepper.step, [row], [0]
         while True:

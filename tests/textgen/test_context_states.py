@@ -5,13 +5,14 @@ import pytest
 
 from textgen.bundle import Bundle
 from textgen.context import prompt_with_context
-from textgen.context_states import MIN_REMEMBERED_TOKENS
+from textgen.context_states import MIN_MESSAGE_TOKENS, MIN_REMEMBERED_TOKENS
 from textgen.generator import Generator
 from textgen.sampling import SamplingParams
 from textgen.spec import ModelSpec
 from textgen.tokenizers import ByteTokenizer
 
 CONVERSATION = ("the webhook retries pile up since this morning", "ours are stuck on 500s too")
+NEW_MESSAGE = "restarting the worker cleared the queue for us"
 
 
 def make_generator() -> Generator:
@@ -27,12 +28,13 @@ def generator() -> Generator:
 
 
 def count_reads(generator: Generator) -> list[int]:
-    """Tokens the generator's stepper reads from now on (one entry per batch row per step)."""
-    counted = [0]
+    """Steps the generator's stepper reads from now on, and tokens read (one per batch row per step)."""
+    counted = [0, 0]
     read = generator.stepper.read
 
     def counting(tokens: np.ndarray, state: object) -> object:
-        counted[0] += len(tokens)
+        counted[0] += 1
+        counted[1] += len(tokens)
         return read(tokens, state)
 
     generator.stepper.read = counting  # type: ignore[method-assign]
@@ -44,14 +46,47 @@ def reply(generator: Generator, seed: int) -> str:
     return generator.generate_many([""], [params], [CONVERSATION])[0]
 
 
+def framed(generator: Generator, message: str) -> int:
+    """Tokens of `message` as a conversation frames it: BOS, its text, EOS."""
+    return len(generator.tokenizer.encode(message)) + 2
+
+
 def test_a_second_reply_to_the_same_conversation_does_not_read_it_again(generator):
     reads = count_reads(generator)
     reply(generator, seed=1)
-    first = reads[0]
+    steps, tokens = reads
     prompt = prompt_with_context(generator.tokenizer, CONVERSATION, "")
-    assert first == len(prompt)  # BOS and the conversation; its last token is stepped for logits
+    assert steps == len(prompt)  # BOS and the conversation; its last token is stepped for logits
+    # Its last message is read a second time, from the zero state, as a second row of the same steps.
+    assert tokens == len(prompt) + framed(generator, CONVERSATION[-1])
     reply(generator, seed=2)
-    assert reads[0] == first, "the conversation was read again"
+    assert reads == [steps, tokens], "the conversation was read again"
+
+
+def test_after_a_new_message_only_the_new_message_is_read(generator):
+    reply(generator, seed=1)
+    reads = count_reads(generator)
+    sliding = (CONVERSATION[-1], NEW_MESSAGE)  # the bots read the last two messages
+    params = SamplingParams(max_tokens=30, temperature=1.0, seed=4)
+    [text] = generator.generate_many([""], [params], [sliding])
+    assert reads[0] == framed(generator, NEW_MESSAGE)
+    # The same reply as a generator that reads the whole conversation afresh, and to within float32
+    # rounding the same log-probability (the message read as a batch's second row may differ in the
+    # last bits).
+    fresh = make_generator()
+    assert text == fresh.generate_many([""], [params], [sliding])[0]
+    prompt = prompt_with_context(generator.tokenizer, sliding, "")
+    [warm] = generator.decode_best([prompt], [params])
+    [cold] = make_generator().decode_best([prompt], [params])
+    assert warm.ids == cold.ids and warm.mean_logprob == pytest.approx(cold.mean_logprob, abs=1e-5)
+
+
+def test_a_conversation_that_grows_resumes_from_what_was_read(generator):
+    reply(generator, seed=1)
+    reads = count_reads(generator)
+    reply_after = (*CONVERSATION, NEW_MESSAGE)
+    generator.generate_many([""], [SamplingParams(max_tokens=5, seed=1)], [reply_after])
+    assert reads[0] == framed(generator, NEW_MESSAGE)
 
 
 def test_a_remembered_conversation_gives_the_same_reply_as_one_read_afresh(generator):
@@ -75,12 +110,14 @@ def test_a_new_message_is_read_and_short_prompts_are_not_kept(generator):
     reply(generator, seed=1)
     before = reads[0]
     params = SamplingParams(max_tokens=5, seed=1)
-    generator.generate_many([""], [params], [(*CONVERSATION, "and now a new message")])
+    generator.generate_many([""], [params], [("something else entirely, nothing read before",)])
     assert reads[0] > before
+    kept = set(generator.contexts._states)
     short = "hi" * (MIN_REMEMBERED_TOKENS // 4)
     for _ in range(2):
-        generator.generate_many([short], [params])
-    assert all(len(key) >= MIN_REMEMBERED_TOKENS for key in generator.contexts._states)
+        generator.generate_many([short], [params], [("ok",)])
+    assert set(generator.contexts._states) == kept
+    assert all(len(key) >= MIN_MESSAGE_TOKENS for key in kept)
 
 
 def test_requests_in_one_batch_share_what_one_of_them_read_before(generator):
