@@ -41,7 +41,7 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     ),
     "decode: loop and bookkeeping": (("textgen.generator", "Generator._decode"),),
     "lexicon and UTF-8 masks": (
-        ("textgen.generator", "Generator._allowed"),
+        ("textgen.generator", "Generator._cached_mask"),
         ("textgen.lexicon", "LexiconConstraint.advance"),
         ("textgen.lexicon", "LexiconConstraint.may_end"),
     ),

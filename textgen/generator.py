@@ -225,10 +225,10 @@ class Generator:
         """`_decode` for a batch of one row."""
         state = self.contexts.read_alone(row, state)
         token = row.pending.pop()  # all but its last token is read
-        step, rows, at = self.stepper.step, [row], [0]
+        step = self.stepper.step
         while True:
             logits, state = step(np.array([token], dtype=np.int64), state)
-            self._sample(rows, at, logits)
+            self._sample_alone(row, logits)
             if row.finished:
                 steps = len(row.generated) + row.ended
                 return Decoded(row.generated, not row.ended, row.logprob / max(1, steps))
@@ -287,42 +287,72 @@ class Generator:
         )
         logprobs = token_logprobs(logits.astype(np.float64), picked)
         for position, token, logprob in zip(sampling, picked.tolist(), logprobs.tolist(), strict=True):
-            row = rows[position]
-            row.logprob += logprob
-            if token == EOS_ID:
-                row.finished = row.ended = True
-                continue
-            row.generated.append(token)
-            row.seen[token] = True
-            row.text_tokens += not self._blank[token]
-            if whole_characters:
-                row.utf8 = advance(row.utf8, token)
-            if self.lexicon is not None:
-                row.word = self.lexicon.advance(row.word, token)
-            # At the length limit a reply still ends its character, and its word (`textgen.lexicon`).
-            row.finished = (
-                len(row.generated) >= row.params.max_tokens * (1 + row.params.overrun)
-                and complete(row.utf8)
-                and (self.lexicon is None or self.lexicon.may_end(row.word))
-            )
+            self._take(rows[position], token, logprob, whole_characters)
+
+    def _sample_alone(self, row: _Row, logits: np.ndarray) -> None:
+        """`_sample` for a batch of one row: the same draws, without the batch's lists (at one row per
+        step, they cost about as much as the sampling itself)."""
+        vocab = self.stepper.vocab_size
+        whole_characters = self.tokenizer.kind == "byte"
+        mask = self._mask(row, vocab, whole_characters)
+        if row.text_tokens < row.params.min_tokens:
+            mask = np.ones(vocab, dtype=bool) if mask is None else mask.copy()  # cached masks are shared
+            mask[EOS_ID] = False
+        params = row.params
+        picked = sample_tokens(
+            logits,
+            [params],
+            [row.rng],
+            row.seen[None, :] if params.repetition_penalty != 1.0 else None,
+            None if mask is None else mask[None, :],
+        )
+        logprob = float(token_logprobs(logits.astype(np.float64), picked)[0])
+        self._take(row, int(picked[0]), logprob, whole_characters)
+
+    def _take(self, row: _Row, token: int, logprob: float, whole_characters: bool) -> None:
+        """Append the sampled `token` to `row` (or end it), and say whether the row is finished."""
+        row.logprob += logprob
+        if token == EOS_ID:
+            row.finished = row.ended = True
+            return
+        row.generated.append(token)
+        row.seen[token] = True
+        row.text_tokens += not self._blank[token]
+        if whole_characters:
+            row.utf8 = advance(row.utf8, token)
+        if self.lexicon is not None:
+            row.word = self.lexicon.advance(row.word, token)
+        # At the length limit a reply still ends its character, and its word (`textgen.lexicon`).
+        row.finished = (
+            len(row.generated) >= row.params.max_tokens * (1 + row.params.overrun)
+            and complete(row.utf8)
+            and (self.lexicon is None or self.lexicon.may_end(row.word))
+        )
 
     def _allowed(self, rows: list[_Row], vocab: int, whole_characters: bool) -> np.ndarray | None:
         """(rows, vocab) booleans: the tokens each row may sample next (None: any)."""
         if not whole_characters and self.lexicon is None:
             return None
-        masks = []
-        for row in rows:
-            key = (row.utf8, row.word)
-            mask = self._masks.get(key)
-            if mask is None:
-                mask = allowed_tokens(row.utf8, vocab) if whole_characters else np.ones(vocab, dtype=bool)
-                if self.lexicon is not None:
-                    mask = mask & self.lexicon.allowed(row.word)
-                if len(self._masks) >= _MASK_CACHE_LIMIT:
-                    self._masks.clear()
-                self._masks[key] = mask
-            masks.append(mask)
+        masks = [self._cached_mask(row, vocab, whole_characters) for row in rows]
         return masks[0][None, :] if len(masks) == 1 else np.stack(masks)
+
+    def _mask(self, row: _Row, vocab: int, whole_characters: bool) -> np.ndarray | None:
+        """(vocab,) booleans: the tokens `row` may sample next (None: any). Cached: never modify."""
+        if not whole_characters and self.lexicon is None:
+            return None
+        return self._cached_mask(row, vocab, whole_characters)
+
+    def _cached_mask(self, row: _Row, vocab: int, whole_characters: bool) -> np.ndarray:
+        key = (row.utf8, row.word)
+        mask = self._masks.get(key)
+        if mask is None:
+            mask = allowed_tokens(row.utf8, vocab) if whole_characters else np.ones(vocab, dtype=bool)
+            if self.lexicon is not None:
+                mask = mask & self.lexicon.allowed(row.word)
+            if len(self._masks) >= _MASK_CACHE_LIMIT:
+                self._masks.clear()
+            self._masks[key] = mask
+        return mask
 
 
 def candidate_params(request: SamplingParams, number: int) -> SamplingParams:
