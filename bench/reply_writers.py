@@ -152,10 +152,16 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
     # The bot's defaults end at the model's own rate; these rows change the temperature and truncation.
     untempered_end = replace(previous, end_untempered=True)
     rows += [
+        Decoding("ends at the model's own rate, temperature 0.8", untempered_end),
         Decoding("ends at the model's own rate, temperature 1.0", replace(untempered_end, temperature=1.0)),
         Decoding(
             "ends at the model's own rate, min-p 0.05, temperature 1.1",
             replace(untempered_end, temperature=1.1, top_p=None, min_p=0.05),
         ),
     ]
-    return rows
+    # A row that decodes as an earlier one does (the defaults' row, say) is measured once, as that row.
+    distinct: list[Decoding] = []
+    for row in rows:
+        if all((row.config, row.context) != (kept.config, kept.context) for kept in distinct):
+            distinct.append(row)
+    return distinct
