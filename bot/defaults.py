@@ -10,9 +10,9 @@ from __future__ import annotations
 DEFAULT_LENGTH = 160
 MAX_LENGTH = 600
 # Real chat is varied: at 0.8 a classifier told the base model's replies from its held-out chat at AUC
-# 0.767, at 1.0 at 0.638 (`python -m bench.base_temperatures`; a fine-tuned channel model: 0.886 against
-# 0.805, `bench` replies section), with replies as long as the channel's messages. Above 1.0 the words
-# begin to come apart.
+# 0.767, at 1.0 at 0.638 (`python -m bench.base_temperatures`; a fine-tuned channel model's: 0.883
+# against 0.798, `bench` replies section), with replies as long as the channel's messages. Above 1.0 the
+# words begin to come apart.
 TEMPERATURE = 1.0
 TOP_P = 0.95
 # Most past messages one `train backfill:N` reads.
