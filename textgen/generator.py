@@ -85,7 +85,8 @@ class Generator:
             if lexicon is not None and bundle.tokenizer.kind in SPELLING_TOKENIZERS
             else None
         )
-        # The state after each recent prompt, so that a reply to the same conversation skips reading it.
+        # The state after each recent prompt and after its last message, so that a reply to the same
+        # conversation skips reading it, and one after a new message reads only that message.
         self.contexts = ContextStates(self.stepper)
         # Tokens that are whitespace alone: a reply needs `min_tokens` others before it may end.
         self._blank = np.array(
