@@ -93,7 +93,7 @@ class ContextStates:
         ends = [position + 1 for position, token in enumerate(tokens) if token == EOS_ID]
         start = ends[-2] if len(ends) > 1 else 0
         message = tuple(tokens[start : ends[-1]]) if ends else ()
-        read_with = None
+        read_with = 0  # tokens already read, with that message
         if (
             self.limit
             and len(message) >= MIN_MESSAGE_TOKENS
@@ -111,7 +111,7 @@ class ContextStates:
                 self._put(message, _read_only(self._row(both, 1)))
                 state = self._row(both, 0)
             read_with = start + len(message)
-        state = self._read(tokens[read_with or 0 :], state)
+        state = self._read(tokens[read_with:], state)
         del row.pending[:-1]
         self.remember([row], state)
         return state
@@ -122,7 +122,7 @@ class ContextStates:
         waiting = False
         for position, row in enumerate(rows):
             if row.context_key is not None and len(row.pending) == 1:
-                kept = _read_only(self.stepper.select(state, np.array([position], dtype=np.int64)))
+                kept = _read_only(self._row(state, position))
                 self._put(row.context_key, kept)
                 row.context_key = None
             waiting = waiting or row.context_key is not None

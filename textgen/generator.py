@@ -226,10 +226,10 @@ class Generator:
         """`_decode` for a batch of one row."""
         state = self.contexts.read_alone(row, state)
         token = row.pending.pop()  # all but its last token is read
-        step = self.stepper.step
+        step, rows, at = self.stepper.step, [row], [0]
         while True:
             logits, state = step(np.array([token], dtype=np.int64), state)
-            self._sample_alone(row, logits)
+            self._sample(rows, at, logits)
             if row.finished:
                 steps = len(row.generated) + row.ended
                 return Decoded(row.generated, not row.ended, row.logprob / max(1, steps))
@@ -290,26 +290,6 @@ class Generator:
         for position, token, logprob in zip(sampling, picked.tolist(), logprobs.tolist(), strict=True):
             self._take(rows[position], token, logprob, whole_characters)
 
-    def _sample_alone(self, row: _Row, logits: np.ndarray) -> None:
-        """`_sample` for a batch of one row: the same draws, without the batch's lists (at one row per
-        step, they cost about as much as the sampling itself)."""
-        vocab = self.stepper.vocab_size
-        whole_characters = self.tokenizer.kind == "byte"
-        mask = self._mask(row, vocab, whole_characters)
-        if row.text_tokens < row.params.min_tokens:
-            mask = np.ones(vocab, dtype=bool) if mask is None else mask.copy()  # cached masks are shared
-            mask[EOS_ID] = False
-        params = row.params
-        picked = sample_tokens(
-            logits,
-            [params],
-            [row.rng],
-            row.seen[None, :] if params.repetition_penalty != 1.0 else None,
-            None if mask is None else mask[None, :],
-        )
-        logprob = float(token_logprobs(logits.astype(np.float64), picked)[0])
-        self._take(row, int(picked[0]), logprob, whole_characters)
-
     def _take(self, row: _Row, token: int, logprob: float, whole_characters: bool) -> None:
         """Append the sampled `token` to `row` (or end it), and say whether the row is finished."""
         row.logprob += logprob
@@ -337,13 +317,8 @@ class Generator:
         masks = [self._cached_mask(row, vocab, whole_characters) for row in rows]
         return masks[0][None, :] if len(masks) == 1 else np.stack(masks)
 
-    def _mask(self, row: _Row, vocab: int, whole_characters: bool) -> np.ndarray | None:
-        """(vocab,) booleans: the tokens `row` may sample next (None: any). Cached: never modify."""
-        if not whole_characters and self.lexicon is None:
-            return None
-        return self._cached_mask(row, vocab, whole_characters)
-
     def _cached_mask(self, row: _Row, vocab: int, whole_characters: bool) -> np.ndarray:
+        """(vocab,) booleans: the tokens `row` may sample next, built once per (UTF-8 state, word)."""
         key = (row.utf8, row.word)
         mask = self._masks.get(key)
         if mask is None:
