@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         temperatures = [float(value) for value in args.temperatures.split(",")]
     except ValueError:
         parser.error(f"--temperatures takes numbers separated by commas, received {args.temperatures!r}")
+    if any(temperature <= 0 for temperature in temperatures):
+        parser.error(f"--temperatures must be above 0 (replies are sampled), received {args.temperatures!r}")
     irc = find_sources().irc
     if irc is None:
         parser.error(

@@ -30,3 +30,6 @@ def test_temperatures_that_are_not_numbers_are_refused_in_one_line(capsys):
     with pytest.raises(SystemExit):
         main(["--temperatures", "0.8,warm"])
     assert "--temperatures takes numbers separated by commas, received '0.8,warm'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["--temperatures", "0.8,0"])
+    assert "--temperatures must be above 0 (replies are sampled), received '0.8,0'" in capsys.readouterr().err
