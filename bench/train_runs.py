@@ -53,8 +53,17 @@ class TrainRun:
         }
 
 
-def train(corpus: Path, out: Path, fmt: str, budget: float, extra: list[str], log_name: str) -> TrainRun:
-    """Run `chatsmith train --corpus corpus --format fmt --out out --time-budget budget --json extra...`."""
+def train(
+    corpus: Path,
+    out: Path,
+    fmt: str,
+    budget: float,
+    extra: list[str],
+    log_name: str,
+    checkout: Path | None = None,
+) -> TrainRun:
+    """Run `chatsmith train --corpus corpus --format fmt --out out --time-budget budget --json extra...`,
+    with the code of `checkout` (another clone or `git worktree` of the project) where one is given."""
     args = [
         "-m",
         "chatsmith.cli",
@@ -73,7 +82,8 @@ def train(corpus: Path, out: Path, fmt: str, budget: float, extra: list[str], lo
     # The final evaluation runs the NumPy engine; one BLAS thread keeps it from stalling on a busy
     # machine (it changes how long the figure takes to compute, not the figure; training runs in
     # TensorFlow).
-    child = run_child(
-        args, timeout=budget + OVERRUN_SECONDS, env=child_env(ONE_BLAS_THREAD), log_name=log_name
-    )
+    env = child_env(ONE_BLAS_THREAD)
+    if checkout is not None:
+        env["PYTHONPATH"] = str(checkout)
+    child = run_child(args, timeout=budget + OVERRUN_SECONDS, env=env, cwd=checkout, log_name=log_name)
     return TrainRun(metrics=child.last_json(), child=child, budget=budget)

@@ -5,6 +5,8 @@
 time so that each budget buys the same compute, and prints one table: tokens per second, optimizer
 steps, and test nats per character (mean and worst over the seeds) per corpus. The first variant is the
 baseline (`defaults`, the CLI with no extra option); each other row shows its worst-seed gain over it.
+`--checkout NAME=DIR` runs variant NAME with the code at DIR (a `git worktree` of an earlier commit), so a
+release's defaults run beside today's in the same script.
 
 Corpora: a chat channel the base model never saw (the Stripe IRC log, `--format irc`, the CLI's default
 held-out parts: validation, then the newest messages as test) and Tiny Shakespeare (one document,
@@ -66,12 +68,29 @@ def parse_variant(text: str) -> tuple[str, list[str]]:
     return name, shlex.split(args)
 
 
+def parse_checkout(text: str, names: list[str]) -> tuple[str, Path]:
+    """`NAME=DIR`: the variant NAME (one of `names`) and the checkout whose code runs it."""
+    name, separator, directory = text.partition("=")
+    if not separator or name not in names:
+        raise SystemExit(
+            f"error: Received checkout {text!r}, expected NAME=DIR with NAME one of the variants "
+            f"({', '.join(names)})"
+        )
+    path = Path(directory).resolve()
+    if not (path / "chatsmith" / "cli.py").is_file():
+        raise SystemExit(
+            f"error: {path} is not a chatsmith checkout; make one with 'git worktree add DIR COMMIT'"
+        )
+    return name, path
+
+
 def run(
     variants: list[tuple[str, list[str]]],
     seeds: list[int],
     budget: float,
     tiny: bool,
     only: list[str] | None = None,
+    checkouts: dict[str, Path] | None = None,
 ) -> str:
     """Train every variant on every corpus (or those in `only`) and seed; the markdown table of the results."""
     corpora = (
@@ -86,9 +105,9 @@ def run(
                 for name, args in variants:
                     out = Path(scratch) / f"{corpus_name}-{name}-{seed}"
                     extra = [*corpus_args, "--seed", str(seed), *args]
-                    figures = train(
-                        path, out, fmt, budget, extra, f"variants-{corpus_name}-{name}-{seed}"
-                    ).figures()
+                    log_name = f"variants-{corpus_name}-{name}-{seed}"
+                    checkout = (checkouts or {}).get(name)
+                    figures = train(path, out, fmt, budget, extra, log_name, checkout).figures()
                     cell = cells.setdefault((corpus_name, name), Cell())
                     cell.nats.append(float(figures["test_nats_per_char"]))
                     cell.tokens_per_second.append(float(figures["train_tokens_per_sec"]))
@@ -116,6 +135,7 @@ def run(
             lines.append(
                 f"| {corpus_name} | {name} | `{' '.join(args) or '(none)'}` | {cell.line()} | {gain:+.3f} |"
             )
+    lines.extend(f"\n{name} ran the code at `{checkout}`." for name, checkout in (checkouts or {}).items())
     return "\n".join(lines)
 
 
@@ -134,9 +154,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--corpus", choices=sorted(CORPORA), action="append", help="only this corpus (repeatable)"
     )
+    parser.add_argument(
+        "--checkout",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="run variant NAME with the code at DIR, e.g. a git worktree of a release (repeatable)",
+    )
     args = parser.parse_args(argv)
     variants = [parse_variant(text) for text in (args.variant or DEFAULT_VARIANTS)]
-    print(run(variants, args.seeds, args.budget, args.tiny, args.corpus))
+    checkouts = dict(parse_checkout(text, [name for name, _ in variants]) for text in args.checkout)
+    print(run(variants, args.seeds, args.budget, args.tiny, args.corpus, checkouts))
     return 0
 
 

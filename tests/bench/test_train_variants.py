@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from bench.train_variants import parse_variant
+from bench.train_runs import train
+from bench.train_variants import parse_checkout, parse_variant
 
 
 def test_a_variant_is_a_name_and_the_train_options_it_adds() -> None:
@@ -19,3 +22,30 @@ def test_a_variant_is_a_name_and_the_train_options_it_adds() -> None:
 def test_a_variant_without_a_name_is_refused_in_one_line(text: str) -> None:
     with pytest.raises(SystemExit, match="expected NAME=OPTIONS"):
         parse_variant(text)
+
+
+def _fake_checkout(root: Path, nats: float) -> Path:
+    """A directory laid out as a checkout whose `chatsmith train` prints fixed metrics."""
+    package = root / "chatsmith"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    metrics = {"test_nats_per_char": nats, "train_tokens_per_sec": 1000.0, "steps": 7}
+    (package / "cli.py").write_text(f"import json\nprint(json.dumps({metrics!r}))\n")
+    return root
+
+
+def test_a_checkout_variant_runs_the_code_at_that_checkout(tmp_path: Path) -> None:
+    checkout = _fake_checkout(tmp_path / "release", nats=9.5)
+    corpus = tmp_path / "chat.log"
+    corpus.write_text("hello\n")
+    run = train(corpus, tmp_path / "out", "lines", 5.0, [], "test", checkout)
+    assert run.figures()["test_nats_per_char"] == 9.5 and run.figures()["steps"] == 7
+
+
+def test_a_checkout_names_a_variant_and_a_checkout(tmp_path: Path) -> None:
+    checkout = _fake_checkout(tmp_path / "release", nats=1.0)
+    assert parse_checkout(f"old={checkout}", ["defaults", "old"]) == ("old", checkout.resolve())
+    with pytest.raises(SystemExit, match="NAME one of the variants"):
+        parse_checkout(f"missing={checkout}", ["defaults", "old"])
+    with pytest.raises(SystemExit, match="is not a chatsmith checkout; make one with 'git worktree add"):
+        parse_checkout(f"old={tmp_path}", ["defaults", "old"])
