@@ -46,6 +46,8 @@ class Cell:
     """One variant on one corpus: the figures of each seed."""
 
     nats: list[float] = field(default_factory=list)
+    # The validation part's figure: what a choice between variants may be made on (the test part is not).
+    validation: list[float] = field(default_factory=list)
     tokens_per_second: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
 
@@ -54,7 +56,8 @@ class Cell:
         return (
             f"{statistics.mean(self.nats):.3f} (worst {worst:.3f}; "
             + " / ".join(f"{value:.3f}" for value in self.nats)
-            + f") | {statistics.mean(self.tokens_per_second) / 1000:.1f}k | {round(statistics.mean(self.steps))}"
+            + f") | {statistics.mean(self.validation):.3f}"
+            + f" | {statistics.mean(self.tokens_per_second) / 1000:.1f}k | {round(statistics.mean(self.steps))}"
         )
 
 
@@ -110,6 +113,7 @@ def run(
                     figures = train(path, out, fmt, budget, extra, log_name, checkout).figures()
                     cell = cells.setdefault((corpus_name, name), Cell())
                     cell.nats.append(float(figures["test_nats_per_char"]))
+                    cell.validation.append(float(figures["val_nats_per_char"]))
                     cell.tokens_per_second.append(float(figures["train_tokens_per_sec"]))
                     cell.steps.append(int(figures["steps"]))
                     print(
@@ -117,15 +121,17 @@ def run(
                         name,
                         seed,
                         figures["test_nats_per_char"],
+                        figures["val_nats_per_char"],
                         figures["train_tokens_per_sec"],
                         file=sys.stderr,
                     )
     lines = [
         f"`chatsmith train --time-budget {budget:g}`, seeds {', '.join(map(str, seeds))}; test nats/char mean "
-        "(worst; each seed) | tokens/s | optimizer steps; gain = baseline worst - variant worst",
+        "(worst; each seed) | validation nats/char mean | tokens/s | optimizer steps; gain = baseline worst - "
+        "variant worst",
         "",
-        "| corpus | variant | options | test nats/char | tokens/s | steps | gain (worst) |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| corpus | variant | options | test nats/char | validation | tokens/s | steps | gain (worst) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for corpus_name in corpora:
         baseline = cells[(corpus_name, variants[0][0])]
