@@ -45,6 +45,8 @@ def test_train_json_reports_the_metrics_users_compare(tmp_path, corpus_file, cap
         assert key in metrics
     assert metrics["bundle"] == str(out.absolute())
     assert "guessed format 'text'" in captured.err
+    # The command's own default, not the library's 0 (bench/RESULTS.md, "Dropout at 100 s").
+    assert json.loads((out / "bundle.json").read_text())["spec"]["dropout"] == 0.2
 
 
 def test_generate_json_gives_samples(bundle, capsys):
@@ -86,6 +88,11 @@ def test_fine_tune_from_base(tmp_path, bundle, corpus_file, capsys):
         == 0
     )
     assert last_json_line(capsys)["params"] > 0
+    # A fine-tune is its parent's model trained further: the same spec, dropout included.
+    assert (
+        json.loads((out / "bundle.json").read_text())["spec"]
+        == json.loads((bundle / "bundle.json").read_text())["spec"]
+    )
 
 
 def run_error(capsys, argv):
