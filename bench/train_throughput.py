@@ -25,10 +25,9 @@ step into a fixed cost per step (dispatch, the while loop's bookkeeping) and a c
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import statistics
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +126,7 @@ def _build(variant: Variant, spec: ModelSpec, vocab_size: int, strategy: Any) ->
 
     keras.utils.set_random_seed(0)
     keras.mixed_precision.set_global_policy(variant.precision)
-    spec = dataclasses.replace(spec, dropout=variant.dropout)
+    spec = replace(spec, dropout=variant.dropout)
     try:
         with strategy.scope():
             if variant.unroll:

@@ -47,7 +47,8 @@ class Cell:
 
     nats: list[float] = field(default_factory=list)
     # The validation part's figure: what a choice between variants may be made on (the test part is not).
-    validation: list[float] = field(default_factory=list)
+    # None for a run without one (`--val-fraction 0`, or a release that did not report it).
+    validation: list[float | None] = field(default_factory=list)
     tokens_per_second: list[float] = field(default_factory=list)
     steps: list[int] = field(default_factory=list)
 
@@ -56,9 +57,15 @@ class Cell:
         return (
             f"{statistics.mean(self.nats):.3f} (worst {worst:.3f}; "
             + " / ".join(f"{value:.3f}" for value in self.nats)
-            + f") | {statistics.mean(self.validation):.3f}"
+            + f") | {_mean_or_none(self.validation)}"
             + f" | {statistics.mean(self.tokens_per_second) / 1000:.1f}k | {round(statistics.mean(self.steps))}"
         )
+
+
+def _mean_or_none(values: list[float | None]) -> str:
+    """The mean of the figures runs reported, to 3 decimals; "n/a" where none did."""
+    present = [value for value in values if value is not None]
+    return f"{statistics.mean(present):.3f}" if present else "n/a"
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
@@ -113,7 +120,8 @@ def run(
                     figures = train(path, out, fmt, budget, extra, log_name, checkout).figures()
                     cell = cells.setdefault((corpus_name, name), Cell())
                     cell.nats.append(float(figures["test_nats_per_char"]))
-                    cell.validation.append(float(figures["val_nats_per_char"]))
+                    validation = figures.get("val_nats_per_char")
+                    cell.validation.append(None if validation is None else float(validation))
                     cell.tokens_per_second.append(float(figures["train_tokens_per_sec"]))
                     cell.steps.append(int(figures["steps"]))
                     print(

@@ -291,7 +291,7 @@ class Generator:
             self._take(rows[position], token, logprob, whole_characters)
 
     def _take(self, row: _Row, token: int, logprob: float, whole_characters: bool) -> None:
-        """Append the sampled `token` to `row` (or end it), and say whether the row is finished."""
+        """Append the sampled `token` to `row` (or end it), and mark the row finished when it is."""
         row.logprob += logprob
         if token == EOS_ID:
             row.finished = row.ended = True

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from bench.train_runs import train
-from bench.train_variants import parse_checkout, parse_variant
+from bench.train_variants import Cell, parse_checkout, parse_variant
 
 
 def test_a_variant_is_a_name_and_the_train_options_it_adds() -> None:
@@ -49,3 +49,10 @@ def test_a_checkout_names_a_variant_and_a_checkout(tmp_path: Path) -> None:
         parse_checkout(f"missing={checkout}", ["defaults", "old"])
     with pytest.raises(SystemExit, match="is not a chatsmith checkout; make one with 'git worktree add"):
         parse_checkout(f"old={tmp_path}", ["defaults", "old"])
+
+
+def test_a_run_without_a_validation_figure_shows_none_rather_than_stopping_the_table() -> None:
+    cell = Cell(nats=[1.5, 1.6], validation=[None, None], tokens_per_second=[1000.0, 1000.0], steps=[7, 7])
+    assert cell.line() == "1.550 (worst 1.600; 1.500 / 1.600) | n/a | 1.0k | 7"
+    cell.validation = [1.4, None]
+    assert "| 1.400 |" in cell.line()
