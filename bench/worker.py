@@ -401,6 +401,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(argv) != 2 or argv[0] not in TASKS:
         print(f"usage: python -m bench.worker {{{','.join(TASKS)}}} OPTIONS_JSON", file=sys.stderr)
         return 2
+    from textgen.tensorflow_import import import_tensorflow
+
+    import_tensorflow()  # every task uses TensorFlow or Keras
     result = TASKS[argv[0]](json.loads(argv[1]))
     print(json.dumps(result))
     return 0

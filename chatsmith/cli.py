@@ -46,10 +46,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not args.verbose:
         # Alembic narrates every migration step at INFO; `chatsmith db upgrade` prints its own summary.
         logging.getLogger("alembic").setLevel(logging.WARNING)
-    if not args.verbose and args.command not in _COMMANDS_WITHOUT_TENSORFLOW:
-        from chatsmith.quiet import import_tensorflow_quietly
+    if args.command not in _COMMANDS_WITHOUT_TENSORFLOW:
+        from textgen.tensorflow_import import import_tensorflow
 
-        import_tensorflow_quietly()
+        import_tensorflow(quiet=not args.verbose)
     from chatsmith.errors import run_reporting_errors
 
     return run_reporting_errors(lambda: args.handler(args))

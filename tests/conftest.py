@@ -15,6 +15,7 @@ from sqlalchemy.pool import NullPool
 
 from tests.schema_template import drop_database
 from tests.shared_models import CallAndResponse, call_and_response_model
+from textgen.tensorflow_import import import_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
@@ -24,6 +25,13 @@ POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
 
 # Session fixtures that train a model for seconds, besides the tests marked `slow`.
 TRAINING_FIXTURES = ("call_and_response",)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Each pytest-xdist worker imports TensorFlow first, as chatsmith's processes do, without Keras's
+    optional integrations: collecting the textgen tests imports it anyway."""
+    if hasattr(config, "workerinput"):
+        import_tensorflow()
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -16,6 +16,9 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from textgen.tensorflow_import import import_tensorflow  # noqa: E402
+
+import_tensorflow()
 import tensorflow as tf  # noqa: E402
 
 cpu = tf.config.list_physical_devices("CPU")[0]

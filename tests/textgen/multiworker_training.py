@@ -29,6 +29,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["CUDA_VISIBLE_DEVICES"] = ""  # the test is about processes, not devices: CPU only
 
 import numpy as np  # noqa: E402
+
+from textgen.tensorflow_import import import_tensorflow  # noqa: E402
+
+import_tensorflow()
 import tensorflow as tf  # noqa: E402
 
 from textgen.strategy import is_chief, pick_strategy  # noqa: E402
