@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 
-from textgen.data import stream_num_batches, stream_windows_dataset, windows_dataset
+from textgen.data import EpochBatches, stream_num_batches, stream_window_batches, window_batches
 from textgen.schedule import LearningRateSchedule
 from textgen.train_step import Trainer
 
@@ -135,7 +134,7 @@ class EpochLoop:
         self.train_seconds = 0.0
         self.validation_seconds = 0.0
         self.stopped = "epochs"
-        self.val_dataset: tf.data.Dataset | None = None
+        self.val_dataset: EpochBatches | None = None
         self.val_carry = False
         if val_tokens is not None:
             self.val_dataset, self.val_carry = _validation_dataset(trainer, val_tokens)
@@ -170,10 +169,10 @@ class EpochLoop:
         elapsed = self.trainer.agreed_seconds(time.monotonic() - self.started + reserve)[0]
         return elapsed >= self.budget
 
-    def _epoch_dataset(self, epoch: int) -> tf.data.Dataset:
+    def _epoch_dataset(self, epoch: int) -> EpochBatches:
         config, spec = self.config, self.trainer.spec
         if self.trainer.carry_state:
-            dataset = stream_windows_dataset(
+            dataset = stream_window_batches(
                 self.train_tokens,
                 spec.seq_len,
                 config.batch_size,
@@ -184,7 +183,7 @@ class EpochLoop:
                 reset_rate=config.state_reset,
             )
         else:
-            dataset = windows_dataset(
+            dataset = window_batches(
                 self.train_tokens,
                 spec.seq_len,
                 config.batch_size,
@@ -353,14 +352,22 @@ class EpochLoop:
         }
 
 
-def _validation_dataset(trainer: Trainer, val_tokens: np.ndarray) -> tuple[tf.data.Dataset, bool]:
+def _validation_dataset(trainer: Trainer, val_tokens: np.ndarray) -> tuple[EpochBatches, bool]:
     """Held-out windows read the way the model trains (streamed with carried state, when the held-out
-    text is long enough for one window per stream), else fresh windows. Returns (dataset, carry)."""
+    text is long enough for one window per stream), else fresh windows. Returns (batches, carry)."""
     config, spec = trainer.config, trainer.spec
     if trainer.carry_state and stream_num_batches(len(val_tokens), spec.seq_len, config.batch_size) > 0:
-        return stream_windows_dataset(val_tokens, spec.seq_len, config.batch_size), True
-    dataset = windows_dataset(val_tokens, spec.seq_len, config.batch_size, spec.causal, drop_remainder=False)
-    if not spec.causal:
-        # Every position is a BiLSTM window; a sample of them is enough to pick the best epoch.
-        dataset = dataset.shuffle(4 * MAX_VALIDATION_BATCHES, seed=config.seed)
-    return dataset, False
+        return stream_window_batches(val_tokens, spec.seq_len, config.batch_size), True
+    # Every position is a BiLSTM window; a sample of them, drawn once from the whole held-out text, is
+    # enough to pick the best epoch, and every check reads the same one.
+    sample = None if spec.causal else MAX_VALIDATION_BATCHES
+    batches = window_batches(
+        val_tokens,
+        spec.seq_len,
+        config.batch_size,
+        spec.causal,
+        seed=config.seed,
+        drop_remainder=False,
+        sample_steps=sample,
+    )
+    return batches, False

@@ -7,11 +7,12 @@ works under every strategy, accumulates micro-batch gradients itself and applies
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import keras
 import tensorflow as tf
 
+from textgen.data import EpochBatches
 from textgen.spec import ModelSpec, TrainConfig
 
 _OPTIMIZERS: dict[str, Callable[..., keras.optimizers.Optimizer]] = {
@@ -24,7 +25,7 @@ class Trainer:
     """Owns the model, optimizer and compiled steps for one training run under one strategy.
 
     With `carry_state`, and a family that carries state (`ArchitectureFamily.carries_state`), the state
-    flows from each step into the next (the data must then come from `stream_windows_dataset`, where row
+    flows from each step into the next (the data must then come from `stream_window_batches`, where row
     b of a step continues row b of the one before, and whose `carry` mask resets chosen rows to the zero
     state); gradients stop at step boundaries (truncated backpropagation through time).
     """
@@ -125,12 +126,14 @@ class Trainer:
 
         return eval_step
 
-    def _distribute(self, dataset: tf.data.Dataset):
-        # One device needs no distributed iterator: strategy.run takes plain tensors. That matters
-        # because the distributed iterator's shutdown stalls for seconds at the end of every epoch
-        # (its internal buffer is autotuned; see textgen.data).
+    def _distribute(self, batches: EpochBatches | tf.data.Dataset) -> Iterable:
+        # One device needs no distributed iterator: strategy.run takes plain tensors, and NumPy batches
+        # need no tf.data pipeline at all (`EpochBatches`). That matters because the distributed
+        # iterator's shutdown stalls for seconds at the end of every epoch (its internal buffer is
+        # autotuned; see textgen.data).
         if isinstance(self.strategy, tf.distribute.OneDeviceStrategy):
-            return dataset
+            return batches
+        dataset = batches.dataset() if isinstance(batches, EpochBatches) else batches
         return self.strategy.experimental_distribute_dataset(dataset)
 
     def set_learning_rate(self, value: float) -> None:
@@ -165,8 +168,8 @@ class Trainer:
             for size in self.spec.family.state_sizes(self.spec)
         ]
 
-    def train_batches(self, dataset: tf.data.Dataset) -> Iterator[tuple[float, float, float]]:
-        """Yields `(loss, accuracy, tokens)` per optimizer step over a distributed dataset.
+    def train_batches(self, dataset: EpochBatches | tf.data.Dataset) -> Iterator[tuple[float, float, float]]:
+        """Yields `(loss, accuracy, tokens)` per optimizer step over one epoch's batches.
 
         The carried state starts from zeros at the start of each call (each epoch); elements are
         `(inputs, labels, carry)` with carried state, `(inputs, labels)` without.
@@ -181,12 +184,15 @@ class Trainer:
             yield loss_sum / tokens, correct_sum / tokens, tokens
 
     def evaluate(
-        self, dataset: tf.data.Dataset, max_batches: int | None = None, carry_state: bool = False
+        self,
+        dataset: EpochBatches | tf.data.Dataset,
+        max_batches: int | None = None,
+        carry_state: bool = False,
     ) -> tuple[float, float]:
         """Mean per-token loss and accuracy over `dataset`.
 
-        With `carry_state` (for a trainer that carries state) the dataset must come from
-        `stream_windows_dataset` and the state flows from window to window, as in training and in the
+        With `carry_state` (for a trainer that carries state) the batches must come from
+        `stream_window_batches` and the state flows from window to window, as in training and in the
         final evaluation; otherwise each window starts from zeros.
         """
         loss_total = correct_total = token_total = 0.0

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.data import num_batches, window_starts, windows_dataset
+from textgen.data import num_batches, stream_window_batches, window_batches, window_starts, windows_dataset
 from textgen.errors import TextgenError
 
 
@@ -136,3 +136,40 @@ def test_batches_are_read_from_the_callers_array_not_a_copy_of_it():
     tokens[:] = 7
     inputs, labels = next(iter(dataset))
     assert np.all(inputs.numpy() == 7) and np.all(labels.numpy() == 7)
+
+
+def _arrays(batches) -> list[tuple[np.ndarray, ...]]:
+    return [tuple(np.asarray(part) for part in element) for element in batches]
+
+
+@pytest.mark.parametrize(
+    "plan",
+    [
+        lambda tokens: window_batches(tokens, 16, 8, True, seed=1, epoch=2),
+        lambda tokens: window_batches(tokens, 16, 8, False, seed=1, epoch=2, grad_accum=3),
+        lambda tokens: window_batches(tokens, 16, 7, True, drop_remainder=False),
+        lambda tokens: stream_window_batches(tokens, 16, 8, seed=3, epoch=2, grad_accum=2, reset_rate=0.2),
+        lambda tokens: stream_window_batches(tokens, 16, 4, seed=3, epoch=3, max_steps=7),
+    ],
+    ids=["windows", "bilstm-accumulated", "remainder", "streams-accumulated-resets", "streams-capped"],
+)
+def test_numpy_batches_are_the_datasets_batches(plan) -> None:
+    """A model on one device trains from the NumPy batches; strategies get the same ones from tf.data."""
+    tokens = np.random.default_rng(0).integers(0, 260, 3000).astype(np.uint16)
+    batches = plan(tokens)
+    from_numpy, from_dataset = _arrays(batches), _arrays(batches.dataset())
+    assert len(from_numpy) == len(from_dataset) == len(batches) > 1
+    for mine, theirs in zip(from_numpy, from_dataset, strict=True):
+        assert [(a.shape, a.dtype) for a in mine] == [(a.shape, a.dtype) for a in theirs]
+        assert all((a == b).all() for a, b in zip(mine, theirs, strict=True))
+    first = _arrays(batches.take(2))
+    assert len(first) == 2 and all((a == b).all() for a, b in zip(first[1], from_numpy[1], strict=True))
+
+
+def test_a_validation_sample_is_drawn_from_the_whole_text_and_the_same_every_time() -> None:
+    tokens = np.arange(20_000, dtype=np.uint32) % 250
+    sample = window_batches(tokens, 16, 8, False, seed=0, drop_remainder=False, sample_steps=5)
+    starts = sample.order
+    assert len(sample) == 5 and len(starts) == 40
+    assert list(starts) == sorted(starts) and starts[-1] > len(tokens) // 2  # not just the text's head
+    assert all((a == b).all() for a, b in zip(_arrays(sample)[0], _arrays(sample)[0], strict=True))
