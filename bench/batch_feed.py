@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import textgen.data as data
 from textgen.corpus import load_corpus
-from textgen.data import encode_compact, stream_windows_dataset
+from textgen.data import EpochBatches, encode_compact, stream_windows_dataset
 from textgen.model import build_model
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import pick_strategy
@@ -42,7 +42,9 @@ def tensorflow_copy_gather(tokens: np.ndarray, starts: tf.Tensor, span: int) -> 
 FEEDS = {"numpy": data.gather_windows, "tensorflow copy": tensorflow_copy_gather}
 
 
-def tokens_per_second(trainer: Trainer, batches: tf.data.Dataset, warm_steps: int = WARM_STEPS) -> float:
+def tokens_per_second(
+    trainer: Trainer, batches: EpochBatches | tf.data.Dataset, warm_steps: int = WARM_STEPS
+) -> float:
     """Tokens per second of `trainer`'s training steps over `batches`, after the first `warm_steps`."""
     counted, started = 0.0, time.monotonic()
     for step, (_loss, _accuracy, batch_tokens) in enumerate(trainer.train_batches(batches)):

@@ -3,7 +3,7 @@
 4. `memory`: peak resident memory over the post-import baseline (`ru_maxrss` delta), each case in a fresh
    subprocess, at 0.25, 1 and 4 MB of Tiny Shakespeare (4 MB is the corpus repeated). Seed-style: word
    tokenizer, every prefix of every line, `pad_sequences`, float64 `to_categorical`, a few batches of
-   `model.fit`. Project: `encode_messages` + `windows_dataset`, a few batches. A seed case whose
+   `model.fit`. Project: `encode_messages` + `window_batches`, a few batches. A seed case whose
    predicted peak exceeds `SEED_RUN_LIMIT` is not run: its array bytes are computed analytically and
    marked "projected" (a lower bound: `fit` was measured to need about 2-3x the arrays). Smaller seed
    sizes are measured to show the real growth and calibrate that factor.

@@ -3,17 +3,21 @@
 `python -m bench.train_throughput [--corpus LOG] [--steps 60] [--rounds 3] [--tiny]` builds, in one
 process, the default model's compiled training step (carried state, Adam, the clip) for each variant:
 
-- `batch 32, loop`: the defaults before 2026-12-05 (the baseline every ratio is against);
-- `batch 32, dropout 0.2`: today's defaults (`chatsmith train`), the same step with dropout after the
-  recurrent layer;
+- `batch 32, loop`: the defaults before 2026-12-05 (the baseline every ratio is against), fed from a
+  `tf.data` pipeline as that release did;
+- `batch 32, dropout 0.2, tf.data feed`: the defaults of 2026-12-06 morning, the same step with dropout
+  after the recurrent layer, fed from `tf.data`;
+- `batch 32, dropout 0.2`: today's defaults (`chatsmith train`), fed NumPy batches (`EpochBatches`);
 - `batch 64, loop`: the defaults of 2026-12-05 and 2026-12-06 morning;
 - `batch 128, loop`: a wider batch;
 - `batch 64, unrolled`: Keras' `unroll=True`, the 64 steps of a window as straight-line graph instead of
   a while loop (the same arithmetic);
 - `batch 64, mixed bfloat16`: the Keras dtype policy, on a CPU with AVX512-BF16/AMX.
 
-It times every variant in alternating order over `--rounds` rounds (a busy machine slows all alike) two
-ways: the training loop as `chatsmith train` runs it (windows cut from the corpus's token array), and the
+Every variant but the two marked `tf.data` reads NumPy batches, as training on one device does since
+2026-12-06. It times every variant in alternating order over `--rounds` rounds (a busy machine slows all
+alike) two ways: the training loop as `chatsmith train` runs it (windows cut from the corpus's token
+array), and the
 compiled step alone on one batch kept in memory (no input pipeline). The step alone is reported as its
 best round: on this machine about one run in three of it came out near 25,000 tokens/s whatever the
 variant, a disturbance the training loop's runs beside it did not show. The table gives the loop's median
@@ -49,10 +53,13 @@ class Variant:
     unroll: bool = False
     precision: str = "float32"
     dropout: float = 0.0
+    # "numpy": `EpochBatches` iterated directly (one device, since 2026-12-06); "tf.data": its dataset.
+    feed: str = "numpy"
 
 
 VARIANTS = (
-    Variant("batch 32, loop (defaults before 2026-12-05)", 32),
+    Variant("batch 32, loop, tf.data feed (defaults before 2026-12-05)", 32, feed="tf.data"),
+    Variant("batch 32, dropout 0.2, tf.data feed (2026-12-06 morning)", 32, dropout=0.2, feed="tf.data"),
     Variant("batch 32, dropout 0.2 (today's defaults)", 32, dropout=0.2),
     Variant("batch 64, loop (defaults of 2026-12-05)", 64),
     Variant("batch 128, loop", 128),
@@ -159,7 +166,7 @@ def measure(
 
     from bench.batch_feed import tokens_per_second
     from textgen.corpus import load_corpus
-    from textgen.data import encode_compact, stream_windows_dataset
+    from textgen.data import encode_compact, stream_window_batches
     from textgen.strategy import pick_strategy
     from textgen.tokenizers import ByteTokenizer
 
@@ -174,12 +181,11 @@ def measure(
         order = variants if round_number % 2 == 0 else tuple(reversed(variants))
         for variant in order:
             trainer = trainers[variant.name]
-            feed = stream_windows_dataset(tokens, spec.seq_len, variant.batch, seed=0, epoch=round_number)
-            timings[variant.name].loop.append(
-                tokens_per_second(trainer, feed.take(steps + WARM_STEPS), WARM_STEPS)
-            )
-            # Through `take(1)`: an iterator left open would go on cutting batches in the background.
-            [one_batch] = list(feed.take(1))
+            batches = stream_window_batches(tokens, spec.seq_len, variant.batch, seed=0, epoch=round_number)
+            batches = batches.take(steps + WARM_STEPS)
+            feed = batches.dataset() if variant.feed == "tf.data" else batches
+            timings[variant.name].loop.append(tokens_per_second(trainer, feed, WARM_STEPS))
+            one_batch = tuple(tf.constant(part) for part in batches.batch(0))
             kept = tf.data.Dataset.from_tensors(one_batch).repeat(steps + WARM_STEPS)
             timings[variant.name].alone.append(tokens_per_second(trainer, kept, WARM_STEPS))
             print(
@@ -213,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     looped = [
         (variant.batch, variant.batch * spec.seq_len / max(timings[variant.name].alone))
         for variant in VARIANTS
-        if not variant.unroll and variant.precision == "float32" and not variant.dropout
+        if not variant.unroll
+        and variant.precision == "float32"
+        and not variant.dropout
+        and variant.feed == "numpy"
     ]
     fixed, per_row = fixed_and_per_row_seconds(looped)
     print(

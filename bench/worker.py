@@ -288,7 +288,7 @@ def memory(options: dict[str, Any]) -> dict[str, Any]:
     import tensorflow as tf  # noqa: F401
 
     import bench.seed_style  # noqa: F401
-    from textgen.data import windows_dataset  # noqa: F401
+    from textgen.data import window_batches  # noqa: F401
     from textgen.spec import ModelSpec, TrainConfig
     from textgen.tokenizers import ByteTokenizer
 
@@ -313,8 +313,9 @@ def memory(options: dict[str, Any]) -> dict[str, Any]:
         tokens = ByteTokenizer().encode_messages([text])
         result.update(tokens=int(len(tokens)), array_bytes=int(tokens.nbytes))
         result["prepared_delta_bytes"] = _max_rss_bytes() - baseline
-        dataset = windows_dataset(tokens, spec.seq_len, config.batch_size, spec.causal, seed=config.seed)
-        for inputs, labels in dataset.take(options.get("batches", 3)):
+        # The batches training on one device reads (NumPy windows cut from the token array).
+        batches = window_batches(tokens, spec.seq_len, config.batch_size, spec.causal, seed=config.seed)
+        for inputs, labels in batches.take(options.get("batches", 3)):
             np.asarray(inputs), np.asarray(labels)
     result["seconds"] = time.perf_counter() - started
     result["peak_rss_bytes"] = _max_rss_bytes()
