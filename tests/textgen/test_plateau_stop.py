@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from itertools import pairwise
 
 import pytest
 
@@ -36,9 +37,11 @@ def test_a_run_whose_held_out_loss_stops_improving_ends_long_before_its_budget(t
     )
     assert result.metrics["stopped"] == "early stopping"
     assert result.metrics["validations"] == 3
-    # Each check without a new best halved the rate: the run ended annealed, not at full rate (the last
-    # progress report may come before the last halving, so at least one halving shows).
-    assert rates[-1] < 0.6 * max(rates)
+    # Each check without a new best halved the rate: the step after the second check reports half the
+    # rate of the step before (the last halving may come after the last report). The warm-up raises the
+    # rate by steps, so on a slow machine the checks fall inside it and the highest rate can come after
+    # a halving: compare neighbours, not the peak.
+    assert any(after < 0.6 * before for before, after in pairwise(rates)), rates
     assert time.monotonic() - started < 30.0
 
 
