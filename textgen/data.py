@@ -105,7 +105,7 @@ class EpochBatches:
     distribution strategies, which split a dataset's batches across replicas and workers.
 
     Elements: `(inputs, labels)` for windows, `(inputs, labels, carry)` for streams; shapes as
-    `windows_dataset` and `stream_windows_dataset` describe.
+    `window_batches` and `stream_window_batches` describe.
     """
 
     tokens: np.ndarray
@@ -119,10 +119,6 @@ class EpochBatches:
     # Streams only: where each batch row's stream starts, and (optimizer steps, batch) keep-state flags.
     row_starts: np.ndarray | None = None
     carry: np.ndarray | None = None
-
-    @property
-    def streamed(self) -> bool:
-        return self.row_starts is not None
 
     def __len__(self) -> int:
         if self.carry is not None:
