@@ -21,7 +21,7 @@ import tensorflow as tf
 
 import textgen.data as data
 from textgen.corpus import load_corpus
-from textgen.data import EpochBatches, encode_compact, stream_windows_dataset
+from textgen.data import EpochBatches, encode_compact, stream_window_batches
 from textgen.model import build_model
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import pick_strategy
@@ -77,7 +77,8 @@ def main(argv: list[str] | None = None) -> int:
             order = list(FEEDS) if round_number % 2 == 0 else list(reversed(FEEDS))
             for name in order:
                 data.gather_windows = FEEDS[name]
-                dataset = stream_windows_dataset(tokens, spec.seq_len, BATCH, seed=0, epoch=round_number + 1)
+                batches = stream_window_batches(tokens, spec.seq_len, BATCH, seed=0, epoch=round_number + 1)
+                dataset = batches.dataset()  # the pipeline whose gather is compared
                 rates[name].append(tokens_per_second(trainer, dataset.take(args.steps + WARM_STEPS)))
                 print(f"round {round_number} {name}: {rates[name][-1]:,.0f} tokens/s", flush=True)
     finally:

@@ -218,30 +218,6 @@ def window_batches(
     return EpochBatches(tokens, seq_len, batch_size, causal, grad_accum, drop_remainder, starts)
 
 
-def windows_dataset(
-    tokens: np.ndarray,
-    seq_len: int,
-    batch_size: int,
-    causal: bool,
-    *,
-    seed: int | None = None,
-    epoch: int = 0,
-    grad_accum: int = 1,
-    drop_remainder: bool = True,
-) -> tf.data.Dataset:
-    """`window_batches(...)` as a `tf.data.Dataset`."""
-    return window_batches(
-        tokens,
-        seq_len,
-        batch_size,
-        causal,
-        seed=seed,
-        epoch=epoch,
-        grad_accum=grad_accum,
-        drop_remainder=drop_remainder,
-    ).dataset()
-
-
 def stream_window_batches(
     tokens: np.ndarray,
     seq_len: int,
@@ -294,32 +270,8 @@ def stream_window_batches(
     return EpochBatches(tokens, seq_len, batch_size, True, grad_accum, True, order, row_starts, carry)
 
 
-def stream_windows_dataset(
-    tokens: np.ndarray,
-    seq_len: int,
-    batch_size: int,
-    *,
-    seed: int | None = None,
-    epoch: int = 0,
-    grad_accum: int = 1,
-    max_steps: int | None = None,
-    reset_rate: float = 0.0,
-) -> tf.data.Dataset:
-    """`stream_window_batches(...)` as a `tf.data.Dataset`."""
-    return stream_window_batches(
-        tokens,
-        seq_len,
-        batch_size,
-        seed=seed,
-        epoch=epoch,
-        grad_accum=grad_accum,
-        max_steps=max_steps,
-        reset_rate=reset_rate,
-    ).dataset()
-
-
 def stream_num_batches(num_tokens: int, seq_len: int, batch_size: int, grad_accum: int = 1) -> int:
-    """Optimizer steps in one epoch of `stream_windows_dataset` (at phase 0)."""
+    """Optimizer steps in one epoch of `stream_window_batches` (at phase 0)."""
     return ((num_tokens - 1) // batch_size // seq_len) // grad_accum
 
 
@@ -346,7 +298,7 @@ def _micro_batches_second(inputs: tf.Tensor, labels: tf.Tensor) -> tuple[tf.Tens
 
 
 def num_batches(num_tokens: int, seq_len: int, batch_size: int, causal: bool, grad_accum: int = 1) -> int:
-    """Optimizer steps in one epoch of `windows_dataset` (drop_remainder)."""
+    """Optimizer steps in one epoch of `window_batches` (drop_remainder)."""
     if causal:
         windows = (num_tokens - seq_len - 1) // seq_len + 1 if num_tokens > seq_len else 0
     else:

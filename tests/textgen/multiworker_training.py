@@ -44,7 +44,7 @@ strategy = pick_strategy()
 
 import keras  # noqa: E402
 
-from textgen.data import windows_dataset  # noqa: E402
+from textgen.data import window_batches  # noqa: E402
 from textgen.model import build_model  # noqa: E402
 from textgen.spec import ModelSpec, TrainConfig  # noqa: E402
 from textgen.tokenizers import build_tokenizer  # noqa: E402
@@ -65,7 +65,8 @@ tokens = tokenizer.encode_messages([TEXT])
 
 def dataset() -> tf.data.Dataset:
     """The same global batches on every worker (same seed); the strategy hands each worker its share."""
-    return windows_dataset(tokens, SPEC.seq_len, CONFIG.batch_size, SPEC.causal, seed=0, epoch=1).take(STEPS)
+    batches = window_batches(tokens, SPEC.seq_len, CONFIG.batch_size, SPEC.causal, seed=0, epoch=1)
+    return batches.dataset().take(STEPS)
 
 
 report: dict = {

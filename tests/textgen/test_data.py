@@ -2,13 +2,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from textgen.data import num_batches, stream_window_batches, window_batches, window_starts, windows_dataset
+from textgen.data import num_batches, stream_window_batches, window_batches, window_starts
 from textgen.errors import TextgenError
 
 
 def test_causal_windows_predict_the_next_token_at_every_position():
     tokens = np.arange(1000, dtype=np.int32)
-    batches = list(windows_dataset(tokens, seq_len=16, batch_size=4, causal=True, seed=1))
+    batches = list(window_batches(tokens, seq_len=16, batch_size=4, causal=True, seed=1).dataset())
     assert (
         len(batches) == num_batches(1000, 16, 4, causal=True)
         or len(batches) == num_batches(1000, 16, 4, True) - 1
@@ -30,7 +30,9 @@ def test_causal_epoch_covers_the_stream_without_overlap():
 
 def test_bilstm_windows_label_the_token_after_the_window():
     tokens = np.arange(200, dtype=np.int32)
-    inputs, labels = next(iter(windows_dataset(tokens, seq_len=8, batch_size=5, causal=False, seed=0)))
+    inputs, labels = next(
+        iter(window_batches(tokens, seq_len=8, batch_size=5, causal=False, seed=0).dataset())
+    )
     np.testing.assert_array_equal(labels.numpy(), inputs.numpy()[:, -1] + 1)
 
 
@@ -38,7 +40,7 @@ def test_epochs_shuffle_differently_but_repeat_with_the_seed():
     tokens = np.arange(5000, dtype=np.int32)
 
     def first_batch(seed, epoch):
-        return next(iter(windows_dataset(tokens, 10, 8, True, seed=seed, epoch=epoch)))[0].numpy()
+        return next(iter(window_batches(tokens, 10, 8, True, seed=seed, epoch=epoch).dataset()))[0].numpy()
 
     np.testing.assert_array_equal(first_batch(1, 1), first_batch(1, 1))
     assert not np.array_equal(first_batch(1, 1), first_batch(1, 2))
@@ -46,14 +48,14 @@ def test_epochs_shuffle_differently_but_repeat_with_the_seed():
 
 def test_gradient_accumulation_stacks_micro_batches_after_the_batch_axis():
     tokens = np.arange(3000, dtype=np.int32)
-    inputs, labels = next(iter(windows_dataset(tokens, 10, 4, True, seed=0, grad_accum=3)))
+    inputs, labels = next(iter(window_batches(tokens, 10, 4, True, seed=0, grad_accum=3).dataset()))
     assert inputs.shape == (4, 3, 10) and labels.shape == (4, 3, 10)
 
 
 def test_windows_are_gathered_per_batch_not_materialised():
     # 4M tokens: padded n-grams with one-hot labels would need terabytes; the dataset holds the stream once.
     tokens = np.zeros(4_000_000, dtype=np.int32)
-    dataset = windows_dataset(tokens, seq_len=128, batch_size=32, causal=False, seed=0)
+    dataset = window_batches(tokens, seq_len=128, batch_size=32, causal=False, seed=0).dataset()
     inputs, labels = next(iter(dataset))
     assert inputs.shape == (32, 128) and labels.shape == (32,)
 
@@ -64,10 +66,12 @@ def test_corpus_shorter_than_a_window_is_a_clear_error():
 
 
 def test_stream_windows_continue_row_by_row_across_steps():
-    from textgen.data import stream_num_batches, stream_windows_dataset
+    from textgen.data import stream_num_batches
 
     tokens = np.arange(10_000, dtype=np.int32)
-    batches = [(x.numpy(), y.numpy()) for x, y, _ in stream_windows_dataset(tokens, 20, 4, seed=5, epoch=1)]
+    batches = [
+        (x.numpy(), y.numpy()) for x, y, _ in stream_window_batches(tokens, 20, 4, seed=5, epoch=1).dataset()
+    ]
     assert len(batches) >= stream_num_batches(10_000, 20, 4) - 1
     for (inputs, labels), (next_inputs, _) in zip(batches, batches[1:], strict=False):
         np.testing.assert_array_equal(labels, inputs + 1)
@@ -79,23 +83,25 @@ def test_stream_windows_continue_row_by_row_across_steps():
 
 
 def test_capped_stream_epochs_move_on_through_the_text():
-    from textgen.data import stream_windows_dataset
 
     tokens = np.arange(20_000, dtype=np.int32)
-    first = [x.numpy()[0, 0] for x, _, _ in stream_windows_dataset(tokens, 10, 4, epoch=1, max_steps=50)]
-    second = [x.numpy()[0, 0] for x, _, _ in stream_windows_dataset(tokens, 10, 4, epoch=2, max_steps=50)]
+    first = [
+        x.numpy()[0, 0] for x, _, _ in stream_window_batches(tokens, 10, 4, epoch=1, max_steps=50).dataset()
+    ]
+    second = [
+        x.numpy()[0, 0] for x, _, _ in stream_window_batches(tokens, 10, 4, epoch=2, max_steps=50).dataset()
+    ]
     assert len(first) == len(second) == 50
     # Epoch 2 continues where epoch 1 stopped instead of re-reading the same windows.
     assert second[0] == first[-1] + 10
 
 
 def test_stream_resets_a_share_of_rows_at_every_step_repeatably():
-    from textgen.data import stream_windows_dataset
 
     tokens = np.arange(200_000, dtype=np.int32)
 
     def carry_masks(seed: int) -> np.ndarray:
-        dataset = stream_windows_dataset(tokens, 10, 32, seed=seed, epoch=1, reset_rate=0.1)
+        dataset = stream_window_batches(tokens, 10, 32, seed=seed, epoch=1, reset_rate=0.1).dataset()
         return np.stack([carry.numpy() for _, _, carry in dataset])
 
     masks = carry_masks(3)
@@ -106,7 +112,7 @@ def test_stream_resets_a_share_of_rows_at_every_step_repeatably():
     np.testing.assert_array_equal(masks, carry_masks(3))
     assert not np.array_equal(masks, carry_masks(4))
     # Without resets, only the first step starts fresh.
-    plain = [c.numpy() for _, _, c in stream_windows_dataset(tokens, 10, 32, seed=3, epoch=1)]
+    plain = [c.numpy() for _, _, c in stream_window_batches(tokens, 10, 32, seed=3, epoch=1).dataset()]
     assert not plain[0].any() and all(c.all() for c in plain[1:])
 
 
@@ -124,7 +130,7 @@ def test_the_corpus_is_kept_in_the_smallest_type_its_vocabulary_fits(monkeypatch
     assert compact.dtype == np.uint16
     np.testing.assert_array_equal(compact, tokenizer.encode_messages(messages))
     # The model still reads int32 windows of the same ids.
-    inputs, labels = next(iter(data.stream_windows_dataset(compact, 8, 2)))[:2]
+    inputs, labels = next(iter(data.stream_window_batches(compact, 8, 2).dataset()))[:2]
     assert inputs.dtype == tf.int32 and labels.dtype == tf.int32
     np.testing.assert_array_equal(inputs.numpy()[0], compact[:8])
 
@@ -132,7 +138,7 @@ def test_the_corpus_is_kept_in_the_smallest_type_its_vocabulary_fits(monkeypatch
 def test_batches_are_read_from_the_callers_array_not_a_copy_of_it():
     # A TensorFlow copy of the token table would cost as much memory again as the corpus.
     tokens = np.zeros(10_000, dtype=np.uint16)
-    dataset = windows_dataset(tokens, seq_len=16, batch_size=4, causal=True)
+    dataset = window_batches(tokens, seq_len=16, batch_size=4, causal=True).dataset()
     tokens[:] = 7
     inputs, labels = next(iter(dataset))
     assert np.all(inputs.numpy() == 7) and np.all(labels.numpy() == 7)
