@@ -52,7 +52,13 @@ class CallAndResponse:
 
 
 def call_and_response_model(tmp_path_factory: pytest.TempPathFactory) -> CallAndResponse:
-    """The call-and-response model (about seven seconds of training on one core, once per run)."""
+    """The call-and-response model (about twelve seconds of training on one core, once per run).
+
+    Whether so small a model finds the pairs depends on its seed (measured on 5 seeds: a GRU 48 learned them
+    from 2, a GRU 96 from 4; the others stay near the unigram plateau or answer any call), and on the machine:
+    thread scheduling changes the sums. The model is checked before any test reads it and trained again from
+    the next seed when it has not learned, so a failing test speaks of the bot, not of this fixture.
+    """
     rng = random.Random(0)
     messages = [line for _ in range(1000) for line in rng.choice(CALL_AND_RESPONSE_PAIRS)]
 
@@ -60,13 +66,33 @@ def call_and_response_model(tmp_path_factory: pytest.TempPathFactory) -> CallAnd
         from textgen.spec import ModelSpec, TrainConfig
         from textgen.training import train_model
 
-        train_model(
-            messages[:-200],
-            out,
-            spec=ModelSpec(arch="gru", units=48, embedding=16, seq_len=32),
-            config=TrainConfig(batch_size=8, epochs=30, learning_rate=3e-3, test_fraction=0.0),
-            precision="float32",
-        )
+        for seed in range(4):
+            shutil.rmtree(out, ignore_errors=True)
+            train_model(
+                messages[:-200],
+                out,
+                spec=ModelSpec(arch="gru", units=96, embedding=16, seq_len=32),
+                config=TrainConfig(batch_size=8, epochs=30, learning_rate=3e-3, test_fraction=0.0, seed=seed),
+                precision="float32",
+            )
+            if _answers_every_call(out):
+                return
+        raise RuntimeError("the call-and-response model did not learn its pairs from seeds 0-3")
 
     bundle = built_once(tmp_path_factory, "call-and-response", train)
     return CallAndResponse(bundle, messages[-200:], list(CALL_AND_RESPONSE_PAIRS))
+
+
+def _answers_every_call(bundle: Path, samples: int = 20) -> bool:
+    """Whether the model answers each call with its response in all but one of `samples` replies, sampled
+    as the bot's tests sample them (the call as context, temperature 0.3)."""
+    from textgen.generator import Generator
+    from textgen.sampling import SamplingParams
+
+    generator = Generator.from_bundle(bundle)
+    params = [SamplingParams(max_tokens=10, temperature=0.3, seed=seed) for seed in range(samples)]
+    for call, response in CALL_AND_RESPONSE_PAIRS:
+        replies = generator.generate_many([""] * samples, params, [[call]] * samples)
+        if sum(reply == response for reply in replies) < samples - 1:
+            return False
+    return True
