@@ -16,6 +16,11 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 RUN python -m venv /opt/venv
+# A C compiler for chatsmith's two compiled modules (setup.py: the sampler and the GRU step every reply
+# runs); only the build stages have it, the images do not.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 # Dependencies first, in their own layer, computed from pyproject.toml alone: editing the code or the
 # README does not reinstall them. The cache mount keeps downloaded wheels between builds and out of the
 # image.
@@ -24,7 +29,7 @@ RUN --mount=type=cache,target=/root/.cache/pip \
     python requirements.py bot > requirements.txt \
     && pip install --requirement requirements.txt
 # Then chatsmith itself, without touching the dependencies.
-COPY README.md ./
+COPY README.md setup.py ./
 COPY chatsmith chatsmith
 COPY errortext errortext
 COPY textgen textgen
@@ -50,11 +55,16 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 RUN python -m venv /opt/venv
+# A C compiler for chatsmith's two compiled modules (setup.py: the sampler and the GRU step every reply
+# runs); only the build stages have it, the images do not.
+RUN apt-get update \
+    && apt-get install --yes --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 COPY pyproject.toml docker/requirements.py ./
 RUN --mount=type=cache,target=/root/.cache/pip \
     python requirements.py "$TENSORFLOW_VARIANT" > requirements.txt \
     && pip install --requirement requirements.txt
-COPY README.md ./
+COPY README.md setup.py ./
 COPY chatsmith chatsmith
 COPY errortext errortext
 COPY textgen textgen

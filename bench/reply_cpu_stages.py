@@ -36,6 +36,7 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
     "decode: model step": (("textgen.architectures.recurrent", "CausalStepper.step"),),
     "decode: sampling": (
         ("textgen.generator", "sample_tokens"),
+        ("textgen.generator", "sample_one"),
         ("textgen.generator", "log_softmax"),
         ("textgen.generator", "token_logprobs"),
     ),

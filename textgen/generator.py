@@ -18,7 +18,7 @@ from textgen.context_states import ContextStates
 from textgen.endings import end_at_boundary
 from textgen.engine import make_stepper
 from textgen.lexicon import SPELLING_TOKENIZERS, Lexicon, LexiconConstraint, load_lexicon
-from textgen.sampling import SamplingParams, sample_tokens, token_logprobs
+from textgen.sampling import SamplingParams, plain, sample_one, sample_tokens, token_logprobs
 from textgen.tokenizers import BOS_ID, EOS_ID
 from textgen.utf8 import BOUNDARY, Utf8State, advance, allowed_tokens, complete
 from textgen.weights import weights_from_keras, weights_nbytes
@@ -223,13 +223,24 @@ class Generator:
         return results
 
     def _decode_alone(self, row: _Row, state: Any) -> Decoded:
-        """`_decode` for a batch of one row."""
+        """`_decode` for a batch of one row: under `plain` params (the bot's), each token is sampled by
+        `sample_one` without the batch's lists and arrays."""
         state = self.contexts.read_alone(row, state)
         token = row.pending.pop()  # all but its last token is read
-        step, rows, at = self.stepper.step, [row], [0]
+        step, params, rng = self.stepper.step, row.params, row.rng
+        whole_characters = self.tokenizer.kind == "byte"
+        masked = whole_characters or self.lexicon is not None
+        vocab = self.stepper.vocab_size
+        compiled = plain(params, vocab)
         while True:
             logits, state = step(np.array([token], dtype=np.int64), state)
-            self._sample(rows, at, logits)
+            if compiled:
+                allowed = self._cached_mask(row, vocab, whole_characters) if masked else None
+                may_end = row.text_tokens >= params.min_tokens
+                token, logprob = sample_one(logits[0], params, rng, allowed, may_end)
+                self._take(row, token, logprob, whole_characters)
+            else:
+                self._sample([row], [0], logits)
             if row.finished:
                 steps = len(row.generated) + row.ended
                 return Decoded(row.generated, not row.ended, row.logprob / max(1, steps))

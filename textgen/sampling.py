@@ -6,6 +6,7 @@ temperature-scaled logits and one setting per row, and returns the logits with t
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -13,6 +14,15 @@ import numpy as np
 
 from textgen.errors import TextgenError
 from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+
+try:
+    from textgen._sampler import MAX_VOCAB as COMPILED_MAX_VOCAB
+    from textgen._sampler import sample_row as compiled_sample_row
+except ImportError as error:  # a source tree that was never installed
+    raise ImportError(
+        "textgen._sampler is not built: install chatsmith (`make install`, or `pip install -e .`), "
+        "which compiles it"
+    ) from error
 
 # Tokens a sample never contains: they frame or pad text, they are not text.
 _NEVER_SAMPLED = [PAD_ID, BOS_ID, UNK_ID]
@@ -109,10 +119,13 @@ def sample_tokens(
         allowed: (batch, vocab) booleans, the tokens each row may sample (None: all but the framing
             and padding tokens, which are never sampled).
     """
-    # Called once per decoding step, mostly for one row: each NumPy call costs more than its arithmetic
-    # on a few hundred logits, so steps that change nothing for these params are skipped.
-    if len(params) == 1 and _plain(params[0]):
-        return np.array([_sample_row(logits[0], params[0], rngs[0], allowed)])
+    # Called once per decoding step, mostly for one row, which the compiled sampler takes; below, each
+    # NumPy call costs more than its arithmetic on a few hundred logits, so steps that change nothing for
+    # these params are skipped.
+    if len(params) == 1 and plain(params[0], logits.shape[1]):
+        return np.array(
+            [sample_one(logits[0], params[0], rngs[0], None if allowed is None else allowed[0])[0]]
+        )
     logits = logits.astype(np.float64, copy=True)
     batch, vocab = logits.shape
     if allowed is not None:
@@ -180,54 +193,54 @@ def _ends_at_model_rate(
     return ending
 
 
-def _plain(params: SamplingParams) -> bool:
-    """Whether `_sample_row` samples for `params`: temperature, top-k, top-p, min-p and the end at the
-    model's own rate (the bot's settings), without a repetition penalty or typical sampling."""
+def plain(params: SamplingParams, vocab: int) -> bool:
+    """Whether `sample_one` samples for `params` over `vocab` tokens: temperature, top-k, top-p, min-p and
+    the end at the model's own rate (the bot's settings), without a repetition penalty or typical
+    sampling, for vocabularies of bytes or characters."""
     return (
-        params.temperature >= GREEDY_BELOW_TEMPERATURE
+        vocab <= COMPILED_MAX_VOCAB
+        and params.temperature >= GREEDY_BELOW_TEMPERATURE
         and params.repetition_penalty == 1.0
         and params.typical_p is None
     )
 
 
-def _sample_row(
-    logits: np.ndarray, params: SamplingParams, rng: np.random.Generator, allowed: np.ndarray | None
-) -> int:
-    """`sample_tokens` for one row under `_plain` params: the same operations on the row's numbers, in
-    the same order, as one-dimensional arrays and with nothing done that leaves them unchanged."""
-    logits = logits.astype(np.float64, copy=True)
+def sample_one(
+    logits: np.ndarray,
+    params: SamplingParams,
+    rng: np.random.Generator,
+    allowed: np.ndarray | None = None,
+    may_end: bool = True,
+) -> tuple[int, float]:
+    """`sample_tokens` for one row under `plain` params: the next token after `logits` (vocab,), and its
+    log-probability under them (`token_logprobs`).
+
+    Compiled (`textgen/_sampler.c`): one row's sampling as NumPy calls cost more than the model's step.
+    `allowed` (vocab,) restricts the tokens as in `sample_tokens`; `may_end` False keeps the end token out
+    as well (a reply shorter than its `min_tokens`). A row that ends at the model's own rate has drawn its
+    token's number too; it samples nothing after its end.
+    """
     vocab = len(logits)
-    if allowed is not None:
-        logits[~allowed[0]] = -np.inf
-    logits[_NEVER_SAMPLED] = -np.inf
-    if not params.stop_at_end:
-        logits[EOS_ID] = -np.inf
-    if params.end_untempered:
-        # `_ends_at_model_rate` on one row: the end token's untempered log-softmax entry, then one draw.
-        shifted = logits - logits.max()
-        end_probability = np.exp(shifted[EOS_ID] - np.log(np.exp(shifted).sum()))
-        if rng.random() < end_probability:
-            return EOS_ID
-        logits[EOS_ID] = -np.inf
-    scaled = logits / params.temperature
-    top_k = params.top_k or vocab
-    top_p = params.top_p if params.top_p is not None else 1.0
-    probs = np.exp(scaled - scaled.max())
-    if top_k < vocab or top_p < 1.0:
-        # `_keep_head`: the most likely token always stays, so the kept probabilities are these, or 0.
-        ranked = np.sort(probs)[::-1]
-        if top_k < vocab:
-            ranked[top_k:] = 0.0
-        cumulative = ranked.cumsum()
-        cumulative /= cumulative[-1]
-        last = min(int(cumulative.searchsorted(top_p, side="left")), top_k - 1)
-        probs = np.where(probs >= ranked[last], probs, 0.0)
-    if params.min_p is not None:
-        # `min_p_truncation`: the kept probabilities are already relative to the most likely token (1.0).
-        probs = np.where(probs >= params.min_p, probs, 0.0)
-    cdf = probs.cumsum()
-    cdf /= cdf[-1]
-    return min(int(cdf.searchsorted(rng.random(), side="right")), vocab - 1)
+    if allowed is None:
+        allowed = _all_allowed(vocab)
+    end_draw = rng.random() if params.end_untempered else 0.0
+    return compiled_sample_row(
+        logits,
+        allowed,
+        params.stop_at_end and may_end,
+        params.end_untempered,
+        params.temperature,
+        min(params.top_k or vocab, vocab),
+        1.0 if params.top_p is None else params.top_p,
+        params.min_p or 0.0,
+        end_draw,
+        rng.random(),
+    )
+
+
+@functools.cache
+def _all_allowed(vocab: int) -> np.ndarray:
+    return np.ones(vocab, dtype=bool)
 
 
 def _count_sorted(ascending: np.ndarray, values: Sequence[float] | np.ndarray, *, below: bool) -> np.ndarray:

@@ -1,6 +1,8 @@
 """The decoding engine against the Keras forward pass for every registered architecture, and sampling
 behaviour."""
 
+from dataclasses import replace
+
 import keras
 import numpy as np
 import pytest
@@ -130,6 +132,17 @@ def test_batched_requests_equal_the_same_requests_run_alone(generator):
     # A byte model may add up to 3 bytes past the limit to finish a character.
     assert all(1 <= len(ids) <= q.max_tokens + 3 for ids, q in zip(tokens, params, strict=True))
     assert 1 <= len(tokens[2]) <= 4
+
+
+def test_requests_at_the_bots_settings_decode_the_same_alone_and_batched(generator):
+    # One request samples by the compiled one-row path (`textgen.row_sampling`), a batch by NumPy arrays.
+    bot = SamplingParams(max_tokens=40, temperature=1.0, top_p=0.95, end_untempered=True)
+    params = [replace(bot, seed=seed, min_p=0.05 if seed % 2 else None) for seed in range(8)]
+    prompts = ["", "the", "hello the", "", "a", "zz", "longer prompt here", "x"]
+    assert generator.generate_many(prompts, params) == [
+        generator.generate_many([prompt], [request])[0]
+        for prompt, request in zip(prompts, params, strict=True)
+    ]
 
 
 def test_generation_stops_at_end_of_message():

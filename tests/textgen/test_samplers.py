@@ -7,7 +7,7 @@ import pytest
 
 from textgen.errors import TextgenError
 from textgen.sampling import TRUNCATIONS, SamplingParams, sample_tokens
-from textgen.tokenizers import EOS_ID
+from textgen.tokenizers import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 VOCAB = 100
 FIRST = 10  # clear of the framing tokens, which are never sampled
@@ -127,7 +127,7 @@ def test_a_seed_gives_the_same_tokens_alone_or_in_a_batch_with_the_end_at_the_mo
     ids=["bot defaults", "min-p and the end at the model's rate", "top-k and min-p", "min-p alone"],
 )
 def test_one_row_samples_what_it_would_in_a_batch_whatever_the_logits(params):
-    # A request decoded alone takes a shorter path than a batch (`_sample_row`); the tokens must agree.
+    # A request decoded alone is sampled by compiled code (`sample_one`), a batch by NumPy: the tokens agree.
     rng = np.random.default_rng(7)
     other = SamplingParams(temperature=1.0, repetition_penalty=1.2)
     alone, batched = [], []
@@ -140,3 +140,26 @@ def test_one_row_samples_what_it_would_in_a_batch_whatever_the_logits(params):
         batched.append(int(sample_tokens(pair, [other, params], rngs)[1]))
     assert alone == batched
     assert len(set(alone)) > 5 and alone.count(EOS_ID) > 10
+
+
+def test_the_compiled_sampler_frames_text_with_the_tokenizers_ids():
+    from textgen import _sampler
+
+    assert (_sampler.PAD_ID, _sampler.BOS_ID, _sampler.EOS_ID, _sampler.UNK_ID) == (
+        PAD_ID,
+        BOS_ID,
+        EOS_ID,
+        UNK_ID,
+    )
+
+
+def test_the_compiled_sampler_refuses_rows_it_cannot_read_in_one_line():
+    from textgen._sampler import sample_row
+
+    logits, allowed = np.zeros(VOCAB, dtype=np.float32), np.ones(VOCAB, dtype=bool)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        sample_row(logits.astype(np.float16), allowed, True, False, 1.0, VOCAB, 1.0, 0.0, 0.0, 0.5)
+    with pytest.raises(ValueError, match="one boolean per logit"):
+        sample_row(logits, allowed[:-1], True, False, 1.0, VOCAB, 1.0, 0.0, 0.0, 0.5)
+    token, logprob = sample_row(logits, allowed, True, False, 1.0, VOCAB, 1.0, 0.0, 0.0, 0.5)
+    assert token not in (PAD_ID, BOS_ID, UNK_ID) and logprob == pytest.approx(-np.log(VOCAB))

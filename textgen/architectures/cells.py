@@ -6,11 +6,12 @@ window in one product, or fold the first layer's projection into the embedding t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import numpy as np
 
+from textgen._gru import gru_update
 from textgen.architectures.family import Weights
 
 
@@ -88,41 +89,38 @@ class GRUCell(SimpleRNNCell):
 
     gates: ClassVar[int] = 3
 
-    recurrent_bias: np.ndarray | None = None  # (gates * units,)
+    # (gates * units,) float32, kept apart from the input bias as Keras does; `from_weights` reads it.
+    recurrent_bias: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
 
     @classmethod
     def from_weights(cls, weights: Weights, prefix: str, units: int) -> GRUCell:
         # Keras keeps the GRU's input and recurrent biases apart, as two rows of one array.
         bias = weights[f"{prefix}/bias"]
         kernel, recurrent = weights[f"{prefix}/kernel"], weights[f"{prefix}/recurrent_kernel"]
-        return cls(units, kernel, recurrent, bias[0], bias[1])
+        # The compiled step reads the state and both products as float32, as the weights are stored.
+        recurrent_bias = np.ascontiguousarray(bias[1], dtype=np.float32)
+        return cls(units, kernel, np.asarray(recurrent, dtype=np.float32), bias[0], recurrent_bias)
 
     @classmethod
     def bias_shape(cls, units: int) -> tuple[int, ...]:
         return (2, cls.gates * units)
 
     def step(self, projected: np.ndarray, state: Any) -> tuple[np.ndarray, Any]:
-        # The same operations as `z = sigmoid(p_z + inner_z)`, `r = sigmoid(p_r + inner_r)`,
-        # `candidate = tanh(p_c + r * inner_c)`, `h = z * h_prev + (1 - z) * candidate`, element for element
-        # and in the same order (so the same bits), but done in place and with both gates' sigmoid over
-        # their columns at once: at one row per step, each NumPy call costs more than its arithmetic.
-        units = self.units
-        h_prev = state
+        # `z = sigmoid(p_z + inner_z)`, `r = sigmoid(p_r + inner_r)`, `candidate = tanh(p_c + r * inner_c)`,
+        # `h = z * h_prev + (1 - z) * candidate`: the product here, the rest in one compiled loop
+        # (`textgen/_gru.c`): at one row per step, a dozen NumPy calls cost more than their arithmetic.
+        h_prev = np.ascontiguousarray(state, dtype=np.float32)
         inner = h_prev @ self.recurrent
-        inner += self.recurrent_bias
-        gates = projected[:, : 2 * units] + inner[:, : 2 * units]
-        gates *= 0.5  # sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5, as `sigmoid` computes it
-        np.tanh(gates, out=gates)
-        gates *= 0.5
-        gates += 0.5
-        z, r = gates[:, :units], gates[:, units:]
-        candidate = r * inner[:, 2 * units :]
-        candidate += projected[:, 2 * units :]
-        np.tanh(candidate, out=candidate)
-        h = z * h_prev
-        np.subtract(1.0, z, out=z)
-        z *= candidate
-        h += z
+        h = np.empty(h_prev.shape, dtype=np.float32)
+        gru_update(
+            np.ascontiguousarray(projected, dtype=np.float32),
+            inner,
+            self.recurrent_bias,
+            h_prev,
+            h,
+            len(h_prev),
+            self.units,
+        )
         return h, h
 
 
