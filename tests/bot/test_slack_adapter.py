@@ -398,6 +398,9 @@ def test_backfill_skips_commands_to_the_bot_as_live_collection_does(
             fake.add_history(general, [f"<@{FakeSlack.BOT_USER_ID}> generate the cat"], user=fake.alice.id)
             form = fake.slash_command_form("/chatsmith", "collect on", user=fake.bob.id)
             assert (await fake.post_signed_slash_command(url, form)).status == 200
+            # Slack acknowledges a command before the bot has run it: two sent back to back may run in
+            # either order, so the backfill waits for the opt-in, as a person would.
+            assert "Collection is on" in ((await fake.wait_for_response_post(timeout=10)).text or "")
             form = fake.slash_command_form("/train", "backfill:50", user=fake.bob.id)
             assert (await fake.post_signed_slash_command(url, form)).status == 200
             done = await fake.wait_for_response_post(lambda p: "Backfill read" in (p.text or ""), timeout=20)
