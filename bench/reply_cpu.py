@@ -105,7 +105,7 @@ async def core_replies(model: Path, work: Path, replies: int, warmup: int, lengt
         for line in CONVERSATION:
             await chat.say(line)
         return {
-            scenario: await _scenario(chat, replies, warmup, new_message)
+            scenario: await _scenario(chat, replies, warmup, new_message, length)
             for scenario, new_message in SCENARIOS.items()
         }
     finally:
@@ -117,9 +117,10 @@ async def core_replies(model: Path, work: Path, replies: int, warmup: int, lengt
 SCENARIOS = {"same conversation": False, "a new message before each": True}
 
 
-async def _scenario(chat: Any, replies: int, warmup: int, new_message: bool) -> dict[str, Any]:
+async def _scenario(chat: Any, replies: int, warmup: int, new_message: bool, length: int) -> dict[str, Any]:
     """Replies timed one by one (a new chat line before each, untimed, when `new_message`), then the same
-    again instrumented."""
+    again instrumented. Each asks for `length` tokens: the bot's defaults would draw a reply's length from
+    the channel's messages (`BotConfig.length_from_channel`), and still read them."""
     from bench.reply_cpu_stages import StageClock, instrumented
 
     texts: list[str] = []
@@ -132,7 +133,7 @@ async def _scenario(chat: Any, replies: int, warmup: int, new_message: bool) -> 
                 written[0] += 1
                 await chat.say(f"{CONVERSATION[written[0] % len(CONVERSATION)]} ({written[0]})")
             began = time.process_time()
-            texts.extend(await chat.say("/generate"))
+            texts.extend(await chat.say(f"/generate length:{length}"))
             spent.append(time.process_time() - began)
         return spent
 

@@ -92,7 +92,11 @@ def bot_replies(
         else shared
         for point in points
     ]
-    base = [reply_params(decoding.config, point.recent) for point in points]
+    # A length drawn from the channel (`length_from_channel`) is drawn the same way for a seed.
+    base = [
+        reply_params(decoding.config, point.recent, rng=np.random.default_rng([seed, index]))
+        for index, point in enumerate(points)
+    ]
     contexts = [point.context if decoding.context else () for point in points]
     final: list[str] = [FALLBACK] * len(points)
     waiting = list(range(len(points)))
@@ -113,8 +117,15 @@ def bot_replies(
     return Written(final, cpu / max(1, len(points)))
 
 
+# The defaults the decoding rows change one thing of: one fixed length, temperature 0.8, the end where the
+# tempered, truncated sampling ends it.
 PREVIOUS_DEFAULTS = BotConfig(
-    default_length=160, temperature=0.8, top_p=0.95, overrun=0.5, end_untempered=False
+    default_length=160,
+    temperature=0.8,
+    top_p=0.95,
+    overrun=0.5,
+    end_untempered=False,
+    length_from_channel=False,
 )
 
 
@@ -123,6 +134,10 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
     change to decoding on its own against the previous defaults."""
     previous = PREVIOUS_DEFAULTS
     rows = [Decoding("/generate at the bot's defaults", adopted)]
+    if adopted.length_from_channel:
+        rows.append(
+            Decoding("the bot's defaults, one fixed length", replace(adopted, length_from_channel=False))
+        )
     if adopted != previous:
         rows.append(Decoding("/generate at the previous defaults", previous))
     rows += [
@@ -136,7 +151,7 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
     channel_lengths = replace(previous, length_from_channel=True)
     rows += [
         Decoding("previous defaults, no context", previous, False),
-        Decoding("lengths from the channel (p90 of 50)", channel_lengths),
+        Decoding("lengths drawn from the channel's last 50", channel_lengths),
         Decoding("lengths from the channel, no overrun", replace(channel_lengths, overrun=0.0)),
         Decoding("best of 4", replace(previous, best_of=4)),
         Decoding(

@@ -8,7 +8,6 @@ mid-sentence; cut back to a boundary, they read as messages.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 
@@ -33,26 +32,25 @@ def end_at_boundary(text: str) -> str:
     return stripped
 
 
-# A reply after a conversation is at most as long as this percentile of the channel's recent messages:
-# the channel's own long messages, not one fixed number for every channel.
-LENGTH_PERCENTILE = 90
 # With fewer recent messages than this, their lengths say too little: the fixed length applies.
 MIN_RECENT_MESSAGES = 8
-# No cap below this many tokens, so a channel of one-word messages still gets a sentence.
-MIN_LENGTH = 24
+# No cap below this many tokens: a reply is never cut before its first word.
+MIN_LENGTH = 8
 
 
 def length_from_channel(
-    recent: Sequence[str], default: int, ceiling: int, percentile: float = LENGTH_PERCENTILE
+    recent: Sequence[str], default: int, ceiling: int, rng: np.random.Generator | None = None
 ) -> int:
-    """The length cap, in tokens, of a reply in a channel whose latest messages are `recent`.
+    """The length cap, in tokens, of a reply in a channel whose latest messages are `recent`: the length
+    of one of them, drawn at random, so that replies are as long as the channel's messages are, short
+    and long alike (`SamplingParams.overrun` still lets a reply run on to end its message).
 
     Lengths are counted in UTF-8 bytes, which is at least the tokens of a byte- or character-level
     model. `default` when fewer than `MIN_RECENT_MESSAGES` messages are known; never above `ceiling`
-    nor below `MIN_LENGTH` (unless `ceiling` is lower).
+    nor below `MIN_LENGTH` (unless `ceiling` is lower). `rng` draws (a fresh generator when None).
     """
     if len(recent) < MIN_RECENT_MESSAGES:
         return min(default, ceiling)
-    lengths = [len(message.encode("utf-8")) for message in recent]
-    cap = math.ceil(float(np.percentile(lengths, percentile)))
-    return min(ceiling, max(MIN_LENGTH, cap))
+    rng = rng if rng is not None else np.random.default_rng()
+    drawn = len(recent[int(rng.integers(len(recent)))].encode("utf-8"))
+    return min(ceiling, max(MIN_LENGTH, drawn))

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from bot.core.errors import GenerationBusy
 from bot.core.models import ModelCache
 from textgen.endings import length_from_channel
@@ -35,7 +37,7 @@ if TYPE_CHECKING:  # services holds the pool, so the config's class is named for
 log = logging.getLogger(__name__)
 
 
-# Messages of the channel whose lengths set a reply's length cap (`reply_params`).
+# Messages of the channel whose lengths a reply's length cap is drawn from (`reply_params`).
 LENGTH_MESSAGES = 50
 
 
@@ -44,14 +46,15 @@ def reply_params(
     recent: tuple[str, ...] = (),
     length: int | None = None,
     temperature: float | None = None,
+    rng: np.random.Generator | None = None,
 ) -> SamplingParams:
     """How `/generate` samples: the length and temperature asked for, else the bot's defaults. Without an
-    asked length, a reply after the channel's `recent` messages is capped by their lengths where
-    `config.length_from_channel` is on."""
+    asked length, a reply after the channel's `recent` messages is capped at the length of one of them,
+    drawn by `rng` (`textgen.endings.length_from_channel`), where `config.length_from_channel` is on."""
     if length is None:
         length = config.default_length
         if config.length_from_channel and recent:
-            length = length_from_channel(recent, config.default_length, config.max_length)
+            length = length_from_channel(recent, config.default_length, config.max_length, rng)
     return SamplingParams(
         max_tokens=length,
         temperature=config.temperature if temperature is None else temperature,

@@ -59,8 +59,12 @@ class BotConfig:
         typical_p: Typical sampling share (`textgen.sampling`); None: off.
         min_p: Min-p sampling share (`textgen.sampling`); None: off.
         best_of: Candidates sampled per reply in one batch; the most fluent is kept (`textgen.generator`).
-        length_from_channel: A reply after a conversation is capped by the channel's recent message
-            lengths (`textgen.endings.length_from_channel`) rather than `default_length`.
+        length_from_channel: A reply after a conversation is capped at the length of one of the channel's
+            last `LENGTH_MESSAGES` messages, drawn at random (`textgen.endings.length_from_channel`),
+            rather than at `default_length`. Measured (bench `replies`, Stripe channel, 600 replies x 3
+            seeds): detectability AUC 0.785 with it, 0.799 at one fixed length; 64 characters a reply
+            against 97 (the held-out messages: mean 90, median 64). Draft runs: 0.766-0.783 against
+            0.792-0.803.
         end_untempered: A reply ends at the model's own probability of ending its message, whatever the
             temperature and truncation (`textgen.sampling.SamplingParams.end_untempered`). Measured (bench
             `replies`, 600 replies x 3 seeds, fine-tuned channel model, same temperature and top-p): a
@@ -95,7 +99,7 @@ class BotConfig:
     typical_p: float | None = None
     min_p: float | None = None
     best_of: int = 1
-    length_from_channel: bool = False
+    length_from_channel: bool = True
     end_untempered: bool = True
     backfill_max: int = defaults.BACKFILL_MAX
     base_model_path: Path | None = None

@@ -1,5 +1,7 @@
 """The reply-quality judge: what counts as a known word, a copy, the held-out part, and the writers measured."""
 
+from dataclasses import replace
+
 import pytest
 
 from bench.reply_quality import ChannelLine, build_lexicon, copy_index, reply_figures, split_newest
@@ -59,6 +61,11 @@ def test_every_decoding_is_measured_beside_the_defaults_and_the_temperature_curv
         1.1,
         1.3,
     ]
+    # "Temperature alone": the previous defaults with one fixed length, nothing else changed.
+    for row in rows:
+        if "no context" in row.name and "temperature" in row.name:
+            assert row.config == replace(PREVIOUS_DEFAULTS, temperature=row.config.temperature)
+    assert not PREVIOUS_DEFAULTS.length_from_channel
     assert any(row.config.best_of > 1 for row in rows)
     assert any(row.config.typical_p for row in rows) and any(row.config.min_p for row in rows)
     assert any(row.config.length_from_channel for row in rows)

@@ -59,11 +59,16 @@ def test_mean_log_probability_is_the_models_own(generator):
     assert np.isfinite(greedy.mean_logprob) and greedy.mean_logprob < 0
 
 
-def test_the_length_cap_follows_the_channels_recent_messages():
-    short_channel = ["ok"] * 20 + ["a" * 60] * 5  # the 90th percentile is a 60-byte message
-    assert length_from_channel(short_channel, default=160, ceiling=600) == 60
-    assert length_from_channel(["x" * 900] * 20, default=160, ceiling=600) == 600
-    assert length_from_channel(["ok"] * 20, default=160, ceiling=600) == MIN_LENGTH
-    too_few = ["a" * 60] * (MIN_RECENT_MESSAGES - 1)
-    assert length_from_channel(too_few, default=160, ceiling=600) == 160
-    assert length_from_channel(["é" * 30] * 20, default=160, ceiling=600) == 60  # bytes, not characters
+def test_the_length_cap_is_the_length_of_one_of_the_channels_recent_messages():
+    rng = np.random.default_rng(0)
+    channel = ["ok"] * 20 + ["a" * 60] * 5
+
+    def cap(recent, **kwargs):
+        return length_from_channel(recent, default=160, ceiling=600, rng=rng, **kwargs)
+
+    drawn = [cap(channel) for _ in range(300)]
+    assert set(drawn) == {MIN_LENGTH, 60}  # "ok" is below the floor
+    assert 0.1 < drawn.count(60) / len(drawn) < 0.3  # one message in five is 60 bytes
+    assert cap(["x" * 900] * 20) == 600
+    assert cap(["a" * 60] * (MIN_RECENT_MESSAGES - 1)) == 160  # too few to say anything: the default
+    assert cap(["é" * 30] * 20) == 60  # bytes, not characters
