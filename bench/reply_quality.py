@@ -182,10 +182,21 @@ def irc_lexicon_corpus(settings: RunSettings) -> list[str]:
 
 
 def train_channel_model(
-    history: list[str], held_out: list[str], out: Path, settings: RunSettings, base: Path | None
+    history: list[str],
+    held_out: list[str],
+    out: Path,
+    settings: RunSettings,
+    base: Path | None,
+    as_a_job: bool = False,
 ) -> Path:
+    """A model of the channel: `base` fine-tuned (or a model from scratch) for `TRAIN_SECONDS`, or, with
+    `as_a_job`, as the trainer's job trains one (`TrainerConfig`: checks every 10 s and stops when they
+    level off, the 900 s budget a ceiling; the quick and tiny runs keep their short budgets)."""
+    from dataclasses import replace
+
     from textgen.spec import ModelSpec, TrainConfig
     from textgen.training import train_model
+    from trainer.config import PLATEAU_STOP, TrainerConfig
 
     mode = "tiny" if settings.tiny else "quick" if settings.quick else "full"
     config = TrainConfig(time_budget=TRAIN_SECONDS[mode], epochs=1000, seed=1)
@@ -193,6 +204,9 @@ def train_channel_model(
     if settings.tiny:
         config = TrainConfig(batch_size=8, epochs=1, steps_per_epoch=4, seed=1)
         spec = ModelSpec(arch="gru", layers=1, units=16, embedding=8, seq_len=16)
+    if as_a_job:
+        job = TrainerConfig().textgen_train_config()
+        config = replace(job, seed=1) if mode == "full" else replace(config, **PLATEAU_STOP)
     train_model(
         history, out, spec=spec, config=config, base=base, test_messages=held_out, precision="float32"
     )
@@ -239,12 +253,16 @@ def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
         bundles["fine-tuned"] = train_channel_model(
             history, held_out, Path(tmp) / "fine-tuned", settings, base
         )
+        _progress("replies: fine-tuning the base model as the trainer's job does")
+        bundles["fine-tuned as the trainer's job does"] = train_channel_model(
+            history, held_out, Path(tmp) / "job", settings, base, as_a_job=True
+        )
         _progress(f"replies: training from scratch for {TRAIN_SECONDS[mode]:.0f} s")
         bundles["from scratch"] = train_channel_model(
             history, held_out, Path(tmp) / "scratch", settings, None
         )
         defaults = Decoding("the bot's defaults", BotConfig())
-        for name in ("base model", "from scratch"):
+        for name in ("base model", "from scratch", "fine-tuned as the trainer's job does"):
             writers[f"{name}, /generate at the bot's defaults"] = model_writer(
                 judge, bundles[name], base, defaults, count, seeds
             )
