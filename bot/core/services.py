@@ -62,9 +62,8 @@ class BotConfig:
         length_from_channel: A reply after a conversation is capped at the length of one of the channel's
             last `LENGTH_MESSAGES` messages, drawn at random (`textgen.endings.length_from_channel`),
             rather than at `default_length`. Measured (bench `replies`, Stripe channel, 600 replies x 3
-            seeds): detectability AUC 0.785 with it, 0.799 at one fixed length; 64 characters a reply
-            against 97 (the held-out messages: mean 90, median 64). Draft runs: 0.766-0.783 against
-            0.792-0.803.
+            seeds, two runs): detectability AUC 0.776 and 0.785 with it, 0.804 and 0.799 at one fixed
+            length; 64 characters a reply against 97-102 (the held-out messages: mean 90, median 64).
         end_untempered: A reply ends at the model's own probability of ending its message, whatever the
             temperature and truncation (`textgen.sampling.SamplingParams.end_untempered`). Measured (bench
             `replies`, 600 replies x 3 seeds, fine-tuned channel model, same temperature and top-p): a
