@@ -264,6 +264,11 @@ class Settings(BaseSettings):
     generate_top_p: float = Field(
         default=bot_defaults.TOP_P, gt=0, le=1, description="Nucleus sampling share."
     )
+    generate_length_from_channel: bool = Field(
+        default=True,
+        description="A reply after a conversation is as long as one of the channel's recent messages, "
+        "drawn at random (false: the default length).",
+    )
     backfill_max: int = Field(
         default=bot_defaults.BACKFILL_MAX, ge=0, description="Most past messages one /train backfill reads."
     )
