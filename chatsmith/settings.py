@@ -66,8 +66,7 @@ class Settings(BaseSettings):
         default=None, description="Where model bundles live; defaults to <data_dir>/models."
     )
     base_model_path: Path | None = Field(
-        default=None,
-        description="Bundle that answers where no channel or workspace model is active yet.",
+        default=None, description="Bundle that answers where no channel or workspace model is active yet."
     )
 
     # ------------------------------------------------------------------ trainer (trainer/)
@@ -264,11 +263,7 @@ class Settings(BaseSettings):
     generate_top_p: float = Field(
         default=bot_defaults.TOP_P, gt=0, le=1, description="Nucleus sampling share."
     )
-    generate_length_from_channel: bool = Field(
-        default=True,
-        description="A reply after a conversation is as long as one of the channel's recent messages, "
-        "drawn at random (false: the default length).",
-    )
+    generate_channel_lengths: bool = Field(default=True, description="Replies as long as recent messages.")
     backfill_max: int = Field(
         default=bot_defaults.BACKFILL_MAX, ge=0, description="Most past messages one /train backfill reads."
     )

@@ -64,7 +64,7 @@ def bot_config(settings: Settings) -> BotConfig:
         max_length=settings.generate_max_length,
         temperature=settings.generate_temperature,
         top_p=settings.generate_top_p,
-        length_from_channel=settings.generate_length_from_channel,
+        length_from_channel=settings.generate_channel_lengths,
         backfill_max=settings.backfill_max,
         base_model_path=find_base_model(settings.base_model_path),
         model_cache_bytes=settings.model_cache_mb * 1024 * 1024,

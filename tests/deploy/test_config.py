@@ -415,4 +415,4 @@ def test_the_bots_and_the_trainer_default_to_the_settings_defaults() -> None:
     assert replace(trainer_config(defaults), base_model=None) == TrainerConfig()
     assert BotConfig().min_training_messages == TrainerConfig().min_messages == 200
     # An operator can turn the length drawn from the channel off.
-    assert not bot_config(Settings.model_construct(generate_length_from_channel=False)).length_from_channel
+    assert not bot_config(Settings.model_construct(generate_channel_lengths=False)).length_from_channel
