@@ -223,24 +223,13 @@ class Generator:
         return results
 
     def _decode_alone(self, row: _Row, state: Any) -> Decoded:
-        """`_decode` for a batch of one row: under `plain` params (the bot's), each token is sampled by
-        `sample_one` without the batch's lists and arrays."""
+        """`_decode` for a batch of one row."""
         state = self.contexts.read_alone(row, state)
         token = row.pending.pop()  # all but its last token is read
-        step, params, rng = self.stepper.step, row.params, row.rng
-        whole_characters = self.tokenizer.kind == "byte"
-        masked = whole_characters or self.lexicon is not None
-        vocab = self.stepper.vocab_size
-        compiled = plain(params, vocab)
+        step, rows, at = self.stepper.step, [row], [0]
         while True:
             logits, state = step(np.array([token], dtype=np.int64), state)
-            if compiled:
-                allowed = self._cached_mask(row, vocab, whole_characters) if masked else None
-                may_end = row.text_tokens >= params.min_tokens
-                token, logprob = sample_one(logits[0], params, rng, allowed, may_end)
-                self._take(row, token, logprob, whole_characters)
-            else:
-                self._sample([row], [0], logits)
+            self._sample(rows, at, logits)
             if row.finished:
                 steps = len(row.generated) + row.ended
                 return Decoded(row.generated, not row.ended, row.logprob / max(1, steps))
@@ -276,8 +265,19 @@ class Generator:
 
     def _sample(self, rows: list[_Row], sampling: list[int], logits: np.ndarray) -> None:
         """Sample the next token of the rows at `sampling` (positions in `rows`) from their `logits`."""
-        params = [rows[p].params for p in sampling]
         whole_characters = self.tokenizer.kind == "byte"
+        vocab = self.stepper.vocab_size
+        if len(sampling) == 1 and plain(rows[sampling[0]].params, vocab):
+            # One row, the usual case when serving: compiled, token and log-probability in one call,
+            # without the batch's lists and arrays (`sample_one`).
+            row = rows[sampling[0]]
+            masked = whole_characters or self.lexicon is not None
+            allowed = self._cached_mask(row, vocab, whole_characters) if masked else None
+            may_end = row.text_tokens >= row.params.min_tokens
+            token, logprob = sample_one(logits[0], row.params, row.rng, allowed, may_end)
+            self._take(row, token, logprob, whole_characters)
+            return
+        params = [rows[p].params for p in sampling]
         allowed = self._allowed([rows[p] for p in sampling], self.stepper.vocab_size, whole_characters)
         early = [i for i, p in enumerate(sampling) if rows[p].text_tokens < rows[p].params.min_tokens]
         if early:
