@@ -16,8 +16,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 RUN python -m venv /opt/venv
-# A C compiler for chatsmith's two compiled modules (setup.py: the sampler and the GRU step every reply
-# runs); only the build stages have it, the images do not.
+# A C compiler for chatsmith's three compiled modules (setup.py: the sampler, the GRU step and the
+# float16 products every reply runs); only the build stages have it, the images do not.
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
@@ -55,8 +55,8 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
     PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 RUN python -m venv /opt/venv
-# A C compiler for chatsmith's two compiled modules (setup.py: the sampler and the GRU step every reply
-# runs); only the build stages have it, the images do not.
+# A C compiler for chatsmith's three compiled modules (setup.py: the sampler, the GRU step and the
+# float16 products every reply runs); only the build stages have it, the images do not.
 RUN apt-get update \
     && apt-get install --yes --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*

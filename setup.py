@@ -1,5 +1,5 @@
-"""The compiled parts of chatsmith, both on every reply's path: the one-row sampler (`textgen/_sampler.c`) and
-the GRU step's element-wise part (`textgen/_gru.c`).
+"""The compiled parts of chatsmith, all on every reply's path: the one-row sampler (`textgen/_sampler.c`),
+the GRU step's element-wise part (`textgen/_gru.c`) and products with float16 weights (`textgen/_halfmatmul.c`).
 
 Everything else is declared in pyproject.toml; setuptools reads both.
 """
@@ -14,5 +14,8 @@ setup(
         Extension(
             "textgen._gru", ["textgen/_gru.c"], extra_compile_args=["-O3", "-std=gnu11", "-fno-trapping-math"]
         ),
+        # Each kernel is compiled for its own instruction set (`target` attributes) and chosen at load time
+        # from what the CPU has: one build runs on any x86-64 (and elsewhere, with the portable loop).
+        Extension("textgen._halfmatmul", ["textgen/_halfmatmul.c"], extra_compile_args=["-O3", "-std=gnu11"]),
     ],
 )

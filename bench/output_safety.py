@@ -76,14 +76,14 @@ class _Sampled:
 
 def sample_replies(bundle: Path, count: int, guards: list[Any], seed: int) -> _Sampled:
     """`count` replies through the output filter, resampled like `/generate` does."""
+    from bot.core.models import load_for_replies
     from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, OutputFilter
     from bot.core.services import BotConfig
     from db.filters import FilterSettings
-    from textgen.generator import Generator
     from textgen.sampling import SamplingParams
 
     config = BotConfig()
-    generator = Generator.from_bundle(bundle)
+    generator = load_for_replies(bundle)
     output = OutputFilter(FilterSettings(), guards)
     final: list[str | None] = [None] * count
     raw: list[str] = []

@@ -158,13 +158,15 @@ def decoding_alone(model: Path, replies: int, warmup: int, length: int) -> dict[
     """The floors, each in both scenarios: `Generator.decode_best` with the core's settings and context
     (decoding with the lexicon, without the core), and the model's stepper alone (reading the context,
     then `length` steps taking the most likely token)."""
-    from bot.core import BotConfig
+    from bot.core import BotConfig, models
     from bot.core.generation import reply_params
     from bot.core.handlers.generate import CONTEXT_MESSAGES
     from textgen.context import prompt_with_context
     from textgen.generator import Generator
 
-    generator = Generator.from_bundle(model)
+    # As the bots load it (an older checkout, compared with `--compare`, loads with `from_bundle`).
+    load = getattr(models, "load_for_replies", Generator.from_bundle)
+    generator = load(model)
     params = [reply_params(BotConfig(default_length=length, overrun=0.0), CONVERSATION)]
     tokens: list[int] = []
     said = list(CONVERSATION)

@@ -78,12 +78,12 @@ def bot_replies(
     """One reply per conversation in `points`, as `/generate` under `decoding` would post it, and the CPU
     it cost (decoding, filter and resampling; the model is loaded before the clock starts)."""
     from bot.core.generation import reply_params
+    from bot.core.models import load_for_replies
     from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, OutputFilter
     from db.filters import FilterSettings
     from textgen.copyguard import build_copy_guard
-    from textgen.generator import Generator
 
-    generator = Generator.from_bundle(bundle)
+    generator = load_for_replies(bundle)
     started = time.process_time()
     shared = OutputFilter(FilterSettings(), guards)
     filters = [

@@ -19,7 +19,7 @@ Each part runs in a fresh child process, so one part's memory never shows in ano
    `CommandCore.handle(generate)` sent open-loop at `--rate` per second, each for a channel picked at
    random, and their time to the reply (the follow-up) recorded. Cooldowns are off (they would refuse
    most requests of one channel at 20/s); replies are the default 160 tokens.
-3. `cycles` (TensorFlow blocked): bundle load times (`Generator.from_bundle`), and the resident memory of
+3. `cycles` (TensorFlow blocked): bundle load times (`load_for_replies`, as the bots load), and the resident memory of
    1,000 loads of small models (GRU 128; 200 different ones in a full run, written for this alone)
    through a cache that keeps only a few, each model generating once.
 

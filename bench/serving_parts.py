@@ -388,9 +388,8 @@ def serve(work: Path, count: int, rate: float, seconds: float) -> dict[str, Any]
 def cycles(work: Path, count: int, scenarios: dict[int, str]) -> dict[str, Any]:
     """Bundle load times, and resident memory across `count` loads of different models."""
     block_tensorflow()
-    from bot.core.models import ModelCache
+    from bot.core.models import ModelCache, load_for_replies
     from chatsmith.base_model import find_base_model
-    from textgen.generator import Generator
     from textgen.sampling import SamplingParams
 
     all_bundles = sorted((work / "models").glob("workspace-*/channel-*/model-v1"), key=str)
@@ -403,7 +402,7 @@ def cycles(work: Path, count: int, scenarios: dict[int, str]) -> dict[str, Any]:
         times = []
         for path in paths:
             began = time.perf_counter()
-            Generator.from_bundle(path)
+            load_for_replies(path)
             times.append(1000 * (time.perf_counter() - began))
         ordered = sorted(times)
         return {
@@ -412,7 +411,7 @@ def cycles(work: Path, count: int, scenarios: dict[int, str]) -> dict[str, Any]:
             "p99_ms": p99(ordered),
         }
 
-    Generator.from_bundle(small[0])  # first load: imports, thread limits
+    load_for_replies(small[0])  # first load: imports, thread limits
     result: dict[str, Any] = {
         "load_small": load_times(small[:200]),
         "load_base_spec": load_times(base_spec[:50]),

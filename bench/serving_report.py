@@ -99,7 +99,7 @@ def _runs_table(runs: list[dict[str, Any]]) -> list[str]:
 def _loads_table(cycles_result: dict[str, Any]) -> list[str]:
     lines = [
         "",
-        "| bundle load (`Generator.from_bundle`, page cache warm) | median | p99 |",
+        "| bundle load (`load_for_replies`, page cache warm) | median | p99 |",
         "| --- | --- | --- |",
     ]
     for key, label in (

@@ -49,6 +49,12 @@ def bundle_key(path: Path) -> BundleKey:
     return str(resolved), stamp
 
 
+def load_for_replies(path: Path) -> Generator:
+    """The generator of the bundle at `path` as the bots decode with it: float16 copies of the matrices
+    each step reads whole, which halves a reply's model steps (`textgen.half_weights`)."""
+    return Generator.from_bundle(path, half_weights=True)
+
+
 def generator_bytes(generator: Any) -> int:
     """What a cached generator counts against the cache: its weights and derived arrays."""
     return int(getattr(generator, "nbytes", 0))
@@ -72,7 +78,7 @@ class ModelCache:
     def __init__(
         self,
         max_bytes: int = DEFAULT_CACHE_BYTES,
-        loader: Callable[[Path], Generator] = Generator.from_bundle,
+        loader: Callable[[Path], Generator] = load_for_replies,
         *,
         max_models: int | None = None,
         size_of: Callable[[Generator], int] = generator_bytes,

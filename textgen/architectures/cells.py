@@ -13,6 +13,7 @@ import numpy as np
 
 from textgen._gru import gru_update
 from textgen.architectures.family import Weights
+from textgen.half_weights import HalfMatrix
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -97,9 +98,12 @@ class GRUCell(SimpleRNNCell):
         # Keras keeps the GRU's input and recurrent biases apart, as two rows of one array.
         bias = weights[f"{prefix}/bias"]
         kernel, recurrent = weights[f"{prefix}/kernel"], weights[f"{prefix}/recurrent_kernel"]
-        # The compiled step reads the state and both products as float32, as the weights are stored.
+        # The compiled step reads the state and both products as float32, as the weights are stored
+        # (a float16 recurrent kernel kept for serving multiplies into float32: `textgen.half_weights`).
         recurrent_bias = np.ascontiguousarray(bias[1], dtype=np.float32)
-        return cls(units, kernel, np.asarray(recurrent, dtype=np.float32), bias[0], recurrent_bias)
+        if not isinstance(recurrent, HalfMatrix):
+            recurrent = np.asarray(recurrent, dtype=np.float32)
+        return cls(units, kernel, recurrent, bias[0], recurrent_bias)
 
     @classmethod
     def bias_shape(cls, units: int) -> tuple[int, ...]:

@@ -1,0 +1,6 @@
+import numpy as np
+
+def matmul(
+    x: np.ndarray, w: np.ndarray, out: np.ndarray, rows: int, n_in: int, n_out: int, kernel: str | None = None
+) -> None: ...
+def kernels() -> tuple[str, ...]: ...

@@ -1,0 +1,85 @@
+"""Serving with float16 copies of the matrices a decoding step reads whole.
+
+Each token of a reply multiplies one row by every recurrent kernel and by the output kernel. For the base
+model's size (GRU 384 over bytes) those are 2.2 MB of float32, more than a core's L2 cache, so each step
+streams them from L3 and the two products cost about twice what either does alone. As float16 they take
+1.1 MB and stay in cache. The products still sum in float32 (`textgen/_halfmatmul.c` widens each weight
+as it reads it); what changes is each weight, rounded to float16 (relative error at most 2^-11), which
+moves a step's logits by about 1e-3 and held-out nats/char by far less (`tests/textgen/test_half_weights.py`
+and `bench/RESULTS.md` measure both).
+
+Only decoding for replies uses them (`Generator(..., half_weights=True)`, which the bots' model cache asks
+for). Training, evaluation, the gate and the Keras parity checks read the float32 weights, and a CPU
+without a vector kernel for float16 (`kernels()`) keeps float32: there the products would be slower.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from textgen.architectures.family import Weights
+
+try:
+    from textgen._halfmatmul import kernels, matmul
+except ImportError as error:  # a source tree that was never installed
+    raise ImportError(
+        "textgen._halfmatmul is not built: install chatsmith (`make install`, or `pip install -e .`), "
+        "which compiles it"
+    ) from error
+
+# The arrays each step multiplies whole: every layer's recurrent kernel and the output kernel. The input
+# kernels are not among them: the first is folded into a table read one row per token, and a deeper
+# layer's reads a row that the step has just computed.
+HALVED_SUFFIXES = ("/recurrent_kernel", "logits/kernel")
+
+
+class HalfMatrix(np.ndarray):
+    """A float16 matrix that NumPy multiplies from the left (`x @ matrix`) in float32 by the compiled
+    kernel; any other operation sees a plain float16 array."""
+
+    def __array_ufunc__(self, ufunc: Any, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        if (
+            ufunc is np.matmul
+            and method == "__call__"
+            and not kwargs
+            and len(inputs) == 2
+            and inputs[1] is self
+        ):
+            return times(inputs[0], self)
+        plain = [np.asarray(value) if isinstance(value, HalfMatrix) else value for value in inputs]
+        return getattr(ufunc, method)(*plain, **kwargs)
+
+
+def halve(matrix: np.ndarray) -> HalfMatrix:
+    """`matrix` rounded to float16, as a `HalfMatrix`."""
+    return np.ascontiguousarray(matrix, dtype=np.float16).view(HalfMatrix)
+
+
+def times(rows: np.ndarray, matrix: HalfMatrix) -> np.ndarray:
+    """`rows @ matrix` in float32, for rows `(n_in,)` or `(batch, n_in)`."""
+    n_in, n_out = matrix.shape
+    x = np.ascontiguousarray(rows, dtype=np.float32)
+    if x.ndim not in (1, 2) or x.shape[-1] != n_in:
+        raise ValueError(f"cannot multiply {rows.shape} by a ({n_in}, {n_out}) matrix")
+    count = 1 if x.ndim == 1 else x.shape[0]
+    out = np.empty((*x.shape[:-1], n_out), dtype=np.float32)
+    matmul(x, matrix, out, count, n_in, n_out)
+    return out
+
+
+def fast_half_products() -> bool:
+    """Whether this CPU has a vector kernel for float16 weights (without one, float32 is faster)."""
+    return kernels()[0] != "generic"
+
+
+def halve_step_matrices(weights: Weights) -> Weights:
+    """`weights` with the matrices a decoding step reads whole (`HALVED_SUFFIXES`) as `HalfMatrix`
+    copies; unchanged where `fast_half_products()` is false."""
+    if not fast_half_products():
+        return weights
+    return {
+        name: halve(array) if name.endswith(HALVED_SUFFIXES) and array.ndim == 2 else array
+        for name, array in weights.items()
+    }
