@@ -298,8 +298,18 @@ def resolve_serving_version(
     check = _problem_check(bundle_exists, bundle_problem)
     scopes = [Scope(workspace_id, channel_id)] if channel_id is not None else []
     scopes.append(Scope(workspace_id))
+    # Both scopes' active versions in one query: every reply asks.
+    active = {
+        version.scope_key: version
+        for version in session.scalars(
+            select(ModelVersion).where(
+                ModelVersion.scope_key.in_([scope.scope_key for scope in scopes]),
+                ModelVersion.status == "active",
+            )
+        )
+    }
     for scope in scopes:
-        version = active_version(session, scope)
+        version = active.get(scope.scope_key)
         if version is None:
             continue
         problem = check(version.bundle_path) if version.bundle_path else "no bundle"

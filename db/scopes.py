@@ -101,22 +101,20 @@ def get_or_create_channel(
 def find_scope(
     session: Session, platform: str, workspace_external_id: str, channel_external_id: str | None = None
 ) -> Scope | None:
-    """The scope named by platform ids, or None when that workspace or channel is not known."""
-    workspace = session.scalars(
-        select(Workspace).where(
-            Workspace.platform == platform, Workspace.external_id == workspace_external_id
-        )
-    ).one_or_none()
-    if workspace is None:
-        return None
+    """The scope named by platform ids, or None when that workspace or channel is not known.
+
+    One query of ids (no rows loaded into the session): every reply looks its channel up.
+    """
+    workspace_named = (Workspace.platform == platform, Workspace.external_id == workspace_external_id)
     if channel_external_id is None:
-        return Scope.of(workspace)
-    channel = session.scalars(
-        select(Channel).where(
-            Channel.workspace_id == workspace.id, Channel.external_id == channel_external_id
-        )
+        workspace_id = session.scalars(select(Workspace.id).where(*workspace_named)).one_or_none()
+        return None if workspace_id is None else Scope(workspace_id)
+    ids = session.execute(
+        select(Channel.workspace_id, Channel.id)
+        .join(Workspace, Channel.workspace_id == Workspace.id)
+        .where(*workspace_named, Channel.external_id == channel_external_id)
     ).one_or_none()
-    return None if channel is None else Scope.of(channel)
+    return None if ids is None else Scope(ids[0], ids[1])
 
 
 def describe_scope(session: Session, scope: Scope) -> str:
