@@ -13,7 +13,7 @@ $(BIN)/python:
 
 # The bench extra too: the tests of the benchmarks' measures (the detectability classifier, markovify)
 # run in `make test` rather than being skipped.
-$(STAMP): pyproject.toml setup.py textgen/_sampler.c textgen/_gru.c textgen/_halfmatmul.c | $(BIN)/python
+$(STAMP): pyproject.toml setup.py textgen/_sampler.c textgen/_gru.c textgen/_halfmatmul.c textgen/_halfmatmul_kernels.h | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	@touch $(STAMP)
 

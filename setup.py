@@ -12,10 +12,18 @@ setup(
         # gcc vectorises the gate loop at -O3, and only where a comparison may not trap (no code here reads
         # floating-point exception flags).
         Extension(
-            "textgen._gru", ["textgen/_gru.c"], extra_compile_args=["-O3", "-std=gnu11", "-fno-trapping-math"]
+            "textgen._gru",
+            ["textgen/_gru.c"],
+            depends=["textgen/_halfmatmul_kernels.h"],
+            extra_compile_args=["-O3", "-std=gnu11", "-fno-trapping-math"],
         ),
         # Each kernel is compiled for its own instruction set (`target` attributes) and chosen at load time
         # from what the CPU has: one build runs on any x86-64 (and elsewhere, with the portable loop).
-        Extension("textgen._halfmatmul", ["textgen/_halfmatmul.c"], extra_compile_args=["-O3", "-std=gnu11"]),
+        Extension(
+            "textgen._halfmatmul",
+            ["textgen/_halfmatmul.c"],
+            depends=["textgen/_halfmatmul_kernels.h"],
+            extra_compile_args=["-O3", "-std=gnu11"],
+        ),
     ],
 )

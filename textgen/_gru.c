@@ -14,6 +14,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "_halfmatmul_kernels.h"
+
 /* tanh(x) for float32, Eigen's `generic_fast_tanh_float`: a 13/6 rational function on [-c, c]. */
 static inline float fast_tanh(float x) {
     const float clamp = 7.90531110763549805f;
@@ -100,8 +102,61 @@ static PyObject *gru_update(PyObject *self, PyObject *const *args, Py_ssize_t na
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(gru_step_half_doc,
+             "gru_step_half(projected, h_prev, recurrent, recurrent_bias, out, batch, units)\n\n"
+             "A whole GRU step with a float16 recurrent kernel (units, 3 * units): its product with h_prev\n"
+             "(`textgen/_halfmatmul_kernels.h`), then `gru_update`, in one call (at one row per step the\n"
+             "calls between them cost a fifth of the step).");
+
+static PyObject *gru_step_half(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
+    (void)self;
+    if (nargs != 7) {
+        PyErr_SetString(PyExc_TypeError, "gru_step_half takes 7 arguments");
+        return NULL;
+    }
+    Py_ssize_t batch = PyLong_AsSsize_t(args[5]), units = PyLong_AsSsize_t(args[6]);
+    if (PyErr_Occurred()) return NULL;
+    if (batch < 0 || units < 1) {
+        PyErr_SetString(PyExc_ValueError, "batch must be 0 or more and units at least 1");
+        return NULL;
+    }
+    Py_buffer projected, h_prev, recurrent, bias, out;
+    int held = 0;
+    if (float32_buffer(args[0], &projected, "projected", batch * 3 * units) == 0) held = 1;
+    if (held == 1 && float32_buffer(args[1], &h_prev, "h_prev", batch * units) == 0) held = 2;
+    if (held == 2) {
+        if (PyObject_GetBuffer(args[2], &recurrent, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
+            held = 3;
+            if (strcmp(recurrent.format, "e") != 0 || recurrent.len != units * 3 * units * 2)
+                PyErr_Format(PyExc_ValueError, "recurrent must be C-contiguous float16 (%zd, %zd)", units, 3 * units);
+        }
+    }
+    if (held == 3 && !PyErr_Occurred() && float32_buffer(args[3], &bias, "recurrent_bias", 3 * units) == 0) held = 4;
+    if (held == 4 && float32_buffer(args[4], &out, "out", batch * units) == 0) {
+        held = 5;
+        if (out.readonly) PyErr_SetString(PyExc_ValueError, "out must be writable");
+    }
+    if (held == 5 && !PyErr_Occurred()) {
+        float *inner = PyMem_RawMalloc((size_t)(batch * 3 * units) * sizeof(float) + 1);
+        if (inner == NULL) {
+            PyErr_NoMemory();
+        } else {
+            Py_BEGIN_ALLOW_THREADS;
+            half_kernels[0].run(h_prev.buf, recurrent.buf, inner, batch, units, 3 * units);
+            gru_rows(projected.buf, inner, bias.buf, h_prev.buf, out.buf, batch, units);
+            Py_END_ALLOW_THREADS;
+            PyMem_RawFree(inner);
+        }
+    }
+    Py_buffer *views[] = {&projected, &h_prev, &recurrent, &bias, &out};
+    for (int i = 0; i < held; i++) PyBuffer_Release(views[i]);
+    if (PyErr_Occurred()) return NULL;
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"gru_update", (PyCFunction)(void (*)(void))gru_update, METH_FASTCALL, gru_update_doc},
+    {"gru_step_half", (PyCFunction)(void (*)(void))gru_step_half, METH_FASTCALL, gru_step_half_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -110,4 +165,7 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit__gru(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__gru(void) {
+    choose_half_kernels();
+    return PyModule_Create(&module);
+}

@@ -10,3 +10,13 @@ def gru_update(
     units: int,
     /,
 ) -> None: ...
+def gru_step_half(
+    projected: np.ndarray,
+    h_prev: np.ndarray,
+    recurrent: np.ndarray,
+    recurrent_bias: np.ndarray,
+    out: np.ndarray,
+    batch: int,
+    units: int,
+    /,
+) -> None: ...

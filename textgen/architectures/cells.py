@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from textgen._gru import gru_update
+from textgen._gru import gru_step_half, gru_update
 from textgen.architectures.family import Weights
 from textgen.half_weights import HalfMatrix
 
@@ -114,17 +114,15 @@ class GRUCell(SimpleRNNCell):
         # `h = z * h_prev + (1 - z) * candidate`: the product here, the rest in one compiled loop
         # (`textgen/_gru.c`): at one row per step, a dozen NumPy calls cost more than their arithmetic.
         h_prev = np.ascontiguousarray(state, dtype=np.float32)
-        inner = h_prev @ self.recurrent
+        projected = np.ascontiguousarray(projected, dtype=np.float32)
         h = np.empty(h_prev.shape, dtype=np.float32)
-        gru_update(
-            np.ascontiguousarray(projected, dtype=np.float32),
-            inner,
-            self.recurrent_bias,
-            h_prev,
-            h,
-            len(h_prev),
-            self.units,
-        )
+        if isinstance(self.recurrent, HalfMatrix):
+            # The product too, in the same call (`textgen.half_weights`).
+            gru_step_half(projected, h_prev, self.recurrent, self.recurrent_bias, h, len(h_prev), self.units)
+        else:
+            gru_update(
+                projected, h_prev @ self.recurrent, self.recurrent_bias, h_prev, h, len(h_prev), self.units
+            )
         return h, h
 
 
