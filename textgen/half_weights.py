@@ -15,11 +15,12 @@ without a vector kernel for float16 (`kernels()`) keeps float32: there the produ
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from textgen.architectures.family import Weights
+if TYPE_CHECKING:  # the cells import this module: at run time the alias is not needed
+    from textgen.architectures.family import Weights
 
 try:
     from textgen._halfmatmul import kernels, matmul
@@ -54,7 +55,25 @@ class HalfMatrix(np.ndarray):
 
 def halve(matrix: np.ndarray) -> HalfMatrix:
     """`matrix` rounded to float16, as a `HalfMatrix`."""
-    return np.ascontiguousarray(matrix, dtype=np.float16).view(HalfMatrix)
+    return np.ascontiguousarray(_values_read_past_the_map(matrix), dtype=np.float16).view(HalfMatrix)
+
+
+def _values_read_past_the_map(array: np.ndarray) -> np.ndarray:
+    """`array`'s values; read from its file when it is a view of a memory map (`weights.npy`).
+
+    Rounding a mapped matrix through the map would make its float32 pages resident in this process for as
+    long as the bundle is loaded, beside the float16 copy that replaces them: half again the memory.
+    Read with `read()`, the pages stay in the page cache, counted in no process.
+    """
+    root = array
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if not isinstance(root, np.memmap) or root.filename is None or not array.flags.c_contiguous:
+        return array
+    # The map's own array starts at byte `offset` of the file; a view starts where its data does.
+    start = root.offset + (array.ctypes.data - root.ctypes.data)
+    values = np.fromfile(root.filename, dtype=array.dtype, count=array.size, offset=start)
+    return values.reshape(array.shape)
 
 
 def times(rows: np.ndarray, matrix: HalfMatrix) -> np.ndarray:

@@ -2,6 +2,7 @@
 the product of the float16 weights, every architecture still computes its model, and the base model's
 held-out figure does not move."""
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -113,3 +114,26 @@ def test_the_bots_model_cache_decodes_with_half_weights():
     assert isinstance(generator.stepper.layers[0].recurrent, HalfMatrix)
     [text] = generator.generate("the webhook", max_tokens=30, seed=0)
     assert text.startswith("the webhook") and len(text) > len("the webhook")
+
+
+def _resident_mib() -> float:
+    with open(f"/proc/{os.getpid()}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS line")
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads the resident size from /proc")
+def test_halving_a_mapped_bundle_keeps_only_the_float16_copies_resident():
+    # A fresh load: its weights.npy is mapped, nothing of it read yet by this process.
+    served = load_serving_bundle(find_base_model(None))
+    before = _resident_mib()
+    halved = halve_step_matrices(served.weights)
+    grown = _resident_mib() - before
+    names = [name for name, array in halved.items() if isinstance(array, HalfMatrix)]
+    half_mib = sum(halved[name].nbytes for name in names) / 2**20
+    # Read through the map, the float32 pages (twice the copies) would stay resident beside them.
+    assert grown < half_mib + 0.5, (grown, half_mib)
+    for name in names:
+        np.testing.assert_array_equal(np.asarray(halved[name]), np.asarray(served.weights[name], np.float16))
