@@ -79,6 +79,60 @@ static PyObject *matmul(PyObject *self, PyObject *args, PyObject *kwargs) {
     return result;
 }
 
+#if HAVE_X86
+/* float32 to float16, rounding to nearest even (as NumPy's `astype(float16)`), 16 at a time. */
+__attribute__((target("avx512f,f16c"))) static void to_half_avx512(const float *src, uint16_t *dst, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm256_storeu_si256((__m256i *)(dst + i),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+
+__attribute__((target("avx2,f16c"))) static void to_half_avx2(const float *src, uint16_t *dst, Py_ssize_t n) {
+    Py_ssize_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    for (; i < n; i++) dst[i] = _cvtss_sh(src[i], _MM_FROUND_TO_NEAREST_INT);
+}
+#endif
+
+PyDoc_STRVAR(to_half_doc,
+             "to_half(src, dst, n)\n--\n\n"
+             "dst = src rounded to float16 (to nearest even, as NumPy's astype): src float32, dst float16,\n"
+             "both C-contiguous with n values. The vector kernels only (`kernels()`): elsewhere NumPy does it.\n"
+             "Loading a model for replies rounds 0.5 M weights; NumPy's cast takes 0.8 ms for them.");
+
+static PyObject *to_half(PyObject *self, PyObject *args) {
+    PyObject *src_object, *dst_object;
+    Py_ssize_t n;
+    if (!PyArg_ParseTuple(args, "OOn", &src_object, &dst_object, &n)) return NULL;
+    Py_buffer src, dst;
+    if (buffer_of(src_object, &src, "f", "src", 0) < 0) return NULL;
+    if (buffer_of(dst_object, &dst, "e", "dst", 1) < 0) {
+        PyBuffer_Release(&src);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    if (n < 0 || src.len != n * 4 || dst.len != n * 2) {
+        PyErr_SetString(PyExc_ValueError, "to_half: the buffers do not hold n values");
+#if HAVE_X86
+    } else if (strcmp(half_kernels[0].name, "avx512") == 0) {
+        Py_BEGIN_ALLOW_THREADS to_half_avx512(src.buf, dst.buf, n);
+        Py_END_ALLOW_THREADS result = Py_NewRef(Py_None);
+    } else if (strcmp(half_kernels[0].name, "avx2") == 0) {
+        Py_BEGIN_ALLOW_THREADS to_half_avx2(src.buf, dst.buf, n);
+        Py_END_ALLOW_THREADS result = Py_NewRef(Py_None);
+#endif
+    } else {
+        PyErr_SetString(PyExc_RuntimeError, "to_half: this CPU has no vector kernel; use NumPy's astype");
+    }
+    PyBuffer_Release(&src);
+    PyBuffer_Release(&dst);
+    return result;
+}
+
 PyDoc_STRVAR(kernels_doc, "kernels()\n--\n\nThe kernels this CPU can run, the one `matmul` uses first:\n"
                           "'avx512', 'avx2', 'generic'.");
 
@@ -99,6 +153,7 @@ static PyObject *list_kernels(PyObject *self, PyObject *unused) {
 static PyMethodDef methods[] = {
     {"matmul", (PyCFunction)(void (*)(void))matmul, METH_VARARGS | METH_KEYWORDS, matmul_doc},
     {"kernels", list_kernels, METH_NOARGS, kernels_doc},
+    {"to_half", to_half, METH_VARARGS, to_half_doc},
     {NULL, NULL, 0, NULL},
 };
 

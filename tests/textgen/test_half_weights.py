@@ -11,7 +11,7 @@ import pytest
 
 from bot.core.models import ModelCache
 from chatsmith.base_model import find_base_model
-from textgen._halfmatmul import kernels, matmul
+from textgen._halfmatmul import kernels, matmul, to_half
 from textgen.architectures import ARCHITECTURES
 from textgen.bundle import load_serving_bundle, save_bundle
 from textgen.corpus import load_corpus
@@ -137,3 +137,37 @@ def test_halving_a_mapped_bundle_keeps_only_the_float16_copies_resident():
     assert grown < half_mib + 0.5, (grown, half_mib)
     for name in names:
         np.testing.assert_array_equal(np.asarray(halved[name]), np.asarray(served.weights[name], np.float16))
+
+
+@pytest.mark.skipif(not fast_half_products(), reason="this CPU has no vector kernel for float16 weights")
+def test_the_compiled_rounding_to_float16_is_numpys_bit_for_bit():
+    rng = np.random.default_rng(3)
+    edges = [
+        0.0,
+        -0.0,
+        1e-8,
+        2.0**-24,
+        2.0**-25,
+        3 * 2.0**-26,
+        6.1e-5,
+        1.00048828125,
+        65504,
+        65519.9,
+        65520,
+        1e6,
+    ]
+    values = np.concatenate(
+        [
+            rng.standard_normal(1001) * 3,
+            rng.standard_normal(999) * 1e-6,
+            edges,
+            np.negative(edges),
+            [np.inf, -np.inf],
+        ]
+    ).astype(np.float32)
+    rounded = np.empty(values.size, dtype=np.float16)
+    to_half(values, rounded, values.size)
+    with np.errstate(over="ignore"):
+        expected = values.astype(np.float16)
+    np.testing.assert_array_equal(rounded.view(np.uint16), expected.view(np.uint16))
+    assert np.isnan(halve(np.array([[np.nan, 1.0]], dtype=np.float32))[0, 0])
