@@ -15,6 +15,8 @@ without a vector kernel for float16 (`kernels()`) keeps float32: there the produ
 
 from __future__ import annotations
 
+import mmap
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +36,8 @@ except ImportError as error:  # a source tree that was never installed
 # kernels are not among them: the first is folded into a table read one row per token, and a deeper
 # layer's reads a row that the step has just computed.
 HALVED_SUFFIXES = ("/recurrent_kernel", "logits/kernel")
+# float32 values read and rounded at a time when a matrix is halved (256 KB).
+CHUNK_VALUES = 65_536
 
 
 class HalfMatrix(np.ndarray):
@@ -54,32 +58,49 @@ class HalfMatrix(np.ndarray):
 
 
 def halve(matrix: np.ndarray) -> HalfMatrix:
-    """`matrix` rounded to float16 (to nearest even, as NumPy rounds), as a `HalfMatrix`."""
-    values = np.ascontiguousarray(_values_read_past_the_map(matrix), dtype=np.float32)
-    if not fast_half_products():
-        return values.astype(np.float16).view(HalfMatrix)
-    half = np.empty(values.shape, dtype=np.float16)
-    # Compiled: NumPy's cast takes 14 times as long, and every model load for replies rounds its matrices.
-    to_half(values, half, values.size)
-    return half.view(HalfMatrix)
+    """`matrix` rounded to float16 (to nearest even, as NumPy rounds), as a `HalfMatrix`.
+
+    The copy lives in a memory mapping of its own, so that a model leaving the bots' cache gives its
+    memory back to the system whole, as its memory-mapped bundle does, rather than leaving holes in the
+    heap; it is filled a chunk at a time, so a load needs no float32 copy of the matrix either.
+    """
+    half = np.frombuffer(mmap.mmap(-1, max(1, matrix.size) * 2), dtype=np.float16, count=matrix.size)
+    for start, chunk in _float32_chunks(matrix):
+        if fast_half_products():
+            # Compiled: NumPy's cast takes 14 times as long, and every model loaded for replies is rounded.
+            to_half(chunk, half[start : start + chunk.size], chunk.size)
+        else:
+            half[start : start + chunk.size] = chunk
+    return half.reshape(matrix.shape).view(HalfMatrix)
 
 
-def _values_read_past_the_map(array: np.ndarray) -> np.ndarray:
-    """`array`'s values; read from its file when it is a view of a memory map (`weights.npy`).
+def _float32_chunks(array: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """`(offset, values)` chunks of `array` in C order, float32; read from its file (`readinto`, one buffer)
+    when it is a view of a memory map (`weights.npy`).
 
-    Rounding a mapped matrix through the map would make its float32 pages resident in this process for as
-    long as the bundle is loaded, beside the float16 copy that replaces them: half again the memory.
-    Read with `read()`, the pages stay in the page cache, counted in no process.
+    Read through the map, the matrix's float32 pages would stay resident in this process for as long as
+    the bundle is loaded, beside the float16 copy that replaces them: half again the memory. Read with
+    `read()`, they stay in the page cache, counted in no process.
     """
     root = array
     while isinstance(root.base, np.ndarray):
         root = root.base
     if not isinstance(root, np.memmap) or root.filename is None or not array.flags.c_contiguous:
-        return array
-    # The map's own array starts at byte `offset` of the file; a view starts where its data does.
-    start = root.offset + (array.ctypes.data - root.ctypes.data)
-    values = np.fromfile(root.filename, dtype=array.dtype, count=array.size, offset=start)
-    return values.reshape(array.shape)
+        flat = np.ascontiguousarray(array, dtype=np.float32).reshape(-1)
+        for start in range(0, flat.size, CHUNK_VALUES):
+            yield start, flat[start : start + CHUNK_VALUES]
+        return
+    if array.dtype != np.float32:
+        raise ValueError(f"a mapped weight array is float32, not {array.dtype}")
+    buffer = np.empty(CHUNK_VALUES, dtype=np.float32)
+    with open(root.filename, "rb") as weights:
+        # The map's own array starts at byte `offset` of the file; a view starts where its data does.
+        weights.seek(root.offset + (array.ctypes.data - root.ctypes.data))
+        for start in range(0, array.size, CHUNK_VALUES):
+            chunk = buffer[: min(CHUNK_VALUES, array.size - start)]
+            if weights.readinto(chunk.view(np.uint8).data) != chunk.nbytes:
+                raise ValueError(f"{root.filename} ends inside a weight array")
+            yield start, chunk
 
 
 def times(rows: np.ndarray, matrix: HalfMatrix) -> np.ndarray:
