@@ -138,6 +138,11 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
         rows.append(
             Decoding("the bot's defaults, one fixed length", replace(adopted, length_from_channel=False))
         )
+    # The defaults' own temperature curve (the row at the default's temperature is the defaults' row).
+    rows += [
+        Decoding(f"the bot's defaults, temperature {temperature}", replace(adopted, temperature=temperature))
+        for temperature in (1.0, 1.1)
+    ]
     if adopted != previous:
         rows.append(Decoding("/generate at the previous defaults", previous))
     rows += [
