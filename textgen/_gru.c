@@ -67,6 +67,34 @@ static int float32_buffer(PyObject *object, Py_buffer *view, const char *name, P
     return 0;
 }
 
+/* The last two of a function's 7 arguments, batch and units, checked. */
+static int batch_and_units(const char *function, PyObject *const *args, Py_ssize_t nargs, Py_ssize_t *batch,
+                           Py_ssize_t *units) {
+    if (nargs != 7) {
+        PyErr_Format(PyExc_TypeError, "%s takes 7 arguments", function);
+        return -1;
+    }
+    *batch = PyLong_AsSsize_t(args[5]);
+    *units = PyLong_AsSsize_t(args[6]);
+    if (PyErr_Occurred()) return -1;
+    if (*batch < 0 || *units < 1) {
+        PyErr_SetString(PyExc_ValueError, "batch must be 0 or more and units at least 1");
+        return -1;
+    }
+    return 0;
+}
+
+/* A float16 recurrent kernel (units, 3 * units). */
+static int float16_kernel(PyObject *object, Py_buffer *view, Py_ssize_t units) {
+    if (PyObject_GetBuffer(object, view, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) < 0) return -1;
+    if (strcmp(view->format, "e") != 0 || view->len != units * 3 * units * 2) {
+        PyErr_Format(PyExc_ValueError, "recurrent must be C-contiguous float16 (%zd, %zd)", units, 3 * units);
+        PyBuffer_Release(view);
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(gru_update_doc,
              "gru_update(projected, inner, recurrent_bias, h_prev, out, batch, units)\n\n"
              "Write the GRU's new state (batch, units) into `out`, from the input projection and the "
@@ -74,16 +102,8 @@ PyDoc_STRVAR(gru_update_doc,
 
 static PyObject *gru_update(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "gru_update takes 7 arguments");
-        return NULL;
-    }
-    Py_ssize_t batch = PyLong_AsSsize_t(args[5]), units = PyLong_AsSsize_t(args[6]);
-    if (PyErr_Occurred()) return NULL;
-    if (batch < 0 || units < 1) {
-        PyErr_SetString(PyExc_ValueError, "batch must be 0 or more and units at least 1");
-        return NULL;
-    }
+    Py_ssize_t batch, units;
+    if (batch_and_units("gru_update", args, nargs, &batch, &units) < 0) return NULL;
     static const char *names[] = {"projected", "inner", "recurrent_bias", "h_prev", "out"};
     Py_ssize_t sizes[] = {batch * 3 * units, batch * 3 * units, 3 * units, batch * units, batch * units};
     Py_buffer views[5];
@@ -110,46 +130,32 @@ PyDoc_STRVAR(gru_step_half_doc,
 
 static PyObject *gru_step_half(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     (void)self;
-    if (nargs != 7) {
-        PyErr_SetString(PyExc_TypeError, "gru_step_half takes 7 arguments");
-        return NULL;
-    }
-    Py_ssize_t batch = PyLong_AsSsize_t(args[5]), units = PyLong_AsSsize_t(args[6]);
-    if (PyErr_Occurred()) return NULL;
-    if (batch < 0 || units < 1) {
-        PyErr_SetString(PyExc_ValueError, "batch must be 0 or more and units at least 1");
-        return NULL;
-    }
-    Py_buffer projected, h_prev, recurrent, bias, out;
+    Py_ssize_t batch, units;
+    if (batch_and_units("gru_step_half", args, nargs, &batch, &units) < 0) return NULL;
+    static const char *names[] = {"projected", "h_prev", "recurrent", "recurrent_bias", "out"};
+    Py_ssize_t sizes[] = {batch * 3 * units, batch * units, 0, 3 * units, batch * units};
+    Py_buffer views[5];
     int held = 0;
-    if (float32_buffer(args[0], &projected, "projected", batch * 3 * units) == 0) held = 1;
-    if (held == 1 && float32_buffer(args[1], &h_prev, "h_prev", batch * units) == 0) held = 2;
-    if (held == 2) {
-        if (PyObject_GetBuffer(args[2], &recurrent, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT) == 0) {
-            held = 3;
-            if (strcmp(recurrent.format, "e") != 0 || recurrent.len != units * 3 * units * 2)
-                PyErr_Format(PyExc_ValueError, "recurrent must be C-contiguous float16 (%zd, %zd)", units, 3 * units);
-        }
+    for (; held < 5; held++) {
+        int got = held == 2 ? float16_kernel(args[held], &views[held], units)
+                            : float32_buffer(args[held], &views[held], names[held], sizes[held]);
+        if (got < 0) break;
     }
-    if (held == 3 && !PyErr_Occurred() && float32_buffer(args[3], &bias, "recurrent_bias", 3 * units) == 0) held = 4;
-    if (held == 4 && float32_buffer(args[4], &out, "out", batch * units) == 0) {
-        held = 5;
-        if (out.readonly) PyErr_SetString(PyExc_ValueError, "out must be writable");
-    }
-    if (held == 5 && !PyErr_Occurred()) {
+    if (held == 5 && views[4].readonly) {
+        PyErr_SetString(PyExc_ValueError, "out must be writable");
+    } else if (held == 5) {
         float *inner = PyMem_RawMalloc((size_t)(batch * 3 * units) * sizeof(float) + 1);
         if (inner == NULL) {
             PyErr_NoMemory();
         } else {
             Py_BEGIN_ALLOW_THREADS;
-            half_kernels[0].run(h_prev.buf, recurrent.buf, inner, batch, units, 3 * units);
-            gru_rows(projected.buf, inner, bias.buf, h_prev.buf, out.buf, batch, units);
+            half_kernels[0].run(views[1].buf, views[2].buf, inner, batch, units, 3 * units);
+            gru_rows(views[0].buf, inner, views[3].buf, views[1].buf, views[4].buf, batch, units);
             Py_END_ALLOW_THREADS;
             PyMem_RawFree(inner);
         }
     }
-    Py_buffer *views[] = {&projected, &h_prev, &recurrent, &bias, &out};
-    for (int i = 0; i < held; i++) PyBuffer_Release(views[i]);
+    for (int i = 0; i < held; i++) PyBuffer_Release(&views[i]);
     if (PyErr_Occurred()) return NULL;
     Py_RETURN_NONE;
 }

@@ -78,37 +78,21 @@ AVX512 static void tail512(const float *x, const uint16_t *w, float *out, Py_ssi
     for (Py_ssize_t r = 0; r < rows; r++) _mm512_mask_storeu_ps(out + r * n_out + j, mask, acc[r]);
 }
 
-/* One row: 128 columns at a time, eight independent sums (enough to keep both FMA ports busy). */
+/* One row: 128 columns at a time, eight independent sums (enough to keep both FMA ports busy); constant
+ * loops the compiler unrolls, so the sums stay in registers. */
 AVX512 static void row512(const float *x, const uint16_t *w, float *out, Py_ssize_t n_in, Py_ssize_t n_out) {
     Py_ssize_t j = 0;
     for (; j + 128 <= n_out; j += 128) {
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __m512 acc[8];
+        for (int c = 0; c < 8; c++) acc[c] = _mm512_setzero_ps();
         for (Py_ssize_t i = 0; i < n_in; i++) {
             const uint16_t *p = w + i * n_out + j;
             __m512 xi = _mm512_set1_ps(x[i]);
-            a0 = _mm512_fmadd_ps(xi, load16(p), a0);
-            a1 = _mm512_fmadd_ps(xi, load16(p + 16), a1);
-            a2 = _mm512_fmadd_ps(xi, load16(p + 32), a2);
-            a3 = _mm512_fmadd_ps(xi, load16(p + 48), a3);
-            a4 = _mm512_fmadd_ps(xi, load16(p + 64), a4);
-            a5 = _mm512_fmadd_ps(xi, load16(p + 80), a5);
-            a6 = _mm512_fmadd_ps(xi, load16(p + 96), a6);
-            a7 = _mm512_fmadd_ps(xi, load16(p + 112), a7);
+            for (int c = 0; c < 8; c++) acc[c] = _mm512_fmadd_ps(xi, load16(p + 16 * c), acc[c]);
         }
-        _mm512_storeu_ps(out + j, a0);
-        _mm512_storeu_ps(out + j + 16, a1);
-        _mm512_storeu_ps(out + j + 32, a2);
-        _mm512_storeu_ps(out + j + 48, a3);
-        _mm512_storeu_ps(out + j + 64, a4);
-        _mm512_storeu_ps(out + j + 80, a5);
-        _mm512_storeu_ps(out + j + 96, a6);
-        _mm512_storeu_ps(out + j + 112, a7);
+        for (int c = 0; c < 8; c++) _mm512_storeu_ps(out + j + 16 * c, acc[c]);
     }
-    for (; j + 16 <= n_out; j += 16) {
-        __m512 a0 = _mm512_setzero_ps();
-        for (Py_ssize_t i = 0; i < n_in; i++) a0 = _mm512_fmadd_ps(_mm512_set1_ps(x[i]), load16(w + i * n_out + j), a0);
-        _mm512_storeu_ps(out + j, a0);
-    }
+    for (; j + 16 <= n_out; j += 16) tail512(x, w, out, 1, n_in, n_out, j, 16);
     if (j < n_out) tail512(x, w, out, 1, n_in, n_out, j, n_out - j);
 }
 
@@ -178,32 +162,19 @@ AVX2 static inline __m256 load8(const uint16_t *p) { return _mm256_cvtph_ps(_mm_
 AVX2 static void row256(const float *x, const uint16_t *w, float *out, Py_ssize_t n_in, Py_ssize_t n_out) {
     Py_ssize_t j = 0;
     for (; j + 64 <= n_out; j += 64) {
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0, a7 = a0;
+        __m256 acc[8];
+        for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
         for (Py_ssize_t i = 0; i < n_in; i++) {
             const uint16_t *p = w + i * n_out + j;
             __m256 xi = _mm256_set1_ps(x[i]);
-            a0 = _mm256_fmadd_ps(xi, load8(p), a0);
-            a1 = _mm256_fmadd_ps(xi, load8(p + 8), a1);
-            a2 = _mm256_fmadd_ps(xi, load8(p + 16), a2);
-            a3 = _mm256_fmadd_ps(xi, load8(p + 24), a3);
-            a4 = _mm256_fmadd_ps(xi, load8(p + 32), a4);
-            a5 = _mm256_fmadd_ps(xi, load8(p + 40), a5);
-            a6 = _mm256_fmadd_ps(xi, load8(p + 48), a6);
-            a7 = _mm256_fmadd_ps(xi, load8(p + 56), a7);
+            for (int c = 0; c < 8; c++) acc[c] = _mm256_fmadd_ps(xi, load8(p + 8 * c), acc[c]);
         }
-        _mm256_storeu_ps(out + j, a0);
-        _mm256_storeu_ps(out + j + 8, a1);
-        _mm256_storeu_ps(out + j + 16, a2);
-        _mm256_storeu_ps(out + j + 24, a3);
-        _mm256_storeu_ps(out + j + 32, a4);
-        _mm256_storeu_ps(out + j + 40, a5);
-        _mm256_storeu_ps(out + j + 48, a6);
-        _mm256_storeu_ps(out + j + 56, a7);
+        for (int c = 0; c < 8; c++) _mm256_storeu_ps(out + j + 8 * c, acc[c]);
     }
     for (; j + 8 <= n_out; j += 8) {
-        __m256 a0 = _mm256_setzero_ps();
-        for (Py_ssize_t i = 0; i < n_in; i++) a0 = _mm256_fmadd_ps(_mm256_set1_ps(x[i]), load8(w + i * n_out + j), a0);
-        _mm256_storeu_ps(out + j, a0);
+        __m256 acc = _mm256_setzero_ps();
+        for (Py_ssize_t i = 0; i < n_in; i++) acc = _mm256_fmadd_ps(_mm256_set1_ps(x[i]), load8(w + i * n_out + j), acc);
+        _mm256_storeu_ps(out + j, acc);
     }
     for (; j < n_out; j++) {
         float sum = 0.0f;

@@ -65,8 +65,9 @@ def halve(matrix: np.ndarray) -> HalfMatrix:
     heap; it is filled a chunk at a time, so a load needs no float32 copy of the matrix either.
     """
     half = np.frombuffer(mmap.mmap(-1, max(1, matrix.size) * 2), dtype=np.float16, count=matrix.size)
+    compiled = fast_half_products()
     for start, chunk in _float32_chunks(matrix):
-        if fast_half_products():
+        if compiled:
             # Compiled: NumPy's cast takes 14 times as long, and every model loaded for replies is rounded.
             to_half(chunk, half[start : start + chunk.size], chunk.size)
         else:
