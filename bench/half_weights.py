@@ -4,7 +4,8 @@ The bots decode with float16 copies of the recurrent and output kernels. For the
 prints, with the float32 weights and with those copies, in one process:
 
 - held-out nats per character on the Ubuntu IRC log's test part (the newest 5% that `make base-model`
-  holds out) and on the Stripe channel's newest third (a channel the base model never saw);
+  holds out), on the Stripe channel's newest third (a channel the base model never saw) and on Tiny
+  Shakespeare's last 10% (text unlike anything it learned);
 - the largest difference of a step's logits over the Stripe text, read as one stream;
 - the CPU of one decoding step (`stepper.step`, one row), median of 9 rounds of 2,000 steps, the two
   alternated round by round so that the machine's drift falls on both.
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
     held_out: dict[str, list[str]] = {}
     stripe = channel_log(RunSettings(quick=False, sources=sources))
     held_out[f"{stripe.name}, newest third"] = [line.text for line in split_newest(read_channel(stripe))[1]]
+    shakespeare = sources.shakespeare.read_text(encoding="utf-8")
+    # Its last 10% (the held-out part the Shakespeare benchmarks use), one document.
+    held_out[f"{sources.shakespeare.name}, last 10% (first {TEST_CHARS:,} characters)"] = [
+        shakespeare[int(len(shakespeare) * 0.9) :][:TEST_CHARS]
+    ]
     if sources.irc is not None:
         held_out[f"{sources.irc.name}, test part (first {TEST_CHARS:,} characters)"] = base_test_part(
             sources.irc, TEST_CHARS
