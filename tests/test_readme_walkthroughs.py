@@ -124,7 +124,7 @@ def test_trainer_walkthrough(tmp_path: Path) -> None:
     steps = walkthrough("## Trainer")
     assert [step.argv[0] for step in steps] == ["db", "import", "train-scope", "trainer", "generate"]
     # A job of a few seconds: the walkthrough's shape, not its model, is what is checked here.
-    outputs = [run(step, tmp_path / "data", CHATSMITH_TRAINER_TIME_BUDGET="3") for step in steps]
+    outputs = [run(step, tmp_path / "data", CHATSMITH_TRAINER_TIME_BUDGET="1.5") for step in steps]
     imported, queued, trained, generated = (done.stdout for done in outputs[1:])
     assert re.match(r"imported \d+ of \d+ messages \(irc format\) into console:W #C", imported)
     assert queued.startswith("job 1 queued for console:W #C")

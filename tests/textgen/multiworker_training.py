@@ -52,8 +52,8 @@ from textgen.train_step import Trainer  # noqa: E402
 from textgen.training import TrainingProgress, train_model  # noqa: E402
 
 STEPS = 3
-BUDGET_SECONDS = 3.0
-BUDGET_SKEW_SECONDS = 1.5
+BUDGET_SECONDS = 2.0
+BUDGET_SKEW_SECONDS = 1.0
 TEXT = "the quick brown fox jumps over the lazy dog. " * 60
 SPEC = ModelSpec(arch="lstm", units=16, embedding=8, seq_len=16)
 # carry_state=False: a multi-worker run never carries state (train_model turns it off there too).

@@ -190,7 +190,7 @@ def test_train_keeps_the_newest_messages_that_fit_max_corpus_chars(tmp_path, cap
     log = tmp_path / "chat.log"
     log.write_text("".join(f"[10:{i % 60:02d}] <user{i % 5}> message number {i} here\n" for i in range(3000)))
     # Seconds of training: what is checked is the corpus each run kept, not its model.
-    args = ["train", "--corpus", str(log), "--format", "irc", *TINY, "--time-budget", "2", "--json"]
+    args = ["train", "--corpus", str(log), "--format", "irc", *TINY, "--time-budget", "1", "--json"]
     assert main([*args, "--out", str(tmp_path / "all"), "--max-corpus-chars", "0"]) == 0
     everything = last_json_line(capsys)
     assert main([*args, "--out", str(tmp_path / "newest"), "--max-corpus-chars", "30000"]) == 0

@@ -43,7 +43,7 @@ def chat_bundle(tmp_path_factory, chat):
     train, _ = chat
     out = tmp_path_factory.mktemp("robust") / "model"
     # The default training settings (carried state, its resets, the learning rate), a few hundred steps.
-    config = TrainConfig(epochs=2, steps_per_epoch=150, batch_size=16)
+    config = TrainConfig(epochs=2, steps_per_epoch=100, batch_size=16)
     train_model(train, out, spec=SPEC, config=config)
     return load_bundle(out)
 
