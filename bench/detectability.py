@@ -11,6 +11,7 @@ scikit-learn is a `bench` extra: imported here only, when a measure is taken.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,14 +39,26 @@ def detectability_auc(
     Raises:
         ValueError: Fewer than `FOLDS` texts on a side.
     """
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_val_score
-    from sklearn.pipeline import FeatureUnion, make_pipeline
 
     fake, true = _balanced(written, real, limit, seed)
     if len(fake) < FOLDS:
         raise ValueError(f"at least {FOLDS} texts a side are needed, received {len(fake)}")
+    classifier = make_classifier()
+    # An empty reply still counts as a reply: it is a space to the vectorizers.
+    texts = [text or " " for text in fake + true]
+    labels = np.array([1] * len(fake) + [0] * len(true))
+    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
+    return float(np.mean(cross_val_score(classifier, texts, labels, cv=folds, scoring="roc_auc")))
+
+
+def make_classifier() -> Any:
+    """The classifier of the measure: TF-IDF over character 1-5-grams and word 1-3-grams, in one union,
+    then a logistic regression (a scikit-learn pipeline, unfitted)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import FeatureUnion, make_pipeline
+
     features = FeatureUnion(
         [
             # Characters keep their case (capitals and casing habits are part of a channel's voice).
@@ -56,12 +69,7 @@ def detectability_auc(
             ("words", TfidfVectorizer(analyzer="word", ngram_range=(1, 3), sublinear_tf=True)),
         ]
     )
-    classifier = make_pipeline(features, LogisticRegression(max_iter=2000))
-    # An empty reply still counts as a reply: it is a space to the vectorizers.
-    texts = [text or " " for text in fake + true]
-    labels = np.array([1] * len(fake) + [0] * len(true))
-    folds = StratifiedKFold(n_splits=FOLDS, shuffle=True, random_state=seed)
-    return float(np.mean(cross_val_score(classifier, texts, labels, cv=folds, scoring="roc_auc")))
+    return make_pipeline(features, LogisticRegression(max_iter=2000))
 
 
 def calibration_auc(real: Sequence[str], *, seed: int = 0, limit: int = MAX_PER_SIDE) -> float:
