@@ -50,6 +50,18 @@ def mask_names(text: str, names: set[str]) -> str:
     )
 
 
+def readdress(text: str, members: set[str], present: set[str], speaker: str) -> str:
+    """`text` with each member of `members` who is not in `present` (all lowercase) named as `speaker`
+    instead: what a reply that names only people of its conversation would read."""
+
+    def name(match: re.Match[str]) -> str:
+        word = match.group(0)
+        absent = word.lstrip("@").lower() in members - present
+        return ("@" if word.startswith("@") else "") + speaker if absent else word
+
+    return _NAME_LIKE.sub(name, text)
+
+
 def length_profile(texts: Sequence[str]) -> dict[str, float]:
     """Mean and median characters, and the shares of short and long texts."""
     lengths = [len(text) for text in texts]
@@ -88,9 +100,14 @@ def strongest_features(
 
 
 def tells(
-    written: list[str], real: list[str], members: set[str], absent: set[str], seeds: Iterable[int]
+    written: list[str],
+    readdressed: list[str],
+    real: list[str],
+    members: set[str],
+    absent: set[str],
+    seeds: Iterable[int],
 ) -> dict[str, Any]:
-    """Every figure of the report for `written` against `real`."""
+    """Every figure of the report for `written` (and the same replies `readdressed`) against `real`."""
     seeds = list(seeds)
     masked_written = [mask_names(text, members) for text in written]
     masked_real = [mask_names(text, members) for text in real]
@@ -100,6 +117,7 @@ def tells(
         "real": {**length_profile(real), **name_profile(real, members, absent)},
         "auc": [detectability_auc(written, real, seed=seed) for seed in seeds],
         "auc_names_masked": [detectability_auc(masked_written, masked_real, seed=seed) for seed in seeds],
+        "auc_readdressed": [detectability_auc(readdressed, real, seed=seed) for seed in seeds],
         "reply_features": reply_side,
         "real_features": real_side,
     }
@@ -121,7 +139,7 @@ def report(figures: dict[str, Any], replies: int) -> str:
             f"{f['median_chars']:.0f} | {f['short_share']:.1%} | {f['long_share']:.1%} | "
             f"{f['names_member']:.1%} | {f['names_absent_member']:.1%} |"
         )
-    auc, masked = figures["auc"], figures["auc_names_masked"]
+    auc, masked, readdressed = figures["auc"], figures["auc_names_masked"], figures["auc_readdressed"]
     lines += [
         "",
         "| detectability AUC | seeds | mean |",
@@ -129,6 +147,8 @@ def report(figures: dict[str, Any], replies: int) -> str:
         f"| as measured | {' / '.join(f'{a:.3f}' for a in auc)} | {np.mean(auc):.3f} |",
         f"| members' names masked on both sides | {' / '.join(f'{a:.3f}' for a in masked)} | "
         f"{np.mean(masked):.3f} |",
+        "| replies naming absent members by the last speaker's name instead (real messages as they are) | "
+        f"{' / '.join(f'{a:.3f}' for a in readdressed)} | {np.mean(readdressed):.3f} |",
         "",
         "Features that most say reply: " + ", ".join(figures["reply_features"]),
         "",
@@ -166,9 +186,19 @@ def main(argv: list[str] | None = None) -> None:
         guards = [g for g in (load_copy_guard(model), load_copy_guard(BASE_MODEL)) if g is not None]
         points = conversations(held_out, args.replies, seed=1)
         written = bot_replies(model, guards, Decoding("defaults", BotConfig()), points, seed=1).replies
+    # Who was in each reply's conversation (the authors of the messages it has read), and who spoke last.
+    readdressed = [
+        readdress(
+            text,
+            members,
+            {line.author.lower() for line in held_lines[point.point - len(point.recent) : point.point]},
+            held_lines[point.point - 1].author,
+        )
+        for text, point in zip(written, points, strict=True)
+    ]
     rng = np.random.default_rng(0)
     real = [held_out[i] for i in rng.choice(len(held_out), min(args.replies, len(held_out)), replace=False)]
-    print(report(tells(written, real, members, absent, range(args.seeds)), len(written)))
+    print(report(tells(written, readdressed, real, members, absent, range(args.seeds)), len(written)))
 
 
 if __name__ == "__main__":

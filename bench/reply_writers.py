@@ -40,10 +40,12 @@ class Decoding:
 
 @dataclass(frozen=True)
 class Conversation:
-    """What the bot has read when it replies: the channel's recent messages, and the newest of them."""
+    """What the bot has read when it replies: the channel's recent messages, and the newest of them;
+    `point` is the index of the held-out message the reply stands in for (`recent` ends just before it)."""
 
     recent: tuple[str, ...]
     context: tuple[str, ...]
+    point: int = 0
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ def conversations(
         Conversation(
             tuple(held_out[max(0, point - LENGTH_MESSAGES) : point]),
             tuple(held_out[max(0, point - context) : point]),
+            point,
         )
         for point in points.tolist()
     ]

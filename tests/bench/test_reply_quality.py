@@ -44,6 +44,7 @@ def test_a_reply_follows_the_held_out_messages_just_before_its_point():
             assert point.context == tuple(f"m{i}" for i in range(max(0, last - count + 1), last + 1))
             assert point.recent[-len(point.context) :] == point.context
             assert len(point.recent) == min(50, last + 1)
+            assert point.point == last + 1  # the message the reply stands in for comes right after
 
 
 def test_every_decoding_is_measured_beside_the_defaults_and_the_temperature_curve():

@@ -2,7 +2,14 @@
 
 import pytest
 
-from bench.reply_tells import length_profile, mask_names, name_profile, names_in, strongest_features
+from bench.reply_tells import (
+    length_profile,
+    mask_names,
+    name_profile,
+    names_in,
+    readdress,
+    strongest_features,
+)
 
 
 def test_names_are_found_with_or_without_an_at_sign_and_an_address_colon():
@@ -27,3 +34,11 @@ def test_the_strongest_features_are_what_sets_each_side_apart():
     real = [f"thanks for the answer {n}" for n in range(20)]
     reply_side, real_side = strongest_features(written, real, 5)
     assert "zebra" in reply_side and "thanks" in real_side
+
+
+def test_readdressing_names_the_last_speaker_where_a_reply_names_someone_absent():
+    members = {"karllekko", "hpar", "ann"}
+    text = "karllekko: ask @hpar or ann"
+    # ann is in the conversation; karllekko and hpar are not: the reply names the last speaker instead.
+    assert readdress(text, members, present={"ann", "bob"}, speaker="bob") == "bob: ask @bob or ann"
+    assert readdress(text, members, present=members, speaker="bob") == text
