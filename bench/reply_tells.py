@@ -20,7 +20,6 @@ replies benchmark's "fine-tuned" row is. Figures come from one process; compare 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -30,9 +29,8 @@ from typing import Any
 import numpy as np
 
 from bench.detectability import detectability_auc, make_classifier
+from bot.core.names import NAME_LIKE, readdress
 
-# A word as a name can be written in chat: an IRC nick's characters, an optional leading @.
-_NAME_LIKE = re.compile(r"@?[A-Za-z0-9_\-\[\]`|^{}\\]+")
 NAME_PLACEHOLDER = "NAME"
 SHORT_CHARS = 20
 LONG_CHARS = 150
@@ -40,26 +38,14 @@ LONG_CHARS = 150
 
 def names_in(text: str, names: set[str]) -> set[str]:
     """The members of `names` (lowercase) that `text` writes, with or without a leading @."""
-    return {word for m in _NAME_LIKE.finditer(text) if (word := m.group(0).lstrip("@").lower()) in names}
+    return {word for m in NAME_LIKE.finditer(text) if (word := m.group(0).lstrip("@").lower()) in names}
 
 
 def mask_names(text: str, names: set[str]) -> str:
     """`text` with every member of `names` (lowercase, @ or not) written as `NAME_PLACEHOLDER`."""
-    return _NAME_LIKE.sub(
+    return NAME_LIKE.sub(
         lambda m: NAME_PLACEHOLDER if m.group(0).lstrip("@").lower() in names else m.group(0), text
     )
-
-
-def readdress(text: str, members: set[str], present: set[str], speaker: str) -> str:
-    """`text` with each member of `members` who is not in `present` (all lowercase) named as `speaker`
-    instead: what a reply that names only people of its conversation would read."""
-
-    def name(match: re.Match[str]) -> str:
-        word = match.group(0)
-        absent = word.lstrip("@").lower() in members - present
-        return ("@" if word.startswith("@") else "") + speaker if absent else word
-
-    return _NAME_LIKE.sub(name, text)
 
 
 def length_profile(texts: Sequence[str]) -> dict[str, float]:

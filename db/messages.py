@@ -344,8 +344,26 @@ def recent_messages(
     """The newest `limit` messages of a channel scope that may be trained on (so: collected, not deleted,
     not from opted-out members, not commands, not written before `cutoff`), oldest first and scrubbed like
     the corpus; only `author_id`'s when given. The conversation a reply follows (`textgen.context`)."""
+    return [
+        text
+        for _author, text in recent_messages_by(
+            session, scope, limit, author_id=author_id, command_prefixes=command_prefixes, cutoff=cutoff
+        )
+    ]
+
+
+def recent_messages_by(
+    session: Session,
+    scope: Scope,
+    limit: int,
+    *,
+    author_id: str | None = None,
+    command_prefixes: Sequence[str] = DEFAULT_COMMAND_PREFIXES,
+    cutoff: datetime | None = None,
+) -> list[tuple[str, str]]:
+    """`recent_messages` with each message's author: (author id, text) pairs, oldest first."""
     query = (
-        select(Message.text)
+        select(Message.author_id, Message.text)
         .join(Channel, Message.channel_id == Channel.id)
         .where(*_training_messages(scope, command_prefixes, cutoff))
         .order_by(Message.created_at.desc(), Message.id.desc())
@@ -353,8 +371,20 @@ def recent_messages(
     )
     if author_id is not None:
         query = query.where(Message.author_id == author_id)
-    texts = [scrub_text(text) for text in session.scalars(query)]
-    return [text for text in reversed(texts) if text.strip()]
+    rows = [(author, scrub_text(text)) for author, text in session.execute(query)]
+    return [(author, text) for author, text in reversed(rows) if text.strip()]
+
+
+def workspace_author_ids(session: Session, workspace_id: int) -> frozenset[str]:
+    """Every author id, lowercase, of the workspace's messages that are still stored: the members a model
+    of its channels may have learned to name (deleted messages and opted-out authors included)."""
+    query = (
+        select(Message.author_id)
+        .join(Channel, Message.channel_id == Channel.id)
+        .where(Channel.workspace_id == workspace_id)
+        .distinct()
+    )
+    return frozenset(author.lower() for author in session.scalars(query))
 
 
 def messages_per_day(session: Session, channel_id: int) -> list[tuple[date, int]]:

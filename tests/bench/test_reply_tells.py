@@ -7,7 +7,6 @@ from bench.reply_tells import (
     mask_names,
     name_profile,
     names_in,
-    readdress,
     strongest_features,
 )
 
@@ -34,11 +33,3 @@ def test_the_strongest_features_are_what_sets_each_side_apart():
     real = [f"thanks for the answer {n}" for n in range(20)]
     reply_side, real_side = strongest_features(written, real, 5)
     assert "zebra" in reply_side and "thanks" in real_side
-
-
-def test_readdressing_names_the_last_speaker_where_a_reply_names_someone_absent():
-    members = {"karllekko", "hpar", "ann"}
-    text = "karllekko: ask @hpar or ann"
-    # ann is in the conversation; karllekko and hpar are not: the reply names the last speaker instead.
-    assert readdress(text, members, present={"ann", "bob"}, speaker="bob") == "bob: ask @bob or ann"
-    assert readdress(text, members, present=members, speaker="bob") == text

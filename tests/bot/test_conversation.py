@@ -34,6 +34,25 @@ def test_generate_without_a_prompt_answers_the_last_message(chat: Chat) -> None:
         assert sum(reply.strip() == response for reply in replies) >= 4, (call, replies)
 
 
+def test_a_reply_names_a_member_the_conversation_has_not_seen_as_its_last_speaker(chat: Chat) -> None:
+    """A member named "who" spoke long ago: the model's answer to "knock?" names them, so the reply names
+    the member who knocked instead; once "who" is back in the conversation, the answer stands."""
+    from bot.core.generation import LENGTH_MESSAGES
+
+    admin, ann, who = chat.user("admin", admin=True), chat.user("ann"), chat.user("who")
+    admin.say("/collect on")
+    who.say("hello?")
+    for _ in range(LENGTH_MESSAGES):
+        admin.say("ping?")
+    ann.say("knock?")
+    replies = [admin.say("/generate") for _ in range(5)]
+    assert sum(reply.strip() == "ann" for reply in replies) >= 4, replies
+    who.say("hello?")
+    ann.say("knock?")
+    replies = [admin.say("/generate") for _ in range(5)]
+    assert sum(reply.strip() == "who" for reply in replies) >= 4, replies
+
+
 def test_an_opted_out_members_messages_are_not_context(chat: Chat) -> None:
     admin, ann, bob = chat.user("admin", admin=True), chat.user("ann"), chat.user("bob")
     admin.say("/collect on")

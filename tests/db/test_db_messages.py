@@ -17,9 +17,11 @@ from db.messages import (
     is_opted_out,
     iter_corpus_messages,
     recent_messages,
+    recent_messages_by,
     record_message,
     retention_cutoff,
     set_collection,
+    workspace_author_ids,
 )
 from db.models import Channel, Message, UserOptOut
 from db.scopes import Scope
@@ -220,3 +222,19 @@ def test_messages_past_the_retention_limit_are_never_read(session: Session, make
         "said 40 days ago",
         "said yesterday",
     ]
+
+
+def test_a_reply_reads_who_wrote_its_conversation_and_who_the_workspace_members_are(
+    session: Session, make_channel: Callable
+) -> None:
+    general, random = make_channel("general"), make_channel("random")
+    other_workspace = make_channel("general", workspace="W2")
+    _say(session, general, "g1", "hello", 0, author="Ann")
+    _say(session, general, "g2", "/generate", 1, author="bob")  # a command: not conversation
+    _say(session, general, "g3", "how are you", 2, author="carl")
+    _say(session, random, "r1", "over here", 3, author="dora")
+    _say(session, other_workspace, "o1", "elsewhere", 4, author="eve")
+    session.commit()
+    assert recent_messages_by(session, Scope.of(general), 4) == [("Ann", "hello"), ("carl", "how are you")]
+    # Everyone who wrote in the workspace, commands and other channels included, lowercase.
+    assert workspace_author_ids(session, general.workspace_id) == {"ann", "bob", "carl", "dora"}

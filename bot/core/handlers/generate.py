@@ -8,6 +8,7 @@ from bot.core.arguments import float_arg, int_arg
 from bot.core.errors import GenerationBusy
 from bot.core.generation import LENGTH_MESSAGES, reply_params
 from bot.core.handlers.imitate import member_id
+from bot.core.names import readdress
 from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, PROMPT_REFUSED, Checked, OutputFilter
 from bot.core.request import Reply, Request
 from bot.core.safety import generated_or_friendly, safe_reply
@@ -15,7 +16,7 @@ from bot.core.services import Services
 from bot.core.serving import read_or_default, serving_model
 from db.filters import FilterSettings, filter_settings
 from db.imitation import may_imitate
-from db.messages import recent_messages, retention_cutoff
+from db.messages import recent_messages_by, retention_cutoff, workspace_author_ids
 from db.scopes import find_scope
 from textgen.copyguard import build_copy_guard
 
@@ -40,6 +41,7 @@ def cap_prompt(prompt: str, max_tokens: int = MAX_PROMPT_TOKENS) -> str:
 CONTEXT_MESSAGES = 2
 
 
+NO_MODEL_YET = "No model answers here yet: an admin can run `collect on`, let people talk, then `train`."
 NOT_IMITABLE = "That member has not turned on imitation here (they can run `imitate-me on`)."
 
 
@@ -49,12 +51,32 @@ def conversation(
     """The channel's last `count` messages that may be trained on (collected, no opted-out member, no
     command, within the retention limit), oldest first, only `author`'s when given; nothing for a channel
     the database does not know. Call it on the database threads."""
+    return conversation_by(services, request, author, count)[0]
+
+
+def conversation_by(
+    services: Services, request: Request, author: str | None = None, count: int = CONTEXT_MESSAGES
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """`conversation`, and who wrote each of its messages: (texts, author ids)."""
     cutoff = retention_cutoff(services.config.retention_days)
     with services.sessions() as session:
         scope = find_scope(session, request.platform, request.workspace, request.channel)
         if scope is None or scope.channel_id is None:
-            return ()
-        return tuple(recent_messages(session, scope, count, author_id=author, cutoff=cutoff))
+            return (), ()
+        pairs = recent_messages_by(session, scope, count, author_id=author, cutoff=cutoff)
+    return tuple(text for _, text in pairs), tuple(author for author, _ in pairs)
+
+
+def workspace_members(services: Services, request: Request) -> frozenset[str]:
+    """The workspace's member ids, lowercase (`db.messages.workspace_author_ids`), kept a while
+    (`Services.members`). Call it on the database threads."""
+
+    def read() -> frozenset[str]:
+        with services.sessions() as session:
+            scope = find_scope(session, request.platform, request.workspace, None)
+            return frozenset() if scope is None else workspace_author_ids(session, scope.workspace_id)
+
+    return services.members.get((request.platform, request.workspace), read)
 
 
 def imitable(services: Services, request: Request, member: str) -> bool:
@@ -96,6 +118,31 @@ def join_reply(prompt: str, continuation: str) -> tuple[str, int]:
     return prompt + continuation, len(prompt)
 
 
+async def followed_conversation(
+    services: Services, request: Request, count: int
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """What a reply without a prompt follows, oldest first, and who wrote it: the channel's last `count`
+    messages, then the message addressed to the bot (`reply_to`, the asker's) unless it is the last."""
+    recent, authors = await services.run_db(
+        read_or_default, ((), ()), conversation_by, services, request, None, count
+    )
+    said = str(request.args.get("reply_to") or "").strip()
+    if said and (not recent or recent[-1] != said):
+        recent, authors = (*recent, said), (*authors, request.user)
+    return recent, authors
+
+
+async def conversation_names(
+    services: Services, request: Request, authors: tuple[str, ...]
+) -> tuple[frozenset[str], frozenset[str], str] | None:
+    """`bot.core.names.readdress`'s members, the conversation's authors and its last speaker, for a
+    reply that follows a conversation written by `authors` (None: names stay as the model wrote them)."""
+    if not services.config.names_from_conversation or not authors:
+        return None
+    members = await services.run_db(read_or_default, frozenset(), workspace_members, services, request)
+    return members, frozenset(author.lower() for author in authors), authors[-1]
+
+
 async def generate(services: Services, request: Request) -> Reply:
     """Continue the prompt (or start from nothing) with the serving model; the whole channel sees it.
 
@@ -109,11 +156,7 @@ async def generate(services: Services, request: Request) -> Reply:
     temperature = float_arg(request.args, "temperature", config.temperature, 0.0, 2.0)
     serving = await services.run_db(serving_model, services, request)
     if serving is None:
-        return safe_reply(
-            request,
-            "No model answers here yet: an admin can run `collect on`, let people talk, then `train`.",
-            ephemeral=True,
-        )
+        return safe_reply(request, NO_MODEL_YET, ephemeral=True)
     settings = await reply_filter_settings(services, request)
     # Loaded by `serving_model` on its way (a reply is never checked against fewer guards than that).
     guards = list(serving.guards) or await services.run_work(
@@ -123,6 +166,7 @@ async def generate(services: Services, request: Request) -> Reply:
     if output.check_prompt(prompt).blocked:
         return safe_reply(request, PROMPT_REFUSED, ephemeral=True)
     recent: tuple[str, ...] = ()
+    authors: tuple[str, ...] = ()  # who wrote `recent`, for a reply that follows the conversation
     # The messages read for the length cap (`reply_params`); the newest of them are the context.
     fetched = LENGTH_MESSAGES if config.length_from_channel else CONTEXT_MESSAGES
     member = member_id(str(request.args.get("as") or ""))
@@ -133,11 +177,9 @@ async def generate(services: Services, request: Request) -> Reply:
         recent = await services.run_db(conversation, services, request, member, fetched)
     elif not prompt:
         # No prompt (or a message addressed to the bot): the reply is the conversation's next message.
-        recent = await services.run_db(read_or_default, (), conversation, services, request, None, fetched)
+        recent, authors = await followed_conversation(services, request, fetched)
     context = recent[-CONTEXT_MESSAGES:]
-    said = "" if member or prompt else str(request.args.get("reply_to") or "").strip()
-    if said and (not context or context[-1] != said):
-        context, recent = (*context, said), (*recent, said)
+    names = await conversation_names(services, request, authors)
     params = reply_params(config, recent, length, temperature)
     if context:
         # The messages just read are in no model's copy guard yet: a reply must not repeat them either.
@@ -157,6 +199,8 @@ async def generate(services: Services, request: Request) -> Reply:
             # one, and the friendly line only when every attempt was blank.
             checked = Checked(generated_or_friendly(""))
             continue
+        if names is not None:
+            continuation = readdress(continuation, *names)
         text, after = join_reply(prompt, continuation)
         checked = output.check(text, after)
         if checked.blocked is None:
