@@ -35,7 +35,7 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -228,7 +228,13 @@ def measure_replies(settings: RunSettings, count: int, seeds: int) -> Outcome:
     history_lines, held_out_lines = split_newest(lines)
     history = [line.text for line in history_lines]
     held_out = [line.text for line in held_out_lines]
-    judge = Judge(build_lexicon([history, irc_lexicon_corpus(settings)]), copy_index(history), held_out)
+    judge = Judge(
+        build_lexicon([history, irc_lexicon_corpus(settings)]),
+        copy_index(history),
+        held_out,
+        [line.author for line in held_out_lines],
+        frozenset(line.author.lower() for line in lines),
+    )
     figures: dict[str, Any] = {
         "channel_messages": len(history),
         "held_out_messages": len(held_out),
@@ -299,8 +305,8 @@ def model_writer(
     guards = [g for g in (load_copy_guard(bundle), load_copy_guard(base)) if g is not None]
 
     def write(seed: int) -> tuple[list[str], float]:
-        points = conversations(judge.held_out, count, seed, context_messages)
-        written = bot_replies(bundle, guards, decoding, points, seed)
+        points = conversations(judge.held_out, count, seed, context_messages, judge.authors)
+        written = bot_replies(bundle, guards, decoding, points, seed, judge.members)
         return written.replies, written.cpu_seconds_per_reply
 
     return judge.over_seeds(seeds, write)
@@ -313,6 +319,9 @@ class Judge:
     lexicon: set[str]
     index: set[tuple[str, ...]]
     held_out: list[str]
+    # Who wrote each held-out message, and every author of the channel (lowercase), where known.
+    authors: list[str] = field(default_factory=list)
+    members: frozenset[str] = frozenset()
 
     def over_seeds(
         self, seeds: int, write: Callable[[int], tuple[list[str], float | None]]

@@ -10,6 +10,7 @@ guards, and resampling of blocked samples up to `MAX_ATTEMPTS` before the fallba
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,7 @@ class Conversation:
     recent: tuple[str, ...]
     context: tuple[str, ...]
     point: int = 0
+    authors: tuple[str, ...] = ()  # who wrote `recent`, where known
 
 
 @dataclass(frozen=True)
@@ -55,10 +57,15 @@ class Written:
 
 
 def conversations(
-    held_out: list[str], count: int, seed: int, context_messages: int | None = None
+    held_out: list[str],
+    count: int,
+    seed: int,
+    context_messages: int | None = None,
+    authors: Sequence[str] = (),
 ) -> list[Conversation]:
     """`count` random points of the held-out conversation, each with the messages before it (its context:
-    the last `context_messages`, the bot's number when None)."""
+    the last `context_messages`, the bot's number when None), and who wrote them when `authors` (one per
+    held-out message) is given."""
     from bot.core.generation import LENGTH_MESSAGES
     from bot.core.handlers.generate import CONTEXT_MESSAGES
 
@@ -70,18 +77,26 @@ def conversations(
             tuple(held_out[max(0, point - LENGTH_MESSAGES) : point]),
             tuple(held_out[max(0, point - context) : point]),
             point,
+            tuple(authors[max(0, point - LENGTH_MESSAGES) : point]),
         )
         for point in points.tolist()
     ]
 
 
 def bot_replies(
-    bundle: Path, guards: list[Any], decoding: Decoding, points: list[Conversation], seed: int
+    bundle: Path,
+    guards: list[Any],
+    decoding: Decoding,
+    points: list[Conversation],
+    seed: int,
+    members: frozenset[str] = frozenset(),
 ) -> Written:
     """One reply per conversation in `points`, as `/generate` under `decoding` would post it, and the CPU
-    it cost (decoding, filter and resampling; the model is loaded before the clock starts)."""
+    it cost (decoding, names, filter and resampling; the model is loaded before the clock starts).
+    `members`: the channel's authors, lowercase, whom a reply names only if its conversation has them."""
     from bot.core.generation import reply_params
     from bot.core.models import load_for_replies
+    from bot.core.names import readdress
     from bot.core.output_filter import FALLBACK, MAX_ATTEMPTS, OutputFilter
     from db.filters import FilterSettings
     from textgen.copyguard import build_copy_guard
@@ -101,6 +116,12 @@ def bot_replies(
         for index, point in enumerate(points)
     ]
     contexts = [point.context if decoding.context else () for point in points]
+    names = [
+        (members, frozenset(a.lower() for a in point.authors), point.authors[-1])
+        if decoding.context and decoding.config.names_from_conversation and point.authors
+        else None
+        for point in points
+    ]
     final: list[str] = [FALLBACK] * len(points)
     waiting = list(range(len(points)))
     for attempt in range(MAX_ATTEMPTS):
@@ -108,7 +129,8 @@ def bot_replies(
         texts = generator.generate_many([""] * len(waiting), params, [contexts[i] for i in waiting])
         still = []
         for index, text in zip(waiting, texts, strict=True):
-            checked = filters[index].check(text)
+            named = names[index]
+            checked = filters[index].check(text if named is None else readdress(text, *named))
             if checked.blocked is None:
                 final[index] = checked.text
             else:
@@ -129,6 +151,7 @@ PREVIOUS_DEFAULTS = BotConfig(
     overrun=0.5,
     end_untempered=False,
     length_from_channel=False,
+    names_from_conversation=False,
 )
 
 
@@ -140,6 +163,13 @@ def decodings(adopted: BotConfig) -> list[Decoding]:
     if adopted.length_from_channel:
         rows.append(
             Decoding("the bot's defaults, one fixed length", replace(adopted, length_from_channel=False))
+        )
+    if adopted.names_from_conversation:
+        rows.append(
+            Decoding(
+                "the bot's defaults, names as the model wrote them",
+                replace(adopted, names_from_conversation=False),
+            )
         )
     # The defaults' own temperature curve (the row at the default's temperature is the defaults' row).
     rows += [

@@ -45,6 +45,10 @@ def test_a_reply_follows_the_held_out_messages_just_before_its_point():
             assert point.recent[-len(point.context) :] == point.context
             assert len(point.recent) == min(50, last + 1)
             assert point.point == last + 1  # the message the reply stands in for comes right after
+    # Who wrote each message the reply read, where the authors are known.
+    authors = [f"a{i}" for i in range(100)]
+    for point in conversations(held_out, 20, seed=1, authors=authors):
+        assert point.authors == tuple(f"a{text[1:]}" for text in point.recent)
 
 
 def test_every_decoding_is_measured_beside_the_defaults_and_the_temperature_curve():
@@ -66,7 +70,11 @@ def test_every_decoding_is_measured_beside_the_defaults_and_the_temperature_curv
     for row in rows:
         if "no context" in row.name and "temperature" in row.name:
             assert row.config == replace(PREVIOUS_DEFAULTS, temperature=row.config.temperature)
-    assert not PREVIOUS_DEFAULTS.length_from_channel
+    assert not PREVIOUS_DEFAULTS.length_from_channel and not PREVIOUS_DEFAULTS.names_from_conversation
+    # Each of the defaults' own changes is measured against them, with it off.
+    assert any(
+        row.config == replace(BotConfig(), names_from_conversation=False) and row.context for row in rows
+    )
     assert any(row.config.best_of > 1 for row in rows)
     assert any(row.config.typical_p for row in rows) and any(row.config.min_p for row in rows)
     assert any(row.config.length_from_channel for row in rows)
