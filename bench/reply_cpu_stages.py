@@ -30,7 +30,14 @@ STAGES: dict[str, tuple[tuple[str, str], ...]] = {
         ("bot.core.handlers.generate", "serving_model"),
         ("bot.core.handlers.generate", "workspace_filter_settings"),
     ),
-    "context: read the channel's messages": (("bot.core.handlers.generate", "conversation"),),
+    "context: read the channel's messages": (
+        ("bot.core.handlers.generate", "conversation"),
+        ("bot.core.handlers.generate", "conversation_by"),
+    ),
+    "names: the workspace's members, the conversation's": (
+        ("bot.core.handlers.generate", "workspace_members"),
+        ("bot.core.handlers.generate", "readdress"),
+    ),
     "context: tokenise": (("textgen.generator", "prompt_with_context"),),
     "context: the model reads it": (("textgen.architectures.recurrent", "CausalStepper.read"),),
     "decode: model step": (("textgen.architectures.recurrent", "CausalStepper.step"),),

@@ -139,7 +139,10 @@ async def conversation_names(
     reply that follows a conversation written by `authors` (None: names stay as the model wrote them)."""
     if not services.config.names_from_conversation or not authors:
         return None
-    members = await services.run_db(read_or_default, frozenset(), workspace_members, services, request)
+    # Kept: no trip to the database threads (most replies).
+    members = services.members.fresh((request.platform, request.workspace))
+    if members is None:
+        members = await services.run_db(read_or_default, frozenset(), workspace_members, services, request)
     return members, frozenset(author.lower() for author in authors), authors[-1]
 
 
