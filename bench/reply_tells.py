@@ -23,6 +23,7 @@ import argparse
 import statistics
 import tempfile
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,7 +113,8 @@ def tells(
 def report(figures: dict[str, Any], replies: int) -> str:
     """The figures as markdown."""
     lines = [
-        f"{replies} replies at the bot's defaults against the channel's held-out messages.",
+        f"{replies} replies at the bot's defaults, names as the model wrote them, against the channel's held-out "
+        "messages.",
         "",
         "| texts | mean chars | median | <= 20 chars | > 150 chars | name a member | name a member absent "
         "from the held-out period |",
@@ -170,16 +172,13 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="chatsmith-tells-") as tmp:
         model = args.model or train_channel_model(history, held_out, Path(tmp) / "ft", settings, BASE_MODEL)
         guards = [g for g in (load_copy_guard(model), load_copy_guard(BASE_MODEL)) if g is not None]
-        points = conversations(held_out, args.replies, seed=1)
-        written = bot_replies(model, guards, Decoding("defaults", BotConfig()), points, seed=1).replies
+        points = conversations(held_out, args.replies, seed=1, authors=[line.author for line in held_lines])
+        # Names as the model wrote them; the bot's own step (`bot.core.names`) is applied below.
+        as_written = Decoding("defaults", replace(BotConfig(), names_from_conversation=False))
+        written = bot_replies(model, guards, as_written, points, seed=1).replies
     # Who was in each reply's conversation (the authors of the messages it has read), and who spoke last.
     readdressed = [
-        readdress(
-            text,
-            members,
-            {line.author.lower() for line in held_lines[point.point - len(point.recent) : point.point]},
-            held_lines[point.point - 1].author,
-        )
+        readdress(text, members, {author.lower() for author in point.authors}, point.authors[-1])
         for text, point in zip(written, points, strict=True)
     ]
     rng = np.random.default_rng(0)
