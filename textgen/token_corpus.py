@@ -31,7 +31,7 @@ from textgen.errors import TextgenError
 from textgen.formats.records import ReadReport
 from textgen.formats.sources import ChatSource, open_source
 from textgen.slurs import contains_slur
-from textgen.tokenizers import EOS_ID, NUM_SPECIAL, ByteTokenizer
+from textgen.tokenizers import EOS_ID, NUM_SPECIAL, ByteTokenizer, Tokenizer
 
 __all__ = ["MessageRange", "TokenCorpus", "read_token_corpus"]
 
@@ -124,6 +124,19 @@ class MessageRange(Sequence[str]):
     def tokens(self) -> np.ndarray:
         """These messages' tokens: a view of the corpus's array, as `encode_compact` would give them."""
         return self.corpus.tokens[self._token_start(self.start) : self._token_start(self.stop)]
+
+    def encoded_with(self, tokenizer: Tokenizer) -> np.ndarray:
+        """These messages encoded by `tokenizer` (a run's BPE vocabulary, say), `BOS m1 EOS ...` as
+        `encode_compact` gives them, a slice of messages at a time into one array: no tokenizer writes
+        more than one token per byte, so the byte tokens' length bounds it, and the pages past the end
+        are never written (no final copy, no list of the texts)."""
+        out = np.empty(len(self.tokens), token_dtype(tokenizer.vocab_size))
+        written = 0
+        for first in range(0, len(self), SLICE_MESSAGES):
+            encoded = tokenizer.encode_messages(self[first : first + SLICE_MESSAGES])
+            out[written : written + len(encoded)] = encoded
+            written += len(encoded)
+        return out[:written]
 
     def split(self, fraction: float) -> tuple[MessageRange, MessageRange]:
         """The last `fraction` of the characters held out, as `textgen.holdout.split_validation` does

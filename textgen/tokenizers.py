@@ -197,6 +197,12 @@ class WordTokenizer(Tokenizer):
 # Tokens of a byte-level BPE vocabulary (the four special ids and the 256 bytes included): about 2.5
 # characters per token on chat, with an output layer four times the byte model's.
 DEFAULT_BPE_VOCAB = 1024
+# The characters of training text a BPE vocabulary is learned from, at most (the newest of the training
+# part, `textgen.training`): learning costs time and memory that grow with the text (0.36 CPU-s per million
+# characters), and 1,024 tokens are settled long before. On the Ubuntu IRC log, a vocabulary learned from
+# its newest 0.5 M characters encodes its test part in as few tokens as one learned from all 9.1 M (2.587
+# against 2.583 characters per token; bench/logs/bpe-fit-chars-2026-12-06.txt).
+BPE_FIT_CHARS = 10_000_000
 BPE_MISSING = (
     "the bpe tokenizer needs the tokenizers package; install it with: pip install 'tokenizers>=0.20'"
 )

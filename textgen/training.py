@@ -33,7 +33,7 @@ from textgen.slurs import contains_slur
 from textgen.spec import ModelSpec, TrainConfig
 from textgen.strategy import is_chief, pick_precision_policy, pick_strategy, set_precision_policy
 from textgen.token_corpus import MessageRange
-from textgen.tokenizers import Tokenizer, build_tokenizer
+from textgen.tokenizers import BPE_FIT_CHARS, Tokenizer, build_tokenizer
 from textgen.train_step import Trainer
 from textgen.weights import weight_names
 
@@ -136,7 +136,7 @@ def train_model(
     keras.utils.set_random_seed(config.seed)
 
     base_bundle = load_serving_bundle(base) if isinstance(base, Path | str) else base
-    train_messages = _as_read(train_messages, base_bundle, tokenizer)
+    train_messages = _as_read(train_messages)
     parts = _held_out_parts(train_messages, val_messages, test_messages, config)
     strategy = strategy or pick_strategy()
     data = _prepare_data(parts, base_bundle, spec, tokenizer, num_words, config, strategy)
@@ -167,13 +167,13 @@ def train_model(
     return TrainResult(bundle=bundle_path, metrics=metrics, history=fitted.history)
 
 
-def _as_read(messages: Sequence[str], base: ServingBundle | None, tokenizer: str) -> Sequence[str]:
-    """An encoded corpus as it is when its tokenizer is the run's and it holds more than one document
-    (a single document is cut inside its text); else its texts."""
+def _as_read(messages: Sequence[str]) -> Sequence[str]:
+    """An encoded corpus as it is when it holds more than one document (a single document is cut inside
+    its text); else its texts. A run whose tokenizer is not the corpus's encodes its parts again, a slice
+    at a time (`_encoded`), so the texts are never all held at once either way."""
     if not isinstance(messages, MessageRange):
         return messages
-    kind = base.tokenizer.kind if base is not None else tokenizer
-    return messages if kind == messages.corpus.tokenizer.kind and len(messages) > 1 else list(messages)
+    return messages if len(messages) > 1 else list(messages)
 
 
 def _held_out_parts(
@@ -196,10 +196,24 @@ def _split(messages: Sequence[str], fraction: float) -> tuple[Sequence[str], Seq
 
 
 def _encoded(tokenizer: Tokenizer, messages: Sequence[str]) -> np.ndarray:
-    """The compact token stream of `messages`; an encoded corpus's is a view of its array."""
+    """The compact token stream of `messages`; an encoded corpus's is a view of its array when the
+    tokenizers agree, else encoded again from it a slice at a time."""
     if isinstance(messages, MessageRange):
-        return messages.tokens
+        if messages.corpus.tokenizer.kind == tokenizer.kind:
+            return messages.tokens
+        return messages.encoded_with(tokenizer)
     return encode_compact(tokenizer, messages)
+
+
+def _newest(messages: Sequence[str], max_chars: int) -> Sequence[str]:
+    """The newest messages of `messages` that make about `max_chars` characters (the end of a single
+    document); all of them when they are fewer."""
+    chars = _chars(messages)
+    if chars <= max_chars:
+        return messages
+    if len(messages) == 1:
+        return [messages[0][-max_chars:]]
+    return _split(messages, max_chars / chars)[1]
 
 
 def _chars(messages: Sequence[str]) -> int:
@@ -227,7 +241,9 @@ def _prepare_data(
         spec, tok = base.spec, base.tokenizer
     else:
         spec = spec or ModelSpec()
-        tok = build_tokenizer(tokenizer, parts.train, num_words=num_words)
+        # A BPE vocabulary is learned from the newest of the training part only (`BPE_FIT_CHARS`).
+        texts = _newest(parts.train, BPE_FIT_CHARS) if tokenizer == "bpe" else parts.train
+        tok = build_tokenizer(tokenizer, texts, num_words=num_words)
     train_tokens = _encoded(tok, parts.train)
     val_tokens = _encoded(tok, parts.val)
     steps_per_epoch = num_batches(

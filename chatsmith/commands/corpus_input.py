@@ -35,16 +35,21 @@ def drop_slurs(messages: list[str], path: Path) -> list[str]:
     return kept
 
 
+# Tokenizers whose training corpus is read as byte tokens, never as a list of messages.
+STREAMED_TOKENIZERS = ("byte", "bpe")
+
+
 def load_training_corpus(
     path: Path, fmt: str, *, tokenizer: str, max_chars: int | None, slurs: bool
 ) -> Sequence[str]:
     """The training corpus of `chatsmith train`: the newest messages that fit in `max_chars` (None: all).
 
-    With the byte tokenizer the file is read straight into one compact token array
-    (`textgen.token_corpus`), so memory grows with its tokens and not with its messages as strings;
-    character and word vocabularies are built from the training part, so those read the messages.
+    With the byte and BPE tokenizers the file is read straight into one compact array of byte tokens
+    (`textgen.token_corpus`), so memory grows with its tokens and not with its messages as strings (a
+    BPE run learns its merges from that array and encodes it again, a slice at a time); character and
+    word vocabularies are built from the messages, so those read them.
     """
-    if tokenizer != "byte":
+    if tokenizer not in STREAMED_TOKENIZERS:
         messages = load_messages(path, fmt)
         if max_chars is not None:
             messages = _newest(messages, max_chars, path)
