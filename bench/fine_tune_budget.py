@@ -1,4 +1,4 @@
-"""How a channel model's held-out figure improves with the fine-tune budget, and where the plateau stop ends.
+"""How a channel model's held-out figure improves with the fine-tune budget, and what a trainer job costs.
 
 Fine-tunes the packaged base model on a chat log (the oldest 80% of its messages; the trainer's own
 validation part is the newest 10% of those) for each budget, and once with the trainer's plateau stop
@@ -7,8 +7,14 @@ newest 20% of the messages, which no run sees, in nats per character. CPU second
 (`time.process_time`, all threads of this process) are reported beside wall-clock seconds because the
 machine may be shared: wall time then says little, CPU time what the job cost.
 
+`--jobs` runs instead the trainer's job as it was and as it is, one after the other on the same text:
+before the plateau stop (900 s, the rate decaying over the budget, epoch patience), with the plateau stop
+alone, and today's (`TrainerConfig().textgen_train_config()`: a few passes, the plateau stop, 900 s
+ceiling), with channel models per CPU-hour against the first.
+
     python -m bench.fine_tune_budget --corpus /path/to/channel.log --budgets 30 60 120 300
     python -m bench.fine_tune_budget --corpus tinyshakespeare.txt --format lines --budgets 900
+    python -m bench.fine_tune_budget --corpus /path/to/channel.log --jobs
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ from textgen.corpus import FORMATS, load_corpus
 from textgen.evaluate import evaluate_messages
 from textgen.spec import TrainConfig
 from textgen.training import train_model
-from trainer.config import PLATEAU_STOP
+from trainer.config import PLATEAU_STOP, TrainerConfig
 
 HELD_OUT_SHARE = 0.2
 
@@ -38,9 +44,11 @@ def fine_tune(
     budget: float,
     plateau: dict[str, Any] | None,
     out: Path,
+    config: TrainConfig | None = None,
 ) -> dict[str, Any]:
-    """One fine-tune under `budget` seconds (with the plateau stop `plateau`), scored on `held_out`."""
-    config = TrainConfig(**(plateau or {}), time_budget=budget)
+    """One fine-tune under `budget` seconds (with the plateau stop `plateau`), or as `config` says,
+    scored on `held_out`."""
+    config = config or TrainConfig(**(plateau or {}), time_budget=budget)
     wall, cpu = time.monotonic(), time.process_time()
     result = train_model(train, out, config=config, base=base, started=wall)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
@@ -51,10 +59,42 @@ def fine_tune(
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "steps": result.metrics.get("steps"),
+        "epochs": result.metrics.get("epochs"),
         "stopped": result.metrics.get("stopped"),
         "validations": result.metrics.get("validations"),
         "held_out_nats_per_char": round(score.nats_per_char, 4),
     }
+
+
+def trainer_jobs() -> dict[str, TrainConfig]:
+    """The trainer's job as it was and as it is, the first the baseline."""
+    return {
+        "before the plateau stop: 900 s, epoch patience": TrainConfig(time_budget=900),
+        "the plateau stop alone, ceiling 900 s": TrainConfig(**PLATEAU_STOP, time_budget=900),
+        "today's job": TrainerConfig().textgen_train_config(),
+    }
+
+
+def run_jobs(base: Path, train: list[str], held_out: list[str], scratch: Path) -> list[str]:
+    """Every job of `trainer_jobs` in turn; the Markdown table, channel models per CPU-hour against the first."""
+    lines = [
+        "| job | wall s | CPU s | steps | passes | stopped | held-out nats/char | channel models per CPU-hour |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    baseline = None
+    for number, (name, config) in enumerate(trainer_jobs().items()):
+        row = fine_tune(
+            base, train, held_out, config.time_budget or 0, None, scratch / f"job-{number}", config
+        )
+        print(json.dumps({"job": name, **row}), flush=True)
+        per_hour = 3600 / row["cpu_s"]
+        baseline = baseline or per_hour
+        lines.append(
+            f"| {name} | {row['wall_s']} | {row['cpu_s']} | {row['steps']} | {row['epochs']} | "
+            f"{row['stopped']} | {row['held_out_nats_per_char']:.3f} | {per_hour:.1f} "
+            f"({per_hour / baseline:.1f}x) |"
+        )
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plateau-only", action="store_true", help="run only the plateau stop")
     parser.add_argument("--check-every", type=float, help="seconds between checks (default: the trainer's)")
     parser.add_argument("--patience", type=int, help="checks without a new best (default: the trainer's)")
+    parser.add_argument("--jobs", action="store_true", help="the trainer's job as it was and as it is")
     args = parser.parse_args(argv)
     base = find_base_model(args.base)
     if base is None:
@@ -81,6 +122,12 @@ def main(argv: list[str] | None = None) -> int:
     train, held_out = messages[:cut], messages[cut:]
     untouched = evaluate_messages(load_serving_bundle(base), held_out).nats_per_char
     print(json.dumps({"base_model_untouched_nats_per_char": round(untouched, 4), "held_out": len(held_out)}))
+    if args.jobs:
+        with tempfile.TemporaryDirectory() as scratch:
+            table = run_jobs(base, train, held_out, Path(scratch))
+        print(f"\nbase model untouched: {untouched:.3f} nats/char on {len(held_out)} held-out messages\n")
+        print("\n".join(table))
+        return 0
     plateau = {**PLATEAU_STOP}
     if args.check_every is not None:
         plateau["check_every"] = args.check_every

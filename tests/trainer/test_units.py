@@ -197,8 +197,12 @@ def test_jobs_stop_when_the_held_out_loss_levels_off_unless_the_settings_say_oth
     # Checked every 10 s from the start: the budget is a ceiling, not what every job spends.
     default = TrainerConfig().textgen_train_config()
     assert (default.check_every, default.patience, default.min_improvement) == (10.0, 2, 0.005)
-    chosen = TrainerConfig(train_config={"check_every": 10, "patience": 5}).textgen_train_config()
-    assert (chosen.check_every, chosen.patience, chosen.min_improvement) == (10, 5, 0.005)
+    # A few passes over the channel, the learning rate decaying over them (or over the budget).
+    assert default.epochs == 3 and default.time_budget == 900
+    chosen = TrainerConfig(
+        train_config={"check_every": 10, "patience": 5, "epochs": 8}
+    ).textgen_train_config()
+    assert (chosen.check_every, chosen.patience, chosen.min_improvement, chosen.epochs) == (10, 5, 0.005, 8)
 
 
 def test_gate_never_promotes_a_model_no_better_than_a_uniform_guess(tmp_path: Path) -> None:
