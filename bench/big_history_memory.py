@@ -6,6 +6,7 @@ one) with a short budget and a small separate validation file, each in a fresh p
 the peak RSS of the whole process (TensorFlow included) from `getrusage(RUSAGE_CHILDREN)`.
 
     python -m bench.big_history_memory --log ubuntu-irc-train.log --checkout /old --checkout .
+    python -m bench.big_history_memory --log ubuntu-irc-train.log --train-args "--tokenizer bpe" --checkout .
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -35,8 +37,11 @@ def build_corpus(log: Path, megabytes: float, out: Path) -> None:
             written += cut if cut else len(piece)
 
 
-def peak_of_train(checkout: Path, corpus: Path, val: Path, budget: float, out: Path) -> dict[str, object]:
-    """Run `chatsmith train` from `checkout` in a child process; its wall time and peak RSS."""
+def peak_of_train(
+    checkout: Path, corpus: Path, val: Path, budget: float, out: Path, extra: list[str] | None = None
+) -> dict[str, object]:
+    """Run `chatsmith train` from `checkout` (with the options `extra`) in a child process; its wall time
+    and peak RSS."""
     command = [
         sys.executable,
         "-m",
@@ -53,6 +58,7 @@ def peak_of_train(checkout: Path, corpus: Path, val: Path, budget: float, out: P
         "--time-budget",
         str(budget),
         "--json",
+        *(extra or []),
     ]
     env = {**os.environ, "PYTHONPATH": str(checkout), "TF_CPP_MIN_LOG_LEVEL": "2"}
     started = time.monotonic()
@@ -85,14 +91,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--megabytes", type=float, default=100.0)
     parser.add_argument("--budget", type=float, default=20.0)
     parser.add_argument("--checkout", type=Path, action="append", required=True)
+    parser.add_argument(
+        "--train-args",
+        default="",
+        help='more `chatsmith train` options for every run, e.g. "--tokenizer bpe"',
+    )
     args = parser.parse_args(argv)
+    extra = shlex.split(args.train_args)
     with tempfile.TemporaryDirectory(prefix="chatsmith-bigmem-") as scratch:
         corpus, val = Path(scratch) / "big.log", Path(scratch) / "val.log"
         build_corpus(args.log, args.megabytes, corpus)
         val.write_text("\n".join(args.log.read_text(encoding="utf-8").splitlines()[-400:]) + "\n")
         for number, checkout in enumerate(args.checkout):
-            row = peak_of_train(checkout.resolve(), corpus, val, args.budget, Path(scratch) / f"m{number}")
+            row = peak_of_train(
+                checkout.resolve(), corpus, val, args.budget, Path(scratch) / f"m{number}", extra
+            )
             row["corpus_mb"] = round(corpus.stat().st_size / MB, 1)
+            row["train_args"] = args.train_args
             print(json.dumps(row), flush=True)
     return 0
 
