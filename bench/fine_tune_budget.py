@@ -23,6 +23,7 @@ import argparse
 import json
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +76,18 @@ def trainer_jobs() -> dict[str, TrainConfig]:
     }
 
 
-def run_jobs(base: Path, train: list[str], held_out: list[str], scratch: Path) -> list[str]:
-    """Every job of `trainer_jobs` in turn; the Markdown table, channel models per CPU-hour against the first."""
+def run_jobs(
+    base: Path, train: list[str], held_out: list[str], scratch: Path, seed: int | None = None
+) -> list[str]:
+    """Every job of `trainer_jobs` in turn (with `seed` where given); the Markdown table, channel models
+    per CPU-hour against the first."""
     lines = [
         "| job | wall s | CPU s | steps | passes | stopped | held-out nats/char | channel models per CPU-hour |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     baseline = None
     for number, (name, config) in enumerate(trainer_jobs().items()):
+        config = config if seed is None else replace(config, seed=seed)
         row = fine_tune(
             base, train, held_out, config.time_budget or 0, None, scratch / f"job-{number}", config
         )
@@ -113,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check-every", type=float, help="seconds between checks (default: the trainer's)")
     parser.add_argument("--patience", type=int, help="checks without a new best (default: the trainer's)")
     parser.add_argument("--jobs", action="store_true", help="the trainer's job as it was and as it is")
+    parser.add_argument("--seed", type=int, help="with --jobs: the training seed (default: the jobs' own, 0)")
     args = parser.parse_args(argv)
     base = find_base_model(args.base)
     if base is None:
@@ -124,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({"base_model_untouched_nats_per_char": round(untouched, 4), "held_out": len(held_out)}))
     if args.jobs:
         with tempfile.TemporaryDirectory() as scratch:
-            table = run_jobs(base, train, held_out, Path(scratch))
+            table = run_jobs(base, train, held_out, Path(scratch), args.seed)
         print(f"\nbase model untouched: {untouched:.3f} nats/char on {len(held_out)} held-out messages\n")
         print("\n".join(table))
         return 0
