@@ -18,23 +18,30 @@ def test_todays_job_is_the_trainers_own_and_the_first_job_is_the_old_one() -> No
     assert before.time_budget == 900 and before.check_every is None
 
 
-@pytest.mark.slow
 def test_every_job_gets_a_row_and_models_per_cpu_hour_against_the_first(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from textgen.spec import ModelSpec, TrainConfig
-    from textgen.training import train_model
+    from textgen.spec import TrainConfig
 
-    lines = [f"message {i} about the {('kernel', 'build', 'docs')[i % 3]} again" for i in range(400)]
-    tiny = TrainConfig(epochs=1, steps_per_epoch=3, batch_size=8, seed=1)
-    base = train_model(
-        lines[:300], tmp_path / "base", spec=ModelSpec(units=8, embedding=4, seq_len=8), config=tiny
-    ).bundle
-    jobs = {name: replace(tiny, steps_per_epoch=2 * (n + 1)) for n, name in enumerate(("old", "new"))}
+    jobs = {"old": TrainConfig(time_budget=900), "new": TrainConfig(epochs=3, time_budget=900)}
+    trained: list[TrainConfig] = []
+
+    def fine_tune(base, train, held_out, budget, plateau, out, config):
+        trained.append(config)
+        cpu = 400.0 if config.epochs == 20 else 100.0
+        return {
+            "wall_s": cpu / 2,
+            "cpu_s": cpu,
+            "steps": 10,
+            "epochs": config.epochs,
+            "stopped": "epochs",
+            "held_out_nats_per_char": 1.5,
+        }
+
     monkeypatch.setattr(fine_tune_budget, "trainer_jobs", lambda: jobs)
-    table = fine_tune_budget.run_jobs(base, lines[:300], lines[300:], tmp_path / "runs")
-    assert [row.split(" | ")[0] for row in table[2:]] == ["| old", "| new"]
-    assert table[2].endswith("(1.0x) |")
-    for row in table[2:]:
-        cells = row.split(" | ")
-        assert 0 < float(cells[6]) < 6  # held-out nats/char
+    monkeypatch.setattr(fine_tune_budget, "fine_tune", fine_tune)
+    table = fine_tune_budget.run_jobs(tmp_path / "base", ["a"], ["b"], tmp_path, seed=4)
+    assert [config.seed for config in trained] == [4, 4]
+    assert [replace(config, seed=0) for config in trained] == list(jobs.values())
+    assert table[2] == "| old | 200.0 | 400.0 | 10 | 20 | epochs | 1.500 | 9.0 (1.0x) |"
+    assert table[3] == "| new | 50.0 | 100.0 | 10 | 3 | epochs | 1.500 | 36.0 (4.0x) |"
