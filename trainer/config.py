@@ -24,7 +24,7 @@ PLATEAU_STOP: dict[str, Any] = {"check_every": 10.0, "patience": 2, "min_improve
 # passes (or over the time budget, whichever ends first). A fine-tune of the base model on a channel
 # gains little past its third pass: on the Stripe IRC log (2,880 messages), 3 passes scored 1.317
 # nats/char on its newest fifth in 66 CPU-s, the plateau stop alone 1.321 in 126, and the job before the
-# plateau stop 1.414 in 375 (bench/RESULTS.md, "Channel jobs over a few passes").
+# plateau stop 1.414 in 375 (1.423 in 140 with another seed; bench/RESULTS.md, "Channel jobs over a few passes").
 JOB_EPOCHS = 3
 
 
