@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from textgen.data import EpochBatches, stream_num_batches, stream_window_batches, window_batches
+from textgen.errors import TextgenError
 from textgen.schedule import LearningRateSchedule
 from textgen.train_step import Trainer
 
@@ -140,7 +141,13 @@ class EpochLoop:
             self.val_dataset, self.val_carry = _validation_dataset(trainer, val_tokens)
 
     def run(self) -> FitResult:
-        """Train until the epochs, the time budget or the patience run out."""
+        """Train until the epochs, the time budget or the patience run out.
+
+        Raises:
+            TextgenError: The time budget was spent before training began (reading a huge corpus): a
+                model of a step or two would be saved after the budget, so none is.
+        """
+        self._refuse_a_spent_budget()
         for epoch in range(1, self.config.epochs + 1):
             if epoch > 1 and self._no_time_for_another_epoch():
                 self.stopped = "time budget"
@@ -163,6 +170,19 @@ class EpochLoop:
         if self.best_weights is not None:
             self.trainer.model.set_weights(self.best_weights)
         return FitResult(self.history, self._summary())
+
+    def _refuse_a_spent_budget(self) -> None:
+        budget = self.config.time_budget
+        if not budget:
+            return
+        # Agreed by every worker, so that all of them stop here or none does.
+        elapsed = self.trainer.agreed_seconds(time.monotonic() - self.started)[0]
+        if elapsed >= budget:
+            raise TextgenError(
+                f"the time budget of {budget:g} s was spent before training began ({elapsed:.0f} s reading "
+                "and preparing the corpus); nothing was trained or saved: raise the time budget, or train on "
+                "fewer of the newest messages (chatsmith train --max-corpus-chars)"
+            )
 
     def _no_time_for_another_epoch(self) -> bool:
         reserve = self.validation_seconds if self.val_dataset is not None else 0.0

@@ -121,6 +121,21 @@ def test_time_budget_includes_preparation_and_stops_cleanly(tmp_path, shakespear
     assert load_bundle(result.bundle).metrics["steps"] == result.metrics["steps"]
 
 
+def test_a_budget_spent_before_training_began_is_refused_and_nothing_is_saved(tmp_path, shakespeare):
+    # As if reading a huge corpus had taken 12 of the 10 seconds: a step or two would then be saved
+    # after the budget, and called a model.
+    config = TrainConfig(epochs=5, batch_size=16, time_budget=10.0)
+    with pytest.raises(TextgenError, match=r"time budget of 10 s was spent before training began \(12 s"):
+        train_model(
+            [shakespeare[:20_000]],
+            tmp_path / "m",
+            spec=ModelSpec(**TINY),
+            config=config,
+            started=time.monotonic() - 12.0,
+        )
+    assert not (tmp_path / "m").exists()
+
+
 def test_same_seed_same_model(tmp_path, shakespeare):
     config = TrainConfig(epochs=1, batch_size=8, steps_per_epoch=6, seed=11)
     spec = ModelSpec(arch="lstm", dropout=0.1, **TINY)
