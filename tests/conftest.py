@@ -19,6 +19,11 @@ from textgen.tensorflow_import import import_tensorflow
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
+# One TensorFlow thread per operation in each test process (the xdist workers and the chatsmith processes
+# the tests start, which inherit it): three workers already share two cores, and a tiny model's kernels
+# split over two threads only wait for each other. `make test` on a fresh clone, 2 cores: 195.5 s against
+# 209.3 s with TensorFlow's default (2026-12-06, one run each, 20 minutes apart). The kernels are the same.
+os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
 
