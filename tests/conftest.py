@@ -21,8 +21,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 # One TensorFlow thread per operation in each test process (the xdist workers and the chatsmith processes
 # the tests start, which inherit it): three workers already share two cores, and a tiny model's kernels
-# split over two threads only wait for each other. `make test` on a fresh clone, 2 cores: 195.5 s against
-# 209.3 s with TensorFlow's default (2026-12-06, one run each, 20 minutes apart). The kernels are the same.
+# split over two threads only wait for each other. `make test` on a fresh clone, 2 cores: 185.5 s against
+# 195.1 s with TensorFlow's default, run back to back (2026-12-06). The kernels are the same.
 os.environ.setdefault("TF_NUM_INTRAOP_THREADS", "1")
 
 POSTGRES_URL_VARIABLE = "CHATSMITH_TEST_POSTGRES_URL"
