@@ -39,24 +39,18 @@ HELD_OUT_SHARE = 0.2
 
 
 def fine_tune(
-    base: Path,
-    train: list[str],
-    held_out: list[str],
-    budget: float,
-    plateau: dict[str, Any] | None,
-    out: Path,
-    config: TrainConfig | None = None,
+    base: Path, train: list[str], held_out: list[str], config: TrainConfig, out: Path
 ) -> dict[str, Any]:
-    """One fine-tune under `budget` seconds (with the plateau stop `plateau`), or as `config` says,
-    scored on `held_out`."""
-    config = config or TrainConfig(**(plateau or {}), time_budget=budget)
+    """One fine-tune of `base` as `config` says, scored on `held_out`."""
     wall, cpu = time.monotonic(), time.process_time()
     result = train_model(train, out, config=config, base=base, started=wall)
     wall, cpu = time.monotonic() - wall, time.process_time() - cpu
     score = evaluate_messages(load_serving_bundle(result.bundle), held_out)
     return {
-        "budget_s": budget,
-        "plateau_stop": plateau,
+        "budget_s": config.time_budget,
+        "plateau_stop": (
+            {"check_every": config.check_every, "patience": config.patience} if config.check_every else None
+        ),
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "steps": result.metrics.get("steps"),
@@ -88,9 +82,7 @@ def run_jobs(
     baseline = None
     for number, (name, config) in enumerate(trainer_jobs().items()):
         config = config if seed is None else replace(config, seed=seed)
-        row = fine_tune(
-            base, train, held_out, config.time_budget or 0, None, scratch / f"job-{number}", config
-        )
+        row = fine_tune(base, train, held_out, config, scratch / f"job-{number}")
         print(json.dumps({"job": name, **row}), flush=True)
         per_hour = 3600 / row["cpu_s"]
         baseline = baseline or per_hour
@@ -146,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     with tempfile.TemporaryDirectory() as scratch:
         for number, (budget, stop_rule) in enumerate(runs):
-            row = fine_tune(base, train, held_out, budget, stop_rule, Path(scratch) / f"run-{number}")
+            config = TrainConfig(**(stop_rule or {}), time_budget=budget)
+            row = fine_tune(base, train, held_out, config, Path(scratch) / f"run-{number}")
             print(json.dumps(row), flush=True)
             rows.append(row)
     print(f"\nbase model untouched: {untouched:.3f} nats/char on {len(held_out)} held-out messages\n")

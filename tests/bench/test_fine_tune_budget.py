@@ -26,7 +26,7 @@ def test_every_job_gets_a_row_and_models_per_cpu_hour_against_the_first(
     jobs = {"old": TrainConfig(time_budget=900), "new": TrainConfig(epochs=3, time_budget=900)}
     trained: list[TrainConfig] = []
 
-    def fine_tune(base, train, held_out, budget, plateau, out, config):
+    def fine_tune(base, train, held_out, config, out):
         trained.append(config)
         cpu = 400.0 if config.epochs == 20 else 100.0
         return {
