@@ -32,9 +32,10 @@ _SECRET_PARAM = re.compile(
     re.IGNORECASE,
 )
 # Phone numbers: an optional country code, then groups of digits split by spaces, dots, dashes or a
-# bracketed area code; 9 to 15 digits in all, so versions, dates, times and addresses stay.
+# bracketed area code; 9 to 15 digits in all, so versions, dates, times and addresses stay. A number
+# ends where its digits do: generated text that runs on past one ("4567-x", "4567ab") still has it masked.
 _PHONE = re.compile(
-    r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,4}(?![\w-])"
+    r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,4}(?!\d)"
 )
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
