@@ -1,4 +1,5 @@
-"""Personal data never leaves in a reply: emails, phone numbers, URLs that carry secrets, API keys.
+"""Personal data never leaves in a reply: emails, phone numbers, payment card numbers, URLs that carry
+secrets, API keys.
 
 Training already scrubs some of these (`db.scrub`), but a model can still put one together, and a bundle
 may come from a corpus nobody scrubbed; replies are masked on their own. Each kind becomes a bracketed
@@ -37,11 +38,16 @@ _SECRET_PARAM = re.compile(
 _PHONE = re.compile(
     r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,4}(?!\d)"
 )
+# Payment card numbers: 14 to 19 digits, run together or in groups split by single spaces or dashes, that
+# pass the Luhn check every card number carries (so order numbers and timestamps mostly stay). Checked
+# before phone numbers, which stop at 15 digits.
+_CARD = re.compile(r"(?<![\w.+-])\d(?:[ -]?\d){13,18}(?!\d)")
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 
 EMAIL = "[email]"
 PHONE = "[phone]"
+CARD = "[card]"
 KEY = "[key]"
 REDACTED = "[redacted]"
 
@@ -49,6 +55,19 @@ REDACTED = "[redacted]"
 def _mask_url(match: re.Match[str]) -> str:
     url = _URL_USERINFO.sub(lambda m: f"{m.group(1)}{REDACTED}@", match.group())
     return _SECRET_PARAM.sub(lambda m: f"{m.group(1)}{REDACTED}", url)
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char) * (2 if position % 2 else 1)
+        total += value - 9 if value > 9 else value
+    return total % 10 == 0
+
+
+def _mask_card(match: re.Match[str]) -> str:
+    text = match.group()
+    return CARD if _luhn_valid("".join(char for char in text if char.isdigit())) else text
 
 
 def _mask_phone(match: re.Match[str]) -> str:
@@ -84,5 +103,6 @@ def mask_personal_data(text: str) -> tuple[str, int]:
     text = _URL.sub(counted(_mask_url), text)
     text = _EMAIL.sub(counted(EMAIL), text)
     text = _LONG_TOKEN.sub(counted(_mask_long_token), text)
+    text = _CARD.sub(counted(_mask_card), text)
     text = _PHONE.sub(counted(_mask_phone), text)
     return text, count

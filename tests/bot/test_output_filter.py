@@ -146,6 +146,11 @@ def test_profanity_list_is_the_plain_word_list() -> None:
         ("call +1 (555) 123-4567 or 07700 900123", "call [phone] or [phone]"),
         # ... and so is a number it runs on past.
         ("call +1 555 123 4567-\x10eA or 07700 900123ab_", "call [phone]-\x10eA or [phone]ab_"),
+        # Card numbers pass the Luhn check, grouped or not; a 16-digit order number that fails it stays.
+        (
+            "card 4111 1111 1111 1111, 4111-1111-1111-1111x or 378282246310005; order 1234 5678 9012 3456",
+            "card [card], [card]x or [card]; order 1234 5678 9012 3456",
+        ),
         ("see https://x.io/cb?token=abc123&page=2", "see https://x.io/cb?token=[redacted]&page=2"),
         ("https://bob:hunter2@db.example.com/x", "https://[redacted]@db.example.com/x"),
         ("key sk_live_4eC39HqLyjWDarjtT1zdp7dc ok", "key [key] ok"),

@@ -36,7 +36,7 @@ def describe(services: Services, request: Request, settings: FilterSettings) -> 
     return "\n".join(
         [
             f"Profanity policy here: {settings.policy} ({POLICY_MEANING[settings.policy]}). "
-            "Slurs are always blocked, and emails, phone numbers, keys and tokens in links are masked.",
+            "Slurs are always blocked, and emails, phone and card numbers, keys and tokens in links are masked.",
             f"Words of this workspace's own ({len(settings.words)}): {_words_shown(settings.words)}.",
             services.filter_stats.describe(request.platform, request.workspace, settings.policy),
             f"Change it with {USAGE}.",
