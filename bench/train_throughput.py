@@ -3,18 +3,18 @@
 `python -m bench.train_throughput [--corpus LOG] [--steps 60] [--rounds 3] [--tiny]` builds, in one
 process, the default model's compiled training step (carried state, Adam, the clip) for each variant:
 
-- `batch 32, loop`: the defaults before 2026-12-05 (the baseline every ratio is against), fed from a
-  `tf.data` pipeline as that release did;
-- `batch 32, dropout 0.2, tf.data feed`: the defaults of 2026-12-06 morning, the same step with dropout
-  after the recurrent layer, fed from `tf.data`;
-- `batch 32, dropout 0.2`: today's defaults (`chatsmith train`), fed NumPy batches (`EpochBatches`);
-- `batch 64, loop`: the defaults of 2026-12-05 and 2026-12-06 morning;
-- `batch 128, loop`: a wider batch;
-- `batch 64, unrolled`: Keras' `unroll=True`, the 64 steps of a window as straight-line graph instead of
-  a while loop (the same arithmetic);
+- `batch 32, loop`: the defaults before 2026-12-05 (the baseline every ratio is against): Keras' GRU
+  layer, fed from a `tf.data` pipeline as that release did;
+- `batch 32, dropout 0.2, Keras GRU`: the defaults of 2026-12-06, dropout after the recurrent layer, fed
+  NumPy batches (`EpochBatches`), the GRU Keras' own layer (a graph `while` loop over the positions);
+- `batch 32, dropout 0.2`: today's defaults (`chatsmith train`): the GRU computed by
+  `textgen.architectures.unrolled_gru` (every position's input projected in one product, the positions
+  unrolled; the same arithmetic);
+- `batch 64` and `batch 128`, with either GRU: wider batches;
+- `batch 64, Keras unroll`: Keras' `unroll=True` (each position still projects its own input);
 - `batch 64, mixed bfloat16`: the Keras dtype policy, on a CPU with AVX512-BF16/AMX.
 
-Every variant but the two marked `tf.data` reads NumPy batches, as training on one device does since
+Every variant but the one marked `tf.data` reads NumPy batches, as training on one device does since
 2026-12-06. It times every variant in alternating order over `--rounds` rounds (a busy machine slows all
 alike) two ways: the training loop as `chatsmith train` runs it (windows cut from the corpus's token
 array), and the
@@ -50,7 +50,9 @@ class Variant:
 
     name: str
     batch: int
-    unroll: bool = False
+    # "chatsmith": the model `chatsmith train` builds; "keras": the same with Keras' own recurrent layer;
+    # "keras unroll": that layer with `unroll=True`.
+    layer: str = "chatsmith"
     precision: str = "float32"
     dropout: float = 0.0
     # "numpy": `EpochBatches` iterated directly (one device, since 2026-12-06); "tf.data": its dataset.
@@ -58,12 +60,14 @@ class Variant:
 
 
 VARIANTS = (
-    Variant("batch 32, loop, tf.data feed (defaults before 2026-12-05)", 32, feed="tf.data"),
-    Variant("batch 32, dropout 0.2, tf.data feed (2026-12-06 morning)", 32, dropout=0.2, feed="tf.data"),
+    Variant("batch 32, loop, tf.data feed (defaults before 2026-12-05)", 32, layer="keras", feed="tf.data"),
+    Variant("batch 32, dropout 0.2, Keras GRU (defaults of 2026-12-06)", 32, layer="keras", dropout=0.2),
     Variant("batch 32, dropout 0.2 (today's defaults)", 32, dropout=0.2),
-    Variant("batch 64, loop (defaults of 2026-12-05)", 64),
-    Variant("batch 128, loop", 128),
-    Variant("batch 64, unrolled", 64, unroll=True),
+    Variant("batch 64, Keras GRU", 64, layer="keras"),
+    Variant("batch 64", 64),
+    Variant("batch 128, Keras GRU", 128, layer="keras"),
+    Variant("batch 128", 128),
+    Variant("batch 64, Keras unroll", 64, layer="keras unroll"),
     Variant("batch 64, mixed bfloat16", 64, precision="mixed_bfloat16"),
 )
 
@@ -136,20 +140,25 @@ def _build(variant: Variant, spec: ModelSpec, vocab_size: int, strategy: Any) ->
     spec = replace(spec, dropout=variant.dropout)
     try:
         with strategy.scope():
-            if variant.unroll:
-                # Unrolling needs the window's length in the graph; the layer is the same Keras layer.
+            if variant.layer != "chatsmith":
+                # Keras' own layer; unrolling needs the window's length in the graph.
                 family = spec.family
                 if not isinstance(family, RecurrentFamily):
-                    raise ValueError(f"only causal recurrent models unroll, not {spec.arch}")
+                    raise ValueError(f"only causal recurrent models take Keras' layer, not {spec.arch}")
                 layer_class = getattr(keras.layers, family.keras_layer)
+                unroll = variant.layer == "keras unroll"
 
                 def recurrent(index: int, x: Any) -> Any:
                     layer = layer_class(
-                        spec.units, return_sequences=True, return_state=True, unroll=True, name=f"rnn_{index}"
+                        spec.units,
+                        return_sequences=True,
+                        return_state=True,
+                        unroll=unroll,
+                        name=f"rnn_{index}",
                     )
                     return layer(x)[0]
 
-                model = language_model(spec, vocab_size, spec.seq_len, recurrent)
+                model = language_model(spec, vocab_size, spec.seq_len if unroll else None, recurrent)
             else:
                 model = build_model(spec, vocab_size)
         trainer = Trainer(model, spec, TrainConfig(batch_size=variant.batch), strategy, carry_state=True)
@@ -219,7 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     looped = [
         (variant.batch, variant.batch * spec.seq_len / max(timings[variant.name].alone))
         for variant in VARIANTS
-        if not variant.unroll
+        if variant.layer == "keras"
         and variant.precision == "float32"
         and not variant.dropout
         and variant.feed == "numpy"

@@ -13,6 +13,7 @@ would re-run the whole window and pay the framework's dispatch cost every time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -122,15 +123,24 @@ class RecurrentFamily:
         arch: the `ModelSpec.arch` it answers to.
         cell: the NumPy cell (`textgen.architectures.cells`).
         keras_layer: the name of the matching Keras layer class (`keras.layers.<name>`).
+        keras_class: where a layer computing the same as that Keras layer trains faster, a function that
+            imports and returns its class (its weights are the Keras layer's).
     """
 
     causal: bool = True
     carries_state: bool = True
 
-    def __init__(self, arch: str, cell: type[SimpleRNNCell], keras_layer: str) -> None:
+    def __init__(
+        self,
+        arch: str,
+        cell: type[SimpleRNNCell],
+        keras_layer: str,
+        keras_class: Callable[[], type[keras.layers.Layer]] | None = None,
+    ) -> None:
         self.arch = arch
         self.cell = cell
         self.keras_layer = keras_layer
+        self.keras_class = keras_class
 
     def weight_shapes(self, spec: ModelSpec, vocab_size: int) -> dict[str, tuple[int, ...]]:
         body: dict[str, tuple[int, ...]] = {}
@@ -152,7 +162,7 @@ class RecurrentFamily:
 
         from textgen.architectures.keras_frame import language_model
 
-        layer_class = getattr(keras.layers, self.keras_layer)
+        layer_class = self.keras_class() if self.keras_class else getattr(keras.layers, self.keras_layer)
 
         def recurrent_layer(index: int, x: keras.KerasTensor) -> keras.KerasTensor:
             # return_state lets `carried_state_model` reuse the layer with state in and out.
@@ -186,6 +196,12 @@ class RecurrentFamily:
         return keras.Model([tokens, *states_in], [logits, *states_out], name=f"{spec.arch}_lm_carried_state")
 
 
+def _unrolled_gru() -> type[keras.layers.Layer]:
+    from textgen.architectures import unrolled_gru
+
+    return unrolled_gru.GRU
+
+
 SIMPLE_RNN = RecurrentFamily("simplernn", SimpleRNNCell, "SimpleRNN")
 LSTM = RecurrentFamily("lstm", LSTMCell, "LSTM")
-GRU = RecurrentFamily("gru", GRUCell, "GRU")
+GRU = RecurrentFamily("gru", GRUCell, "GRU", keras_class=_unrolled_gru)
