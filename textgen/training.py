@@ -20,6 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from textgen.architectures.unrolled_gru import MIN_STEPS_TO_UNROLL, set_unrolling
 from textgen.bundle import Bundle, ServingBundle, check_bundle_destination, load_serving_bundle, save_bundle
 from textgen.copyguard import CopyGuard, build_copy_guard
 from textgen.data import encode_compact, num_batches, stream_num_batches
@@ -290,6 +291,8 @@ def _train(
     set_precision_policy(policy)
     try:
         model = _build_model(data, base, strategy)
+        planned_steps = config.epochs * data.steps_per_epoch
+        set_unrolling(model, planned_steps >= MIN_STEPS_TO_UNROLL)
         final_reserve = _final_reserve(model, data, config)
         trainer = Trainer(model, data.spec, config, strategy, carry_state=data.carry_state)
         validation = data.val_tokens if data.has_validation else None

@@ -87,3 +87,39 @@ def test_weight_files_load_either_way(tmp_path: Path) -> None:
     fresh_unrolled.load_weights(tmp_path / "keras.weights.h5")
     for a, b in zip(fresh_unrolled.get_weights(), keras_model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_set_unrolling_keeps_a_model_on_keras_loop() -> None:
+    _, unrolled_model = _pair(7)
+    layer = unrolled_model.get_layer("rnn_0")
+    window = keras.KerasTensor((2, 7, FEATURES))
+    assert layer._unrollable(window, None)
+    unrolled_gru.set_unrolling(unrolled_model, False)
+    assert not layer._unrollable(window, None)
+
+
+@pytest.mark.parametrize(("epochs", "unrolled"), [(1, False), (60, True)])
+def test_a_run_unrolls_only_when_it_plans_enough_steps_to_repay_the_larger_graph(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, epochs: int, unrolled: bool
+) -> None:
+    import textgen.training
+    from textgen.spec import ModelSpec, TrainConfig
+
+    decisions: list[bool] = []
+    real = textgen.training.set_unrolling
+    monkeypatch.setattr(
+        textgen.training,
+        "set_unrolling",
+        lambda model, enabled: (decisions.append(enabled), real(model, enabled)),
+    )
+    # 5 steps an epoch: 60 epochs plan 300 steps (at least MIN_STEPS_TO_UNROLL), 1 epoch plans 5.
+    config = TrainConfig(batch_size=4, epochs=epochs, steps_per_epoch=5, val_fraction=0.0, time_budget=1.0)
+    textgen.training.train_model(
+        ["the quick brown fox jumps over the lazy dog"] * 40,
+        tmp_path / "model",
+        spec=ModelSpec(arch="gru", units=8, embedding=4, seq_len=8),
+        config=config,
+        precision="float32",
+    )
+    assert unrolled_gru.MIN_STEPS_TO_UNROLL <= 300
+    assert decisions == [unrolled]
