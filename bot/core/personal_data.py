@@ -38,10 +38,13 @@ _SECRET_PARAM = re.compile(
 _PHONE = re.compile(
     r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,4}(?!\d)"
 )
-# Payment card numbers: 14 to 19 digits, run together or in groups split by single spaces or dashes, that
-# pass the Luhn check every card number carries (so order numbers and timestamps mostly stay). Checked
-# before phone numbers, which stop at 15 digits.
-_CARD = re.compile(r"(?<![\w.+-])\d(?:[ -]?\d){13,18}(?!\d)")
+# Payment card numbers: 14 to 19 digits run together, or in the groups cards are printed in (4-4-4-4 with
+# up to 3 more, Amex's 4-6-5) split by one kind of separator, that pass the Luhn check every card number
+# carries. Numbers split any other way ("4096 2006-02-19") are sizes, dates and ids. Checked before phone
+# numbers, which stop at 15 digits.
+_CARD = re.compile(
+    r"(?<![\w.+-])(?:\d{14,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?!\d)"
+)
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
 

@@ -148,8 +148,9 @@ def test_profanity_list_is_the_plain_word_list() -> None:
         ("call +1 555 123 4567-\x10eA or 07700 900123ab_", "call [phone]-\x10eA or [phone]ab_"),
         # Card numbers pass the Luhn check, grouped or not; a 16-digit order number that fails it stays.
         (
-            "card 4111 1111 1111 1111, 4111-1111-1111-1111x or 378282246310005; order 1234 5678 9012 3456",
-            "card [card], [card]x or [card]; order 1234 5678 9012 3456",
+            "card 4111 1111 1111 1111, 4111-1111-1111-1111x, 3782 822463 10005 or 378282246310005; "
+            "order 1234 5678 9012 3456",
+            "card [card], [card]x, [card] or [card]; order 1234 5678 9012 3456",
         ),
         ("see https://x.io/cb?token=abc123&page=2", "see https://x.io/cb?token=[redacted]&page=2"),
         ("https://bob:hunter2@db.example.com/x", "https://[redacted]@db.example.com/x"),
@@ -160,6 +161,12 @@ def test_profanity_list_is_the_plain_word_list() -> None:
 )
 def test_personal_data_is_masked(text: str, expected: str) -> None:
     assert mask_personal_data(text)[0] == expected
+
+
+def test_a_card_is_only_digits_in_the_groups_cards_are_printed_in() -> None:
+    # A size, then a date: 4096 2006-02-19 0 passes the Luhn check, split as no card is printed.
+    assert "[card]" not in mask_personal_data("drwxr-xr-x  3 root root 4096 2006-02-19 04:30 /nas")[0]
+    assert mask_personal_data("4111 1111-1111 1111")[0] != "[card]"
 
 
 def test_ordinary_chat_numbers_and_links_stay() -> None:
