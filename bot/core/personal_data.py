@@ -32,18 +32,23 @@ _SECRET_PARAM = re.compile(
     r"credential)[\w.-]*)=)[^&#\s]+",
     re.IGNORECASE,
 )
+# Phone and card numbers start at a word's start: not inside a word, a version ("v1.2") or a sum ("2+3").
+# (Letting them start right after a letter changed only model numbers in real chat, "BCM4306 802.11b".)
+_NOT_INSIDE_A_WORD_OR_NUMBER = r"(?<![\w.+-])"
 # Phone numbers: an optional country code, then groups of digits split by spaces, dots, dashes or a
 # bracketed area code; 9 to 15 digits in all, so versions, dates, times and addresses stay. A number
 # ends where its digits do: generated text that runs on past one ("4567-x", "4567ab") still has it masked.
 _PHONE = re.compile(
-    r"(?<![\w.+-])(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,4}(?!\d)"
+    _NOT_INSIDE_A_WORD_OR_NUMBER
+    + r"(?:\+\d{1,3}[ .-]?)?(?:\(\d{1,4}\)[ .-]?)?\d{2,6}(?:[ .-]\d{2,6}){1,4}(?!\d)"
 )
 # Payment card numbers: 14 to 19 digits run together, or in the groups cards are printed in (4-4-4-4 with
 # up to 3 more, Amex's 4-6-5) split by one kind of separator, that pass the Luhn check every card number
 # carries. Numbers split any other way ("4096 2006-02-19") are sizes, dates and ids. Checked before phone
 # numbers, which stop at 15 digits.
 _CARD = re.compile(
-    r"(?<![\w.+-])(?:\d{14,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?!\d)"
+    _NOT_INSIDE_A_WORD_OR_NUMBER
+    + r"(?:\d{14,19}|\d{4}([ -])\d{4}\1\d{4}\1\d{4}(?:\1\d{1,3})?|\d{4}([ -])\d{6}\2\d{4,5})(?!\d)"
 )
 _IPV4 = re.compile(r"^\d{1,3}(?:\.\d{1,3}){3}$")
 _DATE = re.compile(r"^\d{4}[-./]\d{1,2}[-./]\d{1,2}$|^\d{1,2}[-./]\d{1,2}[-./]\d{2,4}$")
