@@ -219,13 +219,16 @@ class EpochLoop:
         result = _Epoch()
         dataset = self._epoch_dataset(epoch)
         epoch_start = time.monotonic()
+        first_step_end = epoch_start
         for loss, accuracy, tokens in self.trainer.train_batches(dataset):
             self.step += 1
             result.steps += 1
             self.trained_tokens += tokens
             result.loss_sum += loss
             result.accuracy_sum += accuracy
-            elapsed, elapsed_with_reserve = self._elapsed(epoch_start, result.steps)
+            if result.steps == 1:
+                first_step_end = time.monotonic()
+            elapsed, elapsed_with_reserve = self._elapsed(epoch_start, first_step_end, result.steps)
             learning_rate = self.schedule(self.step, elapsed) * self.rate_scale
             self.trainer.set_learning_rate(learning_rate)
             if self.progress is not None:
@@ -241,7 +244,7 @@ class EpochLoop:
         self.train_seconds += result.seconds
         return result
 
-    def _elapsed(self, epoch_start: float, epoch_steps: int) -> tuple[float, float]:
+    def _elapsed(self, epoch_start: float, first_step_end: float, epoch_steps: int) -> tuple[float, float]:
         """Seconds since the run began, without and with room for this epoch's validation, as every
         worker agrees.
 
@@ -250,10 +253,15 @@ class EpochLoop:
         by the budget is not validated (there are no other weights to choose from), so it needs no room.
         """
         reserve = 0.0
-        local_elapsed = time.monotonic() - self.started
+        now = time.monotonic()
+        local_elapsed = now - self.started
         if self.val_dataset is not None:
-            mean_step = (time.monotonic() - epoch_start) / epoch_steps
-            guess = FIRST_VALIDATION_SECONDS + MAX_VALIDATION_BATCHES * mean_step * VALIDATION_STEP_SHARE
+            # An epoch's first step can hold the step's tracing, worth many steps on a slow machine: once
+            # there are others, it is left out of the mean that guesses the validation's length.
+            timed_steps = max(1, epoch_steps - 1)
+            mean_step = (now - (first_step_end if epoch_steps > 1 else epoch_start)) / timed_steps
+            validation_batches = min(MAX_VALIDATION_BATCHES, len(self.val_dataset))
+            guess = FIRST_VALIDATION_SECONDS + validation_batches * mean_step * VALIDATION_STEP_SHARE
             finishes_epoch = (self.steps_per_epoch - epoch_steps) * mean_step < self.budget - local_elapsed
             if self.history or self.checks or finishes_epoch:
                 reserve = self.validation_seconds or guess
