@@ -110,8 +110,9 @@ def test_a_run_unrolls_only_when_it_plans_enough_steps_to_repay_the_larger_graph
         "set_unrolling",
         lambda model, enabled: (decisions.append(enabled), real(model, enabled)),
     )
-    # 5 steps an epoch: 60 epochs plan 300 steps (at least MIN_STEPS_TO_UNROLL), 1 epoch plans 5.
-    config = TrainConfig(batch_size=4, epochs=epochs, steps_per_epoch=5, val_fraction=0.0, time_budget=1.0)
+    # 5 steps an epoch: 60 epochs plan 300 steps (at least MIN_STEPS_TO_UNROLL), 1 epoch plans 5. The
+    # budget cuts the long run short; 2 s, as building the model can take 1 s on a loaded machine.
+    config = TrainConfig(batch_size=4, epochs=epochs, steps_per_epoch=5, val_fraction=0.0, time_budget=2.0)
     textgen.training.train_model(
         ["the quick brown fox jumps over the lazy dog"] * 40,
         tmp_path / "model",
