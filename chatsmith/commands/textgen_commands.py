@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chatsmith.commands.corpus_input import MAX_CORPUS_CHARS, drop_slurs, load_messages, load_training_corpus
+from chatsmith.commands.training_shape import add_shape_arguments, training_shape
 from chatsmith.demo_corpus import demo_corpus
 from chatsmith.wording import plural
 from db.platforms import PLATFORM_NAMES as PLATFORMS
@@ -28,10 +29,6 @@ _DEFAULT_CONFIG = TrainConfig()
 _TEST_FRACTION = 0.05
 # `chatsmith train`'s dropout (see `--dropout` below for why it differs from the library's).
 CLI_DROPOUT = 0.2
-# `chatsmith train`'s window for a causal model from scratch, and the tokens a step reads, which set the
-# windows per batch: 64 windows of 32 tokens, where the library trains 32 of 64 (see `--seq-len` below).
-CLI_SEQ_LEN = 32
-TOKENS_PER_STEP = 2048
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,26 +55,7 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
     # dropout it scored better on chat and Tiny Shakespeare at 100 s, every seed, on the validation and the
     # test part (bench/RESULTS.md, "Dropout at 100 s"). A fine-tune (`--base`) keeps its parent's.
     train.add_argument("--dropout", type=float, default=CLI_DROPOUT)
-    # 32 tokens for a causal model, not the library's 64: the same 2,048 tokens a step in 64 windows of 32
-    # run half the positions in sequence, at 1.17x the tokens per second, and scored better on Tiny
-    # Shakespeare and as well on chat at 100 s (bench/RESULTS.md, "Windows of 32 tokens"). The state still
-    # carries across windows; only the gradient stops at 32 tokens. A BiLSTM reads its window as its
-    # whole context, and keeps 64; a fine-tune (`--base`) keeps its parent's.
-    train.add_argument(
-        "--seq-len",
-        type=int,
-        default=None,
-        help=f"tokens per training window (default {CLI_SEQ_LEN}; a BiLSTM's context, {_DEFAULT_SPEC.seq_len})",
-    )
-    # Windows per batch: by default as many as make TOKENS_PER_STEP (64 of 32 tokens, 32 of 64). At 2,048
-    # tokens of 64-token windows, batch 64 read 1.3x the tokens per second but took a third fewer optimizer
-    # steps in 100 s, and scored worse (bench/RESULTS.md, "Batch 32 again, with dropout").
-    train.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help=f"windows per batch (default: {TOKENS_PER_STEP:,} tokens' worth, 64 windows of 32 tokens)",
-    )
+    add_shape_arguments(train)
     train.add_argument("--learning-rate", type=float, default=_DEFAULT_CONFIG.learning_rate)
     train.add_argument("--grad-accum", type=int, default=_DEFAULT_CONFIG.grad_accum)
     train.add_argument("--epochs", type=int, default=_DEFAULT_CONFIG.epochs)
@@ -219,23 +197,6 @@ def _add_sampling(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--top-p", type=float, default=None)
     parser.add_argument("--repetition-penalty", type=float, default=1.0)
     parser.add_argument("--seed", type=seed_number, default=None)
-
-
-def training_shape(args: argparse.Namespace) -> tuple[int, int]:
-    """`chatsmith train`'s window length and windows per batch: what was passed, else 32 tokens for a
-    causal model from scratch (64, the library's, for a BiLSTM, whose window is its context; the parent's
-    for a fine-tune, which keeps its spec) and as many windows as make `TOKENS_PER_STEP` tokens."""
-    seq_len = args.seq_len
-    if args.base is not None:
-        from textgen.bundle import read_manifest
-
-        seq_len = ModelSpec.from_dict(read_manifest(args.base)["spec"]).seq_len
-    elif seq_len is None:
-        seq_len = CLI_SEQ_LEN if ModelSpec(arch=args.arch).causal else _DEFAULT_SPEC.seq_len
-    batch_size = args.batch_size
-    if batch_size is None:
-        batch_size = max(1, TOKENS_PER_STEP // seq_len) if seq_len > 0 else _DEFAULT_CONFIG.batch_size
-    return seq_len, batch_size
 
 
 def run_train(args: argparse.Namespace) -> int:

@@ -4,7 +4,7 @@ whatever the window; a BiLSTM keeps its 64-token context, a fine-tune its parent
 import pytest
 
 from chatsmith.cli import build_parser, main
-from chatsmith.commands.textgen_commands import training_shape
+from chatsmith.commands.training_shape import training_shape
 from textgen.bundle import read_manifest
 
 
