@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import argparse
 
-from textgen.spec import ModelSpec, TrainConfig
+from textgen.spec import ModelSpec
 
 # The window of a causal model from scratch, and the tokens a step reads, which set the windows per batch.
 CLI_SEQ_LEN = 32
 TOKENS_PER_STEP = 2048
 _DEFAULT_SPEC = ModelSpec()
-_DEFAULT_CONFIG = TrainConfig()
 
 
 def add_shape_arguments(train: argparse.ArgumentParser) -> None:
@@ -53,5 +52,6 @@ def training_shape(args: argparse.Namespace) -> tuple[int, int]:
         seq_len = CLI_SEQ_LEN if ModelSpec(arch=args.arch).causal else _DEFAULT_SPEC.seq_len
     batch_size = args.batch_size
     if batch_size is None:
-        batch_size = max(1, TOKENS_PER_STEP // seq_len) if seq_len > 0 else _DEFAULT_CONFIG.batch_size
+        # A window that is not positive is refused by ModelSpec, with its own message: no division by it here.
+        batch_size = max(1, TOKENS_PER_STEP // max(1, seq_len))
     return seq_len, batch_size
