@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -29,19 +31,13 @@ class Sources:
 def find_sources(data_dir: Path = SHARED_DATA) -> Sources:
     """The corpora, falling back to the Tiny Shakespeare copy shipped with chatsmith.
 
-    The fallback is written once to a temporary file because the benchmarks hand paths to subprocesses.
+    The fallback is written to a file because the benchmarks hand paths to subprocesses.
     """
     shakespeare = data_dir / "tinyshakespeare.txt"
     irc = data_dir / "ubuntu-irc-train.log"
     origin = str(shakespeare)
     if not shakespeare.exists():
-        from chatsmith.demo_corpus import demo_corpus
-
-        with tempfile.NamedTemporaryFile(
-            "w", encoding="utf-8", suffix="-tinyshakespeare.txt", delete=False, prefix="chatsmith-bench-"
-        ) as handle:
-            handle.write(demo_corpus())
-        shakespeare = Path(handle.name)
+        shakespeare = shipped_shakespeare_file()
         origin = "chatsmith's shipped copy (demo_corpus)"
         print(f"[bench] {data_dir} has no tinyshakespeare.txt; using {origin}", file=sys.stderr)
     if not irc.exists():
@@ -52,3 +48,23 @@ def find_sources(data_dir: Path = SHARED_DATA) -> Sources:
     else:
         irc_path = irc
     return Sources(shakespeare=shakespeare, irc=irc_path, shakespeare_origin=origin)
+
+
+def shipped_shakespeare_file() -> Path:
+    """The shipped Tiny Shakespeare as a file in the temporary directory, named by its content.
+
+    Written once and reused by later runs (a file per run would pile up, a megabyte each); written under
+    a temporary name and renamed, so that a run never reads another run's half-written file.
+    """
+    from chatsmith.demo_corpus import demo_corpus
+
+    text = demo_corpus()
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"chatsmith-tinyshakespeare-{digest}.txt"
+    if not path.exists():
+        with tempfile.NamedTemporaryFile(
+            "w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", delete=False
+        ) as handle:
+            handle.write(text)
+        os.replace(handle.name, path)
+    return path
