@@ -7,14 +7,15 @@ process, the default model's compiled training step (carried state, Adam, the cl
   layer, fed from a `tf.data` pipeline as that release did;
 - `batch 32, dropout 0.2, Keras GRU`: the defaults of 2026-12-06, dropout after the recurrent layer, fed
   NumPy batches (`EpochBatches`), the GRU Keras' own layer (a graph `while` loop over the positions);
-- `batch 32, dropout 0.2`: the defaults of 2026-12-07 (windows of 64 tokens): the GRU computed by
-  `textgen.architectures.unrolled_gru` (every position's input projected in one product, the positions
+- `batch 32, dropout 0.2`: the defaults of 2026-12-07's morning (windows of 64 tokens): the GRU computed
+  by `textgen.architectures.unrolled_gru` (every position's input projected in one product, the positions
   unrolled; the same arithmetic);
-- `64 windows of 32, dropout 0.2`: today's defaults (`chatsmith train`): the same 2,048 tokens a step, in
+- `64 windows of 32, dropout 0.2`: the defaults of that afternoon: the same 2,048 tokens a step, in
   windows half as long (half the positions to run in sequence, twice the rows to each product);
-- `batch 64` and `batch 128`, with either GRU: wider batches;
-- `batch 64, Keras unroll`: Keras' `unroll=True` (each position still projects its own input);
-- `batch 64, mixed bfloat16`: the Keras dtype policy, on a CPU with AVX512-BF16/AMX.
+- `128 windows of 16, dropout 0.2`: today's defaults (`chatsmith train`), the same tokens in windows of 16;
+- `batch 64` and `batch 128` of 64-token windows, with either GRU: wider batches;
+- `128 windows of 16, mixed bfloat16`: today's shape under the Keras dtype policy, on a CPU with
+  AVX512-BF16/AMX.
 
 Every variant but the one marked `tf.data` reads NumPy batches, as training on one device does since
 2026-12-06. It times every variant in alternating order over `--rounds` rounds (a busy machine slows all
@@ -66,14 +67,20 @@ class Variant:
 VARIANTS = (
     Variant("batch 32, loop, tf.data feed (defaults before 2026-12-05)", 32, layer="keras", feed="tf.data"),
     Variant("batch 32, dropout 0.2, Keras GRU (defaults of 2026-12-06)", 32, layer="keras", dropout=0.2),
-    Variant("batch 32, dropout 0.2 (defaults of 2026-12-07)", 32, dropout=0.2),
-    Variant("64 windows of 32, dropout 0.2 (today's defaults)", 64, dropout=0.2, seq_len=32),
+    Variant("batch 32, dropout 0.2 (defaults of 2026-12-07 morning)", 32, dropout=0.2),
+    Variant("64 windows of 32, dropout 0.2 (defaults of 2026-12-07 afternoon)", 64, dropout=0.2, seq_len=32),
+    Variant("128 windows of 16, dropout 0.2 (today's defaults)", 128, dropout=0.2, seq_len=16),
     Variant("batch 64, Keras GRU", 64, layer="keras"),
     Variant("batch 64", 64),
     Variant("batch 128, Keras GRU", 128, layer="keras"),
     Variant("batch 128", 128),
-    Variant("batch 64, Keras unroll", 64, layer="keras unroll"),
-    Variant("batch 64, mixed bfloat16", 64, precision="mixed_bfloat16"),
+    Variant(
+        "128 windows of 16, dropout 0.2, mixed bfloat16",
+        128,
+        precision="mixed_bfloat16",
+        dropout=0.2,
+        seq_len=16,
+    ),
 )
 
 

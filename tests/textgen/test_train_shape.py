@@ -1,4 +1,4 @@
-"""`chatsmith train`'s window and batch: 64 windows of 32 tokens by default, the same 2,048 tokens a step
+"""`chatsmith train`'s window and batch: 128 windows of 16 tokens by default, the same 2,048 tokens a step
 whatever the window; a BiLSTM keeps its 64-token context, a fine-tune its parent's window."""
 
 import pytest
@@ -15,13 +15,13 @@ def shape(*options: str) -> tuple[int, int]:
 @pytest.mark.parametrize(
     ("options", "expected"),
     [
-        ((), (32, 64)),
-        (("--arch", "lstm"), (32, 64)),
+        ((), (16, 128)),
+        (("--arch", "lstm"), (16, 128)),
         (("--arch", "bilstm"), (64, 32)),
         (("--seq-len", "128"), (128, 16)),
         (("--seq-len", "4096"), (4096, 1)),
-        (("--batch-size", "8"), (32, 8)),
-        (("--seq-len", "16", "--batch-size", "8"), (16, 8)),
+        (("--batch-size", "8"), (16, 8)),
+        (("--seq-len", "24", "--batch-size", "8"), (24, 8)),
     ],
 )
 def test_the_window_and_batch_of_a_run_from_scratch(options: tuple[str, ...], expected: tuple[int, int]):
@@ -34,10 +34,10 @@ def test_a_fine_tune_reads_its_parents_windows_in_batches_of_the_same_tokens(tmp
     parent = tmp_path / "parent"
     tiny = ["--units", "8", "--embedding", "4", "--epochs", "1"]
     assert main(["train", "--corpus", str(corpus), "--out", str(parent), *tiny]) == 0
-    # The defaults reached the bundle: a window of 32 tokens.
-    assert read_manifest(parent)["spec"]["seq_len"] == 32
+    # The defaults reached the bundle: a window of 16 tokens.
+    assert read_manifest(parent)["spec"]["seq_len"] == 16
     # A fine-tune keeps the parent's window whatever --seq-len says, and reads 2,048 tokens a step.
-    assert shape("--base", str(parent), "--seq-len", "128") == (32, 64)
+    assert shape("--base", str(parent), "--seq-len", "128") == (16, 128)
 
 
 def test_a_missing_parent_is_the_bundles_one_line_error(tmp_path):
