@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from chatsmith.commands.corpus_input import MAX_CORPUS_CHARS, drop_slurs, load_messages, load_training_corpus
-from chatsmith.commands.training_shape import add_shape_arguments, training_shape
+from chatsmith.commands.training_shape import add_shape_arguments, state_reset, training_shape
 from chatsmith.demo_corpus import demo_corpus
 from chatsmith.wording import plural
 from db.platforms import PLATFORM_NAMES as PLATFORMS
@@ -83,12 +83,6 @@ def _register_train(subparsers: argparse._SubParsersAction) -> None:
         action=argparse.BooleanOptionalAction,
         default=_DEFAULT_CONFIG.carry_state,
         help="carry the recurrent state from window to window while training (causal models)",
-    )
-    train.add_argument(
-        "--state-reset",
-        type=float,
-        default=_DEFAULT_CONFIG.state_reset,
-        help="with carried state, the share of rows reset to a fresh state at each step",
     )
     train.add_argument(
         "--patience",
@@ -222,7 +216,7 @@ def run_train(args: argparse.Namespace) -> int:
         check_every=args.check_every,
         min_improvement=args.min_improvement,
         carry_state=args.carry_state,
-        state_reset=args.state_reset,
+        state_reset=state_reset(args),
         seed=args.seed,
     )
     if args.num_words < 1:

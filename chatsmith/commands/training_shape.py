@@ -1,4 +1,4 @@
-"""`chatsmith train`'s window length and windows per batch: the shape of a training step.
+"""`chatsmith train`'s window length, windows per batch and state resets: the shape of a training step.
 
 A causal model from scratch trains on 128 windows of 16 tokens a step, where the library's defaults are 32
 windows of 64: the same 2,048 tokens, a quarter of the positions run in sequence, four times the rows in
@@ -6,18 +6,27 @@ each product. The recurrent state still carries from one window into the next; o
 16 tokens. Against 64 windows of 32 (the defaults before) at 100 s, 3 seeds: 1.06-1.08x the tokens per
 second, 0.013 nats/char better on Tiny Shakespeare, the same on chat (bench/RESULTS.md, "Windows of 16
 tokens"; 64 windows of 32 had gained 0.024 over 32 of 64 in "Windows of 32 tokens").
+
+At windows of 16 a row's carried state meets a reset draw every 16 tokens, four times as often as at the
+library's 64, so the share of rows reset at each step is halved, to 0.025, for a run from scratch: 0.009
+nats/char better on Tiny Shakespeare's test part (0.005 on validation), every seed, and 0.004 better on
+chat's test part (0.002 on validation), 3 seeds (bench/RESULTS.md, "State resets at windows of 16").
 """
 
 from __future__ import annotations
 
 import argparse
 
-from textgen.spec import ModelSpec
+from textgen.spec import ModelSpec, TrainConfig
 
 # The window of a causal model from scratch, and the tokens a step reads, which set the windows per batch.
 CLI_SEQ_LEN = 16
 TOKENS_PER_STEP = 2048
+# The share of rows whose carried state resets at each step, for a run from scratch (the library's 0.05 was
+# chosen at windows of 64; a fine-tune keeps it, as the trainer's jobs do).
+CLI_STATE_RESET = 0.025
 _DEFAULT_SPEC = ModelSpec()
+_DEFAULT_CONFIG = TrainConfig()
 
 
 def add_shape_arguments(train: argparse.ArgumentParser) -> None:
@@ -33,11 +42,27 @@ def add_shape_arguments(train: argparse.ArgumentParser) -> None:
     # tokens of 64-token windows, batch 64 read 1.3x the tokens per second but took a third fewer optimizer
     # steps in 100 s, and scored worse (bench/RESULTS.md, "Batch 32 again, with dropout").
     train.add_argument(
+        "--state-reset",
+        type=float,
+        default=None,
+        help=(
+            "with carried state, the share of rows reset to a fresh state at each step "
+            f"(default {CLI_STATE_RESET}; a fine-tune's, {_DEFAULT_CONFIG.state_reset})"
+        ),
+    )
+    train.add_argument(
         "--batch-size",
         type=int,
         default=None,
         help=f"windows per batch (default: {TOKENS_PER_STEP:,} tokens' worth, 128 windows of 16 tokens)",
     )
+
+
+def state_reset(args: argparse.Namespace) -> float:
+    """`--state-reset` as passed, else `CLI_STATE_RESET` from scratch and the library's share for a fine-tune."""
+    if args.state_reset is not None:
+        return float(args.state_reset)
+    return _DEFAULT_CONFIG.state_reset if args.base is not None else CLI_STATE_RESET
 
 
 def training_shape(args: argparse.Namespace) -> tuple[int, int]:

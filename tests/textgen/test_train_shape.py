@@ -4,7 +4,7 @@ whatever the window; a BiLSTM keeps its 64-token context, a fine-tune its parent
 import pytest
 
 from chatsmith.cli import build_parser, main
-from chatsmith.commands.training_shape import training_shape
+from chatsmith.commands.training_shape import state_reset, training_shape
 from textgen.bundle import read_manifest
 
 
@@ -43,3 +43,21 @@ def test_a_fine_tune_reads_its_parents_windows_in_batches_of_the_same_tokens(tmp
 def test_a_missing_parent_is_the_bundles_one_line_error(tmp_path):
     with pytest.raises(Exception, match="does not exist"):
         shape("--base", str(tmp_path / "nowhere"))
+
+
+def reset(*options: str) -> float:
+    return state_reset(build_parser().parse_args(["train", "--corpus", "c", "--out", "o", *options]))
+
+
+def test_a_run_from_scratch_resets_fewer_rows_a_step_than_a_fine_tune(tmp_path, shakespeare):
+    assert reset() == 0.025
+    assert reset("--state-reset", "0.2") == 0.2
+    corpus = tmp_path / "plays.txt"
+    corpus.write_text(shakespeare[:6_000], encoding="utf-8")
+    parent = tmp_path / "parent"
+    assert (
+        main(["train", "--corpus", str(corpus), "--out", str(parent), "--units", "8", "--epochs", "1"]) == 0
+    )
+    # A fine-tune keeps the library's share, as the trainer's jobs do, unless one is passed.
+    assert reset("--base", str(parent)) == 0.05
+    assert reset("--base", str(parent), "--state-reset", "0") == 0.0
