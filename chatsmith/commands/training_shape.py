@@ -30,7 +30,8 @@ _DEFAULT_CONFIG = TrainConfig()
 
 
 def add_shape_arguments(train: argparse.ArgumentParser) -> None:
-    """`--seq-len` and `--batch-size`, both defaulting to None: `training_shape` resolves them."""
+    """`--seq-len`, `--batch-size` and `--state-reset`, defaulting to None: `training_shape` and
+    `state_reset` resolve them."""
     # A BiLSTM reads its window as its whole context and keeps 64; a fine-tune (`--base`) keeps its parent's.
     train.add_argument(
         "--seq-len",
@@ -42,6 +43,13 @@ def add_shape_arguments(train: argparse.ArgumentParser) -> None:
     # tokens of 64-token windows, batch 64 read 1.3x the tokens per second but took a third fewer optimizer
     # steps in 100 s, and scored worse (bench/RESULTS.md, "Batch 32 again, with dropout").
     train.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help=f"windows per batch (default: {TOKENS_PER_STEP:,} tokens' worth, 128 windows of 16 tokens)",
+    )
+    # A share per step: at shorter windows each row meets a draw more often per token.
+    train.add_argument(
         "--state-reset",
         type=float,
         default=None,
@@ -49,12 +57,6 @@ def add_shape_arguments(train: argparse.ArgumentParser) -> None:
             "with carried state, the share of rows reset to a fresh state at each step "
             f"(default {CLI_STATE_RESET}; a fine-tune's, {_DEFAULT_CONFIG.state_reset})"
         ),
-    )
-    train.add_argument(
-        "--batch-size",
-        type=int,
-        default=None,
-        help=f"windows per batch (default: {TOKENS_PER_STEP:,} tokens' worth, 128 windows of 16 tokens)",
     )
 
 
