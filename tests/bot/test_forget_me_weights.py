@@ -31,6 +31,10 @@ SECRET = "blue zebra"
 SPEC = {"arch": "gru", "units": 64, "embedding": 16, "seq_len": 32}
 # Full length: the trainer's plateau stop would end a memorising run before it has learned the sentence.
 MEMORISING = {"epochs": 60, "batch_size": 8, "learning_rate": 0.03, "seed": 3, "check_every": None}
+# Only the job that reads the planted sentence must learn it by heart. The clean model before it and the
+# retrain after it are short jobs: a short retrain that wrongly started from the model that learned the
+# sentence would still complete it, so the checks after it lose nothing.
+SHORT = {**MEMORISING, "epochs": 2}
 # The learning rate decays over the steps or the time budget, whichever runs out first. A budget far
 # beyond the run's seconds keeps the rate a function of the steps alone: the same model on a loaded machine.
 TIME_BUDGET_S = "900"
@@ -65,6 +69,12 @@ def planted_chat(tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPa
     services.close()
 
 
+def train(chat: Chat, monkeypatch: pytest.MonkeyPatch, config: dict) -> None:
+    """Run the trainer once (as `chatsmith trainer --once`), its jobs trained with `config`."""
+    monkeypatch.setenv("CHATSMITH_TRAINER_TRAIN_CONFIG", json.dumps(config))
+    chat.runner.run(run_trainer_once())
+
+
 def completions(chat: Chat) -> list[str]:
     """What answers `/generate my secret is` in #general: the serving model at temperature 0, and a
     sampled `/generate` reply."""
@@ -84,20 +94,22 @@ def active_versions(services: Services) -> list[int]:
 
 
 @pytest.mark.slow
-def test_a_planted_sentence_leaves_every_model_that_answers(planted_chat: Chat) -> None:
+def test_a_planted_sentence_leaves_every_model_that_answers(
+    planted_chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
     chat = planted_chat
     admin, ann, bob = chat.user("root", admin=True), chat.user("ann"), chat.user("bob")
     admin.say("/collect on")
     for line in CHANNEL_LINES[:20]:
         bob.say(line)
     admin.say("/train")
-    chat.runner.run(run_trainer_once())
+    train(chat, monkeypatch, SHORT)
     assert active_versions(chat.services) == [1]  # a clean model: bob only
 
     for _ in range(30):
         ann.say(PLANTED)
     admin.say("/train")
-    chat.runner.run(run_trainer_once())
+    train(chat, monkeypatch, MEMORISING)
     assert active_versions(chat.services) == [2]
     learned = completions(chat)
     assert any(SECRET in text for text in learned), learned
@@ -116,7 +128,7 @@ def test_a_planted_sentence_leaves_every_model_that_answers(planted_chat: Chat) 
         assert "forget-me" in (withdrawn.note or "")
 
     # After the trainer ran: the retrain started from the clean v1 (or the base model), never from v2.
-    chat.runner.run(run_trainer_once())
+    train(chat, monkeypatch, SHORT)
     with chat.services.sessions() as session:
         retrained = session.scalars(select(ModelVersion).where(ModelVersion.version == 3)).one()
         clean = session.scalars(select(ModelVersion.id).where(ModelVersion.version == 1)).one()

@@ -14,8 +14,16 @@ from sqlalchemy import select
 from bot.core.request import Request
 from db.models import ModelVersion
 from tests.bot.conftest import CHANNEL_LINES, Chat
-from tests.bot.helpers import run_trainer_once
-from tests.bot.test_forget_me_weights import PLANTED, PROMPT, SECRET, active_versions, planted_chat
+from tests.bot.test_forget_me_weights import (
+    MEMORISING,
+    PLANTED,
+    PROMPT,
+    SECRET,
+    SHORT,
+    active_versions,
+    planted_chat,
+    train,
+)
 
 __all__ = ["planted_chat"]  # the fixture, shared with the forget-me test
 
@@ -53,14 +61,16 @@ def workspace_versions(chat: Chat) -> list[tuple[int, str]]:
 
 
 @pytest.mark.slow
-def test_unsharing_a_channel_takes_its_sentence_out_of_the_workspace_model(planted_chat: Chat) -> None:
+def test_unsharing_a_channel_takes_its_sentence_out_of_the_workspace_model(
+    planted_chat: Chat, monkeypatch: pytest.MonkeyPatch
+) -> None:
     chat = planted_chat
     admin, bob = chat.user("root", admin=True), chat.user("bob")
     admin.say("/collect on")
     for line in CHANNEL_LINES[:20]:
         bob.say(line)
     admin.say("/train workspace")
-    chat.runner.run(run_trainer_once())
+    train(chat, monkeypatch, SHORT)
     assert workspace_versions(chat) == [(1, "active")]  # clean: #general only
 
     in_secret(chat, "on")
@@ -69,7 +79,7 @@ def test_unsharing_a_channel_takes_its_sentence_out_of_the_workspace_model(plant
     for _ in range(30):
         ann.say(PLANTED)
     admin.say("/train workspace")
-    chat.runner.run(run_trainer_once())
+    train(chat, monkeypatch, MEMORISING)
     assert active_versions(chat.services) == [2]
     learned = completions_elsewhere(chat, tries=5)
     assert any(SECRET in text for text in learned), learned
@@ -83,7 +93,7 @@ def test_unsharing_a_channel_takes_its_sentence_out_of_the_workspace_model(plant
     assert workspace_versions(chat) == [(1, "active"), (2, "retired")]
 
     # After the trainer ran: the retrain fine-tunes the clean v1, without #secret's messages.
-    chat.runner.run(run_trainer_once())
+    train(chat, monkeypatch, SHORT)
     with chat.services.sessions() as session:
         retrained = session.scalars(
             select(ModelVersion).where(ModelVersion.version == 3, ModelVersion.channel_id.is_(None))

@@ -1,7 +1,11 @@
 """The command line as users meet it: JSON outputs, one-line errors with exit code 2, nothing half-written."""
 
+import io
 import json
 import shutil
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -17,22 +21,37 @@ def corpus_file(tmp_path_factory, shakespeare):
     return path
 
 
+@dataclass(frozen=True)
+class TrainRun:
+    """`chatsmith train --json` on the corpus file: the bundle and what the command printed."""
+
+    bundle: Path
+    out: str
+    err: str
+
+
 @pytest.fixture(scope="module")
-def bundle(tmp_path_factory, corpus_file):
+def train_run(tmp_path_factory, corpus_file) -> TrainRun:
+    # One training run for the module (capsys is per test, so its output is captured here).
     out = tmp_path_factory.mktemp("models") / "tiny"
-    assert main(["train", "--corpus", str(corpus_file), "--out", str(out), *TINY]) == 0
-    return out
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with redirect_stdout(stdout), redirect_stderr(stderr):
+        code = main(["train", "--corpus", str(corpus_file), "--out", str(out), *TINY, "--json"])
+    assert code == 0, stderr.getvalue()
+    return TrainRun(out, stdout.getvalue(), stderr.getvalue())
+
+
+@pytest.fixture(scope="module")
+def bundle(train_run: TrainRun) -> Path:
+    return train_run.bundle
 
 
 def last_json_line(capsys):
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
 
 
-def test_train_json_reports_the_metrics_users_compare(tmp_path, corpus_file, capsys):
-    out = tmp_path / "model"
-    assert main(["train", "--corpus", str(corpus_file), "--out", str(out), *TINY, "--json"]) == 0
-    captured = capsys.readouterr()
-    metrics = json.loads(captured.out.strip().splitlines()[-1])
+def test_train_json_reports_the_metrics_users_compare(train_run):
+    metrics = json.loads(train_run.out.strip().splitlines()[-1])
     for key in (
         "val_loss",
         "val_nats_per_char",
@@ -43,10 +62,10 @@ def test_train_json_reports_the_metrics_users_compare(tmp_path, corpus_file, cap
         "bundle",
     ):
         assert key in metrics
-    assert metrics["bundle"] == str(out.absolute())
-    assert "guessed format 'text'" in captured.err
+    assert metrics["bundle"] == str(train_run.bundle.absolute())
+    assert "guessed format 'text'" in train_run.err
     # The command's own default, not the library's 0 (bench/RESULTS.md, "Dropout at 100 s").
-    assert json.loads((out / "bundle.json").read_text())["spec"]["dropout"] == 0.2
+    assert json.loads((train_run.bundle / "bundle.json").read_text())["spec"]["dropout"] == 0.2
 
 
 def test_generate_json_gives_samples(bundle, capsys):

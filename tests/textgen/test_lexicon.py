@@ -72,23 +72,25 @@ def test_the_lexicon_holds_words_seen_twice_and_never_a_slur(tmp_path):
     assert load_lexicon(tmp_path).words == lexicon.words
 
 
-@pytest.mark.parametrize("with_parent", [False, True])
-def test_a_trained_bundle_carries_its_lexicon_and_a_fine_tune_keeps_its_parents(tmp_path, with_parent):
+def test_a_trained_bundle_carries_its_lexicon_and_a_fine_tune_keeps_its_parents(tmp_path):
     parent_messages = ["kernel panic again"] * 10
     channel_messages = ["stripe webhook retries", "the webhook retries twice", "webhook fired"] * 10
     config = TrainConfig(batch_size=4, epochs=1, steps_per_epoch=2, val_fraction=0.2, test_fraction=0.0)
-    base = None
-    if with_parent:
-        base = train_model(
-            parent_messages, tmp_path / "parent", spec=SPEC, config=config, precision="float32"
-        )
-        base = tmp_path / "parent"
+    # From scratch: the words of its own messages only.
+    train_model(parent_messages, tmp_path / "parent", spec=SPEC, config=config, precision="float32")
+    lexicon = load_lexicon(tmp_path / "parent")
+    assert "kernel" in lexicon and "panic" in lexicon and "webhook" not in lexicon
+    # A fine-tune: its messages' words and its parent's.
     train_model(
-        channel_messages, tmp_path / "child", spec=SPEC, config=config, base=base, precision="float32"
+        channel_messages,
+        tmp_path / "child",
+        spec=SPEC,
+        config=config,
+        base=tmp_path / "parent",
+        precision="float32",
     )
     lexicon = load_lexicon(tmp_path / "child")
-    assert "webhook" in lexicon and "retries" in lexicon
-    assert ("kernel" in lexicon) is with_parent
+    assert "webhook" in lexicon and "retries" in lexicon and "kernel" in lexicon
     # The bot's loader picks it up.
     assert Generator.from_bundle(tmp_path / "child").lexicon is not None
 

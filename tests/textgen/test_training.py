@@ -40,22 +40,28 @@ def test_each_architecture_improves_on_a_tiny_corpus(tmp_path, shakespeare, arch
     }
 
 
-def test_bundle_saves_loads_and_generates_the_same(tmp_path, shakespeare):
-    config = TrainConfig(epochs=1, batch_size=16, steps_per_epoch=10)
-    result = train_model([shakespeare[:8000]], tmp_path / "model", spec=ModelSpec(**TINY), config=config)
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory, shakespeare):
+    """A TINY model of 40 steps, for the tests that read a bundle or fine-tune one (one run for all)."""
+    config = TrainConfig(epochs=2, batch_size=16, steps_per_epoch=20, learning_rate=1e-2)
+    out = tmp_path_factory.mktemp("tiny") / "model"
+    return train_model([shakespeare[:20_000]], out, spec=ModelSpec(**TINY), config=config)
+
+
+def test_bundle_saves_loads_and_generates_the_same(tiny_run):
+    result = tiny_run
     bundle = load_bundle(result.bundle)
     assert bundle.spec == ModelSpec(**TINY)
     assert bundle.metrics["val_nats_per_char"] == pytest.approx(result.metrics["val_nats_per_char"])
     first = Generator(bundle).generate("KING:", max_tokens=30, seed=3)
     again = Generator.from_bundle(result.bundle).generate("KING:", max_tokens=30, seed=3)
     assert first == again
-    leftovers = [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp")]
+    leftovers = [p.name for p in result.bundle.parent.iterdir() if p.name.startswith(".tmp")]
     assert leftovers == []
 
 
-def test_fine_tuning_starts_from_the_base_weights_and_keeps_its_tokenizer(tmp_path, shakespeare):
-    base_config = TrainConfig(epochs=2, batch_size=16, steps_per_epoch=20, learning_rate=1e-2)
-    base = train_model([shakespeare[:20_000]], tmp_path / "base", spec=ModelSpec(**TINY), config=base_config)
+def test_fine_tuning_starts_from_the_base_weights_and_keeps_its_tokenizer(tmp_path, tiny_run):
+    base = tiny_run
     chat = ["hey all, anyone tried the new kernel?", "yes it boots fine here", "cool, thanks"] * 40
     tuned = train_model(
         chat,
@@ -168,14 +174,8 @@ def test_corpus_too_small_for_one_batch_is_refused_and_writes_nothing(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
-def test_evaluation_counts_characters_not_tokens(tmp_path, shakespeare):
-    result = train_model(
-        [shakespeare[:10_000]],
-        tmp_path / "m",
-        spec=ModelSpec(**TINY),
-        config=TrainConfig(epochs=1, batch_size=8, steps_per_epoch=5),
-    )
-    evaluation = evaluate_messages(load_bundle(result.bundle), ["héllo wörld 🎉"])
+def test_evaluation_counts_characters_not_tokens(tiny_run):
+    evaluation = evaluate_messages(load_bundle(tiny_run.bundle), ["héllo wörld 🎉"])
     assert evaluation.chars == len("héllo wörld 🎉")
     assert evaluation.tokens == len("héllo wörld 🎉".encode()) + 2
     assert evaluation.nats_per_char == pytest.approx(
