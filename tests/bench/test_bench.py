@@ -116,7 +116,7 @@ def test_held_out_parts_are_what_train_model_scores(tmp_path):
 
     messages = load_corpus(corpus, "irc").messages
     spec = ModelSpec(units=16, embedding=8, seq_len=16)
-    config = TrainConfig(epochs=1, steps_per_epoch=80, batch_size=8, val_fraction=0.1, test_fraction=0.05)
+    config = TrainConfig(epochs=1, steps_per_epoch=4, batch_size=8, val_fraction=0.1, test_fraction=0.05)
     metrics = train_model(messages, tmp_path / "model", spec=spec, config=config).metrics
     assert metrics["test_chars"] == parts.scored_test_chars
     assert parts.scored_test[-1] == "message number 599"

@@ -99,7 +99,7 @@ def test_training_on_the_encoded_log_is_the_run_on_its_texts(tmp_path, monkeypat
     path = chat_log(tmp_path, 4000)
     messages = load_corpus(path, "irc", keep_records=False).messages
     spec = ModelSpec(units=16, embedding=8, seq_len=16)
-    config = TrainConfig(epochs=2, batch_size=8, steps_per_epoch=15, test_fraction=0.05, seed=3)
+    config = TrainConfig(epochs=2, batch_size=8, steps_per_epoch=4, test_fraction=0.05, seed=3)
     runs = [
         train_model(
             corpus, tmp_path / name, spec=spec, config=config, tokenizer=tokenizer, precision="float32"
