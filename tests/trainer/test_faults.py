@@ -23,7 +23,10 @@ from tests.trainer.conftest import ScopeMaker, register_version, start_trainer, 
 from textgen.bundle import read_manifest
 from trainer.config import TrainerConfig
 
-SLOW_TRAINING = '{"epochs": 1, "steps_per_epoch": 100000, "batch_size": 8}'
+# Trains until killed. `steps_per_epoch` only caps an epoch (one pass over 300 messages is about 40 steps, a
+# fraction of a second), so it is epochs that keep the job running, and patience that keeps the plateau
+# stop from ending it.
+SLOW_TRAINING = '{"epochs": 100000, "patience": 100000, "batch_size": 8}'
 
 
 def _job(engine: Engine, job_id: int) -> TrainingJob:
