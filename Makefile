@@ -16,7 +16,8 @@ $(BIN)/python:
 # Then the installed packages are compiled to bytecode: where PYTHONDONTWRITEBYTECODE is set (CI images,
 # many containers) pip leaves them as source, and every process (each test worker, trainer, bot) compiled
 # TensorFlow, Keras and SQLAlchemy again at import: `chatsmith trainer --once` took 11.0 CPU-s against 6.6
-# compiled, and `make test` 224 s against 179 s of tests (2 cores, 2026-12-07).
+# compiled; `make test`'s tests, run alternately, 223.8 and 240.4 s uncompiled against 179.3 and 177.7 s
+# (2 cores, 2026-12-07).
 $(STAMP): pyproject.toml setup.py textgen/_sampler.c textgen/_gru.c textgen/_halfmatmul.c textgen/_halfmatmul_kernels.h | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
