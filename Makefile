@@ -3,6 +3,8 @@ PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# Installed and compiled to bytecode (below): what every target runs on.
+READY := $(VENV)/.compiled
 
 .PHONY: install demo test lint format bench bench-quick bench-serving base-model clean
 
@@ -13,19 +15,22 @@ $(BIN)/python:
 
 # The bench extra too: the tests of the benchmarks' measures (the detectability classifier, markovify)
 # run in `make test` rather than being skipped.
-# Then the installed packages are compiled to bytecode: where PYTHONDONTWRITEBYTECODE is set (CI images,
+$(STAMP): pyproject.toml setup.py textgen/_sampler.c textgen/_gru.c textgen/_halfmatmul.c textgen/_halfmatmul_kernels.h | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
+	@touch $(STAMP)
+
+# The installed packages compiled to bytecode: where PYTHONDONTWRITEBYTECODE is set (CI images,
 # many containers) pip leaves them as source, and every process (each test worker, trainer, bot) compiled
 # TensorFlow, Keras and SQLAlchemy again at import: `chatsmith trainer --once` took 11.0 CPU-s against 6.6
 # compiled; `make test`'s tests, run alternately, 223.8 and 240.4 s uncompiled against 179.3 and 177.7 s
 # (2 cores, 2026-12-07).
-$(STAMP): pyproject.toml setup.py textgen/_sampler.c textgen/_gru.c textgen/_halfmatmul.c textgen/_halfmatmul_kernels.h | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
+$(READY): $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 $$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')
-	@touch $(STAMP)
+	@touch $(READY)
 
-install: $(STAMP)
+install: $(READY)
 
-demo: $(STAMP)
+demo: $(READY)
 	$(BIN)/chatsmith demo
 
 # Three workers on a 2-core CI machine: a third of the suite's time is spent waiting (subprocesses
@@ -34,33 +39,33 @@ demo: $(STAMP)
 PYTEST_WORKERS ?= -n 3 --dist loadscope --no-loadscope-reorder
 # chatsmith's own modules are compiled before the tests for the same reason (the chatsmith processes the
 # tests start would each compile them again); they change between runs, so here rather than at install.
-test: $(STAMP)
+test: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/python -m compileall -q bench bot chatsmith db errortext tests textgen trainer
 	$(BIN)/python -m pytest $(PYTEST_WORKERS)
 
-lint: $(STAMP)
+lint: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-format: $(STAMP)
+format: $(READY)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: $(STAMP)
+bench: $(READY)
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	$(BIN)/python -m bench
 
-bench-quick: $(STAMP)
+bench-quick: $(READY)
 	$(BIN)/python -m pip install --quiet -e '.[train,dev,bench]'
 	$(BIN)/python -m bench --quick
 
 # /generate at 20 per second over 1, 50 and 1,000 channel models through the command core, in a bot
 # process without TensorFlow; writes bench/SERVING.md. About 5 minutes.
-bench-serving: $(STAMP)
+bench-serving: $(READY)
 	$(BIN)/python -m bench.serving
 
 # The base model new scopes are fine-tuned from: the default spec trained on real chat (the Ubuntu IRC
@@ -73,7 +78,7 @@ BASE_MODEL_BUDGET ?= 4500
 # 2e-3 rather than the 100-second default of 5e-3: at 5e-3 a run this long diverged in its second epoch
 # (bench/logs/base-model-2026-12-06-lr5e-3.log); at 2e-3 validation improved in every one of 10 epochs.
 BASE_MODEL_SPEC ?= --arch gru --layers 1 --units 384 --embedding 64 --seq-len 64 --batch-size 64 --learning-rate 2e-3
-base-model: $(STAMP)
+base-model: $(READY)
 	$(BIN)/chatsmith train --corpus $(BASE_MODEL_CORPUS) --format irc --val-fraction 0.02 --drop-slurs \
 		$(BASE_MODEL_SPEC) --time-budget $(BASE_MODEL_BUDGET) --out chatsmith/data/base-model --json
 
