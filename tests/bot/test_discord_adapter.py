@@ -291,7 +291,8 @@ def test_fifty_concurrent_generates_without_blocking_the_loop(
                 replies = await asyncio.gather(*(r.wait_for_followup(timeout=60) for r in records))
             assert all(r.response_delay is not None and r.response_delay < 3.0 for r in records)
             not_answers = {i: a.content for i, a in enumerate(replies) if not answers(a.content, f"p{i}")}
-            assert not not_answers, f"not answers to their prompts: {not_answers}"
+            errors = [repr(error) for error in bot.error_reporter.errors]
+            assert not not_answers, f"not answers to their prompts: {not_answers}; errors logged: {errors}"
             assert probe.worst < LOOP_BLOCKED_S, f"event loop blocked for {probe.worst * 1000:.0f} ms"
             assert max(services.generation.batch_sizes) > 1, "concurrent requests were not batched"
 
