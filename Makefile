@@ -37,8 +37,9 @@ demo: $(READY)
 # starting, databases restarting, outages timed out), and a third worker fills it (173 s against 218 s
 # with two, measured on 2 cores). A module's tests run together, slow modules first (tests/conftest.py).
 PYTEST_WORKERS ?= -n 3 --dist loadscope --no-loadscope-reorder
-# chatsmith's own modules are compiled before the tests for the same reason (the chatsmith processes the
-# tests start would each compile them again); they change between runs, so here rather than at install.
+# chatsmith's own modules are compiled before the tests, like the packages at install: otherwise each
+# chatsmith process the tests start compiles them again where PYTHONDONTWRITEBYTECODE is set. They change
+# between runs, so here rather than at install.
 test: $(READY)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
